@@ -1,0 +1,82 @@
+"""The ``p2pex`` command line.
+
+Each sub-command is one ``add_*_command`` function that registers its parser
+and sets ``handler``; ``main`` dispatches to it. Handlers return the process
+exit code. Errors of the project (``NodeError`` and the core packages' base
+errors) are reported as one line on stderr with exit code 1, never as a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from node.errors import NodeError
+from node.version import __version__
+
+Handler = Callable[[argparse.Namespace], int]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Run the end-to-end demo (not built yet)."""
+    del args
+    print(
+        "p2pex demo: not built yet. The demo (an operator and two replicas on "
+        "127.0.0.1 trading the chapter's community) arrives with the node work.",
+        file=sys.stderr,
+    )
+    return EXIT_ERROR
+
+
+def add_demo_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``p2pex demo``."""
+    parser = commands.add_parser(
+        "demo",
+        help="run a local operator and two replicas trading the chapter's community",
+        description=(
+            "Start an operator and two replica nodes on 127.0.0.1, register the "
+            "chapter's 20-peer community, trade a few delivery slots, clear each "
+            "slot optimally and check that all nodes hold the same verified chain."
+        ),
+    )
+    parser.set_defaults(handler=run_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the ``p2pex`` argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="p2pex",
+        description=(
+            "p2pex: a peer-to-peer energy exchange for communities of active "
+            "buildings (continuous double auction, signed hash-chained ledger, "
+            "periodic optimal clearing on a radial feeder)."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"p2pex {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    add_demo_command(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``p2pex`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return handler(args)
+    except NodeError as exc:
+        print(f"p2pex: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("p2pex: interrupted", file=sys.stderr)
+        return 130
