@@ -13,6 +13,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from node.cli_clear import add_clear_command
 from node.errors import NodeError
 from node.version import __version__
 
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"p2pex {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     add_demo_command(commands)
+    add_clear_command(commands)
     return parser
 
 
