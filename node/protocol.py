@@ -1,0 +1,247 @@
+"""The wire protocol: frames, canonical msgpack messages, error codes.
+
+A frame is a 4-byte big-endian unsigned length followed by that many bytes of
+body. The length is checked against the frame size limit *before* the body is
+read, so an oversized frame costs the receiver four bytes, not the body.
+
+A body is one canonical msgpack message, a fixed-order array:
+
+- ``[0, id, command, args]``  request (``args`` is a map with string keys)
+- ``[1, id, result]``         reply to request ``id``
+- ``[2, id, code, message]``  error reply to request ``id`` (``id`` 0 when the
+  request could not be read at all)
+- ``[3, sub, topic, data]``   event pushed on subscription ``sub``
+
+Values are None, bool, int (64-bit), str, bytes, arrays and maps with string
+keys. Canonical means: maps sorted by key, shortest msgpack forms, str and bin
+kept apart; a received body is refused unless re-encoding its decoded value
+gives the received bytes, so one message has exactly one encoding.
+See ``docs/protocol.md`` for the commands.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgpack
+
+from node.errors import FrameTooLarge, MalformedMessage
+
+PROTOCOL_VERSION: Final = 1
+HEADER = struct.Struct(">I")
+DEFAULT_MAX_FRAME: Final = 8 * 1024 * 1024  # bytes; a full block batch fits well below it
+MAX_DEPTH: Final = 16  # nesting of arrays and maps in one message
+
+KIND_REQUEST: Final = 0
+KIND_REPLY: Final = 1
+KIND_ERROR: Final = 2
+KIND_EVENT: Final = 3
+
+# Stable error codes of error replies (docs/protocol.md lists their meaning).
+E_MALFORMED: Final = "malformed"
+E_FRAME_TOO_LARGE: Final = "frame_too_large"
+E_UNKNOWN_COMMAND: Final = "unknown_command"
+E_BAD_ARGUMENTS: Final = "bad_arguments"
+E_BAD_SIGNATURE: Final = "bad_signature"
+E_BAD_NONCE: Final = "bad_nonce"
+E_BAD_TRANSACTION: Final = "bad_transaction"
+E_NOT_PERMITTED: Final = "not_permitted"
+E_WRONG_CHAIN: Final = "wrong_chain"
+E_NOT_FOUND: Final = "not_found"
+E_TIMEOUT: Final = "timeout"
+E_UNAVAILABLE: Final = "unavailable"
+E_OVERLOADED: Final = "overloaded"
+E_INTERNAL: Final = "internal"
+
+Value = Any  # a protocol value: None, bool, int, str, bytes, list, dict[str, Value]
+
+
+def _check_value(value: Value, depth: int = 0) -> None:
+    """Raise ``MalformedMessage`` unless ``value`` uses only protocol types."""
+    if depth > MAX_DEPTH:
+        msg = f"message nested deeper than {MAX_DEPTH}"
+        raise MalformedMessage(msg)
+    if value is None or isinstance(value, bool | str | bytes):
+        return
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**64:
+            msg = f"integer {value} out of the 64-bit range"
+            raise MalformedMessage(msg)
+        return
+    if isinstance(value, list | tuple):
+        for item in value:
+            _check_value(item, depth + 1)
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                msg = f"map key {key!r} is not a string"
+                raise MalformedMessage(msg)
+            _check_value(item, depth + 1)
+        return
+    msg = f"type {type(value).__name__} is not a protocol value"
+    raise MalformedMessage(msg)
+
+
+def _sorted_maps(value: Value) -> Value:
+    """Return ``value`` with every map rebuilt in sorted key order."""
+    if isinstance(value, Mapping):
+        return {key: _sorted_maps(value[key]) for key in sorted(value)}
+    if isinstance(value, list | tuple):
+        return [_sorted_maps(item) for item in value]
+    return value
+
+
+def encode_message(message: list[Value]) -> bytes:
+    """Return the canonical msgpack bytes of a message.
+
+    >>> encode_message([1, 7, {"b": 1, "a": b"x"}]).hex()
+    '93010782a161c40178a16201'
+    """
+    _check_value(message)
+    data: bytes = msgpack.packb(_sorted_maps(message), use_bin_type=True)
+    return data
+
+
+def decode_message(data: bytes) -> list[Value]:
+    """Decode one frame body and check that it is canonical.
+
+    Raises:
+        MalformedMessage: not msgpack, trailing bytes, not canonical, or not a
+            message array of a known kind and shape.
+    """
+    try:
+        value = msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True)
+    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError) as exc:
+        msg = f"body is not one msgpack value: {exc}"
+        raise MalformedMessage(msg) from exc
+    except Exception as exc:  # msgpack raises a few internal types on hostile input
+        msg = f"body is not one msgpack value: {type(exc).__name__}"
+        raise MalformedMessage(msg) from exc
+    if not isinstance(value, list) or not value:
+        msg = "message is not a non-empty array"
+        raise MalformedMessage(msg)
+    if encode_message(value) != data:
+        msg = "message is not canonically encoded"
+        raise MalformedMessage(msg)
+    _check_shape(value)
+    return value
+
+
+def _check_shape(value: list[Value]) -> None:
+    """Raise ``MalformedMessage`` unless ``value`` has a message kind's shape."""
+    kind = value[0]
+    shapes: dict[int, tuple[type, ...]] = {
+        KIND_REQUEST: (int, int, str, dict),
+        KIND_REPLY: (int, int, dict),
+        KIND_ERROR: (int, int, str, str),
+        KIND_EVENT: (int, int, str, dict),
+    }
+    if isinstance(kind, bool) or kind not in shapes:
+        msg = f"unknown message kind {kind!r}"
+        raise MalformedMessage(msg)
+    shape = shapes[kind]
+    ok = len(value) == len(shape) and all(
+        isinstance(item, want) and not isinstance(item, bool)
+        for item, want in zip(value, shape, strict=True)
+    )
+    if not ok:
+        msg = f"message of kind {kind} has the wrong shape"
+        raise MalformedMessage(msg)
+
+
+def frame(body: bytes, max_size: int = DEFAULT_MAX_FRAME) -> bytes:
+    """Return ``body`` with its length prefix.
+
+    Raises:
+        FrameTooLarge: the body is longer than ``max_size``.
+    """
+    if len(body) > max_size:
+        raise FrameTooLarge(len(body), max_size)
+    return HEADER.pack(len(body)) + body
+
+
+def frame_length(header: bytes, max_size: int) -> int:
+    """Return the body length announced by a 4-byte header.
+
+    Raises:
+        FrameTooLarge: the announced length exceeds ``max_size``.
+    """
+    (size,) = HEADER.unpack(header)
+    if size > max_size:
+        raise FrameTooLarge(size, max_size)
+    return int(size)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A decoded request: ``[0, id, command, args]``."""
+
+    request_id: int
+    command: str
+    args: dict[str, Value]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A decoded reply: ``[1, id, result]``."""
+
+    request_id: int
+    result: dict[str, Value]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReply:
+    """A decoded error reply: ``[2, id, code, message]``."""
+
+    request_id: int
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A decoded pushed event: ``[3, subscription, topic, data]``."""
+
+    subscription: int
+    topic: str
+    data: dict[str, Value]
+
+
+Message = Request | Reply | ErrorReply | Event
+
+
+def parse_message(data: bytes) -> Message:
+    """Decode a frame body into its message record (see ``decode_message``)."""
+    value = decode_message(data)
+    kind = value[0]
+    if kind == KIND_REQUEST:
+        return Request(value[1], value[2], value[3])
+    if kind == KIND_REPLY:
+        return Reply(value[1], value[2])
+    if kind == KIND_ERROR:
+        return ErrorReply(value[1], value[2], value[3])
+    return Event(value[1], value[2], value[3])
+
+
+def request_body(request_id: int, command: str, args: Mapping[str, Value]) -> bytes:
+    """Return the body of a request."""
+    return encode_message([KIND_REQUEST, request_id, command, dict(args)])
+
+
+def reply_body(request_id: int, result: Mapping[str, Value]) -> bytes:
+    """Return the body of a reply."""
+    return encode_message([KIND_REPLY, request_id, dict(result)])
+
+
+def error_body(request_id: int, code: str, message: str) -> bytes:
+    """Return the body of an error reply."""
+    return encode_message([KIND_ERROR, request_id, code, message])
+
+
+def event_body(subscription: int, topic: str, data: Mapping[str, Value]) -> bytes:
+    """Return the body of a pushed event."""
+    return encode_message([KIND_EVENT, subscription, topic, dict(data)])

@@ -1,0 +1,228 @@
+"""Request/reply clients of the wire protocol, blocking and asyncio.
+
+``SyncRpc`` uses a blocking socket (no event loop, no threads: safe to use
+from any script). ``AsyncRpc`` runs one reader task that routes replies to
+their request by id and pushed events to a queue, so many requests can be in
+flight at once. Both raise ``RequestFailed(code, message)`` for an error reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import socket
+from collections import deque
+from collections.abc import Mapping
+
+from node.errors import ClientClosed, ConnectionLost, NodeTimeout, RequestFailed
+from node.protocol import (
+    DEFAULT_MAX_FRAME,
+    HEADER,
+    ErrorReply,
+    Event,
+    Reply,
+    Value,
+    frame,
+    frame_length,
+    parse_message,
+    request_body,
+)
+from node.transport import Connection, open_connection
+
+Result = dict[str, Value]
+
+
+class SyncRpc:
+    """A blocking client connection to one node."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float = 30.0,
+        max_frame: int = DEFAULT_MAX_FRAME,
+    ) -> None:
+        try:
+            self._sock: socket.socket | None = socket.create_connection((host, port), timeout)
+        except OSError as exc:
+            msg = f"cannot connect to {host}:{port}: {exc}"
+            raise ConnectionLost(msg) from exc
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.timeout = timeout
+        self.max_frame = max_frame
+        self.address = f"{host}:{port}"
+        self._ids = itertools.count(1)
+        self.events: deque[Event] = deque()  # events that arrived while waiting for a reply
+
+    def close(self) -> None:
+        """Close the socket; idempotent."""
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> SyncRpc:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _socket(self) -> socket.socket:
+        if self._sock is None:
+            msg = "client is closed"
+            raise ClientClosed(msg)
+        return self._sock
+
+    def send_raw(self, data: bytes) -> None:
+        """Send bytes as they are (tests: forge frames)."""
+        self._socket().sendall(data)
+
+    def _recv_exact(self, size: int, timeout: float | None) -> bytes:
+        sock = self._socket()
+        sock.settimeout(timeout)
+        chunks = bytearray()
+        while len(chunks) < size:
+            try:
+                chunk = sock.recv(min(size - len(chunks), 1 << 20))
+            except TimeoutError as exc:
+                msg = f"no answer from {self.address} in {timeout} s"
+                raise NodeTimeout(msg) from exc
+            except OSError as exc:
+                msg = f"connection to {self.address} failed: {exc}"
+                raise ConnectionLost(msg) from exc
+            if not chunk:
+                msg = f"connection to {self.address} closed"
+                raise ConnectionLost(msg)
+            chunks += chunk
+        return bytes(chunks)
+
+    def read_message(self, timeout: float | None = None) -> Reply | ErrorReply | Event:
+        """Read the next message (reply, error reply or event) from the node."""
+        wait = self.timeout if timeout is None else timeout
+        size = frame_length(self._recv_exact(HEADER.size, wait), self.max_frame)
+        message = parse_message(self._recv_exact(size, wait))
+        if not isinstance(message, Reply | ErrorReply | Event):
+            msg = "node sent a request"
+            raise ConnectionLost(msg)
+        return message
+
+    def call(
+        self, command: str, args: Mapping[str, Value] | None = None, *, timeout: float | None = None
+    ) -> Result:
+        """Send one request and return its result.
+
+        Raises:
+            RequestFailed: the node answered with an error reply.
+            NodeTimeout: no answer in ``timeout`` seconds (default: the client's).
+            ConnectionLost: the connection broke.
+        """
+        request_id = next(self._ids)
+        self._socket().sendall(frame(request_body(request_id, command, args or {}), self.max_frame))
+        while True:
+            message = self.read_message(timeout)
+            if isinstance(message, Event):
+                self.events.append(message)
+            elif message.request_id in (request_id, 0):
+                if isinstance(message, ErrorReply):
+                    raise RequestFailed(message.code, message.message)
+                return message.result
+
+    def next_event(self, timeout: float | None = None) -> Event:
+        """Return the next pushed event (after ``call("subscribe", ...)``)."""
+        if self.events:
+            return self.events.popleft()
+        while True:
+            message = self.read_message(timeout)
+            if isinstance(message, Event):
+                return message
+
+
+class AsyncRpc:
+    """An asyncio client connection to one node, with requests in flight concurrently."""
+
+    def __init__(self, conn: Connection, *, timeout: float = 30.0) -> None:
+        self._conn = conn
+        self.timeout = timeout
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[Result]] = {}
+        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self._closed: BaseException | None = None
+        self._reader = asyncio.create_task(self._read_loop())
+
+    @classmethod
+    async def connect(
+        cls, host: str, port: int, *, timeout: float = 30.0, max_frame: int = DEFAULT_MAX_FRAME
+    ) -> AsyncRpc:
+        """Open a TCP connection to ``host:port``."""
+        conn = await open_connection(host, port, max_frame=max_frame, timeout=timeout)
+        return cls(conn, timeout=timeout)
+
+    async def close(self) -> None:
+        """Close the connection and fail every pending request."""
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
+        await self._conn.close()
+        self._fail_all(ClientClosed("client is closed"))
+
+    async def __aenter__(self) -> AsyncRpc:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _fail_all(self, error: BaseException) -> None:
+        self._closed = error
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(error)
+        self._waiting.clear()
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                message = parse_message(await self._conn.read_frame())
+                if isinstance(message, Event):
+                    self.events.put_nowait(message)
+                    continue
+                if not isinstance(message, Reply | ErrorReply):
+                    continue
+                future = self._waiting.pop(message.request_id, None)
+                if future is None or future.done():
+                    continue
+                if isinstance(message, ErrorReply):
+                    future.set_exception(RequestFailed(message.code, message.message))
+                else:
+                    future.set_result(message.result)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._fail_all(exc if isinstance(exc, ConnectionLost) else ConnectionLost(str(exc)))
+
+    async def call(
+        self, command: str, args: Mapping[str, Value] | None = None, *, timeout: float | None = None
+    ) -> Result:
+        """Send one request and await its result (see ``SyncRpc.call``)."""
+        if self._closed is not None:
+            raise self._closed
+        request_id = next(self._ids)
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._waiting[request_id] = future
+        try:
+            await self._conn.write_frame(request_body(request_id, command, args or {}))
+            return await asyncio.wait_for(future, self.timeout if timeout is None else timeout)
+        except TimeoutError as exc:
+            msg = f"no answer to {command!r} in time"
+            raise NodeTimeout(msg) from exc
+        finally:
+            self._waiting.pop(request_id, None)
+
+    async def next_event(self, timeout: float | None = None) -> Event:
+        """Return the next pushed event."""
+        try:
+            return await asyncio.wait_for(self.events.get(), timeout)
+        except TimeoutError as exc:
+            msg = "no event in time"
+            raise NodeTimeout(msg) from exc

@@ -1,0 +1,226 @@
+"""The request server: many clients, one task each, never crashes on bad input.
+
+``RpcServer`` reads frames from every connection, decodes requests and calls
+the handler registered for the command. Every failure of one request becomes
+an error reply on that connection; a frame that is too large or a connection
+that stays idle too long closes that connection only. Nothing a client sends
+can stop the server or delay other clients beyond its own requests.
+
+Requests on one connection are handled in order (so a script's transactions
+are sequenced in the order it sent them), except commands registered as
+*concurrent* (long waits such as ``wait_committed``), which run in their own
+task and reply when done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from node.errors import (
+    ConnectionLost,
+    FrameTooLarge,
+    InvalidTransaction,
+    MalformedMessage,
+    RequestFailed,
+)
+from node.protocol import (
+    DEFAULT_MAX_FRAME,
+    E_BAD_ARGUMENTS,
+    E_FRAME_TOO_LARGE,
+    E_INTERNAL,
+    E_MALFORMED,
+    E_OVERLOADED,
+    E_TIMEOUT,
+    E_UNKNOWN_COMMAND,
+    Request,
+    Value,
+    error_body,
+    event_body,
+    parse_message,
+    reply_body,
+)
+from node.transport import Connection, StreamConnection
+
+log = logging.getLogger("p2pex.server")
+
+Args = dict[str, Value]
+Result = dict[str, Value]
+Handler = Callable[["Session", Args], Awaitable[Result]]
+
+MAX_PENDING_EVENTS = 10_000  # a subscriber further behind than this is disconnected
+MAX_CONCURRENT_PER_CONNECTION = 1_000
+
+
+@dataclass(eq=False)
+class Session:
+    """One client connection as the handlers see it."""
+
+    conn: Connection
+    events: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(MAX_PENDING_EVENTS))
+    subscriptions: dict[str, int] = field(default_factory=dict)  # topic -> subscription id
+    closed: bool = False
+
+    def push(self, topic: str, data: Mapping[str, Value]) -> None:
+        """Queue an event for this client if it subscribed to ``topic``.
+
+        A client that lets ``MAX_PENDING_EVENTS`` events pile up is too slow:
+        its connection is closed rather than letting memory grow.
+        """
+        sub = self.subscriptions.get(topic)
+        if sub is None or self.closed:
+            return
+        try:
+            self.events.put_nowait(event_body(sub, topic, data))
+        except asyncio.QueueFull:
+            log.warning("closing slow subscriber %s", self.conn.peer)
+            self.closed = True  # the sender loop sees it at its next event and hangs up
+
+
+class RpcServer:
+    """Serve requests on any number of connections."""
+
+    def __init__(
+        self,
+        handlers: Mapping[str, Handler],
+        *,
+        concurrent: frozenset[str] = frozenset(),
+        max_frame: int = DEFAULT_MAX_FRAME,
+        idle_timeout: float = 300.0,
+    ) -> None:
+        self.handlers = dict(handlers)
+        self.concurrent = concurrent
+        self.max_frame = max_frame
+        self.idle_timeout = idle_timeout
+        self.sessions: set[Session] = set()
+        self._tcp: asyncio.Server | None = None
+
+    async def start_tcp(self, host: str, port: int) -> int:
+        """Listen on ``host:port`` (0 = any free port) and return the actual port."""
+        self._tcp = await asyncio.start_server(self._on_tcp, host, port, limit=2**16)
+        sockets = self._tcp.sockets
+        return int(sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        """Stop listening and close every connection."""
+        if self._tcp is not None:
+            self._tcp.close()
+        for session in list(self.sessions):
+            await session.conn.close()
+        if self._tcp is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._tcp.wait_closed(), 2.0)
+
+    def broadcast(self, topic: str, data: Mapping[str, Value]) -> None:
+        """Push an event to every session subscribed to ``topic``."""
+        for session in self.sessions:
+            session.push(topic, data)
+
+    async def _on_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self.serve(StreamConnection(reader, writer, max_frame=self.max_frame))
+
+    async def serve(self, conn: Connection) -> None:
+        """Serve one connection until it closes; never raises."""
+        session = Session(conn)
+        self.sessions.add(session)
+        sender = asyncio.create_task(self._send_events(session))
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            await self._read_loop(session, tasks)
+        except Exception:  # a bug in the server must cost one connection, not the node
+            log.exception("connection %s failed", conn.peer)
+        finally:
+            session.closed = True
+            self.sessions.discard(session)
+            sender.cancel()
+            for task in tasks:
+                task.cancel()
+            await conn.close()
+
+    async def _read_loop(self, session: Session, tasks: set[asyncio.Task[None]]) -> None:
+        conn = session.conn
+        while not session.closed:
+            try:
+                # A subscriber may listen silently for as long as it likes.
+                timeout = None if session.subscriptions else self.idle_timeout
+                body = await asyncio.wait_for(conn.read_frame(), timeout)
+            except TimeoutError:
+                await self._send_error(conn, 0, E_TIMEOUT, "idle for too long")
+                return
+            except FrameTooLarge as exc:
+                # The body was not read, so the stream is out of step: reply and hang up.
+                await self._send_error(conn, 0, E_FRAME_TOO_LARGE, str(exc))
+                return
+            except ConnectionLost:
+                return
+            try:
+                message = parse_message(body)
+            except MalformedMessage as exc:
+                await self._send_error(conn, 0, E_MALFORMED, str(exc))
+                continue
+            if not isinstance(message, Request):
+                await self._send_error(conn, 0, E_MALFORMED, "expected a request")
+                continue
+            if message.command in self.concurrent:
+                if len(tasks) >= MAX_CONCURRENT_PER_CONNECTION:
+                    await self._send_error(
+                        conn, message.request_id, E_OVERLOADED, "too many pending requests"
+                    )
+                    continue
+                task = asyncio.create_task(self._answer(session, message))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            else:
+                await self._answer(session, message)
+
+    async def _answer(self, session: Session, request: Request) -> None:
+        """Run one request's handler and send its reply or error reply."""
+        conn = session.conn
+        handler = self.handlers.get(request.command)
+        if handler is None:
+            await self._send_error(
+                conn, request.request_id, E_UNKNOWN_COMMAND, f"unknown command {request.command!r}"
+            )
+            return
+        try:
+            result = await handler(session, request.args)
+            body = reply_body(request.request_id, result)
+        except RequestFailed as exc:
+            await self._send_error(conn, request.request_id, exc.code, exc.message)
+            return
+        except InvalidTransaction as exc:
+            await self._send_error(conn, request.request_id, exc.code, str(exc))
+            return
+        except (KeyError, TypeError, ValueError) as exc:
+            await self._send_error(conn, request.request_id, E_BAD_ARGUMENTS, repr(exc))
+            return
+        except Exception as exc:
+            log.exception("command %s failed", request.command)
+            await self._send_error(conn, request.request_id, E_INTERNAL, type(exc).__name__)
+            return
+        try:
+            await conn.write_frame(body)
+        except FrameTooLarge as exc:
+            await self._send_error(conn, request.request_id, E_FRAME_TOO_LARGE, f"reply: {exc}")
+        except ConnectionLost:
+            pass
+
+    async def _send_error(self, conn: Connection, request_id: int, code: str, text: str) -> None:
+        with contextlib.suppress(ConnectionLost, FrameTooLarge):
+            await conn.write_frame(error_body(request_id, code, text[:1000]))
+
+    async def _send_events(self, session: Session) -> None:
+        """Write queued events to the client; close it when it is too slow."""
+        while True:
+            body = await session.events.get()
+            if session.closed:
+                await session.conn.close()
+                return
+            try:
+                await session.conn.write_frame(body)
+            except ConnectionLost:
+                session.closed = True
+                return

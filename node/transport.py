@@ -1,0 +1,185 @@
+"""Connections that carry frames: TCP (asyncio streams) and an in-memory pair.
+
+Both check the frame size limit before reading a body and raise the node's
+typed errors: ``FrameTooLarge`` for an oversized length prefix,
+``ConnectionLost`` when the other side goes away mid-frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Protocol
+
+from node.errors import ConnectionLost
+from node.protocol import DEFAULT_MAX_FRAME, HEADER, frame, frame_length
+
+
+class Connection(Protocol):
+    """A bidirectional stream of frames."""
+
+    @property
+    def peer(self) -> str:
+        """A printable name of the other side (for logs)."""
+        ...
+
+    async def read_frame(self) -> bytes:
+        """Return the next frame body.
+
+        Raises:
+            FrameTooLarge: the length prefix exceeds the limit (the body is not read).
+            ConnectionLost: the stream ended, cleanly between frames or mid-frame.
+        """
+        ...
+
+    async def write_frame(self, body: bytes) -> None:
+        """Send one frame (length prefix + ``body``)."""
+        ...
+
+    async def close(self) -> None:
+        """Close the connection; idempotent."""
+        ...
+
+
+class StreamConnection:
+    """A ``Connection`` over asyncio streams (TCP)."""
+
+    __slots__ = ("_closed", "_max_frame", "_peer", "_reader", "_write_lock", "_writer")
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        max_frame: int = DEFAULT_MAX_FRAME,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._max_frame = max_frame
+        self._write_lock = asyncio.Lock()
+        self._closed = False
+        name = writer.get_extra_info("peername")
+        self._peer = f"{name[0]}:{name[1]}" if isinstance(name, tuple) else str(name)
+
+    @property
+    def peer(self) -> str:
+        """The remote ``host:port``."""
+        return self._peer
+
+    async def read_frame(self) -> bytes:
+        """Read one frame body (see ``Connection.read_frame``)."""
+        try:
+            header = await self._reader.readexactly(HEADER.size)
+            size = frame_length(header, self._max_frame)
+            return await self._reader.readexactly(size)
+        except asyncio.IncompleteReadError as exc:
+            msg = f"connection from {self._peer} closed"
+            raise ConnectionLost(msg) from exc
+        except (ConnectionError, OSError) as exc:
+            msg = f"connection from {self._peer} failed: {exc}"
+            raise ConnectionLost(msg) from exc
+
+    async def write_frame(self, body: bytes) -> None:
+        """Write one frame and wait until the kernel took it."""
+        data = frame(body, self._max_frame)
+        async with self._write_lock:
+            if self._closed:
+                msg = f"connection to {self._peer} is closed"
+                raise ConnectionLost(msg)
+            try:
+                self._writer.write(data)
+                await self._writer.drain()
+            except (ConnectionError, OSError) as exc:
+                msg = f"connection to {self._peer} failed: {exc}"
+                raise ConnectionLost(msg) from exc
+
+    async def close(self) -> None:
+        """Close the stream and wait for it to finish closing."""
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.close()
+        with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
+            await self._writer.wait_closed()
+
+
+async def open_connection(
+    host: str, port: int, *, max_frame: int = DEFAULT_MAX_FRAME, timeout: float = 10.0
+) -> StreamConnection:
+    """Connect to ``host:port`` over TCP.
+
+    Raises:
+        ConnectionLost: the connection could not be made in ``timeout`` seconds.
+    """
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, limit=2**16), timeout
+        )
+    except (OSError, TimeoutError) as exc:
+        msg = f"cannot connect to {host}:{port}: {exc or type(exc).__name__}"
+        raise ConnectionLost(msg) from exc
+    return StreamConnection(reader, writer, max_frame=max_frame)
+
+
+_EOF = b"\x00eof"  # sentinel object identity, never compared by value
+
+
+class MemoryConnection:
+    """One end of an in-memory connection pair (a test double for TCP).
+
+    Frames are bytes including the length prefix, so size checks behave as on TCP.
+    """
+
+    __slots__ = ("_closed", "_inbox", "_max_frame", "_name", "_other")
+
+    def __init__(self, name: str, max_frame: int) -> None:
+        self._name = name
+        self._max_frame = max_frame
+        self._inbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self._other: MemoryConnection | None = None
+        self._closed = False
+
+    @property
+    def peer(self) -> str:
+        """The name given to the other end."""
+        return self._other._name if self._other else "?"
+
+    async def read_frame(self) -> bytes:
+        """Return the next frame body the other end wrote."""
+        data = await self._inbox.get()
+        if data is _EOF:
+            self._inbox.put_nowait(_EOF)  # every later read also sees the end
+            msg = "memory connection closed"
+            raise ConnectionLost(msg)
+        size = frame_length(data[: HEADER.size], self._max_frame)
+        return data[HEADER.size : HEADER.size + size]
+
+    async def write_frame(self, body: bytes) -> None:
+        """Queue one frame for the other end."""
+        if self._closed or self._other is None:
+            msg = "memory connection closed"
+            raise ConnectionLost(msg)
+        self._other._inbox.put_nowait(frame(body, self._max_frame))
+
+    async def write_raw(self, data: bytes) -> None:
+        """Queue raw bytes as one 'frame' (tests: forge a length prefix)."""
+        assert self._other is not None
+        self._other._inbox.put_nowait(data)
+
+    async def close(self) -> None:
+        """Close both directions."""
+        if self._closed:
+            return
+        self._closed = True
+        self._inbox.put_nowait(_EOF)
+        if self._other is not None:
+            self._other._inbox.put_nowait(_EOF)
+
+
+def memory_pair(max_frame: int = DEFAULT_MAX_FRAME) -> tuple[MemoryConnection, MemoryConnection]:
+    """Return two connected in-memory ends (client, server)."""
+    client = MemoryConnection("client", max_frame)
+    server = MemoryConnection("server", max_frame)
+    client._other = server
+    server._other = client
+    return client, server

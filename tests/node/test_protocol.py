@@ -1,0 +1,100 @@
+"""The wire codec: canonical messages, shapes, frame limits."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from node.errors import FrameTooLarge, MalformedMessage
+from node.protocol import (
+    HEADER,
+    ErrorReply,
+    Event,
+    Reply,
+    Request,
+    decode_message,
+    encode_message,
+    error_body,
+    event_body,
+    frame,
+    frame_length,
+    parse_message,
+    reply_body,
+    request_body,
+)
+
+values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.text(max_size=20)
+    | st.binary(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(st.integers(0, 2**32), st.text(max_size=10), st.dictionaries(st.text(max_size=5), values))
+def test_request_round_trip(request_id, command, args):
+    message = parse_message(request_body(request_id, command, args))
+    assert message == Request(request_id, command, dict(sorted(args.items())))
+
+
+def test_each_kind_round_trips():
+    assert parse_message(reply_body(3, {"x": [1, b"y"]})) == Reply(3, {"x": [1, b"y"]})
+    assert parse_message(error_body(3, "bad_nonce", "nonce 1, want 2")) == ErrorReply(
+        3, "bad_nonce", "nonce 1, want 2"
+    )
+    assert parse_message(event_body(9, "block", {"height": 4})) == Event(9, "block", {"height": 4})
+
+
+def test_map_keys_are_sorted_so_encoding_is_unique():
+    assert encode_message([1, 1, {"b": 1, "a": 2}]) == encode_message([1, 1, {"a": 2, "b": 1}])
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (b"", "not one msgpack value"),
+        (b"\xc1", "not one msgpack value"),
+        (msgpack.packb([1, 1, {}]) + b"\x00", "not one msgpack value"),
+        (msgpack.packb({"a": 1}), "non-empty array"),
+        (msgpack.packb([1, 1, {"b": 1, "a": 2}]), "canonical"),
+        (msgpack.packb([1, 1, {"a": 1.5}]), "not a protocol value"),
+        (msgpack.packb([7, 1, {}]), "unknown message kind"),
+        (msgpack.packb([0, 1, "x"]), "wrong shape"),
+        (msgpack.packb([0, True, "x", {}]), "wrong shape"),
+        (msgpack.packb([1, 1, {1: 2}], strict_types=False), "not one msgpack value"),
+        (b"\x93\xd9\x05ab", "not one msgpack value"),  # truncated str8
+    ],
+)
+def test_malformed_bodies_are_refused(body, why):
+    with pytest.raises(MalformedMessage, match=why):
+        decode_message(body)
+
+
+def test_non_shortest_int_is_not_canonical():
+    body = b"\x93\x01\xcd\x00\x01\x80"  # [1, uint16(1), {}]: 1 fits a fixint
+    with pytest.raises(MalformedMessage, match="canonical"):
+        decode_message(body)
+
+
+def test_unsupported_types_cannot_be_sent():
+    with pytest.raises(MalformedMessage):
+        encode_message([1, 1, {"x": 1.0}])
+    with pytest.raises(MalformedMessage):
+        encode_message([1, 1, {"x": 2**64}])
+
+
+def test_frame_limit_is_checked_on_both_sides():
+    assert frame(b"abc", 3) == b"\x00\x00\x00\x03abc"
+    with pytest.raises(FrameTooLarge) as exc:
+        frame(b"abcd", 3)
+    assert (exc.value.size, exc.value.limit) == (4, 3)
+    assert frame_length(HEADER.pack(3), 3) == 3
+    with pytest.raises(FrameTooLarge):
+        frame_length(HEADER.pack(2**32 - 1), 1 << 20)

@@ -1,0 +1,150 @@
+"""The request server: error replies for bad input, other clients undisturbed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from node.errors import ConnectionLost, RequestFailed
+from node.protocol import HEADER, ErrorReply, Reply, parse_message, request_body
+from node.rpc import AsyncRpc, SyncRpc
+from node.server import RpcServer
+from node.transport import memory_pair
+
+
+async def echo(session, args):
+    return {"echo": args}
+
+
+async def boom(session, args):
+    raise RuntimeError("bug")
+
+
+async def slow(session, args):
+    await asyncio.sleep(args["ms"] / 1000)
+    return {"slept": args["ms"]}
+
+
+async def subscribe(session, args):
+    session.subscriptions["tick"] = 5
+    return {}
+
+
+def make_server(**kw):
+    handlers = {"echo": echo, "boom": boom, "slow": slow, "subscribe": subscribe}
+    return RpcServer(handlers, concurrent=frozenset({"slow"}), **kw)
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 10))
+
+
+def test_memory_transport_request_reply_and_errors():
+    async def main():
+        server = make_server(max_frame=1000)
+        client_end, server_end = memory_pair(1000)
+        task = asyncio.create_task(server.serve(server_end))
+        rpc = AsyncRpc(client_end)
+        assert await rpc.call("echo", {"a": 1}) == {"echo": {"a": 1}}
+        with pytest.raises(RequestFailed) as exc:
+            await rpc.call("nope")
+        assert exc.value.code == "unknown_command"
+        with pytest.raises(RequestFailed) as exc:
+            await rpc.call("boom")
+        assert exc.value.code == "internal"
+        with pytest.raises(RequestFailed) as exc:
+            await rpc.call("slow", {})
+        assert exc.value.code == "bad_arguments"
+        # a concurrent command does not hold up the next request
+        slow_call = asyncio.create_task(rpc.call("slow", {"ms": 200}))
+        await asyncio.sleep(0.01)
+        assert await rpc.call("echo", {}) == {"echo": {}}
+        assert not slow_call.done()
+        assert await slow_call == {"slept": 200}
+        await rpc.close()
+        await task
+
+    run(main())
+
+
+def test_memory_transport_oversized_frame_gets_error_and_hangup():
+    async def main():
+        server = make_server(max_frame=128)
+        client_end, server_end = memory_pair(128)
+        task = asyncio.create_task(server.serve(server_end))
+        await client_end.write_raw(HEADER.pack(10_000) + b"x" * 10)
+        reply = parse_message(await client_end.read_frame())
+        assert reply == ErrorReply(0, "frame_too_large", reply.message)
+        with pytest.raises(ConnectionLost):
+            await client_end.read_frame()
+        await task
+
+    run(main())
+
+
+def test_idle_connection_is_closed():
+    async def main():
+        server = make_server(idle_timeout=0.05)
+        client_end, server_end = memory_pair()
+        await server.serve(server_end)  # returns once the idle timeout fired
+        assert parse_message(await client_end.read_frame()).code == "timeout"
+
+    run(main())
+
+
+@pytest.fixture
+def tcp_server():
+    """A server on a background event loop thread, on an ephemeral port."""
+    import threading
+
+    loop = asyncio.new_event_loop()
+    server = make_server(max_frame=4096)
+    port = loop.run_until_complete(server.start_tcp("127.0.0.1", 0))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield port
+    asyncio.run_coroutine_threadsafe(server.close(), loop).result(5)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
+
+
+def test_tcp_bad_clients_do_not_disturb_a_good_one(tcp_server):
+    good = SyncRpc("127.0.0.1", tcp_server)
+    assert good.call("echo", {"n": 1}) == {"echo": {"n": 1}}
+
+    garbage = SyncRpc("127.0.0.1", tcp_server)
+    garbage.send_raw(HEADER.pack(3) + b"\xc1\xc1\xc1")  # malformed msgpack
+    message = garbage.read_message()
+    assert isinstance(message, ErrorReply) and message.code == "malformed"
+    assert garbage.call("echo", {}) == {"echo": {}}  # same connection keeps working
+
+    huge = SyncRpc("127.0.0.1", tcp_server)
+    huge.send_raw(HEADER.pack(1 << 30))
+    message = huge.read_message()
+    assert isinstance(message, ErrorReply) and message.code == "frame_too_large"
+    with pytest.raises(ConnectionLost):
+        huge.read_message()
+
+    half = SyncRpc("127.0.0.1", tcp_server)
+    half.send_raw(HEADER.pack(100) + b"abc")  # then silence; the server must not block on it
+    assert good.call("echo", {"n": 2}) == {"echo": {"n": 2}}
+    half.close()
+
+    wrong_kind = SyncRpc("127.0.0.1", tcp_server)
+    wrong_kind.send_raw(HEADER.pack(3) + b"\x93\x01\x01\x80")  # a reply sent to the server
+    assert wrong_kind.read_message().code == "malformed"
+
+    for client in (good, garbage, huge, wrong_kind):
+        client.close()
+
+
+def test_tcp_pipelined_requests_answer_in_order(tcp_server):
+    with SyncRpc("127.0.0.1", tcp_server) as rpc:
+        from node.protocol import frame
+
+        rpc.send_raw(b"".join(frame(request_body(i, "echo", {"i": i})) for i in range(1, 51)))
+        got = [rpc.read_message() for _ in range(50)]
+        assert all(isinstance(m, Reply) for m in got)
+        assert [m.request_id for m in got] == list(range(1, 51))
