@@ -1,10 +1,14 @@
 """Exceptions of the order book.
 
 Expected market outcomes (an IOC that does not fill, a cancel of an unknown
-id) are events, not exceptions; exceptions are for broken invariants and
-misuse of the API.
+id, a malformed order) are events (``Rejected``), not exceptions; exceptions
+are for misuse of the API, corrupt snapshots and broken invariants.
 
     OrderBookError
+    ├── ConfigError          bad MarketConfig
+    ├── UnknownInstrument    a query names an instrument the market does not have
+    ├── SnapshotError        bytes given to restore are not a valid snapshot
+    └── InvariantError       _check() found a broken internal invariant
 """
 
 from __future__ import annotations
@@ -12,3 +16,19 @@ from __future__ import annotations
 
 class OrderBookError(Exception):
     """Raised when the order book is misused or an invariant is broken."""
+
+
+class ConfigError(OrderBookError):
+    """Raised when a MarketConfig has a non-positive or inconsistent bound."""
+
+
+class UnknownInstrument(OrderBookError):
+    """Raised when a query names an instrument that was never opened."""
+
+
+class SnapshotError(OrderBookError):
+    """Raised when bytes given to restore are not a canonical, consistent snapshot."""
+
+
+class InvariantError(OrderBookError):
+    """Raised when ``_check()`` finds a broken internal invariant (a bug)."""

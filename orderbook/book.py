@@ -1,0 +1,300 @@
+"""The data structure of one book: price levels of FIFO queues, with O(1) cancel.
+
+Layout (after exchange-core's TreeMap + linked queue + id map):
+
+- each side keeps a ``dict`` key -> level and a ``SortedList`` of the keys;
+  the key is the price for asks and the negated price for bids, so on both
+  sides the best level has the smallest key and "crosses" is one comparison;
+- each level is an intrusive doubly linked list of order objects (``prev`` /
+  ``next`` slots), so appending at the back, removing the front and removing
+  any order by id are O(1) without scanning the level, whatever its length;
+- each side caches its best key (``EMPTY`` when the side is empty), so the
+  hot path never indexes the SortedList.
+
+This module holds the structure, the queries and the invariant check; the
+market (``orderbook.market``) and the matching loop (``orderbook.matching``)
+mutate it, inlining the primitives below where speed matters.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, NoReturn
+
+from sortedcontainers import SortedList
+
+from orderbook.errors import InvariantError
+from orderbook.types import Instrument, Side, STPMode
+
+# Best key of an empty side: above every real key (|price| <= 2**60).
+EMPTY = 2**62
+
+
+class _Order:
+    """A resting (or matching) order. Mutable engine state, hence a slots class."""
+
+    __slots__ = (
+        "expires_at",
+        "level",
+        "next",
+        "order_id",
+        "owner",
+        "post_only",
+        "prev",
+        "price",
+        "quantity",
+        "side",
+        "stp",
+    )
+
+    def __init__(
+        self,
+        order_id: int,
+        owner: str,
+        side: _Side,
+        price: int,
+        quantity: int,
+        expires_at: int | None,
+        stp: STPMode,
+        post_only: bool,
+    ) -> None:
+        self.order_id = order_id
+        self.owner = owner
+        self.side = side
+        self.price = price  # ticks per kWh
+        self.quantity = quantity  # Wh still open
+        self.expires_at = expires_at  # market clock; None for GTC
+        self.stp = stp
+        self.post_only = post_only
+        self.level: _Level | None = None
+        self.prev: _Order | None = None
+        self.next: _Order | None = None
+
+
+class _Level:
+    """All resting orders at one price, oldest first, as a linked list."""
+
+    __slots__ = ("count", "head", "key", "price", "tail", "volume")
+
+    def __init__(self, key: int, price: int) -> None:
+        self.key = key
+        self.price = price  # ticks per kWh
+        self.head: _Order | None = None
+        self.tail: _Order | None = None
+        self.volume = 0  # Wh: sum of the orders' quantities
+        self.count = 0  # number of orders
+
+
+class _Side:
+    """One side of a book: levels by key (price, or -price for bids)."""
+
+    __slots__ = ("best", "instrument", "keys", "levels", "side", "sign")
+
+    def __init__(self, instrument: Instrument, side: Side) -> None:
+        self.instrument = instrument
+        self.side = side
+        self.sign = -1 if side is Side.BID else 1  # key = sign * price
+        self.levels: dict[int, _Level] = {}
+        self.keys = SortedList()
+        self.best = EMPTY
+
+    def append(self, order: _Order) -> None:
+        """Put ``order`` at the back of the queue at its price. O(1), O(log n) for a new level."""
+        key = self.sign * order.price
+        level = self.levels.get(key)
+        if level is None:
+            level = self.levels[key] = _Level(key, order.price)
+            self.keys.add(key)
+            if key < self.best:
+                self.best = key
+        tail = level.tail
+        order.prev = tail
+        order.next = None
+        if tail is None:
+            level.head = order
+        else:
+            tail.next = order
+        level.tail = order
+        level.volume += order.quantity
+        level.count += 1
+        order.level = level
+
+    def unlink(self, order: _Order) -> None:
+        """Take ``order`` out of its level (dropping the level if empty). O(1) amortised."""
+        level = order.level
+        assert level is not None
+        prev = order.prev
+        nxt = order.next
+        if prev is None:
+            level.head = nxt
+        else:
+            prev.next = nxt
+        if nxt is None:
+            level.tail = prev
+        else:
+            nxt.prev = prev
+        level.volume -= order.quantity
+        level.count -= 1
+        order.level = None
+        if level.head is None:
+            self.drop_level(level)
+
+    def drop_level(self, level: _Level) -> None:
+        """Forget an empty level and refresh the cached best key. O(log n)."""
+        key = level.key
+        del self.levels[key]
+        keys = self.keys
+        keys.remove(key)
+        if key == self.best:
+            self.best = keys[0] if keys else EMPTY
+
+    def iter_levels(self) -> list[_Level]:
+        """Levels best first."""
+        levels = self.levels
+        return [levels[key] for key in self.keys]
+
+
+def iter_queue(level: _Level) -> list[_Order]:
+    """Orders of a level in time priority."""
+    out = []
+    order = level.head
+    while order is not None:
+        out.append(order)
+        order = order.next
+    return out
+
+
+class DepthLevel(NamedTuple):
+    """One price level of L2 depth."""
+
+    price: int  # ticks per kWh
+    quantity: int  # Wh
+    orders: int  # number of resting orders
+
+
+class Depth(NamedTuple):
+    """L2 depth: levels best first on each side."""
+
+    bids: tuple[DepthLevel, ...]
+    asks: tuple[DepthLevel, ...]
+
+
+class OrderView(NamedTuple):
+    """A resting order as seen by queries (L3)."""
+
+    instrument: Instrument
+    order_id: int
+    owner: str
+    side: Side
+    price: int  # ticks per kWh
+    quantity: int  # Wh open
+    expires_at: int | None  # None: GTC
+    post_only: bool
+    stp: STPMode
+
+
+def view(order: _Order) -> OrderView:
+    """The public view of an order."""
+    side = order.side
+    return OrderView(
+        side.instrument,
+        order.order_id,
+        order.owner,
+        side.side,
+        order.price,
+        order.quantity,
+        order.expires_at,
+        order.post_only,
+        order.stp,
+    )
+
+
+class Book:
+    """The two sides of one instrument, plus whether its gate has closed."""
+
+    __slots__ = ("asks", "bids", "closed", "instrument")
+
+    def __init__(self, instrument: Instrument) -> None:
+        self.instrument = instrument
+        self.bids = _Side(instrument, Side.BID)
+        self.asks = _Side(instrument, Side.ASK)
+        self.closed = False
+
+    def best_bid(self) -> int | None:
+        """Highest bid price, or None. O(1)."""
+        best = self.bids.best
+        return None if best == EMPTY else -best
+
+    def best_ask(self) -> int | None:
+        """Lowest ask price, or None. O(1)."""
+        best = self.asks.best
+        return None if best == EMPTY else best
+
+    def depth(self, levels: int | None = None) -> Depth:
+        """L2 depth, ``levels`` per side (None: all). O(levels)."""
+        return Depth(_depth(self.bids, levels), _depth(self.asks, levels))
+
+    def orders(self) -> tuple[OrderView, ...]:
+        """L3: every resting order, bids then asks, each best price first, in queue order."""
+        out: list[OrderView] = []
+        for side in (self.bids, self.asks):
+            for level in side.iter_levels():
+                out.extend(view(order) for order in iter_queue(level))
+        return tuple(out)
+
+    def _check(self, index: dict[int, _Order]) -> int:
+        """Verify every invariant in O(n); return the number of resting orders.
+
+        Raises:
+            InvariantError: levels out of order or with a wrong key, price or
+                volume, broken links, an order missing from (or stale in) the
+                id index, a crossed book, or orders in a closed book.
+        """
+        total = 0
+        for side in (self.bids, self.asks):
+            if sorted(side.levels) != list(side.keys):
+                _fail(f"{side.side} keys {list(side.keys)} != levels {sorted(side.levels)}")
+            want_best = side.keys[0] if side.keys else EMPTY
+            if side.best != want_best:
+                _fail(f"{side.side} cached best {side.best} != {want_best}")
+            for key, level in side.levels.items():
+                if level.key != key or key != side.sign * level.price:
+                    _fail(f"level key {level.key} / price {level.price} under key {key}")
+                prev = None
+                volume = count = 0
+                order = level.head
+                while order is not None:
+                    if order.prev is not prev or order.level is not level:
+                        _fail(f"order {order.order_id}: broken links")
+                    if order.side is not side or order.price != level.price:
+                        _fail(f"order {order.order_id}: wrong side or price")
+                    if order.quantity <= 0:
+                        _fail(f"order {order.order_id}: quantity {order.quantity}")
+                    if index.get(order.order_id) is not order:
+                        _fail(f"order {order.order_id} not in the id index")
+                    volume += order.quantity
+                    count += 1
+                    prev = order
+                    order = order.next
+                if level.tail is not prev or count == 0:
+                    _fail(f"level {level.price}: bad tail or empty")
+                if volume != level.volume or count != level.count:
+                    _fail(f"level {level.price}: volume {level.volume}/{volume} n {level.count}")
+                total += count
+        bid, ask = self.best_bid(), self.best_ask()
+        if bid is not None and ask is not None and bid >= ask:
+            _fail(f"{self.instrument}: crossed book at rest, bid {bid} >= ask {ask}")
+        if self.closed and total:
+            _fail(f"{self.instrument}: closed book holds {total} orders")
+        return total
+
+
+def _depth(side: _Side, levels: int | None) -> tuple[DepthLevel, ...]:
+    keys = side.keys if levels is None else side.keys.islice(0, max(levels, 0))
+    return tuple(
+        DepthLevel(level.price, level.volume, level.count)
+        for level in (side.levels[key] for key in keys)
+    )
+
+
+def _fail(message: str) -> NoReturn:
+    raise InvariantError(message)

@@ -1,0 +1,797 @@
+"""The market: many books keyed by instrument, one order-id space, one clock.
+
+Two ways in, with the same semantics:
+
+- ``Market.execute(command)`` takes a command dataclass (``orderbook.commands``);
+- the fast path ``place`` / ``cancel`` / ``amend`` / ``open_instrument`` /
+  ``close_instrument`` / ``advance_clock`` takes plain arguments and skips
+  building a command object.
+
+Every call returns a list of events (``orderbook.events``) and never raises
+for a bad command: it gives ``[Rejected(order_id, reason)]`` and leaves the
+market exactly as it was. Validation checks fields in the order of
+``_place_reason`` and reports the first failure.
+
+Semantics in brief (the details are in the docstrings of the methods):
+
+- limit orders trade at the resting order's price, best price then oldest
+  first; an unfilled GTC / GTD remainder rests at the back of its level;
+- market orders (``price=None``) take liquidity up to the optional
+  ``protection_price`` and never rest: GTC and IOC both mean IOC, FOK means
+  all or nothing, GTD is rejected;
+- an IOC or market order that would change nothing is ``Rejected``
+  (``ioc_unfilled`` / ``no_liquidity``); after a partial fill its remainder
+  gets ``Cancelled(reason=UNFILLED)``;
+- the GTD clock is data: ``advance_clock(now)`` expires orders with
+  ``expires_at <= now``, in (expires_at, order_id) order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from typing import TYPE_CHECKING
+
+from orderbook.book import EMPTY, Book, Depth, OrderView, _Order, _Side, iter_queue, view
+from orderbook.commands import (
+    AdvanceClock,
+    AmendOrder,
+    CancelOrder,
+    CloseInstrument,
+    OpenInstrument,
+    PlaceOrder,
+)
+from orderbook.errors import InvariantError, SnapshotError, UnknownInstrument
+from orderbook.events import (
+    Accepted,
+    Amended,
+    Cancelled,
+    CancelReason,
+    Expired,
+    InstrumentClosed,
+    InstrumentOpened,
+    Rejected,
+    RejectReason,
+)
+from orderbook.matching import fok_fillable, take
+from orderbook.snapshot import BookRows, OrderRow, decode_market, encode_book, encode_market
+from orderbook.types import Instrument, MarketConfig, Product, Side, STPMode, TimeInForce
+
+if TYPE_CHECKING:
+    from orderbook.commands import Command
+    from orderbook.events import Event
+
+_new = tuple.__new__
+_BID = Side.BID
+_ASK = Side.ASK
+_GTC = TimeInForce.GTC
+_GTD = TimeInForce.GTD
+_IOC = TimeInForce.IOC
+_FOK = TimeInForce.FOK
+_STP_MODES = frozenset(STPMode)
+_TIFS = frozenset(TimeInForce)
+_REQUESTED = CancelReason.REQUESTED
+# Limit key of a market order without protection: beyond every real level key
+# (|key| <= 2**60) and below the EMPTY sentinel of an empty side (2**62).
+_NO_LIMIT = 2**61
+_R = RejectReason
+
+# Expiry heap entries: (expires_at, order_id, sequence, order). The sequence
+# number is unique, so entries never compare orders.
+_Expiry = tuple[int, int, int, _Order]
+
+
+class Market:
+    """A continuous double-auction market of many books.
+
+    Args:
+        config: tick grid, price and quantity bounds, default STP mode.
+        now: initial market clock (any integer unit; GTD expiries use it).
+    """
+
+    __slots__ = (
+        "_books",
+        "_clock",
+        "_config",
+        "_default_stp",
+        "_expiries",
+        "_index",
+        "_max_price",
+        "_max_quantity",
+        "_min_price",
+        "_seq",
+        "_step",
+    )
+
+    def __init__(self, config: MarketConfig | None = None, *, now: int = 0) -> None:
+        config = MarketConfig() if config is None else config
+        if type(now) is not int:
+            msg = f"now must be an int, got {now!r}"
+            raise TypeError(msg)
+        self._config = config
+        self._step = config.price_step
+        self._min_price = config.min_price
+        self._max_price = config.max_price
+        self._max_quantity = config.max_quantity
+        self._default_stp = config.default_stp
+        self._books: dict[Instrument, Book] = {}
+        self._index: dict[int, _Order] = {}  # order id -> resting order, all books
+        self._clock = now
+        self._expiries: list[_Expiry] = []  # heap of GTD orders (lazy deletion)
+        self._seq = 0  # tie-break of expiry entries; not part of the state
+
+    # ------------------------------------------------------------------ commands
+
+    def execute(self, command: Command) -> list[Event]:
+        """Apply one command and return its events (never raises for a bad command)."""
+        if isinstance(command, PlaceOrder):
+            c = command
+            return self.place(
+                c.instrument,
+                c.order_id,
+                c.owner,
+                c.side,
+                c.quantity,
+                c.price,
+                c.tif,
+                c.expires_at,
+                c.post_only,
+                c.stp,
+                c.protection_price,
+            )
+        if isinstance(command, CancelOrder):
+            return self.cancel(command.order_id, command.owner)
+        if isinstance(command, AmendOrder):
+            return self.amend(command.order_id, command.owner, command.price, command.quantity)
+        if isinstance(command, AdvanceClock):
+            return self.advance_clock(command.now)
+        if isinstance(command, OpenInstrument):
+            return self.open_instrument(command.instrument)
+        if isinstance(command, CloseInstrument):
+            return self.close_instrument(command.instrument)
+        return [Rejected(None, _R.UNKNOWN_COMMAND)]  # type: ignore[unreachable]
+
+    def place(
+        self,
+        instrument: Instrument,
+        order_id: int,
+        owner: str,
+        side: Side,
+        quantity: int,
+        price: int | None = None,
+        tif: TimeInForce = _GTC,
+        expires_at: int | None = None,
+        post_only: bool = False,
+        stp: STPMode | None = None,
+        protection_price: int | None = None,
+    ) -> list[Event]:
+        """Submit an order (the fields of ``PlaceOrder``) and return its events.
+
+        Runtime complexity: O(1) to rest at an existing level, O(log L) to
+        open a level (L levels on the side), plus O(t + k log L) to trade with
+        t resting orders emptying k levels.
+        """
+        # Fast path: a valid GTC limit order that does not cross and rests.
+        # Anything unusual goes to _place_reason / _place_valid below, which
+        # handle every case; this block only repeats their common case.
+        index = self._index
+        if (
+            type(price) is int
+            and type(quantity) is int
+            and type(order_id) is int
+            and tif is _GTC
+            and expires_at is None
+            and post_only is False
+            and protection_price is None
+            and type(owner) is str
+            and owner
+            and 0 < quantity <= self._max_quantity
+            and self._min_price <= price <= self._max_price
+            and not price % self._step
+            and order_id >= 0
+            and order_id not in index
+            and (stp is None or stp in _STP_MODES)
+        ):
+            try:
+                book = self._books.get(instrument)
+            except TypeError:  # unhashable junk
+                book = None
+            if book is not None and not book.closed:
+                if side is _BID:
+                    own = book.bids
+                    opp = book.asks
+                    limit_key = price
+                elif side is _ASK:
+                    own = book.asks
+                    opp = book.bids
+                    limit_key = -price
+                else:
+                    return [_new(Rejected, (order_id, _R.INVALID_SIDE))]
+                if stp is None:
+                    stp = self._default_stp
+                if opp.best > limit_key:
+                    # Rest: _Side.append inlined.
+                    order = _Order(order_id, owner, own, price, quantity, None, stp, False)
+                    index[order_id] = order
+                    key = -limit_key
+                    level = own.levels.get(key)
+                    if level is None:
+                        own.append(order)
+                    else:
+                        tail = level.tail
+                        order.prev = tail
+                        tail.next = order  # type: ignore[union-attr]  # a level is never empty
+                        level.tail = order
+                        level.volume += quantity
+                        level.count += 1
+                        order.level = level
+                    return [_new(Accepted, (instrument, order_id, owner, side, price, quantity))]
+                return self._place_valid(
+                    book,
+                    own,
+                    opp,
+                    order_id,
+                    owner,
+                    side,
+                    quantity,
+                    price,
+                    _GTC,
+                    None,
+                    False,
+                    stp,
+                    None,
+                )
+        reason = self._place_reason(
+            instrument,
+            order_id,
+            owner,
+            side,
+            quantity,
+            price,
+            tif,
+            expires_at,
+            post_only,
+            stp,
+            protection_price,
+        )
+        if reason is not None:
+            return [_new(Rejected, (order_id, reason))]
+        book = self._books[instrument]
+        own, opp = (book.bids, book.asks) if side is _BID else (book.asks, book.bids)
+        return self._place_valid(
+            book,
+            own,
+            opp,
+            order_id,
+            owner,
+            side,
+            quantity,
+            price,
+            tif,
+            expires_at,
+            post_only,
+            self._default_stp if stp is None else stp,
+            protection_price,
+        )
+
+    def _place_reason(
+        self,
+        instrument: object,
+        order_id: object,
+        owner: object,
+        side: object,
+        quantity: object,
+        price: object,
+        tif: object,
+        expires_at: object,
+        post_only: object,
+        stp: object,
+        protection_price: object,
+    ) -> RejectReason | None:
+        """The first reason, in this order, why a place command is malformed (None: valid)."""
+        if type(order_id) is not int or order_id < 0:
+            return _R.INVALID_ORDER_ID
+        try:
+            book = self._books.get(instrument)  # type: ignore[call-overload]
+        except TypeError:
+            book = None
+        if book is None:
+            return _R.UNKNOWN_INSTRUMENT
+        if book.closed:
+            return _R.INSTRUMENT_CLOSED
+        if order_id in self._index:
+            return _R.DUPLICATE_ORDER_ID
+        if type(owner) is not str or not owner:
+            return _R.INVALID_OWNER
+        if side is not _BID and side is not _ASK:
+            return _R.INVALID_SIDE
+        if type(quantity) is not int or quantity <= 0:
+            return _R.INVALID_QUANTITY
+        if quantity > self._max_quantity:
+            return _R.QUANTITY_TOO_LARGE
+        if price is not None:
+            if protection_price is not None:
+                return _R.INVALID_PROTECTION
+            reason = self._price_reason(price)
+        else:
+            reason = None if protection_price is None else self._price_reason(protection_price)
+        if reason is not None:
+            return reason
+        if tif not in _TIFS or (price is None and tif is _GTD):
+            return _R.INVALID_TIF
+        if tif is _GTD:
+            if type(expires_at) is not int:
+                return _R.INVALID_EXPIRY
+            if expires_at <= self._clock:
+                return _R.EXPIRED_ON_ARRIVAL
+        elif expires_at is not None:
+            return _R.INVALID_EXPIRY
+        if type(post_only) is not bool:
+            return _R.INVALID_POST_ONLY
+        if post_only and (price is None or tif is _IOC or tif is _FOK):
+            return _R.INVALID_POST_ONLY
+        if stp is not None and stp not in _STP_MODES:
+            return _R.INVALID_STP
+        return None
+
+    def _price_reason(self, price: object) -> RejectReason | None:
+        """Why ``price`` is not a valid price on the grid (None: valid)."""
+        if type(price) is not int or price <= 0:
+            return _R.INVALID_PRICE
+        if price % self._step:
+            return _R.OFF_TICK
+        if not self._min_price <= price <= self._max_price:
+            return _R.PRICE_OUT_OF_BOUNDS
+        return None
+
+    def _place_valid(
+        self,
+        book: Book,
+        own: _Side,
+        opp: _Side,
+        order_id: int,
+        owner: str,
+        side: Side,
+        quantity: int,
+        price: int | None,
+        tif: TimeInForce,
+        expires_at: int | None,
+        post_only: bool,
+        stp: STPMode,
+        protection_price: int | None,
+    ) -> list[Event]:
+        """Run a validated order: post-only and FOK checks, matching, then rest or cancel."""
+        limit = price if price is not None else protection_price
+        limit_key = _NO_LIMIT if limit is None else limit if side is _BID else -limit
+        crosses = opp.best <= limit_key
+        if post_only and crosses:
+            return [Rejected(order_id, _R.WOULD_TAKE)]
+        if tif is _FOK and not fok_fillable(opp, owner, quantity, limit_key, stp):
+            return [Rejected(order_id, _R.FOK_UNFILLABLE)]
+        instrument = book.instrument
+        events: list[Event] = [Accepted(instrument, order_id, owner, side, price, quantity)]
+        remaining = quantity
+        stopped = False
+        if crosses:
+            remaining, stopped = take(
+                self._index, opp, order_id, owner, side, quantity, limit_key, stp, events
+            )
+        if stopped:
+            if len(events) == 1:
+                return [Rejected(order_id, _R.SELF_TRADE)]
+            events.append(
+                Cancelled(instrument, order_id, owner, remaining, 0, CancelReason.SELF_TRADE)
+            )
+            return events
+        if not remaining:
+            return events
+        if price is not None and (tif is _GTC or tif is _GTD):
+            self._rest(_Order(order_id, owner, own, price, remaining, expires_at, stp, post_only))
+            return events
+        # IOC, FOK (cannot happen: checked above) and market orders never rest.
+        if len(events) == 1:
+            return [Rejected(order_id, _R.NO_LIQUIDITY if price is None else _R.IOC_UNFILLED)]
+        events.append(Cancelled(instrument, order_id, owner, remaining, 0, CancelReason.UNFILLED))
+        return events
+
+    def _rest(self, order: _Order) -> None:
+        """Index ``order``, queue it at the back of its level, and track its expiry."""
+        self._index[order.order_id] = order
+        order.side.append(order)
+        if order.expires_at is not None:
+            expiries = self._expiries
+            self._seq += 1
+            heapq.heappush(expiries, (order.expires_at, order.order_id, self._seq, order))
+            if len(expiries) > 2 * len(self._index) + 1024:
+                self._compact_expiries()
+
+    def _compact_expiries(self) -> None:
+        """Drop heap entries of orders that are gone (more than half of the heap)."""
+        index = self._index
+        self._expiries = [e for e in self._expiries if index.get(e[1]) is e[3]]
+        heapq.heapify(self._expiries)
+
+    def cancel(self, order_id: int, owner: str | None = None) -> list[Event]:
+        """Cancel a resting order; ``owner`` None skips the ownership check.
+
+        Runtime complexity: O(1), or O(log L) when its level empties.
+        """
+        try:
+            order = self._index.get(order_id)
+        except TypeError:
+            order = None
+        if order is None or type(order_id) is not int:
+            if type(order_id) is not int or order_id < 0:
+                return [_new(Rejected, (order_id, _R.INVALID_ORDER_ID))]
+            return [_new(Rejected, (order_id, _R.UNKNOWN_ORDER))]
+        if owner is not None and owner != order.owner:
+            return [_new(Rejected, (order_id, _R.NOT_OWNER))]
+        del self._index[order_id]
+        side = order.side
+        quantity = order.quantity
+        # _Side.unlink inlined.
+        level = order.level
+        prev = order.prev
+        nxt = order.next
+        if prev is None:
+            level.head = nxt  # type: ignore[union-attr]  # a resting order has a level
+        else:
+            prev.next = nxt
+        if nxt is None:
+            level.tail = prev  # type: ignore[union-attr]
+        else:
+            nxt.prev = prev
+        level.volume -= quantity  # type: ignore[union-attr]
+        level.count -= 1  # type: ignore[union-attr]
+        order.level = None
+        if prev is None and nxt is None:
+            side.drop_level(level)  # type: ignore[arg-type]
+        return [_new(Cancelled, (side.instrument, order_id, order.owner, quantity, 0, _REQUESTED))]
+
+    def amend(
+        self,
+        order_id: int,
+        owner: str | None = None,
+        price: int | None = None,
+        quantity: int | None = None,
+    ) -> list[Event]:
+        """Change a resting order's price and/or open quantity (None: unchanged).
+
+        A pure quantity reduction keeps the queue position. A price change or
+        a quantity increase moves the order to the back of its (new) level; if
+        the new price crosses, the order first trades as a taker with its own
+        STP mode, and what is left rests (a post-only order that would cross
+        is rejected instead, unchanged). Rejections, in this order:
+        invalid_order_id, unknown_order, not_owner, invalid_price / off_tick /
+        price_out_of_bounds, invalid_quantity / quantity_too_large, no_change.
+        """
+        try:
+            order = self._index.get(order_id)
+        except TypeError:
+            order = None
+        if type(order_id) is not int or order_id < 0:
+            return [Rejected(order_id, _R.INVALID_ORDER_ID)]
+        if order is None:
+            return [Rejected(order_id, _R.UNKNOWN_ORDER)]
+        if owner is not None and owner != order.owner:
+            return [Rejected(order_id, _R.NOT_OWNER)]
+        if price is not None:
+            reason = self._price_reason(price)
+            if reason is not None:
+                return [Rejected(order_id, reason)]
+        if quantity is not None:
+            if type(quantity) is not int or quantity <= 0:
+                return [Rejected(order_id, _R.INVALID_QUANTITY)]
+            if quantity > self._max_quantity:
+                return [Rejected(order_id, _R.QUANTITY_TOO_LARGE)]
+        old_price, old_quantity = order.price, order.quantity
+        new_price = old_price if price is None else price
+        new_quantity = old_quantity if quantity is None else quantity
+        if new_price == old_price and new_quantity == old_quantity:
+            return [Rejected(order_id, _R.NO_CHANGE)]
+        side = order.side
+        instrument = side.instrument
+        if new_price == old_price and new_quantity < old_quantity:
+            order.quantity = new_quantity
+            level = order.level
+            assert level is not None
+            level.volume -= old_quantity - new_quantity
+            return [
+                Amended(
+                    instrument,
+                    order_id,
+                    order.owner,
+                    new_price,
+                    new_quantity,
+                    old_price,
+                    old_quantity,
+                    True,
+                )
+            ]
+        book = self._books[instrument]
+        opp = book.asks if side is book.bids else book.bids
+        limit_key = new_price if side is book.bids else -new_price
+        crosses = opp.best <= limit_key
+        if order.post_only and crosses:
+            return [Rejected(order_id, _R.WOULD_TAKE)]
+        side.unlink(order)
+        events: list[Event] = [
+            Amended(
+                instrument,
+                order_id,
+                order.owner,
+                new_price,
+                new_quantity,
+                old_price,
+                old_quantity,
+                False,
+            )
+        ]
+        order.price = new_price
+        order.quantity = new_quantity
+        if crosses:
+            remaining, stopped = take(
+                self._index,
+                opp,
+                order_id,
+                order.owner,
+                side.side,
+                new_quantity,
+                limit_key,
+                order.stp,
+                events,
+            )
+            if stopped or not remaining:
+                del self._index[order_id]
+                if stopped:
+                    events.append(
+                        Cancelled(
+                            instrument, order_id, order.owner, remaining, 0, CancelReason.SELF_TRADE
+                        )
+                    )
+                return events
+            order.quantity = remaining
+        side.append(order)
+        return events
+
+    def open_instrument(self, instrument: Instrument) -> list[Event]:
+        """Open a book for ``instrument`` (a Product and an int slot)."""
+        if (
+            type(instrument) is not Instrument
+            or not isinstance(instrument.product, Product)
+            or type(instrument.slot) is not int
+        ):
+            return [Rejected(None, _R.INVALID_INSTRUMENT)]
+        book = self._books.get(instrument)
+        if book is not None:
+            return [Rejected(None, _R.INSTRUMENT_CLOSED if book.closed else _R.INSTRUMENT_EXISTS)]
+        self._books[instrument] = Book(instrument)
+        return [InstrumentOpened(instrument)]
+
+    def close_instrument(self, instrument: Instrument) -> list[Event]:
+        """Gate closure: expire every resting order of the book, then refuse new ones.
+
+        Orders expire bids first then asks, best price first, in queue order.
+        A closed instrument stays closed (re-opening is rejected).
+        """
+        try:
+            book = self._books.get(instrument)
+        except TypeError:
+            book = None
+        if book is None:
+            return [Rejected(None, _R.UNKNOWN_INSTRUMENT)]
+        if book.closed:
+            return [Rejected(None, _R.INSTRUMENT_CLOSED)]
+        events: list[Event] = []
+        index = self._index
+        closed = CancelReason.INSTRUMENT_CLOSED
+        for side in (book.bids, book.asks):
+            for level in side.iter_levels():
+                for order in iter_queue(level):
+                    del index[order.order_id]
+                    order.level = None
+                    events.append(
+                        Expired(instrument, order.order_id, order.owner, order.quantity, closed)
+                    )
+            side.levels.clear()
+            side.keys.clear()
+            side.best = EMPTY
+        book.closed = True
+        events.append(InstrumentClosed(instrument))
+        return events
+
+    def advance_clock(self, now: int) -> list[Event]:
+        """Set the market clock to ``now``; expire GTD orders with ``expires_at <= now``.
+
+        Expired events come in (expires_at, order_id) order. An earlier ``now``
+        is rejected (``clock_backwards``). Runtime complexity: O(k log n) for
+        k due entries.
+        """
+        if type(now) is not int:
+            return [Rejected(None, _R.INVALID_TIME)]
+        if now < self._clock:
+            return [Rejected(None, _R.CLOCK_BACKWARDS)]
+        self._clock = now
+        expiries = self._expiries
+        index = self._index
+        events: list[Event] = []
+        reason = CancelReason.EXPIRED
+        while expiries and expiries[0][0] <= now:
+            _, order_id, _, order = heapq.heappop(expiries)
+            if index.get(order_id) is not order:
+                continue  # cancelled, filled or closed since: stale entry
+            del index[order_id]
+            side = order.side
+            events.append(Expired(side.instrument, order_id, order.owner, order.quantity, reason))
+            side.unlink(order)
+        return events
+
+    # ------------------------------------------------------------------- queries
+
+    @property
+    def config(self) -> MarketConfig:
+        """The market's configuration."""
+        return self._config
+
+    @property
+    def clock(self) -> int:
+        """The market clock (last ``advance_clock`` value)."""
+        return self._clock
+
+    def instruments(self) -> tuple[Instrument, ...]:
+        """Every instrument ever opened (open or closed), sorted."""
+        return tuple(sorted(self._books, key=_instrument_key))
+
+    def is_open(self, instrument: Instrument) -> bool:
+        """True if the instrument is open for orders."""
+        book = self._books.get(instrument)
+        return book is not None and not book.closed
+
+    def book(self, instrument: Instrument) -> Book:
+        """The book of ``instrument`` (read it, do not mutate it).
+
+        Raises:
+            UnknownInstrument: if it was never opened.
+        """
+        book = self._books.get(instrument)
+        if book is None:
+            msg = f"unknown instrument {instrument!r}"
+            raise UnknownInstrument(msg)
+        return book
+
+    def best_bid(self, instrument: Instrument) -> int | None:
+        """Highest resting bid price of the instrument, or None."""
+        return self.book(instrument).best_bid()
+
+    def best_ask(self, instrument: Instrument) -> int | None:
+        """Lowest resting ask price of the instrument, or None."""
+        return self.book(instrument).best_ask()
+
+    def depth(self, instrument: Instrument, levels: int | None = None) -> Depth:
+        """L2 depth: ``levels`` price levels per side (None: all), best first."""
+        return self.book(instrument).depth(levels)
+
+    def orders(self, instrument: Instrument) -> tuple[OrderView, ...]:
+        """L3: resting orders, bids then asks, best price first, in queue order."""
+        return self.book(instrument).orders()
+
+    def order(self, order_id: int) -> OrderView | None:
+        """The resting order with this id, or None."""
+        order = self._index.get(order_id)
+        return None if order is None else view(order)
+
+    def __len__(self) -> int:
+        """Number of resting orders in all books."""
+        return len(self._index)
+
+    # ------------------------------------------------------------ state & checks
+
+    def snapshot(self) -> bytes:
+        """Canonical bytes of the whole state (see ``orderbook.snapshot``). O(n)."""
+        return encode_market(
+            self._config,
+            self._clock,
+            [_book_rows(self._books[i]) for i in self.instruments()],
+        )
+
+    def book_snapshot(self, instrument: Instrument) -> bytes:
+        """Canonical bytes of one book's state."""
+        return encode_book(_book_rows(self.book(instrument)))
+
+    def state_digest(self) -> bytes:
+        """SHA-256 of ``snapshot()``: equal exactly when the states are equal."""
+        return hashlib.sha256(self.snapshot()).digest()
+
+    @classmethod
+    def restore(cls, data: bytes) -> Market:
+        """Rebuild a market from ``snapshot()`` bytes.
+
+        Raises:
+            SnapshotError: if ``data`` is not a canonical snapshot of a valid state.
+        """
+        config, clock, books = decode_market(data)
+        market = cls(config, now=clock)
+        for rows in books:
+            instrument = rows.instrument
+            if market.open_instrument(instrument) != [InstrumentOpened(instrument)]:
+                msg = f"snapshot: duplicate or invalid instrument {instrument!r}"
+                raise SnapshotError(msg)
+            book = market._books[instrument]
+            book.closed = rows.closed
+            for side, orders in ((book.bids, rows.bids), (book.asks, rows.asks)):
+                for row in orders:
+                    market._restore_order(side, row)
+        try:
+            market._check()
+        except InvariantError as exc:
+            msg = f"snapshot: inconsistent state: {exc}"
+            raise SnapshotError(msg) from exc
+        if market.snapshot() != data:
+            msg = "snapshot: orders are not in priority order"
+            raise SnapshotError(msg)
+        return market
+
+    def _restore_order(self, side: _Side, row: OrderRow) -> None:
+        """Put one snapshot order back, checking it as a new order would be."""
+        if row.order_id in self._index:
+            msg = f"snapshot: duplicate order id {row.order_id}"
+            raise SnapshotError(msg)
+        if (
+            self._price_reason(row.price) is not None
+            or not 0 < row.quantity <= self._max_quantity
+            or not row.owner
+            or (row.expires_at is not None and row.expires_at <= self._clock)
+        ):
+            msg = f"snapshot: invalid order {row!r}"
+            raise SnapshotError(msg)
+        self._rest(
+            _Order(
+                row.order_id,
+                row.owner,
+                side,
+                row.price,
+                row.quantity,
+                row.expires_at,
+                row.stp,
+                row.post_only,
+            )
+        )
+
+    def _check(self) -> None:
+        """Verify every invariant of every book and of the id index. O(n).
+
+        Raises:
+            InvariantError: on any inconsistency.
+        """
+        total = sum(book._check(self._index) for book in self._books.values())
+        if total != len(self._index):
+            msg = f"id index holds {len(self._index)} orders, books {total}"
+            raise InvariantError(msg)
+        for order_id, order in self._index.items():
+            if order.order_id != order_id or order.level is None:
+                msg = f"id index entry {order_id} is stale"
+                raise InvariantError(msg)
+        live = {e[1] for e in self._expiries if self._index.get(e[1]) is e[3]}
+        gtd = {i for i, o in self._index.items() if o.expires_at is not None}
+        if live != gtd:
+            msg = f"expiry heap tracks {sorted(live)}, GTD orders are {sorted(gtd)}"
+            raise InvariantError(msg)
+        clock = self._clock
+        if any(o.expires_at is not None and o.expires_at <= clock for o in self._index.values()):
+            msg = "a GTD order is past its expiry"
+            raise InvariantError(msg)
+
+
+def _instrument_key(instrument: Instrument) -> tuple[str, int]:
+    return (instrument.product.value, instrument.slot)
+
+
+def _book_rows(book: Book) -> BookRows:
+    def rows(side: _Side) -> list[OrderRow]:
+        return [
+            OrderRow(o.order_id, o.owner, o.price, o.quantity, o.expires_at, o.stp, o.post_only)
+            for level in side.iter_levels()
+            for o in iter_queue(level)
+        ]
+
+    return BookRows(book.instrument, book.closed, rows(book.bids), rows(book.asks))

@@ -1,0 +1,172 @@
+"""Canonical snapshot bytes of a market or a book.
+
+The snapshot is compact JSON (sorted keys, no spaces, ASCII only) holding
+ints, strings, booleans and nulls, never floats, so the same state gives the
+same bytes on every machine and Python version::
+
+    {"books":[BOOK,...],"clock":INT,"config":[price_step,min_price,max_price,
+     max_quantity,default_stp],"format":"p2pex-orderbook/1"}
+    BOOK  = [product, slot, closed, [ORDER,...bids], [ORDER,...asks]]
+    ORDER = [order_id, owner, price, quantity, expires_at|null, stp, post_only]
+
+Books are sorted by (product, slot); each side lists its orders best price
+first and, within a price, in queue (time priority) order. Internal sequence
+numbers are not state and are not stored. Decoding accepts only bytes that
+re-encode to themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import NamedTuple, NoReturn
+
+from orderbook.errors import ConfigError, SnapshotError
+from orderbook.types import Instrument, MarketConfig, Product, STPMode
+
+FORMAT = "p2pex-orderbook/1"
+
+# json.loads gives nested lists, dicts and scalars; decoding narrows with
+# isinstance checks, so the parsed value is typed as ``object``.
+_Json = object
+
+
+class OrderRow(NamedTuple):
+    """A resting order in a snapshot."""
+
+    order_id: int
+    owner: str
+    price: int  # ticks per kWh
+    quantity: int  # Wh
+    expires_at: int | None
+    stp: STPMode
+    post_only: bool
+
+
+class BookRows(NamedTuple):
+    """One book in a snapshot."""
+
+    instrument: Instrument
+    closed: bool
+    bids: list[OrderRow]  # best first, queue order
+    asks: list[OrderRow]
+
+
+def _dumps(value: _Json) -> bytes:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    ).encode("ascii")
+
+
+def _book_value(book: BookRows) -> list[_Json]:
+    def orders(rows: list[OrderRow]) -> list[_Json]:
+        return [
+            [r.order_id, r.owner, r.price, r.quantity, r.expires_at, r.stp.value, r.post_only]
+            for r in rows
+        ]
+
+    inst = book.instrument
+    return [inst.product.value, inst.slot, book.closed, orders(book.bids), orders(book.asks)]
+
+
+def encode_book(book: BookRows) -> bytes:
+    """Canonical bytes of one book."""
+    return _dumps(_book_value(book))
+
+
+def encode_market(config: MarketConfig, clock: int, books: list[BookRows]) -> bytes:
+    """Canonical bytes of a market; ``books`` must be sorted by (product, slot)."""
+    return _dumps(
+        {
+            "books": [_book_value(b) for b in books],
+            "clock": clock,
+            "config": [
+                config.price_step,
+                config.min_price,
+                config.max_price,
+                config.max_quantity,
+                config.default_stp.value,
+            ],
+            "format": FORMAT,
+        }
+    )
+
+
+def decode_market(data: bytes) -> tuple[MarketConfig, int, list[BookRows]]:
+    """Parse snapshot bytes into (config, clock, books), checking shapes and types.
+
+    Only the syntax is checked here; ``Market.restore`` checks the state
+    (prices on the grid, no crossed book, unique ids, priority order).
+
+    Raises:
+        SnapshotError: if ``data`` is not a well-formed snapshot.
+    """
+    try:
+        value = json.loads(data.decode("ascii"))
+    except (AttributeError, UnicodeDecodeError, ValueError) as exc:
+        msg = f"snapshot is not ASCII JSON: {exc}"
+        raise SnapshotError(msg) from exc
+    if not isinstance(value, dict) or sorted(value) != ["books", "clock", "config", "format"]:
+        _bad("top level must be an object with books, clock, config, format")
+    if value["format"] != FORMAT:
+        _bad(f"format {value['format']!r}, want {FORMAT!r}")
+    clock = _int(value["clock"])
+    cfg = _list(value["config"], 5)
+    try:
+        config = MarketConfig(_int(cfg[0]), _int(cfg[1]), _int(cfg[2]), _int(cfg[3]), _stp(cfg[4]))
+    except ConfigError as exc:
+        msg = f"snapshot config: {exc}"
+        raise SnapshotError(msg) from exc
+    books = [_decode_book(b) for b in _list(value["books"], None)]
+    return config, clock, books
+
+
+def _decode_book(value: _Json) -> BookRows:
+    fields = _list(value, 5)
+    product = fields[0]
+    if not isinstance(product, str) or product not in {p.value for p in Product}:
+        _bad(f"unknown product {product!r}")
+    instrument = Instrument(Product(product), _int(fields[1]))
+    return BookRows(
+        instrument,
+        _bool(fields[2]),
+        [_decode_order(o) for o in _list(fields[3], None)],
+        [_decode_order(o) for o in _list(fields[4], None)],
+    )
+
+
+def _decode_order(value: _Json) -> OrderRow:
+    f = _list(value, 7)
+    owner = f[1]
+    if not isinstance(owner, str):
+        _bad(f"owner {owner!r} is not a string")
+    expires_at = None if f[4] is None else _int(f[4])
+    return OrderRow(_int(f[0]), owner, _int(f[2]), _int(f[3]), expires_at, _stp(f[5]), _bool(f[6]))
+
+
+def _list(value: _Json, length: int | None) -> list[_Json]:
+    if not isinstance(value, list) or (length is not None and len(value) != length):
+        _bad(f"expected a list of {length or 'any'} items, got {value!r:.80}")
+    return value
+
+
+def _int(value: _Json) -> int:
+    if type(value) is not int:
+        _bad(f"expected an int, got {value!r:.80}")
+    return value
+
+
+def _bool(value: _Json) -> bool:
+    if type(value) is not bool:
+        _bad(f"expected a bool, got {value!r:.80}")
+    return value
+
+
+def _stp(value: _Json) -> STPMode:
+    if not isinstance(value, str) or value not in {m.value for m in STPMode}:
+        _bad(f"unknown STP mode {value!r:.80}")
+    return STPMode(value)
+
+
+def _bad(message: str) -> NoReturn:
+    msg = f"malformed snapshot: {message}"
+    raise SnapshotError(msg)
