@@ -1,0 +1,230 @@
+"""Field specifications shared by transaction payloads and result records.
+
+A record class lists its fields once, as a tuple of specs; the same tuple
+checks the values on construction (so a bad value from the node or from the
+wire gives ``BadRecord``), writes them as canonical values, and reads them
+back. Keeping one list per class keeps encoder and decoder from drifting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar, cast
+
+from ledger.codec import EncodableValue, Value
+from ledger.errors import BadRecord
+from ledger.types import HASH_SIZE, I64_MAX, I64_MIN
+
+T = TypeVar("T")
+
+
+def _bad(owner: str, name: str, want: str, got: object) -> BadRecord:
+    shown = repr(got) if not isinstance(got, bytes | str) or len(got) <= 40 else type(got).__name__
+    msg = f"{owner}.{name}: expected {want}, found {shown}"
+    return BadRecord(msg, expected=want, found=got)
+
+
+@dataclass(frozen=True, slots=True)
+class IntField:
+    """An int in [lo, hi] (default: signed 64-bit)."""
+
+    name: str
+    lo: int = I64_MIN
+    hi: int = I64_MAX
+
+    def check(self, value: object, owner: str) -> object:
+        """Return the value if valid, else raise BadRecord."""
+        if type(value) is not int or not self.lo <= value <= self.hi:
+            raise _bad(owner, self.name, f"an int in [{self.lo}, {self.hi}]", value)
+        return value
+
+    def to_value(self, value: object) -> EncodableValue:
+        """Return the canonical form of a checked value."""
+        return cast("int", value)
+
+
+@dataclass(frozen=True, slots=True)
+class BoolField:
+    """A flag: a bool in Python, the int 0 or 1 on the wire (booleans are not canonical)."""
+
+    name: str
+
+    def check(self, value: object, owner: str) -> object:
+        """Return the value as a bool if it is a bool, 0 or 1, else raise BadRecord."""
+        if type(value) is bool:
+            return value
+        if type(value) is int and value in (0, 1):
+            return bool(value)
+        raise _bad(owner, self.name, "a bool (0 or 1)", value)
+
+    def to_value(self, value: object) -> EncodableValue:
+        """Return 0 or 1."""
+        return 1 if value else 0
+
+
+@dataclass(frozen=True, slots=True)
+class StrField:
+    """A str of at most max_len characters, optionally from a fixed set."""
+
+    name: str
+    max_len: int = 64
+    choices: frozenset[str] | None = None
+
+    def check(self, value: object, owner: str) -> object:
+        """Return the value if valid, else raise BadRecord."""
+        if type(value) is not str or len(value) > self.max_len:
+            raise _bad(owner, self.name, f"a string of at most {self.max_len} characters", value)
+        if self.choices is not None and value not in self.choices:
+            raise _bad(owner, self.name, f"one of {sorted(self.choices)}", value)
+        return value
+
+    def to_value(self, value: object) -> EncodableValue:
+        """Return the canonical form of a checked value."""
+        return cast("str", value)
+
+
+@dataclass(frozen=True, slots=True)
+class BytesField:
+    """Bytes of exactly ``size`` (default: a 32-byte hash) or, with size None, at most max_len."""
+
+    name: str
+    size: int | None = HASH_SIZE
+    max_len: int = 1 << 20
+
+    def check(self, value: object, owner: str) -> object:
+        """Return the value if valid, else raise BadRecord."""
+        if type(value) is not bytes:
+            raise _bad(owner, self.name, "bytes", value)
+        if self.size is not None and len(value) != self.size:
+            raise _bad(owner, self.name, f"{self.size} bytes", f"{len(value)} bytes")
+        if len(value) > self.max_len:
+            raise _bad(owner, self.name, f"at most {self.max_len} bytes", f"{len(value)} bytes")
+        return value
+
+    def to_value(self, value: object) -> EncodableValue:
+        """Return the canonical form of a checked value."""
+        return cast("bytes", value)
+
+
+@dataclass(frozen=True, slots=True)
+class IntListField:
+    """A tuple of ints in [lo, hi], with exactly ``size`` items or at most max_len."""
+
+    name: str
+    size: int | None = None
+    max_len: int = 1024
+    lo: int = I64_MIN
+    hi: int = I64_MAX
+
+    def check(self, value: object, owner: str) -> object:
+        """Return the value as a tuple if valid, else raise BadRecord."""
+        want = f"{self.size} ints" if self.size is not None else f"at most {self.max_len} ints"
+        if type(value) not in (list, tuple):
+            raise _bad(owner, self.name, want, value)
+        items = tuple(cast("Sequence[object]", value))
+        if (self.size is not None and len(items) != self.size) or len(items) > self.max_len:
+            raise _bad(owner, self.name, want, f"{len(items)} items")
+        for item in items:
+            if type(item) is not int or not self.lo <= item <= self.hi:
+                raise _bad(owner, self.name, f"ints in [{self.lo}, {self.hi}]", item)
+        return items
+
+    def to_value(self, value: object) -> EncodableValue:
+        """Return the ints as a list."""
+        return list(cast("tuple[int, ...]", value))
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementListField:
+    """A tuple of ``(account: 32 bytes, energy_wh: int, payment: int)`` triples."""
+
+    name: str
+    max_len: int = 100_000
+
+    def check(self, value: object, owner: str) -> object:
+        """Return the value as a tuple of tuples if valid, else raise BadRecord."""
+        want = "a list of (account: 32 bytes, energy_wh: int, payment: int)"
+        if type(value) not in (list, tuple):
+            raise _bad(owner, self.name, want, value)
+        rows = cast("Sequence[object]", value)
+        if len(rows) > self.max_len:
+            raise _bad(owner, self.name, f"at most {self.max_len} rows", f"{len(rows)} rows")
+        checked = []
+        for row in rows:
+            if type(row) not in (list, tuple):
+                raise _bad(owner, self.name, want, row)
+            items = tuple(cast("Sequence[object]", row))
+            if (
+                len(items) != 3
+                or type(items[0]) is not bytes
+                or len(items[0]) != HASH_SIZE
+                or type(items[1]) is not int
+                or type(items[2]) is not int
+                or not I64_MIN <= items[1] <= I64_MAX
+                or not I64_MIN <= items[2] <= I64_MAX
+            ):
+                raise _bad(owner, self.name, want, row)
+            checked.append(items)
+        return tuple(checked)
+
+    def to_value(self, value: object) -> EncodableValue:
+        """Return the rows as lists."""
+        return [list(row) for row in cast("tuple[tuple[bytes, int, int], ...]", value)]
+
+
+FieldSpec = IntField | BoolField | StrField | BytesField | IntListField | SettlementListField
+
+
+def check_fields(record: object, specs: tuple[FieldSpec, ...]) -> None:
+    """Check (and normalise) every field of a frozen dataclass; call from ``__post_init__``.
+
+    Raises:
+        BadRecord: a field has the wrong type or is out of range.
+    """
+    owner = type(record).__name__
+    for spec in specs:
+        value = getattr(record, spec.name)
+        checked = spec.check(value, owner)
+        if checked is not value:
+            object.__setattr__(record, spec.name, checked)
+
+
+def fields_to_values(record: object, specs: tuple[FieldSpec, ...]) -> list[EncodableValue]:
+    """Return a checked record's fields as canonical values, in spec order."""
+    return [spec.to_value(getattr(record, spec.name)) for spec in specs]
+
+
+def check_values(specs: tuple[FieldSpec, ...], values: Sequence[Value], what: str) -> list[object]:
+    """Check decoded values against specs (in order) and return them normalised.
+
+    Raises:
+        BadRecord: wrong number of values, or a value of the wrong type or range.
+    """
+    if len(values) != len(specs):
+        msg = f"{what}: expected {len(specs)} fields, found {len(values)}"
+        raise BadRecord(msg, expected=len(specs), found=len(values))
+    return [spec.check(value, what) for spec, value in zip(specs, values, strict=True)]
+
+
+def record_from_values(
+    cls: type[T], specs: tuple[FieldSpec, ...], values: Sequence[Value], what: str
+) -> T:
+    """Build a frozen dataclass ``cls`` from decoded values in spec order.
+
+    Raises:
+        BadRecord: wrong number of values, or a value of the wrong type or range.
+    """
+    return build_checked(cls, specs, check_values(specs, values, what))
+
+
+def build_checked(cls: type[T], specs: tuple[FieldSpec, ...], checked: Sequence[object]) -> T:
+    """Build a frozen dataclass from values already returned by ``check_values``.
+
+    ``__init__`` and ``__post_init__`` are bypassed so that each value is
+    checked once (decoding is on the audit's hot path).
+    """
+    record = cls.__new__(cls)
+    for spec, value in zip(specs, checked, strict=True):
+        object.__setattr__(record, spec.name, value)
+    return record

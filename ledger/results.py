@@ -1,0 +1,197 @@
+"""Result records: what the state machine made of a block's transactions.
+
+A block's results are the leaves of its result Merkle tree, each the
+canonical bytes of one record ``[1, RecordKind, field, ...]``:
+
+* ``TradeRecord``: a CDA match (prices in ticks per kWh, quantity in Wh).
+* ``RejectionRecord``: a transaction refused by the market, with a stable reason code.
+* ``SettlementRecord``: one account's energy (Wh) and payment (tick·Wh) of a clearing.
+* ``EventRecord``: anything else the node needs recorded (an order accepted,
+  cancelled, expired, amended, a slot cleared...): an event name, the account
+  concerned (or ``b""``), and a tuple of ints whose meaning the event name fixes.
+
+Every record names the accounts it concerns (``accounts()``) so the block
+store can index it.
+
+>>> record = RejectionRecord(bytes(32), "price_off_grid")
+>>> decode_result(record.to_bytes()) == record
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ledger.codec import as_array, as_list, decode_record, expect_header
+from ledger.codec import encode_trusted as _encode
+from ledger.errors import BadRecord
+from ledger.fields import (
+    BytesField,
+    FieldSpec,
+    IntField,
+    IntListField,
+    StrField,
+    build_checked,
+    check_fields,
+    check_values,
+    fields_to_values,
+)
+from ledger.transactions import PRODUCTS
+from ledger.types import MAX_RESULT_SIZE, RecordKind
+
+RESULT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class TradeRecord:
+    """One CDA trade: the taker's transaction matched a resting maker order."""
+
+    KIND: ClassVar[RecordKind] = RecordKind.TRADE
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (
+        BytesField("tx_id"),
+        StrField("product", 16, PRODUCTS),
+        IntField("slot"),
+        IntField("price"),
+        IntField("quantity"),
+        BytesField("maker_account"),
+        BytesField("taker_account"),
+        IntField("maker_order"),
+        IntField("taker_order"),
+    )
+    tx_id: bytes  # the transaction that caused the trade (the taker's order)
+    product: str
+    slot: int
+    price: int  # ticks per kWh
+    quantity: int  # Wh
+    maker_account: bytes  # account id (ledger.keys.account_id)
+    taker_account: bytes
+    maker_order: int
+    taker_order: int
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+    def accounts(self) -> tuple[bytes, ...]:
+        """Return the accounts this record concerns (for the store's index)."""
+        if self.maker_account == self.taker_account:
+            return (self.maker_account,)
+        return (self.maker_account, self.taker_account)
+
+    def to_bytes(self) -> bytes:
+        """Return the canonical record bytes (a result leaf)."""
+        return _encode([RESULT_VERSION, int(self.KIND), *fields_to_values(self, self.SPECS)])
+
+
+@dataclass(frozen=True, slots=True)
+class RejectionRecord:
+    """A transaction the market refused, with a stable reason code."""
+
+    KIND: ClassVar[RecordKind] = RecordKind.REJECTION
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (BytesField("tx_id"), StrField("reason", 64))
+    tx_id: bytes
+    reason: str
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+    def accounts(self) -> tuple[bytes, ...]:
+        """Return no account: rejections are found through their transaction."""
+        return ()
+
+    def to_bytes(self) -> bytes:
+        """Return the canonical record bytes (a result leaf)."""
+        return _encode([RESULT_VERSION, int(self.KIND), *fields_to_values(self, self.SPECS)])
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementRecord:
+    """One account's settlement of a clearing: energy and payment, signed as in the chapter."""
+
+    KIND: ClassVar[RecordKind] = RecordKind.SETTLEMENT
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (
+        StrField("product", 16, PRODUCTS),
+        IntField("slot"),
+        BytesField("account"),
+        IntField("energy_wh"),
+        IntField("payment"),
+    )
+    product: str
+    slot: int
+    account: bytes  # account id
+    energy_wh: int  # Wh, injected >= 0, withdrawn <= 0
+    payment: int  # tick·Wh, received >= 0, paid <= 0
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+    def accounts(self) -> tuple[bytes, ...]:
+        """Return the settled account."""
+        return (self.account,)
+
+    def to_bytes(self) -> bytes:
+        """Return the canonical record bytes (a result leaf)."""
+        return _encode([RESULT_VERSION, int(self.KIND), *fields_to_values(self, self.SPECS)])
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """A generic market event: a name, the account concerned and integer values.
+
+    Examples: ``EventRecord(tx_id, "accepted", acct, (order_id,))``,
+    ``EventRecord(tx_id, "cancelled", acct, (order_id, remaining_wh))``. The
+    node documents each event name's values; ``tx_id`` may be 32 zero bytes
+    for events no transaction caused (a GTD expiry at a clock tick).
+    """
+
+    KIND: ClassVar[RecordKind] = RecordKind.EVENT
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (
+        BytesField("tx_id"),
+        StrField("event", 32),
+        BytesField("account", size=None, max_len=32),
+        IntListField("values", max_len=64),
+    )
+    tx_id: bytes
+    event: str
+    account: bytes  # account id, or b"" when none
+    values: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+    def accounts(self) -> tuple[bytes, ...]:
+        """Return the account concerned, if any."""
+        return (self.account,) if self.account else ()
+
+    def to_bytes(self) -> bytes:
+        """Return the canonical record bytes (a result leaf)."""
+        return _encode([RESULT_VERSION, int(self.KIND), *fields_to_values(self, self.SPECS)])
+
+
+ResultRecord = TradeRecord | RejectionRecord | SettlementRecord | EventRecord
+
+RESULT_TYPES: dict[int, type[ResultRecord]] = {
+    cls.KIND: cls for cls in (TradeRecord, RejectionRecord, SettlementRecord, EventRecord)
+}
+
+
+def decode_result(data: bytes, *, max_size: int = MAX_RESULT_SIZE) -> ResultRecord:
+    """Decode one result record from its exact bytes.
+
+    Raises:
+        DecodeError: malformed, oversized or non-canonical bytes, an unknown
+            record kind, or fields of the wrong type or range (``BadRecord``).
+    """
+    # decode_record skips the generic type walk: every field is type-checked below.
+    fields = as_list(decode_record(data, max_size=max_size), "result", 64)
+    if len(fields) < 2:
+        msg = f"result: expected [version, kind, ...], found {len(fields)} fields"
+        raise BadRecord(msg, expected=2, found=len(fields))
+    kind = fields[1]
+    cls = RESULT_TYPES.get(kind) if type(kind) is int else None
+    if cls is None:
+        msg = f"unknown result kind {kind!r}"
+        raise BadRecord(msg, expected=sorted(RESULT_TYPES), found=kind)
+    expect_header(fields, RESULT_VERSION, cls.KIND, "result")
+    body = as_array(fields[2:], len(cls.SPECS), cls.__name__)
+    return build_checked(cls, cls.SPECS, check_values(cls.SPECS, body, cls.__name__))

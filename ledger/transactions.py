@@ -1,0 +1,469 @@
+"""Signed transactions: kinds, payloads, signing, canonical bytes, ids.
+
+Wire format (all canonical msgpack, see ``ledger.codec``)::
+
+    body  = [1, kind, chain_id, sender, nonce, [payload fields...]]
+    tx    = [1, RecordKind.SIGNED_TRANSACTION (1), body as bin, signature as bin]
+
+* ``kind`` is a ``TxKind``; ``chain_id`` a str (at most 64 characters);
+  ``sender`` the raw 32-byte Ed25519 public key; ``nonce`` an int in
+  [0, 2**64 - 1]; the payload fields are those of the kind's dataclass, in
+  declaration order (bools as 0 / 1).
+* **Signature**: Ed25519 by ``sender`` over ``TX_DOMAIN_TAG || body``, where
+  ``TX_DOMAIN_TAG = b"p2pex/tx/v1\\x00"``. The body holds the chain id, the
+  sender and the nonce, so a signature is valid on one chain only and a
+  replayed transaction is caught by the nonce rule. The tag keeps
+  transaction signatures apart from block signatures (``ledger.block``).
+* **Transaction id**: ``SHA-256(tx)``, the hash of the exact bytes including
+  the signature. The body travels as a byte string inside ``tx`` so that the
+  signed bytes are exactly the received ones, never a re-encoding.
+* **Nonces** are strictly increasing per sender; gaps are allowed (a client
+  may skip nonces, e.g. after a transaction it abandoned), so the rule is
+  ``nonce > last nonce of that sender`` and an account's first transaction
+  may use any nonce. The check across blocks lives in ``ledger.chain``.
+
+Units of the payload fields follow DESIGN.md: energy in Wh, prices in ticks
+per kWh, money in tick·Wh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import ClassVar
+
+from ledger.codec import (
+    as_array,
+    as_bytes,
+    as_int,
+    as_list,
+    as_str,
+    decode_record,
+    expect_header,
+)
+from ledger.codec import encode_trusted as _encode
+from ledger.errors import BadRecord, BadTransactionSignature, TransactionChainMismatch
+from ledger.fields import (
+    BoolField,
+    BytesField,
+    FieldSpec,
+    IntField,
+    IntListField,
+    SettlementListField,
+    StrField,
+    build_checked,
+    check_fields,
+    check_values,
+    fields_to_values,
+)
+from ledger.keys import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, SigningKey, verify_signature
+from ledger.types import MAX_CHAIN_ID_LEN, MAX_TRANSACTION_SIZE, U64_MAX, RecordKind
+
+TX_VERSION = 1
+TX_DOMAIN_TAG = b"p2pex/tx/v1\x00"
+
+PRODUCTS = frozenset({"electricity", "heat"})
+ROLES = frozenset({"producer", "consumer", "prosumer", "grid"})
+SIDES = frozenset({"bid", "ask"})
+TIME_IN_FORCE = frozenset({"GTC", "IOC", "FOK", "GTD"})
+
+
+class TxKind(IntEnum):
+    """Transaction kinds (field 1 of a transaction body)."""
+
+    REGISTER_PEER = 1
+    PLACE_ORDER = 2
+    CANCEL_ORDER = 3
+    AMEND_ORDER = 4
+    DECLARE_CURVE = 5
+    DECLARE_CHP = 6
+    SET_TARIFF = 16
+    SET_NETWORK = 17
+    CLOSE_SLOT = 18
+    PUBLISH_CLEARING = 19
+
+
+OPERATOR_KINDS = frozenset(
+    {TxKind.SET_TARIFF, TxKind.SET_NETWORK, TxKind.CLOSE_SLOT, TxKind.PUBLISH_CLEARING}
+)
+"""Kinds only an operator key may send (checked by ``ledger.chain``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterPeer:
+    """Register the sender as a peer at a bus of the network."""
+
+    KIND: ClassVar[TxKind] = TxKind.REGISTER_PEER
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (
+        StrField("name", 64),
+        StrField("bus", 64),
+        StrField("role", 16, ROLES),
+    )
+    name: str
+    bus: str
+    role: str  # "producer" | "consumer" | "prosumer" | "grid"
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    """Place a limit (or, with price 0, market) order on the CDA book of (product, slot)."""
+
+    KIND: ClassVar[TxKind] = TxKind.PLACE_ORDER
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (
+        StrField("product", 16, PRODUCTS),
+        IntField("slot"),
+        StrField("side", 3, SIDES),
+        IntField("price"),
+        IntField("quantity"),
+        StrField("tif", 3, TIME_IN_FORCE),
+        IntField("expires_at"),
+        BoolField("post_only"),
+        StrField("stp", 32),
+        IntField("client_order_id"),
+    )
+    product: str  # "electricity" | "heat"
+    slot: int  # delivery-slot index
+    side: str  # "bid" | "ask"
+    price: int  # ticks per kWh; 0 = market order
+    quantity: int  # Wh
+    tif: str  # "GTC" | "IOC" | "FOK" | "GTD"
+    expires_at: int  # market clock units (GTD); 0 = none
+    post_only: bool
+    stp: str  # self-trade prevention mode; "" = market default
+    client_order_id: int  # the sender's order id, unique per sender
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    """Cancel one of the sender's resting orders."""
+
+    KIND: ClassVar[TxKind] = TxKind.CANCEL_ORDER
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (IntField("client_order_id"),)
+    client_order_id: int
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+
+@dataclass(frozen=True, slots=True)
+class AmendOrder:
+    """Change the price and / or quantity of one of the sender's resting orders."""
+
+    KIND: ClassVar[TxKind] = TxKind.AMEND_ORDER
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (
+        IntField("client_order_id"),
+        IntField("price"),
+        IntField("quantity"),
+    )
+    client_order_id: int
+    price: int  # ticks per kWh; 0 = unchanged
+    quantity: int  # Wh; 0 = unchanged
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+
+@dataclass(frozen=True, slots=True)
+class DeclareCurve:
+    """Declare the sender's quadratic cost / willingness-to-pay curve for a clearing slot.
+
+    With P the peer's net injection in kWh, the chapter's eq. 12.4 cost is
+    ``c(P) = a/2 * P**2 + b * P + c`` (money in ticks·kWh... here kept exact):
+    ``a`` in milli-ticks per kWh per kWh (a_field = 1000 * a), ``b`` in ticks
+    per kWh, ``c`` in tick·Wh. ``q_min <= P <= q_max`` in Wh, signed as in the
+    chapter: producers inject (>= 0), consumers withdraw (<= 0).
+    """
+
+    KIND: ClassVar[TxKind] = TxKind.DECLARE_CURVE
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (
+        StrField("product", 16, PRODUCTS),
+        IntField("slot"),
+        IntField("a"),
+        IntField("b"),
+        IntField("c"),
+        IntField("q_min"),
+        IntField("q_max"),
+    )
+    product: str
+    slot: int
+    a: int  # milli-ticks per kWh per kWh
+    b: int  # ticks per kWh
+    c: int  # tick·Wh
+    q_min: int  # Wh, signed (consumers negative)
+    q_max: int  # Wh, signed
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+
+@dataclass(frozen=True, slots=True)
+class DeclareChp:
+    """Declare the feasible region of a CHP unit for a slot (chapter eq. 12.24-12.27).
+
+    ``points`` are the corners A, B, C, D as (A_p, A_h, B_p, B_h, C_p, C_h, D_p,
+    D_h), power p and heat h in Wh.
+    """
+
+    KIND: ClassVar[TxKind] = TxKind.DECLARE_CHP
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (IntField("slot"), IntListField("points", size=8))
+    slot: int
+    points: tuple[int, ...]  # Wh
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+
+@dataclass(frozen=True, slots=True)
+class SetTariff:
+    """Operator: set the loss and congestion penalty factors (chapter alpha and beta)."""
+
+    KIND: ClassVar[TxKind] = TxKind.SET_TARIFF
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (IntField("alpha_milli"), IntField("beta_milli"))
+    alpha_milli: int  # alpha in thousandths of the chapter's unit
+    beta_milli: int  # beta in thousandths of the chapter's unit
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+
+@dataclass(frozen=True, slots=True)
+class SetNetwork:
+    """Operator: publish the network data (buses, lines, voltage) as JSON text."""
+
+    KIND: ClassVar[TxKind] = TxKind.SET_NETWORK
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (StrField("network_json", 512 * 1024),)
+    network_json: str
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+
+@dataclass(frozen=True, slots=True)
+class CloseSlot:
+    """Operator: gate closure of a delivery slot of a product."""
+
+    KIND: ClassVar[TxKind] = TxKind.CLOSE_SLOT
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (StrField("product", 16, PRODUCTS), IntField("slot"))
+    product: str
+    slot: int
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishClearing:
+    """Operator: the rounded settlements of a slot's optimal clearing and its certificate.
+
+    ``settlements`` rows are (account id: 32 bytes, energy in Wh, payment in
+    tick·Wh); ``certificate`` is the canonical encoding produced by the
+    clearing package.
+    """
+
+    KIND: ClassVar[TxKind] = TxKind.PUBLISH_CLEARING
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (
+        StrField("product", 16, PRODUCTS),
+        IntField("slot"),
+        SettlementListField("settlements"),
+        BytesField("certificate", size=None, max_len=768 * 1024),
+    )
+    product: str
+    slot: int
+    settlements: tuple[tuple[bytes, int, int], ...]
+    certificate: bytes
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+
+Payload = (
+    RegisterPeer
+    | PlaceOrder
+    | CancelOrder
+    | AmendOrder
+    | DeclareCurve
+    | DeclareChp
+    | SetTariff
+    | SetNetwork
+    | CloseSlot
+    | PublishClearing
+)
+
+PAYLOAD_TYPES: dict[TxKind, type[Payload]] = {
+    cls.KIND: cls
+    for cls in (
+        RegisterPeer,
+        PlaceOrder,
+        CancelOrder,
+        AmendOrder,
+        DeclareCurve,
+        DeclareChp,
+        SetTariff,
+        SetNetwork,
+        CloseSlot,
+        PublishClearing,
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """An unsigned transaction: who sends what, on which chain, with which nonce.
+
+    Raises:
+        BadRecord: on construction, if a field has the wrong type or range or
+            ``kind`` does not match the payload.
+    """
+
+    kind: TxKind
+    chain_id: str
+    sender: bytes  # raw 32-byte Ed25519 public key
+    nonce: int  # strictly increasing per sender, gaps allowed
+    payload: Payload
+
+    def __post_init__(self) -> None:
+        if PAYLOAD_TYPES.get(self.kind) is not type(self.payload):
+            msg = f"kind {self.kind!r} does not match payload {type(self.payload).__name__}"
+            raise BadRecord(msg, expected=self.kind, found=type(self.payload).__name__)
+        if type(self.chain_id) is not str or not 0 < len(self.chain_id) <= MAX_CHAIN_ID_LEN:
+            msg = f"chain id must be a non-empty str of at most {MAX_CHAIN_ID_LEN} characters"
+            raise BadRecord(msg, expected="chain id", found=self.chain_id)
+        if type(self.sender) is not bytes or len(self.sender) != PUBLIC_KEY_SIZE:
+            msg = f"sender must be a {PUBLIC_KEY_SIZE}-byte public key"
+            raise BadRecord(msg, expected=PUBLIC_KEY_SIZE, found=self.sender)
+        if type(self.nonce) is not int or not 0 <= self.nonce <= U64_MAX:
+            msg = f"nonce must be an int in [0, 2**64 - 1], found {self.nonce!r}"
+            raise BadRecord(msg, expected=(0, U64_MAX), found=self.nonce)
+
+    def body_bytes(self) -> bytes:
+        """Return the canonical body bytes (what is signed, after the domain tag)."""
+        payload = fields_to_values(self.payload, self.payload.SPECS)
+        return _encode(
+            [TX_VERSION, int(self.kind), self.chain_id, self.sender, self.nonce, payload]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SignedTransaction:
+    """A transaction with its signature and exact bytes.
+
+    Build one with ``sign_transaction`` or ``decode_transaction``; the
+    signature is not checked until ``verify_transaction``.
+
+    Attributes:
+        transaction: the decoded transaction.
+        signature: 64-byte Ed25519 signature over ``TX_DOMAIN_TAG || body``.
+        body: the exact signed body bytes.
+        data: the exact transaction bytes (what is stored and hashed).
+        tx_id: SHA-256 of ``data``.
+    """
+
+    transaction: Transaction
+    signature: bytes
+    body: bytes = field(repr=False)
+    data: bytes = field(repr=False)
+    tx_id: bytes
+
+    def to_bytes(self) -> bytes:
+        """Return the exact transaction bytes."""
+        return self.data
+
+
+def signing_message(body: bytes) -> bytes:
+    """Return the bytes a sender signs for a transaction body."""
+    return TX_DOMAIN_TAG + body
+
+
+def _envelope(body: bytes, signature: bytes) -> bytes:
+    return _encode([TX_VERSION, int(RecordKind.SIGNED_TRANSACTION), body, signature])
+
+
+def sign_transaction(key: SigningKey, tx: Transaction) -> SignedTransaction:
+    """Sign ``tx`` with ``key``.
+
+    Raises:
+        BadRecord: ``tx.sender`` is not ``key``'s public key.
+    """
+    if tx.sender != key.public_key_bytes():
+        msg = "the transaction's sender is not the signing key's public key"
+        raise BadRecord(msg, expected=key.public_key_bytes(), found=tx.sender)
+    body = tx.body_bytes()
+    signature = key.sign(signing_message(body))
+    data = _envelope(body, signature)
+    return SignedTransaction(tx, signature, body, data, hashlib.sha256(data).digest())
+
+
+ParsedTransaction = tuple[TxKind, str, bytes, int, bytes, bytes, list[object]]
+"""(kind, chain_id, sender, nonce, body, signature, payload values) from ``parse_transaction``."""
+
+
+def parse_transaction(data: bytes, *, max_size: int = MAX_TRANSACTION_SIZE) -> ParsedTransaction:
+    """Check a transaction's bytes completely, without building its objects.
+
+    The chain validator's fast path: everything ``decode_transaction`` checks
+    (canonical bytes, shape, every field's type and range) at about half the
+    cost. The signature is not checked.
+
+    Returns:
+        ``(kind, chain_id, sender, nonce, body, signature, payload_values)``.
+
+    Raises:
+        DecodeError: as ``decode_transaction``.
+    """
+    # decode_record skips the generic type walk: every field is type-checked below.
+    outer = as_array(decode_record(data, max_size=max_size), 4, "transaction")
+    expect_header(outer, TX_VERSION, RecordKind.SIGNED_TRANSACTION, "transaction")
+    body = as_bytes(outer[2], "transaction body", max_len=max_size)
+    signature = as_bytes(outer[3], "signature", SIGNATURE_SIZE)
+    fields = as_array(decode_record(body, max_size=max_size), 6, "transaction body")
+    kind_number = fields[1]
+    cls = PAYLOAD_TYPES.get(kind_number) if type(kind_number) is int else None  # type: ignore[call-overload]
+    if cls is None:
+        msg = f"unknown transaction kind {kind_number!r}"
+        raise BadRecord(msg, expected=sorted(PAYLOAD_TYPES), found=kind_number)
+    expect_header(fields, TX_VERSION, cls.KIND, "transaction body")
+    chain_id = as_str(fields[2], "chain id", MAX_CHAIN_ID_LEN)
+    sender = as_bytes(fields[3], "sender", PUBLIC_KEY_SIZE)
+    nonce = as_int(fields[4], "nonce", 0, U64_MAX)
+    payload = as_list(fields[5], "payload", 64)
+    checked = check_values(cls.SPECS, payload, cls.__name__)
+    return cls.KIND, chain_id, sender, nonce, body, signature, checked
+
+
+def decode_transaction(data: bytes, *, max_size: int = MAX_TRANSACTION_SIZE) -> SignedTransaction:
+    """Decode a signed transaction from its exact bytes (the signature is not checked).
+
+    Raises:
+        DecodeError: malformed, oversized or non-canonical bytes, or a record
+            of the wrong shape (``BadRecord``).
+    """
+    kind, chain_id, sender, nonce, body, signature, values = parse_transaction(
+        data, max_size=max_size
+    )
+    cls = PAYLOAD_TYPES[kind]
+    payload = build_checked(cls, cls.SPECS, values)
+    tx = Transaction(kind, chain_id, sender, nonce, payload)
+    return SignedTransaction(tx, signature, body, data, hashlib.sha256(data).digest())
+
+
+def verify_transaction(signed: SignedTransaction, *, chain_id: str | None = None) -> None:
+    """Check a transaction's signature (and its chain id when given).
+
+    Raises:
+        TransactionChainMismatch: ``chain_id`` is given and differs.
+        BadTransactionSignature: the signature does not verify under the sender key.
+    """
+    tx = signed.transaction
+    if chain_id is not None and tx.chain_id != chain_id:
+        msg = f"transaction for chain {tx.chain_id!r}, expected {chain_id!r}"
+        raise TransactionChainMismatch(msg, expected=chain_id, found=tx.chain_id)
+    if not verify_signature(tx.sender, signed.signature, signing_message(signed.body)):
+        msg = f"bad signature on transaction {signed.tx_id.hex()} from {tx.sender.hex()}"
+        raise BadTransactionSignature(msg, expected=tx.sender, found=signed.signature)
