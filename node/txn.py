@@ -1,0 +1,146 @@
+"""The node's one doorway to ledger transactions and result records.
+
+Everything the node needs from ``ledger``'s transaction and result modules is
+named here, so the state machine, operator, replica and client import one
+module. Result records are built by ``rejection``, ``trade_record`` and
+``settlement_record`` and are canonical bytes (what the block's result root
+covers).
+"""
+
+from __future__ import annotations
+
+from ledger.errors import LedgerError
+from ledger.keys import SigningKey, account_id
+from ledger.results import (
+    EventRecord,
+    RejectionRecord,
+    SettlementRecord,
+    TradeRecord,
+    decode_result,
+)
+from ledger.transactions import (
+    OPERATOR_KINDS,
+    AmendOrder,
+    CancelOrder,
+    CloseSlot,
+    DeclareChp,
+    DeclareCurve,
+    Payload,
+    PlaceOrder,
+    PublishClearing,
+    RegisterPeer,
+    SetNetwork,
+    SetTariff,
+    SignedTransaction,
+    Transaction,
+    decode_transaction,
+    sign_transaction,
+    verify_transaction,
+)
+from node.errors import InvalidTransaction
+from orderbook.events import Trade
+
+__all__ = [
+    "AmendOrder",
+    "CancelOrder",
+    "CloseSlot",
+    "DeclareChp",
+    "DeclareCurve",
+    "Payload",
+    "PlaceOrder",
+    "PublishClearing",
+    "RegisterPeer",
+    "SetNetwork",
+    "SetTariff",
+    "SettlementRecord",
+    "SignedTransaction",
+    "TradeRecord",
+    "accepted_record",
+    "decode",
+    "decode_result",
+    "is_operator_only",
+    "make",
+    "rejection",
+    "settlement_record",
+    "trade_record",
+    "verify",
+]
+
+
+class BadSignature(InvalidTransaction):
+    """Raised when a transaction's signature does not verify."""
+
+    code = "bad_signature"
+
+
+def decode(data: bytes) -> SignedTransaction:
+    """Decode transaction bytes.
+
+    Raises:
+        InvalidTransaction: the bytes are not one canonical signed transaction.
+    """
+    try:
+        return decode_transaction(data)
+    except LedgerError as exc:
+        msg = f"transaction does not decode: {exc}"
+        raise InvalidTransaction(msg) from exc
+
+
+def verify(signed: SignedTransaction) -> None:
+    """Check a transaction's signature.
+
+    Raises:
+        BadSignature: it does not verify under the sender's key.
+    """
+    try:
+        verify_transaction(signed)
+    except LedgerError as exc:
+        raise BadSignature(str(exc)) from exc
+
+
+def make(key: SigningKey, chain_id: str, nonce: int, payload: Payload) -> SignedTransaction:
+    """Build and sign a transaction of ``payload`` from ``key``."""
+    tx = Transaction(payload.KIND, chain_id, key.public_key_bytes(), nonce, payload)
+    return sign_transaction(key, tx)
+
+
+def is_operator_only(payload: object) -> bool:
+    """True for the kinds only the operator key may send."""
+    kind = getattr(payload, "KIND", None)
+    return kind in OPERATOR_KINDS
+
+
+def rejection(tx_id: bytes, reason: str) -> bytes:
+    """The result record of a transaction the market refused."""
+    return RejectionRecord(tx_id, reason).to_bytes()
+
+
+def accepted_record(tx_id: bytes, account: bytes, order_id: int) -> bytes:
+    """The result record of a placed order: the market-wide id it was given."""
+    return EventRecord(tx_id, "accepted", account, (order_id,)).to_bytes()
+
+
+def trade_record(tx_id: bytes, trade: Trade) -> bytes:
+    """The result record of one trade (owners are account-id hex strings)."""
+    return TradeRecord(
+        tx_id,
+        trade.instrument.product.value,
+        trade.instrument.slot,
+        trade.price,
+        trade.quantity,
+        bytes.fromhex(trade.maker_owner),
+        bytes.fromhex(trade.taker_owner),
+        trade.maker_order_id,
+        trade.taker_order_id,
+    ).to_bytes()
+
+
+def settlement_record(product: str, slot: int, entry: tuple[bytes, int, int]) -> bytes:
+    """The result record of one account's settlement in a published clearing."""
+    account, energy_wh, payment = entry
+    return SettlementRecord(product, slot, account, energy_wh, payment).to_bytes()
+
+
+def sender_account(signed: SignedTransaction) -> bytes:
+    """The account id of a transaction's sender."""
+    return account_id(signed.transaction.sender)
