@@ -38,6 +38,7 @@ class RecordKind(IntEnum):
     SIGNED_TRANSACTION = 1
     BLOCK_HEADER = 2
     BLOCK = 3
+    INCLUSION_PROOF = 4
     TRADE = 16
     REJECTION = 17
     SETTLEMENT = 18

@@ -1,0 +1,261 @@
+"""The block store interface and its in-memory implementation.
+
+A store keeps a chain of blocks as their exact bytes, and indexes them by
+height, block hash, transaction id and account (trades, settlements and
+events that name an account). It only accepts a block that extends its head
+(height = head height + 1 and previous hash = head hash) and holds no
+transaction id twice; it does not check signatures or Merkle roots (that is
+``ledger.chain``: validate, then append). An append either stores the block
+and all its index entries or changes nothing.
+
+``height`` is the number of blocks stored, which is also the height the next
+block must have; the head block has height ``height - 1``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from ledger.block import Block, BlockHeader, decode_block
+from ledger.errors import BlockNotFound, DuplicateTransaction, NotExtendingHead
+from ledger.results import ResultRecord, SettlementRecord, TradeRecord, decode_result
+from ledger.transactions import SignedTransaction, decode_transaction
+from ledger.types import ZERO_HASH
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Located(Generic[R]):
+    """A record with where it is in the chain: block height and index in that block."""
+
+    height: int
+    index: int
+    record: R
+
+
+@dataclass(frozen=True, slots=True)
+class BlockIndex:
+    """The index entries of one block, computed before anything is written.
+
+    Attributes:
+        tx_ids: SHA-256 of each transaction's bytes, in order.
+        account_rows: (account, record kind, result index) per account a result names.
+    """
+
+    tx_ids: tuple[bytes, ...]
+    account_rows: tuple[tuple[bytes, int, int], ...]
+
+
+def index_block(block: Block) -> BlockIndex:
+    """Compute the index entries of ``block``.
+
+    Raises:
+        DecodeError: a result record does not decode.
+        DuplicateTransaction: the block holds the same transaction twice.
+    """
+    sha = hashlib.sha256
+    tx_ids = tuple(sha(tx).digest() for tx in block.transactions)
+    if len(set(tx_ids)) != len(tx_ids):
+        msg = f"block {block.height} holds the same transaction twice"
+        raise DuplicateTransaction(msg)
+    rows: list[tuple[bytes, int, int]] = []
+    for index, data in enumerate(block.results):
+        record = decode_result(data)
+        rows.extend((account, int(record.KIND), index) for account in record.accounts())
+    return BlockIndex(tx_ids, tuple(rows))
+
+
+def check_extends(head: BlockHeader | None, block: Block) -> None:
+    """Raise NotExtendingHead unless ``block`` directly follows ``head`` (None: empty store)."""
+    want_height = 0 if head is None else head.height + 1
+    want_prev = ZERO_HASH if head is None else head.hash
+    header = block.header
+    if header.height != want_height or header.prev_hash != want_prev:
+        msg = (
+            f"block (height {header.height}, previous {header.prev_hash.hex()[:16]}) does not "
+            f"extend the head: expected height {want_height}, previous {want_prev.hex()[:16]}"
+        )
+        raise NotExtendingHead(
+            msg,
+            expected=(want_height, want_prev),
+            found=(header.height, header.prev_hash),
+        )
+
+
+class BlockStore(Protocol):
+    """What the node and the audit need from a block store."""
+
+    @property
+    def height(self) -> int:
+        """The number of blocks stored (= the height the next block must have)."""
+        ...
+
+    def head(self) -> BlockHeader | None:
+        """Return the header of the last block, or None when empty."""
+        ...
+
+    def append(self, block: Block) -> None:
+        """Store ``block`` durably with its index entries, or raise and change nothing.
+
+        Raises:
+            NotExtendingHead: the block does not follow the head.
+            DuplicateTransaction: one of its transaction ids is already stored.
+            DecodeError: one of its results does not decode.
+            StoreError: the storage failed.
+        """
+        ...
+
+    def block_at(self, height: int) -> Block:
+        """Return the block at ``height`` (decoded from the stored bytes).
+
+        Raises:
+            BlockNotFound: no block at that height.
+            DecodeError: the stored bytes do not decode (corruption).
+        """
+        ...
+
+    def block_bytes(self, height: int) -> bytes:
+        """Return the exact stored bytes of the block at ``height``.
+
+        Raises:
+            BlockNotFound: no block at that height.
+        """
+        ...
+
+    def block_by_hash(self, block_hash: bytes) -> Block | None:
+        """Return the block with that hash, or None."""
+        ...
+
+    def transaction(self, tx_id: bytes) -> Located[SignedTransaction] | None:
+        """Return the transaction with that id and where it is, or None."""
+        ...
+
+    def results_by_account(self, account: bytes) -> list[Located[ResultRecord]]:
+        """Return every result naming ``account``, in chain order."""
+        ...
+
+    def trades_by_account(self, account: bytes) -> list[Located[TradeRecord]]:
+        """Return the trades where ``account`` is maker or taker, in chain order."""
+        ...
+
+    def settlements_by_account(self, account: bytes) -> list[Located[SettlementRecord]]:
+        """Return the settlements of ``account``, in chain order."""
+        ...
+
+    def close(self) -> None:
+        """Release the store's resources."""
+        ...
+
+
+def trades_of(results: Sequence[Located[ResultRecord]]) -> list[Located[TradeRecord]]:
+    """Keep the trades of a list of located results."""
+    return [
+        Located(item.height, item.index, item.record)
+        for item in results
+        if isinstance(item.record, TradeRecord)
+    ]
+
+
+def settlements_of(results: Sequence[Located[ResultRecord]]) -> list[Located[SettlementRecord]]:
+    """Keep the settlements of a list of located results."""
+    return [
+        Located(item.height, item.index, item.record)
+        for item in results
+        if isinstance(item.record, SettlementRecord)
+    ]
+
+
+class MemoryBlockStore:
+    """A ``BlockStore`` in memory (tests, replicas that do not persist).
+
+    Blocks are kept as their exact bytes, as on disk, and decoded on read.
+    """
+
+    __slots__ = ("_accounts", "_by_hash", "_data", "_head", "_txs")
+
+    def __init__(self) -> None:
+        self._data: list[bytes] = []
+        self._head: BlockHeader | None = None
+        self._by_hash: dict[bytes, int] = {}
+        self._txs: dict[bytes, tuple[int, int]] = {}
+        self._accounts: dict[bytes, list[tuple[int, int, int]]] = {}
+
+    @property
+    def height(self) -> int:
+        """The number of blocks stored (= the height the next block must have)."""
+        return len(self._data)
+
+    def head(self) -> BlockHeader | None:
+        """Return the header of the last block, or None when empty."""
+        return self._head
+
+    def append(self, block: Block) -> None:
+        """Store ``block`` with its index entries, or raise and change nothing."""
+        check_extends(self._head, block)
+        entries = index_block(block)
+        for tx_id in entries.tx_ids:
+            if tx_id in self._txs:
+                msg = f"transaction {tx_id.hex()} is already stored"
+                raise DuplicateTransaction(msg)
+        data = block.to_bytes()
+        # Everything that can fail has been checked: now mutate.
+        height = block.height
+        self._data.append(data)
+        self._head = block.header
+        self._by_hash[block.hash] = height
+        for index, tx_id in enumerate(entries.tx_ids):
+            self._txs[tx_id] = (height, index)
+        for account, kind, index in entries.account_rows:
+            self._accounts.setdefault(account, []).append((kind, height, index))
+
+    def block_bytes(self, height: int) -> bytes:
+        """Return the exact stored bytes of the block at ``height``."""
+        if not 0 <= height < len(self._data):
+            msg = f"no block at height {height} (store holds {len(self._data)})"
+            raise BlockNotFound(msg)
+        return self._data[height]
+
+    def block_at(self, height: int) -> Block:
+        """Return the block at ``height``."""
+        return decode_block(self.block_bytes(height))
+
+    def block_by_hash(self, block_hash: bytes) -> Block | None:
+        """Return the block with that hash, or None."""
+        height = self._by_hash.get(block_hash)
+        return None if height is None else self.block_at(height)
+
+    def transaction(self, tx_id: bytes) -> Located[SignedTransaction] | None:
+        """Return the transaction with that id and where it is, or None."""
+        where = self._txs.get(tx_id)
+        if where is None:
+            return None
+        height, index = where
+        signed = decode_transaction(self.block_at(height).transactions[index])
+        return Located(height, index, signed)
+
+    def results_by_account(self, account: bytes) -> list[Located[ResultRecord]]:
+        """Return every result naming ``account``, in chain order."""
+        found = []
+        for _kind, height, index in self._accounts.get(account, []):
+            record = decode_result(self.block_at(height).results[index])
+            found.append(Located(height, index, record))
+        return found
+
+    def trades_by_account(self, account: bytes) -> list[Located[TradeRecord]]:
+        """Return the trades where ``account`` is maker or taker, in chain order."""
+        return trades_of(self.results_by_account(account))
+
+    def settlements_by_account(self, account: bytes) -> list[Located[SettlementRecord]]:
+        """Return the settlements of ``account``, in chain order."""
+        return settlements_of(self.results_by_account(account))
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def tamper(self, height: int, data: bytes) -> None:
+        """Replace a stored block's bytes without any check (tests of the audit only)."""
+        self._data[height] = data
