@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from node.cli_clear import add_clear_command
+from node.cli_node import add_keygen_command, add_node_command
 from node.errors import NodeError
 from node.version import __version__
 
@@ -61,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"p2pex {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    add_keygen_command(commands)
+    add_node_command(commands)
     add_demo_command(commands)
     add_clear_command(commands)
     return parser

@@ -1,0 +1,277 @@
+"""The operator node: sequence, apply, cut blocks, store them, then report them committed.
+
+Write path of one transaction:
+
+1. ``submit``: decode and check the signature (refused at once if bad), then
+   append the bytes to the ``Sequencer``.
+2. The sequencing loop takes entries in order and applies each to the state
+   machine: a refused one gets its error reply (``bad_nonce``, ...), an
+   applied one joins the open block and its client gets ``accepted`` with
+   the order's events.
+3. The block is cut ``block_interval_ms`` after its first transaction or at
+   ``block_max_txs``, signed, and appended to the SQLite store (synchronous
+   FULL: durable when ``append`` returns). Only then are its transactions
+   reported committed (``wait_committed``) and the block pushed to replicas.
+
+Gate closure: when ``slot_length_ms`` > 0 the operator closes every open slot
+whose delivery starts (``slot * slot_length_ms`` Unix ms) with a ``CloseSlot``
+it signs itself. Whoever closes a slot, once the closing block is stored the
+clearing runs in a worker process (``node.clearing_job``) and its rounded
+settlements and certificate are published with a ``PublishClearing``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+from ledger.keys import SigningKey
+from node import chain, txn
+from node.clock import Clock
+from node.config import NodeConfig
+from node.errors import BadNonce, InvalidTransaction, RequestFailed
+from node.protocol import E_NOT_FOUND, E_TIMEOUT
+from node.sequencer import EmbeddedSequencer, Sequencer
+from node.server import Args, Handler, Result, Session
+from node.service import NodeService, arg_bytes, arg_int
+from node.state import Outcome
+
+log = logging.getLogger("p2pex.operator")
+
+
+@dataclass
+class OpenBlock:
+    """The block being filled: its time, transactions and results."""
+
+    time_ns: int
+    deadline: float  # loop time at which it is cut
+    transactions: list[bytes] = field(default_factory=list)
+    results: list[bytes] = field(default_factory=list)
+    tx_ids: list[bytes] = field(default_factory=list)
+
+
+class Operator(NodeService):
+    """The sequencing, block-producing node."""
+
+    role = "operator"
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        key: SigningKey,
+        clock: Clock,
+        sequencer: Sequencer | None = None,
+    ) -> None:
+        super().__init__(config, key.public_key_bytes(), clock)
+        self.key = key
+        self.sequencer: Sequencer = sequencer or EmbeddedSequencer()
+        self.block: OpenBlock | None = None
+        self.accept_waiters: dict[bytes, asyncio.Future[Outcome]] = {}
+        self.commit_waiters: dict[bytes, asyncio.Future[int]] = {}
+        self.clearing_pool: ProcessPoolExecutor | None = None
+        self.clearing_tasks: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._own_lock = asyncio.Lock()
+
+    def handlers(self) -> dict[str, Handler]:
+        """Reads plus ``submit`` and ``wait_committed``."""
+        handlers = super().handlers()
+        handlers["submit"] = self.h_submit
+        handlers["wait_committed"] = self.h_wait_committed
+        return handlers
+
+    async def start(self, host: str, port: int) -> int:
+        """Start the sequencing and gate-closure loops, then listen."""
+        self._tasks.append(asyncio.create_task(self._sequence_loop()))
+        if self.config.slot_length_ms > 0:
+            self._tasks.append(asyncio.create_task(self._gate_loop()))
+        self._resume_clearings()
+        return await super().start(host, port)
+
+    async def close(self) -> None:
+        """Stop the loops (an open block is dropped: never reported committed)."""
+        for task in [*self._tasks, *self.clearing_tasks.values()]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.clearing_pool is not None:
+            self.clearing_pool.shutdown(wait=False, cancel_futures=True)
+        await self.sequencer.close()
+        await super().close()
+
+    # -- write path ------------------------------------------------------------------------------
+
+    async def submit_bytes(self, data: bytes) -> Outcome:
+        """Sequence one transaction and wait until it is applied (``accepted``).
+
+        Raises:
+            InvalidTransaction: the transaction was refused.
+        """
+        signed = txn.decode(data)
+        txn.verify(signed)
+        if signed.tx_id in self.accept_waiters or signed.tx_id in self.commit_waiters:
+            last = self.state.nonces.get(signed.transaction.sender, 0)
+            raise BadNonce(last + 1, signed.transaction.nonce)
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self.accept_waiters[signed.tx_id] = future
+        try:
+            await self.sequencer.append(data)
+            return await future
+        finally:
+            self.accept_waiters.pop(signed.tx_id, None)
+
+    async def h_submit(self, session: Session, args: Args) -> Result:
+        """``submit``: sequence a signed transaction; reply once accepted."""
+        outcome = await self.submit_bytes(arg_bytes(args, "tx"))
+        return {
+            "tx_id": outcome.tx_id,
+            "status": "accepted",
+            "order_id": outcome.order_id,
+            "events": outcome.events,
+        }
+
+    async def h_wait_committed(self, session: Session, args: Args) -> Result:
+        """``wait_committed``: reply with the height once the transaction's block is stored."""
+        tx_id = arg_bytes(args, "tx_id", 32)
+        timeout = arg_int(args, "timeout_ms", 30_000) / 1000
+        future = self.commit_waiters.get(tx_id)
+        if future is not None:
+            try:
+                height = await asyncio.wait_for(asyncio.shield(future), timeout)
+            except TimeoutError as exc:
+                raise RequestFailed(E_TIMEOUT, "not committed in time") from exc
+            return {"tx_id": tx_id, "height": height}
+        found = self.store.transaction(tx_id)
+        if found is None:
+            raise RequestFailed(E_NOT_FOUND, f"transaction {tx_id.hex()} is not known")
+        return {"tx_id": tx_id, "height": found.height}
+
+    async def _sequence_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            timeout = None
+            room = self.config.block_max_txs
+            if self.block is not None:
+                timeout = max(0.0, self.block.deadline - loop.time())
+                room -= len(self.block.transactions)
+            batch = await self.sequencer.next_batch(max(room, 1), timeout)
+            for _seq, data in batch:
+                self._apply(data)
+            block = self.block
+            if block is None:
+                continue
+            full = len(block.transactions) >= self.config.block_max_txs
+            if full or loop.time() >= block.deadline:
+                await self._cut()
+
+    def _apply(self, data: bytes) -> None:
+        """Apply one sequenced transaction; resolve its submitter's future."""
+        future = None
+        try:
+            signed = txn.decode(data)
+            future = self.accept_waiters.get(signed.tx_id)
+            self.state.check(signed)
+            if self.block is None:
+                loop = asyncio.get_running_loop()
+                now = max(self.clock.time_ns(), self.state.time_ns)
+                self.block = OpenBlock(now, loop.time() + self.config.block_interval_ms / 1000)
+                self.state.begin_block(now)
+            outcome = self.state.apply(signed)
+        except InvalidTransaction as exc:
+            if future is not None and not future.done():
+                future.set_exception(exc)
+            return
+        block = self.block
+        block.transactions.append(data)
+        block.results.extend(outcome.results)
+        block.tx_ids.append(signed.tx_id)
+        self.commit_waiters[signed.tx_id] = asyncio.get_running_loop().create_future()
+        if future is not None and not future.done():
+            future.set_result(outcome)
+
+    async def _cut(self) -> None:
+        """Sign and durably store the open block, then report its transactions committed."""
+        block = self.block
+        assert block is not None
+        self.block = None
+        signed_block = chain.build(
+            self.key,
+            chain_id=self.config.chain_id,
+            parent=chain.head_header(self.store),
+            time_ns=block.time_ns,
+            transactions=block.transactions,
+            results=block.results,
+            state_digest=self.state.state_digest(),
+        )
+        self.store.append(signed_block)  # durable (fsync) when it returns
+        height = signed_block.header.height
+        for tx_id in block.tx_ids:
+            waiter = self.commit_waiters.pop(tx_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(height)
+        await self.on_block_stored(signed_block, signed_block.to_bytes())
+        self._schedule_clearings(block.transactions)
+
+    # -- operator transactions, gate closure, clearing -------------------------------------------
+
+    async def submit_own(self, payload: txn.Payload) -> Outcome:
+        """Sign ``payload`` with the operator key and sequence it."""
+        async with self._own_lock:
+            nonce = self.state.next_nonce(self.key.public_key_bytes())
+            signed = txn.make(self.key, self.config.chain_id, nonce, payload)
+            return await self.submit_bytes(signed.to_bytes())
+
+    async def _gate_loop(self) -> None:
+        """Close every open slot whose delivery has started."""
+        length_ns = self.config.slot_length_ms * 1_000_000
+        while True:
+            await asyncio.sleep(min(0.2, self.config.slot_length_ms / 4000))
+            now = self.clock.time_ns()
+            due = sorted(
+                key
+                for key in self.state.opened | set(self.state.curves)
+                if key not in self.state.closed and key[1] * length_ns <= now
+            )
+            for product, slot in due:
+                try:
+                    await self.submit_own(txn.CloseSlot(product, slot))
+                except InvalidTransaction as exc:
+                    log.warning("closing %s slot %d failed: %s", product, slot, exc)
+
+    def _schedule_clearings(self, transactions: list[bytes]) -> None:
+        """Start the clearing of every slot a stored block closed."""
+        for data in transactions:
+            payload = txn.decode(data).transaction.payload
+            if isinstance(payload, txn.CloseSlot):
+                self._start_clearing(payload.product, payload.slot)
+
+    def _resume_clearings(self) -> None:
+        """After a restart: clear the closed slots that have curves and no published result."""
+        for key in sorted(self.state.closed):
+            self._start_clearing(*key)
+
+    def _start_clearing(self, product: str, slot: int) -> None:
+        key = (product, slot)
+        if key in self.clearing_tasks or key in self.state.clearings:
+            return
+        if not self.state.curves.get(key) or not self.state.network_json:
+            return
+        self.clearing_tasks[key] = asyncio.create_task(self._clear(product, slot))
+
+    async def _clear(self, product: str, slot: int) -> None:
+        """Run one slot's clearing in the worker pool and publish it."""
+        from node import clearing_job  # late: imports cvxpy only when clearing is used
+
+        job = clearing_job.job_from_state(self.state, product, slot, self.config.clearing_model)
+        if self.clearing_pool is None:
+            self.clearing_pool = ProcessPoolExecutor(max_workers=1)
+        loop = asyncio.get_running_loop()
+        try:
+            settlements, certificate = await loop.run_in_executor(
+                self.clearing_pool, clearing_job.run_job, job
+            )
+            await self.submit_own(txn.PublishClearing(product, slot, settlements, certificate))
+            log.info("published the clearing of %s slot %d", product, slot)
+        except Exception:
+            log.exception("clearing of %s slot %d failed", product, slot)

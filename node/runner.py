@@ -1,0 +1,90 @@
+"""Run one node process until SIGTERM / SIGINT (``p2pex node run``).
+
+Readiness: once the node listens (and a replica has caught up with its
+upstream, or given up waiting for it) the actual port is written to the port
+file, atomically (temporary file + rename), and a line ``p2pex node ready
+ROLE 127.0.0.1:PORT height H`` goes to stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from pathlib import Path
+
+from node.clock import Clock, SystemClock
+from node.config import NodeConfig, parse_address
+from node.errors import ConfigError
+from node.keys import load_key, parse_public_key
+from node.service import NodeService
+
+log = logging.getLogger("p2pex.runner")
+
+REPLICA_READY_WAIT = 15.0  # seconds a replica waits for its first catch-up before reporting ready
+
+
+def write_port_file(path: Path, port: int) -> None:
+    """Write ``port`` to ``path`` atomically, so a reader never sees a partial number."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(f"{port}\n", encoding="ascii")
+    os.replace(temporary, path)
+
+
+def build_node(config: NodeConfig, clock: Clock | None = None) -> NodeService:
+    """Create the operator or replica described by ``config`` (loads keys, opens the store)."""
+    clock = clock or SystemClock()
+    if config.role == "operator":
+        from node.operator import Operator
+
+        assert config.operator_key is not None
+        return Operator(config, load_key(config.operator_key), clock)
+    from node.replica import Replica
+
+    if config.operator_public_key is not None:
+        public = parse_public_key(config.operator_public_key)
+    elif config.operator_key is not None:
+        public = load_key(config.operator_key).public_key_bytes()
+    else:  # pragma: no cover - validate() refuses this
+        msg = "a replica needs the operator's public key"
+        raise ConfigError(msg)
+    return Replica(config, public, clock)
+
+
+async def serve(config: NodeConfig, stop: asyncio.Event | None = None) -> None:
+    """Run a node until ``stop`` is set or the process gets SIGTERM / SIGINT."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    node = build_node(config)
+    try:
+        host, port = parse_address(config.listen)
+        actual = await node.start(host, port)
+        synced = getattr(node, "synced", None)
+        if isinstance(synced, asyncio.Event):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(synced.wait(), REPLICA_READY_WAIT)
+        if config.port_file is not None:
+            write_port_file(config.port_file, actual)
+        print(
+            f"p2pex node ready {config.role} {host}:{actual} height {node.store.height}",
+            flush=True,
+        )
+        await stop.wait()
+    finally:
+        await node.close()
+        log.info("node stopped")
+
+
+def run(config: NodeConfig) -> int:
+    """Run a node in a new event loop; return the exit code."""
+    logging.basicConfig(
+        level=os.environ.get("P2PEX_LOG", "INFO"),
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    asyncio.run(serve(config))
+    return 0

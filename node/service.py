@@ -1,0 +1,258 @@
+"""What every node serves, whatever its role: reads, subscriptions, status.
+
+``NodeService`` owns the block store, the state machine (rebuilt from the
+store at start-up) and the request server. ``Operator`` and ``Replica`` add
+the write path (sequencing or forwarding) and the block source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from node import chain, txn
+from node.clock import Clock
+from node.config import NodeConfig
+from node.errors import RequestFailed
+from node.protocol import E_BAD_ARGUMENTS, E_NOT_FOUND, E_TIMEOUT, Value
+from node.server import Args, Handler, Result, RpcServer, Session
+from node.state import MarketState
+from orderbook.types import Instrument, Product
+
+if TYPE_CHECKING:
+    from ledger.block import Block
+
+log = logging.getLogger("p2pex.node")
+
+MAX_BLOCKS_PER_REPLY = 512
+TOPICS = ("blocks", "trades")
+
+
+def arg_int(args: Args, name: str, default: int | None = None) -> int:
+    """Return an int argument, or raise a ``bad_arguments`` error reply."""
+    value = args.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RequestFailed(E_BAD_ARGUMENTS, f"{name} must be an integer")
+    return value
+
+
+def arg_bytes(args: Args, name: str, size: int | None = None) -> bytes:
+    """Return a bytes argument (of ``size`` bytes if given), or raise ``bad_arguments``."""
+    value = args.get(name)
+    if not isinstance(value, bytes) or (size is not None and len(value) != size):
+        want = "bytes" if size is None else f"{size} bytes"
+        raise RequestFailed(E_BAD_ARGUMENTS, f"{name} must be {want}")
+    return value
+
+
+def trade_to_wire(record: txn.TradeRecord, height: int) -> dict[str, Value]:
+    """A trade record as a protocol map."""
+    return {
+        "height": height,
+        "tx_id": record.tx_id,
+        "product": record.product,
+        "slot": record.slot,
+        "price": record.price,
+        "quantity": record.quantity,
+        "maker_account": record.maker_account,
+        "taker_account": record.taker_account,
+        "maker_order": record.maker_order,
+        "taker_order": record.taker_order,
+    }
+
+
+class NodeService:
+    """The parts shared by operator and replica nodes."""
+
+    role = "node"
+
+    def __init__(self, config: NodeConfig, operator_public_key: bytes, clock: Clock) -> None:
+        self.config = config
+        self.clock = clock
+        self.operator_public_key = operator_public_key
+        self.store = chain.open_store(Path(config.data_dir))
+        self.state = chain.replay_store(self.store, self.new_state)
+        self.server = RpcServer(
+            self.handlers(),
+            concurrent=frozenset({"wait_committed", "wait_height"}),
+            max_frame=config.max_frame,
+            idle_timeout=config.idle_timeout_s,
+        )
+        self.height_changed = asyncio.Condition()
+        self.refused: list[dict[str, Value]] = []  # blocks refused by a replica (reported)
+        self.port = 0
+
+    def new_state(self) -> MarketState:
+        """A fresh state machine for this chain."""
+        return MarketState(self.config.chain_id, self.operator_public_key)
+
+    def handlers(self) -> dict[str, Handler]:
+        """The request handlers by command name."""
+        return {
+            "ping": self.h_ping,
+            "status": self.h_status,
+            "nonce": self.h_nonce,
+            "blocks": self.h_blocks,
+            "tx": self.h_tx,
+            "book": self.h_book,
+            "trades": self.h_trades,
+            "settlements": self.h_settlements,
+            "peers": self.h_peers,
+            "subscribe": self.h_subscribe,
+            "wait_height": self.h_wait_height,
+        }
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen for clients; return the actual port."""
+        self.port = await self.server.start_tcp(host, port)
+        return self.port
+
+    async def close(self) -> None:
+        """Stop serving and close the store."""
+        await self.server.close()
+        self.store.close()
+
+    # -- block arrival ---------------------------------------------------------------------------
+
+    async def on_block_stored(self, block: Block, data: bytes) -> None:
+        """Tell waiters and subscribers that ``block`` is now stored."""
+        header = block.header
+        async with self.height_changed:
+            self.height_changed.notify_all()
+        self.server.broadcast(
+            "blocks", {"height": header.height, "hash": header.hash, "block": data}
+        )
+        for result in block.results:
+            record = txn.decode_result(result)
+            if isinstance(record, txn.TradeRecord):
+                self.server.broadcast("trades", trade_to_wire(record, header.height))
+
+    # -- handlers --------------------------------------------------------------------------------
+
+    async def h_ping(self, session: Session, args: Args) -> Result:
+        """``ping``: liveness."""
+        return {}
+
+    async def h_status(self, session: Session, args: Args) -> Result:
+        """``status``: role, chain, head, digest, refused blocks."""
+        head = chain.head_header(self.store)
+        return {
+            "role": self.role,
+            "chain_id": self.config.chain_id,
+            "height": self.store.height,
+            "head": b"" if head is None else head.hash,
+            "state_digest": self.state.state_digest() if head is None else head.state_digest,
+            "operator": self.operator_public_key,
+            "refused": self.refused[-20:],
+        }
+
+    async def h_nonce(self, session: Session, args: Args) -> Result:
+        """``nonce``: the next nonce a sender may use, as this node knows it."""
+        return {"next": self.state.next_nonce(arg_bytes(args, "sender", 32))}
+
+    async def h_blocks(self, session: Session, args: Args) -> Result:
+        """``blocks``: stored blocks from a height, as many as fit in one frame."""
+        start = max(0, arg_int(args, "from", 0))
+        limit = min(max(1, arg_int(args, "limit", 64)), MAX_BLOCKS_PER_REPLY)
+        budget = self.config.max_frame // 2
+        blocks: list[Value] = []
+        height = self.store.height
+        for h in range(start, min(height, start + limit)):
+            data = self.store.block_bytes(h)
+            if blocks and budget - len(data) < 0:
+                break
+            budget -= len(data)
+            blocks.append(data)
+        return {"blocks": blocks, "height": height}
+
+    async def h_tx(self, session: Session, args: Args) -> Result:
+        """``tx``: where a transaction is stored."""
+        tx_id = arg_bytes(args, "tx_id", 32)
+        found = self.store.transaction(tx_id)
+        if found is None:
+            raise RequestFailed(E_NOT_FOUND, f"transaction {tx_id.hex()} is not stored")
+        return {"height": found.height, "index": found.index, "tx": found.record.to_bytes()}
+
+    async def h_book(self, session: Session, args: Args) -> Result:
+        """``book``: L2 depth of one (product, slot) book."""
+        try:
+            product = Product(args.get("product", "electricity"))
+        except ValueError as exc:
+            raise RequestFailed(E_BAD_ARGUMENTS, "unknown product") from exc
+        instrument = Instrument(product, arg_int(args, "slot"))
+        levels = arg_int(args, "levels", 10)
+        if (product.value, instrument.slot) not in self.state.opened:
+            return {"bids": [], "asks": [], "closed": False}
+        depth = self.state.market.depth(instrument, levels)
+        return {
+            "bids": [[level.price, level.quantity] for level in depth.bids],
+            "asks": [[level.price, level.quantity] for level in depth.asks],
+            "closed": (product.value, instrument.slot) in self.state.closed,
+        }
+
+    async def h_trades(self, session: Session, args: Args) -> Result:
+        """``trades``: trades of an account (or of every account from a height)."""
+        limit = arg_int(args, "limit", 1000)
+        out: list[Value] = []
+        if "account" in args:
+            rows = self.store.trades_by_account(arg_bytes(args, "account", 32))
+            out.extend(trade_to_wire(row.record, row.height) for row in rows)
+        else:
+            start = max(0, arg_int(args, "from", 0))
+            for h in range(start, self.store.height):
+                for result in self.store.block_at(h).results:
+                    record = txn.decode_result(result)
+                    if isinstance(record, txn.TradeRecord):
+                        out.append(trade_to_wire(record, h))
+                if len(out) >= limit:
+                    break
+        return {"trades": out[-limit:]}
+
+    async def h_settlements(self, session: Session, args: Args) -> Result:
+        """``settlements``: clearing settlements of an account."""
+        rows = self.store.settlements_by_account(arg_bytes(args, "account", 32))
+        return {
+            "settlements": [
+                {
+                    "height": row.height,
+                    "product": row.record.product,
+                    "slot": row.record.slot,
+                    "energy_wh": row.record.energy_wh,
+                    "payment": row.record.payment,
+                }
+                for row in rows
+            ]
+        }
+
+    async def h_peers(self, session: Session, args: Args) -> Result:
+        """``peers``: registered peers."""
+        return {
+            "peers": [
+                {"account": acct, "name": p.name, "bus": p.bus, "role": p.role}
+                for acct, p in sorted(self.state.peers.items())
+            ]
+        }
+
+    async def h_subscribe(self, session: Session, args: Args) -> Result:
+        """``subscribe``: push events of the given topics to this connection."""
+        topics = args.get("topics")
+        if not isinstance(topics, list) or not all(t in TOPICS for t in topics):
+            raise RequestFailed(E_BAD_ARGUMENTS, f"topics must be a list drawn from {TOPICS}")
+        for topic in topics:
+            session.subscriptions.setdefault(topic, len(session.subscriptions) + 1)
+        return {"subscriptions": dict(session.subscriptions), "height": self.store.height}
+
+    async def h_wait_height(self, session: Session, args: Args) -> Result:
+        """``wait_height``: reply once this node stores the block at ``height``."""
+        height = arg_int(args, "height")
+        timeout = arg_int(args, "timeout_ms", 30_000) / 1000
+        async with self.height_changed:
+            try:
+                await asyncio.wait_for(
+                    self.height_changed.wait_for(lambda: self.store.height > height), timeout
+                )
+            except TimeoutError as exc:
+                raise RequestFailed(E_TIMEOUT, f"height {height} not reached") from exc
+        return {"height": self.store.height}
