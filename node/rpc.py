@@ -31,6 +31,7 @@ from node.protocol import (
 from node.transport import Connection, open_connection
 
 Result = dict[str, Value]
+_CLOSED = Event(-1, "", {})  # sentinel queued when the connection ends
 
 
 class SyncRpc:
@@ -175,6 +176,7 @@ class AsyncRpc:
 
     def _fail_all(self, error: BaseException) -> None:
         self._closed = error
+        self.events.put_nowait(_CLOSED)  # wakes a ``next_event`` waiter
         for future in self._waiting.values():
             if not future.done():
                 future.set_exception(error)
@@ -220,9 +222,19 @@ class AsyncRpc:
             self._waiting.pop(request_id, None)
 
     async def next_event(self, timeout: float | None = None) -> Event:
-        """Return the next pushed event."""
+        """Return the next pushed event.
+
+        Raises:
+            ConnectionLost: the connection closed (also when it closes while waiting).
+            NodeTimeout: no event in ``timeout`` seconds.
+        """
         try:
-            return await asyncio.wait_for(self.events.get(), timeout)
+            event = await asyncio.wait_for(self.events.get(), timeout)
         except TimeoutError as exc:
             msg = "no event in time"
             raise NodeTimeout(msg) from exc
+        if event is _CLOSED:
+            self.events.put_nowait(_CLOSED)  # later calls fail too
+            assert self._closed is not None
+            raise self._closed
+        return event
