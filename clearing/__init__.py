@@ -1,5 +1,102 @@
-"""Periodic optimal clearing: radial network, QP models, prices, flows, losses, certificates."""
+"""Periodic optimal clearing: radial network, QP models, prices, flows, losses, certificates.
 
+The chapter's P2P market (section 12.6, equations 12.1-12.38) on a radial
+feeder: :func:`clear` solves one model, :func:`congestion_procedure` runs
+12.6.3, :func:`pool_dispatch` gives the pool baseline, :func:`check_certificate`
+verifies a recorded clearing without a solver and :func:`round_settlement`
+turns it into integer Wh and ticks. See docs/clearing.md.
+"""
+
+from clearing.case import Case as Case
+from clearing.case import HeatCurve as HeatCurve
+from clearing.case import Peer as Peer
+from clearing.case import Role as Role
+from clearing.case import load_case as load_case
+from clearing.case import load_reference_case as load_reference_case
+from clearing.case import reference_case_path as reference_case_path
+from clearing.certificate import Certificate as Certificate
+from clearing.certificate import CertificateReport as CertificateReport
+from clearing.certificate import certificate_from_plain as certificate_from_plain
+from clearing.certificate import certificate_to_plain as certificate_to_plain
+from clearing.certificate import check_certificate as check_certificate
+from clearing.chp import ChpRegion as ChpRegion
+from clearing.errors import CertificateError as CertificateError
 from clearing.errors import ClearingError as ClearingError
+from clearing.errors import EmptyMarket as EmptyMarket
+from clearing.errors import Infeasible as Infeasible
+from clearing.errors import InvalidCase as InvalidCase
+from clearing.errors import InvalidNetwork as InvalidNetwork
+from clearing.errors import InvalidOption as InvalidOption
+from clearing.errors import InvalidPeer as InvalidPeer
+from clearing.errors import NonRadialNetwork as NonRadialNetwork
+from clearing.errors import SolverFailed as SolverFailed
+from clearing.errors import UnknownBus as UnknownBus
+from clearing.errors import UnknownPeer as UnknownPeer
+from clearing.market import CongestionOutcome as CongestionOutcome
+from clearing.market import CongestionRound as CongestionRound
+from clearing.market import clear as clear
+from clearing.market import congestion_procedure as congestion_procedure
+from clearing.market import pool_dispatch as pool_dispatch
+from clearing.model import Solution as Solution
+from clearing.network import Line as Line
+from clearing.network import Network as Network
+from clearing.network import load_network as load_network
+from clearing.network import network_from_dict as network_from_dict
+from clearing.problem import Model as Model
+from clearing.problem import ModelSpec as ModelSpec
+from clearing.report import format_case_report as format_case_report
+from clearing.report import run_clear_command as run_clear_command
+from clearing.result import ClearingResult as ClearingResult
+from clearing.rounding import PeerSettlement as PeerSettlement
+from clearing.rounding import Settlement as Settlement
+from clearing.rounding import TradeSettlement as TradeSettlement
+from clearing.rounding import round_settlement as round_settlement
+from clearing.solve import Clearer as Clearer
 
-__all__ = ["ClearingError"]
+__all__ = [
+    "Case",
+    "Certificate",
+    "CertificateError",
+    "CertificateReport",
+    "ChpRegion",
+    "Clearer",
+    "ClearingError",
+    "ClearingResult",
+    "CongestionOutcome",
+    "CongestionRound",
+    "EmptyMarket",
+    "HeatCurve",
+    "Infeasible",
+    "InvalidCase",
+    "InvalidNetwork",
+    "InvalidOption",
+    "InvalidPeer",
+    "Line",
+    "Model",
+    "ModelSpec",
+    "Network",
+    "NonRadialNetwork",
+    "Peer",
+    "PeerSettlement",
+    "Role",
+    "Settlement",
+    "Solution",
+    "SolverFailed",
+    "TradeSettlement",
+    "UnknownBus",
+    "UnknownPeer",
+    "certificate_from_plain",
+    "certificate_to_plain",
+    "check_certificate",
+    "clear",
+    "congestion_procedure",
+    "format_case_report",
+    "load_case",
+    "load_network",
+    "load_reference_case",
+    "network_from_dict",
+    "pool_dispatch",
+    "reference_case_path",
+    "round_settlement",
+    "run_clear_command",
+]

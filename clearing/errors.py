@@ -1,6 +1,19 @@
 """Exceptions of the optimal clearing.
 
-ClearingError
+Every error the package raises is a :class:`ClearingError`::
+
+    ClearingError
+    ├── InvalidCase                 the data cannot describe a market
+    │   ├── InvalidNetwork          bad voltage, line data, duplicate names
+    │   │   ├── NonRadialNetwork    a loop, or buses not connected to the root
+    │   │   └── UnknownBus          a line or a peer refers to a bus that does not exist
+    │   ├── InvalidPeer             bad cost, bounds, role, trading set or CHP region
+    │   ├── UnknownPeer             a name that is not a peer of the case
+    │   └── EmptyMarket             no producer, no consumer, or no allowed trade
+    ├── InvalidOption               an unknown model name, a negative penalty, ...
+    ├── SolverFailed                the solver status is not ``optimal``
+    │   └── Infeasible              the data admit no feasible clearing
+    └── CertificateError            a certificate cannot be decoded or does not fit the case
 """
 
 from __future__ import annotations
@@ -8,3 +21,63 @@ from __future__ import annotations
 
 class ClearingError(Exception):
     """Raised when clearing data is invalid or the clearing cannot be solved."""
+
+
+class InvalidCase(ClearingError):
+    """Raised when case data (network, peers, tariffs) cannot describe a market."""
+
+
+class InvalidNetwork(InvalidCase):
+    """Raised when network data is malformed (voltage, line data, duplicate names)."""
+
+
+class NonRadialNetwork(InvalidNetwork):
+    """Raised when the network is not a tree rooted at its root bus."""
+
+
+class UnknownBus(InvalidNetwork):
+    """Raised when a line or a peer refers to a bus the network does not have."""
+
+    def __init__(self, message: str, *, bus: str) -> None:
+        super().__init__(message)
+        self.bus = bus
+
+
+class InvalidPeer(InvalidCase):
+    """Raised when a peer's role, cost, bounds, trading set or CHP region is invalid."""
+
+    def __init__(self, message: str, *, peer: str) -> None:
+        super().__init__(message)
+        self.peer = peer
+
+
+class UnknownPeer(InvalidCase):
+    """Raised when a name is not a peer of the case."""
+
+    def __init__(self, message: str, *, peer: str) -> None:
+        super().__init__(message)
+        self.peer = peer
+
+
+class EmptyMarket(InvalidCase):
+    """Raised when there is nothing to clear: no producer, no consumer or no allowed trade."""
+
+
+class InvalidOption(ClearingError):
+    """Raised when a clearing option is invalid (unknown model, negative penalty, ...)."""
+
+
+class SolverFailed(ClearingError):
+    """Raised when the solver ends with any status other than ``optimal``."""
+
+    def __init__(self, message: str, *, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Infeasible(SolverFailed):
+    """Raised when the clearing problem has no feasible point (status ``infeasible``)."""
+
+
+class CertificateError(ClearingError):
+    """Raised when a certificate cannot be decoded or does not match the case."""

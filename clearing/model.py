@@ -1,0 +1,274 @@
+"""The cvxpy side of the clearing: build the QP once, set Parameters, solve.
+
+This is the only module that touches cvxpy (which is untyped); everything it
+returns is numpy arrays in the sign convention of
+:mod:`clearing.problem` (prices π, τ; non-negative multipliers).
+
+Formulation choices, measured in ``bench/bench_clearing.py``:
+
+- explicit aggregate variables ``P_i`` linked to the trades by a sparse
+  equality (12.1), never a square of a sum over trades, so the quadratic
+  term stays diagonal;
+- every number is a cvxpy ``Parameter`` (costs, bounds, penalties, ε,
+  capacities, CHP edges), so a periodic re-solve with new numbers skips
+  recompilation. The per-pair penalties enter through one auxiliary scalar
+  ``t == wp @ p - wc @ q``: written directly in the quadratic objective,
+  cvxpy's DPP coefficient extraction makes a dense (parameters x variables)
+  matrix (tens of GiB at 200 x 200 peers); as a constraint it stays sparse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cvxpy as _cvxpy
+import numpy as np
+import scipy.sparse as sp
+
+from clearing.errors import Infeasible, SolverFailed
+from clearing.problem import FloatArray, IntArray, ProblemData, structure_key
+
+cp: Any = _cvxpy  # cvxpy is untyped: keep it Any inside this module only
+
+# cvxpy status -> what it means for a clearing; anything else is a solver failure.
+_INFEASIBLE = {cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE, "infeasible_or_unbounded"}
+_WHY = {
+    cp.OPTIMAL_INACCURATE: "the solver stopped before reaching its accuracy targets",
+    cp.UNBOUNDED: "the objective is unbounded below (a bound is missing)",
+    cp.UNBOUNDED_INACCURATE: "the objective looks unbounded below (a bound is missing)",
+    cp.USER_LIMIT: "an iteration or time limit was hit",
+    cp.SOLVER_ERROR: "the solver failed numerically",
+}
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Solution:
+    """Primal and dual values of one solve (see :mod:`clearing.problem` for names).
+
+    Heat arrays are empty when the model has no heat; ``fu``/``fl`` are empty
+    without hard line limits.
+    """
+
+    P: FloatArray
+    p: FloatArray
+    q: FloatArray
+    H: FloatArray
+    hp: FloatArray
+    hq: FloatArray
+    pi: FloatArray
+    tau: FloatArray
+    up: FloatArray
+    lo: FloatArray
+    sp: FloatArray
+    sq: FloatArray
+    fu: FloatArray
+    fl: FloatArray
+    pih: FloatArray
+    tauh: FloatArray
+    uph: FloatArray
+    loh: FloatArray
+    sph: FloatArray
+    sqh: FloatArray
+    kappa: FloatArray
+
+
+@dataclass(frozen=True, slots=True)
+class SolveInfo:
+    """Solver status and times reported by cvxpy and Clarabel."""
+
+    status: str
+    solver: str
+    compile_time_s: float
+    solve_time_s: float
+    iterations: int
+    objective: float
+
+
+def _incidence(rows: IntArray, n: int) -> Any:
+    m = rows.size
+    return sp.csr_matrix((np.ones(m), (rows, np.arange(m))), shape=(n, m))
+
+
+def _vec(x: Any, size: int) -> FloatArray:
+    if size == 0:
+        return np.zeros(0, dtype=np.float64)
+    return np.asarray(x.value if hasattr(x, "value") else x, dtype=np.float64).reshape(size)
+
+
+def _dual(con: Any, size: int) -> FloatArray:
+    if con is None or size == 0:
+        return np.zeros(size, dtype=np.float64)
+    return np.asarray(con.dual_value, dtype=np.float64).reshape(size)
+
+
+class QpModel:
+    """A compiled clearing QP for one structure (pairs, CHP units, limited lines).
+
+    Build with :meth:`__init__` (or :func:`model_for`), then call
+    :meth:`solve` with any :class:`ProblemData` of the same structure.
+    """
+
+    def __init__(self, data: ProblemData) -> None:
+        self.key = structure_key(data)
+        n, m = data.n, data.e_src.size
+        self._n, self._m = n, m
+        self._par: dict[str, Any] = {}
+        par = self._param
+
+        P = cp.Variable(n, name="P")
+        p = cp.Variable(m, nonneg=True, name="p")
+        q = cp.Variable(m, nonpos=True, name="q")
+        t = cp.Variable(name="t")
+        self._vars: dict[str, Any] = {"P": P, "p": p, "q": q}
+        ha, b = par("ha", n, nonneg=True), par("b", n)
+        eps = par("eps", None, nonneg=True)
+        wp, wc = par("wp", m), par("wc", m)
+        objective = (
+            cp.sum(cp.multiply(ha, cp.square(P)))
+            + b @ P
+            + t
+            + 0.5 * eps * (cp.sum_squares(p) + cp.sum_squares(q))
+        )
+        con: dict[str, Any] = {
+            "link": P - _incidence(data.e_src, n) @ p - _incidence(data.e_dst, n) @ q == 0,
+            "trade": p + q == 0,
+            "up": par("p_max", n) >= P,
+            "lo": par("p_min", n) <= P,
+            "pen": t == wp @ p - wc @ q,
+        }
+        if data.limited.size:
+            f = data.flow[data.limited]
+            cap = par("cap", data.limited.size, nonneg=True)
+            con["fu"] = f @ P <= cap
+            con["fl"] = -(f @ P) <= cap
+        if data.heat:
+            mh = data.h_src.size
+            H = cp.Variable(n, name="H")
+            hp = cp.Variable(mh, nonneg=True, name="hp")
+            hq = cp.Variable(mh, nonpos=True, name="hq")
+            self._vars.update(H=H, hp=hp, hq=hq)
+            objective = objective + cp.sum(cp.multiply(par("hah", n, nonneg=True), cp.square(H)))
+            objective = objective + par("bh", n) @ H
+            objective = objective + 0.5 * eps * (cp.sum_squares(hp) + cp.sum_squares(hq))
+            con["linkh"] = H - _incidence(data.h_src, n) @ hp - _incidence(data.h_dst, n) @ hq == 0
+            con["tradeh"] = hp + hq == 0
+            con["uph"] = par("h_max", n) >= H
+            con["loh"] = par("h_min", n) <= H
+            rows = data.chp_peer
+            if rows.size:
+                k = rows.size
+                con["chp"] = cp.multiply(par("gp", k), P[rows]) + cp.multiply(
+                    par("gh", k), H[rows]
+                ) <= par("g", k)
+        self._con = con
+        self.problem = cp.Problem(cp.Minimize(objective), list(con.values()))
+
+    def _param(self, name: str, size: int | None, **kw: Any) -> Any:
+        shape = () if size is None else (size,)
+        x = cp.Parameter(shape, name=name, **kw)
+        self._par[name] = x
+        return x
+
+    def set_data(self, data: ProblemData) -> None:
+        """Load the numbers of ``data`` into the Parameters (same structure required)."""
+        if structure_key(data) != self.key:
+            msg = "ProblemData has a different structure than this compiled model"
+            raise ValueError(msg)
+        values: dict[str, Any] = {
+            "ha": 0.5 * data.a,
+            "b": data.b,
+            "eps": data.eps,
+            "wp": data.wp,
+            "wc": data.wc,
+            "p_max": data.p_max,
+            "p_min": data.p_min,
+            "cap": data.cap,
+            "hah": 0.5 * data.ah,
+            "bh": data.bh,
+            "h_max": data.h_max,
+            "h_min": data.h_min,
+            "gp": data.chp_gp,
+            "gh": data.chp_gh,
+            "g": data.chp_g,
+        }
+        for name, x in self._par.items():
+            x.value = values[name]
+
+    def solve(self, data: ProblemData) -> tuple[Solution, SolveInfo]:
+        """Solve for ``data`` and return the solution in the convention of :mod:`clearing.problem`.
+
+        Raises:
+            Infeasible: If the problem has no feasible point.
+            SolverFailed: For any other status than ``optimal``.
+        """
+        self.set_data(data)
+        prob = self.problem
+        try:
+            prob.solve(solver=cp.CLARABEL)
+        except cp.error.SolverError as exc:
+            msg = f"solver status solver_error: {exc}"
+            raise SolverFailed(msg, status=cp.SOLVER_ERROR) from exc
+        status = str(prob.status)
+        if status in _INFEASIBLE:
+            msg = (
+                f"solver status {status}: the data admit no feasible clearing "
+                "(check bounds, trading sets, CHP regions and line limits)"
+            )
+            raise Infeasible(msg, status=status)
+        if status != cp.OPTIMAL:
+            msg = f"solver status {status}: {_WHY.get(status, 'unknown status')}"
+            raise SolverFailed(msg, status=status)
+        stats = prob.solver_stats
+        info = SolveInfo(
+            status=status,
+            solver=str(stats.solver_name),
+            compile_time_s=float(prob.compilation_time or 0.0),
+            solve_time_s=float(stats.solve_time or 0.0),
+            iterations=int(stats.num_iters or 0),
+            objective=float(prob.value),
+        )
+        return self._extract(data), info
+
+    def _extract(self, data: ProblemData) -> Solution:
+        n, m = self._n, self._m
+        v, c = self._vars, self._con
+        P, p, q = _vec(v["P"], n), _vec(v["p"], m), _vec(v["q"], m)
+        # cvxpy's Lagrangian adds +y (lhs - rhs) for lhs == rhs: prices are -y.
+        pi, tau = -_dual(c["link"], n), -_dual(c["trade"], m)
+        # sign multipliers are the reduced costs of the stationarity rows of p and q
+        sp_ = data.wp + data.eps * p + pi[data.e_src] - tau
+        sq_ = data.wc - data.eps * q - pi[data.e_dst] + tau
+        nl, mh, k = data.limited.size, data.h_src.size, data.chp_peer.size
+        empty = np.zeros(0, dtype=np.float64)
+        H = hp = hq = pih = tauh = uph = loh = sph = sqh = kappa = empty
+        if data.heat:
+            H, hp, hq = _vec(v["H"], n), _vec(v["hp"], mh), _vec(v["hq"], mh)
+            pih, tauh = -_dual(c["linkh"], n), -_dual(c["tradeh"], mh)
+            uph, loh = _dual(c["uph"], n), _dual(c["loh"], n)
+            sph = data.eps * hp + pih[data.h_src] - tauh
+            sqh = -data.eps * hq - pih[data.h_dst] + tauh
+            kappa = _dual(c.get("chp"), k)
+        return Solution(
+            P=P,
+            p=p,
+            q=q,
+            H=H,
+            hp=hp,
+            hq=hq,
+            pi=pi,
+            tau=tau,
+            up=_dual(c["up"], n),
+            lo=_dual(c["lo"], n),
+            sp=np.asarray(sp_, dtype=np.float64),
+            sq=np.asarray(sq_, dtype=np.float64),
+            fu=_dual(c.get("fu"), nl),
+            fl=_dual(c.get("fl"), nl),
+            pih=pih,
+            tauh=tauh,
+            uph=uph,
+            loh=loh,
+            sph=np.asarray(sph, dtype=np.float64),
+            sqh=np.asarray(sqh, dtype=np.float64),
+            kappa=kappa,
+        )

@@ -1,0 +1,260 @@
+"""The clearing QP as plain arrays: what the solver model and the certificate share.
+
+:func:`build_problem` turns a :class:`~clearing.case.Case` and a
+:class:`ModelSpec` into :class:`ProblemData`. Only producer-consumer pairs are
+variables: a producer-producer pair has ``P_ij >= 0`` and ``P_ji = -P_ij >= 0``
+(12.8, 12.10), so it is zero anyway, and the same holds for consumers.
+
+The QP (electricity; heat has the same shape without penalties)::
+
+    min  Σ_i ½ a_i P_i² + b_i P_i + c_i                          (12.6)
+       + Σ_k wp_k p_k - wc_k q_k                                 (12.12, 12.16)
+       + ε/2 Σ_k (p_k² + q_k²)                                   (tie-break)
+    s.t. P_i = Σ_{k: s_k = i} p_k + Σ_{k: d_k = i} q_k   : π_i   (12.1)
+         p_k + q_k = 0                                   : τ_k   (12.10)
+         p_min <= P <= p_max                             : lo, up (12.7)
+         p >= 0, q <= 0                                  : sp, sq (12.8, 12.9)
+         -cap <= F P <= cap  (optional hard limits)      : fl, fu
+         G_p P_u + G_h H_u <= g  (CHP units u)           : κ     (12.24-12.26)
+
+where pair ``k`` is producer ``s_k`` selling ``p_k = P_{s_k d_k}`` to consumer
+``d_k`` whose side is ``q_k = P_{d_k s_k}``; ``wp_k = α_s R_k + β_s θ_k`` and
+``wc_k = α_d R_k + β_d θ_k`` (S^R = S^C = +1 for producers, -1 for consumers,
+so both sides pay ``w |P_ij|``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from clearing.case import Case
+from clearing.errors import EmptyMarket, InvalidOption
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+class Model(StrEnum):
+    """The chapter's models (section 12.6)."""
+
+    BASIC = "basic"  # 12.6-12.10
+    LOSS = "loss"  # 12.14
+    CONGESTION = "congestion"  # 12.18
+    LOSS_CONGESTION = "loss+congestion"  # 12.14 and 12.18 together
+    HEAT = "heat"  # 12.27-12.38 (takes the loss and congestion terms too)
+
+
+def parse_model(model: str | Model) -> Model:
+    """Return the :class:`Model` named ``model``.
+
+    Raises:
+        InvalidOption: For an unknown name.
+    """
+    try:
+        return Model(model)
+    except ValueError:
+        msg = f"unknown model {model!r}; choose one of {[m.value for m in Model]}"
+        raise InvalidOption(msg) from None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """Everything besides the case that fixes the QP.
+
+    Attributes:
+        heat: Heat and CHP variables and constraints (12.27-12.38).
+        alpha: α_i per peer (case order), currency/(kWh·Ω); zeros = no loss term.
+        beta: β_i per peer, currency/kWh; zeros = no congestion term.
+        congested: σ, names of the congested lines that set θ_ij.
+        line_limits: Add ``|F P| <= cap`` as hard constraints.
+        regularisation: ε of ``ε/2 Σ P_ij²``.
+    """
+
+    heat: bool
+    alpha: tuple[float, ...]
+    beta: tuple[float, ...]
+    congested: tuple[str, ...]
+    line_limits: bool
+    regularisation: float
+
+
+def per_peer(case: Case, value: float | Mapping[str, float] | None, kind: str) -> tuple[float, ...]:
+    """Resolve α or β to one value per peer.
+
+    ``None`` takes each peer's own value, else the case tariff; a number
+    applies to every peer; a mapping sets named peers (others: as ``None``).
+
+    Raises:
+        InvalidOption: For a negative or non-finite value.
+        UnknownPeer: For a mapping naming an unknown peer.
+    """
+    default = case.alpha if kind == "alpha" else case.beta
+    own = [p.alpha if kind == "alpha" else p.beta for p in case.peers]
+    out = [default if v is None else v for v in own]
+    if isinstance(value, Mapping):
+        for name, v in value.items():
+            out[case.index(name)] = v
+    elif value is not None:
+        out = [value] * len(out)
+    for v in out:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v) or v < 0:
+            msg = f"{kind} must be finite and >= 0, got {v!r}"
+            raise InvalidOption(msg)
+    return tuple(float(v) for v in out)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ProblemData:
+    """The QP of one clearing as arrays (see the module docstring).
+
+    Electricity pairs are ``(e_src[k], e_dst[k])`` = (producer, consumer)
+    peer indices; heat pairs ``(h_src, h_dst)`` likewise. CHP rows: unit
+    ``chp_peer[r]`` has ``chp_gp[r] P + chp_gh[r] H <= chp_g[r]``.
+    """
+
+    names: tuple[str, ...]
+    a: FloatArray
+    b: FloatArray
+    c: FloatArray
+    p_min: FloatArray
+    p_max: FloatArray
+    e_src: IntArray
+    e_dst: IntArray
+    r_pair: FloatArray  # R_ij of each pair, ohm
+    theta: BoolArray  # θ_ij of each pair
+    wp: FloatArray  # producer-side penalty per kW
+    wc: FloatArray  # consumer-side penalty per kW
+    heat: bool
+    ah: FloatArray
+    bh: FloatArray
+    ch: FloatArray
+    h_min: FloatArray
+    h_max: FloatArray
+    h_src: IntArray
+    h_dst: IntArray
+    chp_peer: IntArray
+    chp_gp: FloatArray
+    chp_gh: FloatArray
+    chp_g: FloatArray
+    flow: FloatArray  # F, lines x peers: flows = F @ P
+    limited: IntArray  # indices of lines with hard limits (finite capacity, line_limits on)
+    cap: FloatArray  # capacities of the limited lines
+    eps: float
+
+    @property
+    def n(self) -> int:
+        """Number of peers."""
+        return len(self.names)
+
+
+def _pairs(case: Case, sellers: BoolArray, buyers: BoolArray) -> tuple[IntArray, IntArray]:
+    """Return (seller, buyer) index pairs allowed by both trading sets, sorted."""
+    n = len(case.peers)
+    allowed = np.outer(sellers, buyers)
+    for i, peer in enumerate(case.peers):
+        if peer.partners is not None:
+            mask = np.zeros(n, dtype=np.bool_)
+            mask[[case.index(x) for x in peer.partners]] = True
+            # i's set restricts both the row (i selling) and the column (i buying)
+            allowed[i, :] &= mask
+            allowed[:, i] &= mask
+    src, dst = np.nonzero(allowed)
+    return src.astype(np.int64), dst.astype(np.int64)
+
+
+def build_problem(case: Case, spec: ModelSpec) -> ProblemData:
+    """Build the QP arrays of ``case`` under ``spec``.
+
+    Raises:
+        EmptyMarket: If no trade is allowed.
+        InvalidNetwork: If ``spec.congested`` names an unknown line.
+    """
+    peers = case.peers
+    net = case.network
+    n = len(peers)
+    producer = np.array([p.is_producer for p in peers], dtype=np.bool_)
+    e_src, e_dst = _pairs(case, producer, ~producer)
+    if e_src.size == 0:
+        msg = "empty market: no producer-consumer pair is allowed by the trading sets"
+        raise EmptyMarket(msg)
+    bus = net.bus_indices(net.bus_of(p.name) for p in peers)
+    r_pair = net.pair_resistance(bus[e_src], bus[e_dst])
+    theta = net.pair_crosses(bus[e_src], bus[e_dst], net.line_indices(spec.congested))
+    alpha = np.asarray(spec.alpha, dtype=np.float64)
+    beta = np.asarray(spec.beta, dtype=np.float64)
+    wp = alpha[e_src] * r_pair + beta[e_src] * theta
+    wc = alpha[e_dst] * r_pair + beta[e_dst] * theta
+
+    zeros = np.zeros(n, dtype=np.float64)
+    ah, bh, ch, h_min, h_max = zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
+    h_src = h_dst = chp_peer = np.zeros(0, dtype=np.int64)
+    gp = gh = g = np.zeros(0, dtype=np.float64)
+    if spec.heat:
+        for i, p in enumerate(peers):
+            if p.heat is not None:
+                ah[i], bh[i], ch[i] = p.heat.a, p.heat.b, p.heat.c
+                h_min[i], h_max[i] = p.heat.h_min, p.heat.h_max
+        has_heat = np.array([p.heat is not None for p in peers], dtype=np.bool_)
+        h_src, h_dst = _pairs(case, producer & has_heat & (h_max > 0), ~producer & has_heat)
+        rows = [(i, row) for i, p in enumerate(peers) if p.chp for row in p.chp.halfplanes()]
+        chp_peer = np.array([i for i, _ in rows], dtype=np.int64)
+        gp = np.array([r[0] for _, r in rows], dtype=np.float64)
+        gh = np.array([r[1] for _, r in rows], dtype=np.float64)
+        g = np.array([r[2] for _, r in rows], dtype=np.float64)
+    caps = net.capacities()
+    limited = np.flatnonzero(np.isfinite(caps)) if spec.line_limits else np.zeros(0, np.int64)
+    return ProblemData(
+        names=case.names,
+        a=np.array([p.a for p in peers], dtype=np.float64),
+        b=np.array([p.b for p in peers], dtype=np.float64),
+        c=np.array([p.c for p in peers], dtype=np.float64),
+        p_min=np.array([p.p_min for p in peers], dtype=np.float64),
+        p_max=np.array([p.p_max for p in peers], dtype=np.float64),
+        e_src=e_src,
+        e_dst=e_dst,
+        r_pair=r_pair,
+        theta=theta,
+        wp=np.asarray(wp, dtype=np.float64),
+        wc=np.asarray(wc, dtype=np.float64),
+        heat=spec.heat,
+        ah=ah,
+        bh=bh,
+        ch=ch,
+        h_min=h_min,
+        h_max=h_max,
+        h_src=h_src,
+        h_dst=h_dst,
+        chp_peer=chp_peer,
+        chp_gp=gp,
+        chp_gh=gh,
+        chp_g=g,
+        flow=net.flow_matrix(bus),
+        limited=limited.astype(np.int64),
+        cap=caps[limited],
+        eps=float(spec.regularisation),
+    )
+
+
+def structure_key(data: ProblemData) -> tuple[object, ...]:
+    """Return what a compiled solver model depends on (sizes and index arrays).
+
+    Two problems with equal keys differ only in numbers, so one compiled
+    model (cvxpy Parameters) serves both.
+    """
+    return (
+        data.n,
+        data.e_src.tobytes(),
+        data.e_dst.tobytes(),
+        data.heat,
+        data.h_src.tobytes(),
+        data.h_dst.tobytes(),
+        data.chp_peer.tobytes(),
+        data.limited.tobytes(),
+        data.flow.tobytes(),
+    )
