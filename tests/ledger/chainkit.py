@@ -42,7 +42,9 @@ def order(signer: SigningKey, nonce: int, *, chain_id: str = CHAIN_ID, price: in
 
 def cancel(signer: SigningKey, nonce: int) -> bytes:
     """A signed CancelOrder transaction's bytes."""
-    tx = Transaction(TxKind.CANCEL_ORDER, CHAIN_ID, signer.public_key_bytes(), nonce, CancelOrder(1))
+    tx = Transaction(
+        TxKind.CANCEL_ORDER, CHAIN_ID, signer.public_key_bytes(), nonce, CancelOrder(1)
+    )
     return sign_transaction(signer, tx).to_bytes()
 
 
