@@ -13,7 +13,11 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from clearing.errors import ClearingError
+from ledger.errors import LedgerError
+from node.cli_chain import add_chain_command
 from node.cli_clear import add_clear_command
+from node.cli_market import add_book_command, add_order_command, add_trades_command
 from node.cli_node import add_keygen_command, add_node_command
 from node.errors import NodeError
 from node.version import __version__
@@ -64,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     add_keygen_command(commands)
     add_node_command(commands)
+    add_order_command(commands)
+    add_book_command(commands)
+    add_trades_command(commands)
+    add_chain_command(commands)
     add_demo_command(commands)
     add_clear_command(commands)
     return parser
@@ -79,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return handler(args)
-    except NodeError as exc:
+    except (NodeError, LedgerError, ClearingError) as exc:
         print(f"p2pex: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ledger.audit import prove_transaction
 from node import chain, txn
 from node.clock import Clock
 from node.config import NodeConfig
@@ -101,6 +102,7 @@ class NodeService:
             "settlements": self.h_settlements,
             "peers": self.h_peers,
             "subscribe": self.h_subscribe,
+            "prove": self.h_prove,
             "wait_height": self.h_wait_height,
         }
 
@@ -174,6 +176,20 @@ class NodeService:
         if found is None:
             raise RequestFailed(E_NOT_FOUND, f"transaction {tx_id.hex()} is not stored")
         return {"height": found.height, "index": found.index, "tx": found.record.to_bytes()}
+
+    async def h_prove(self, session: Session, args: Args) -> Result:
+        """``prove``: a Merkle inclusion proof of a stored transaction, with its block header."""
+        tx_id = arg_bytes(args, "tx_id", 32)
+        proof = prove_transaction(self.store, tx_id)
+        found = self.store.transaction(tx_id)
+        if proof is None or found is None:
+            raise RequestFailed(E_NOT_FOUND, f"transaction {tx_id.hex()} is not stored")
+        header = self.store.block_at(proof.height).header
+        return {
+            "proof": proof.to_bytes(),
+            "header": header.to_bytes(),
+            "tx": found.record.to_bytes(),
+        }
 
     async def h_book(self, session: Session, args: Args) -> Result:
         """``book``: L2 depth of one (product, slot) book."""

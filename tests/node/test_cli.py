@@ -49,3 +49,158 @@ def test_console_script_runs_as_module() -> None:
     )
     assert done.returncode == 0
     assert done.stdout.startswith("p2pex ")
+
+
+COMMANDS = [
+    ["keygen"],
+    ["node"],
+    ["node", "run"],
+    ["order"],
+    ["order", "place"],
+    ["order", "cancel"],
+    ["order", "amend"],
+    ["book"],
+    ["trades"],
+    ["chain"],
+    ["chain", "verify"],
+    ["chain", "show"],
+    ["chain", "prove"],
+    ["clear"],
+    ["demo"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_has_help(command, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([*command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert f"usage: p2pex {' '.join(command)}" in out
+
+
+def test_keygen_writes_a_private_key_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ledger.keys import load_signing_key
+
+    path = tmp_path / "alice.pem"
+    assert main(["keygen", str(path)]) == 0
+    out = capsys.readouterr().out
+    key = load_signing_key(path)
+    assert f"public_key {key.public_key_bytes().hex()}" in out
+    assert f"account    {key.account_id.hex()}" in out
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert main(["keygen", str(path)]) == 1  # never overwrites a key by accident
+    assert "refusing to overwrite" in capsys.readouterr().err
+
+
+def test_node_run_reports_bad_configuration(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["node", "run", "--role", "replica", "--data-dir", str(tmp_path)]) == 1
+    assert "needs an upstream" in capsys.readouterr().err
+    bad = tmp_path / "node.toml"
+    bad.write_text("role = 'operator'\nblock_interval_ms = 'fast'\n", encoding="utf-8")
+    assert main(["node", "run", "--config", str(bad)]) == 1
+    assert "block_interval_ms must be an integer" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_trades_and_audits_against_real_nodes(make_net, tmp_path, capsys) -> None:
+    net = make_net(replicas=1)
+    seller, buyer = tmp_path / "seller.pem", tmp_path / "buyer.pem"
+    assert main(["keygen", str(seller)]) == 0
+    assert main(["keygen", str(buyer)]) == 0
+    from node.client import Client
+    from node.keys import load_key
+
+    for path, role in ((seller, "producer"), (buyer, "consumer")):
+        with Client.connect(net.operator.address, key=load_key(path)) as client:
+            client.register(path.stem, bus="B1", role=role)
+    op, rep = net.operator.address, net.replicas[0].address
+    base = ["--node", op]
+    assert (
+        main(
+            [
+                "order",
+                "place",
+                *base,
+                "--key",
+                str(seller),
+                "--slot",
+                "3",
+                "--side",
+                "ask",
+                "--price",
+                "100",
+                "--quantity",
+                "5000",
+                "--client-order-id",
+                "1",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "order",
+                "amend",
+                *base,
+                "--key",
+                str(seller),
+                "--client-order-id",
+                "1",
+                "--price",
+                "95",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "order",
+                "place",
+                "--node",
+                rep,
+                "--key",
+                str(buyer),
+                "--slot",
+                "3",
+                "--side",
+                "bid",
+                "--price",
+                "99",
+                "--quantity",
+                "2000",
+                "--wait",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "trade:" in out and "price=95" in out and "committed in block" in out
+    tx_id = out.split("accepted tx ")[-1].split()[0]
+    assert main(["book", *base, "--slot", "3"]) == 0
+    assert "95       3000" in capsys.readouterr().out
+    assert (
+        main(["order", "cancel", *base, "--key", str(seller), "--client-order-id", "1", "--wait"])
+        == 0
+    )
+    assert main(["trades", "--node", rep, "--key", str(buyer)]) == 0
+    out = capsys.readouterr().out
+    assert "2000 Wh @ 95" in out and "1 trades" in out
+    assert main(["order", "cancel", *base, "--key", str(seller), "--client-order-id", "1"]) == 0
+    assert "rejected: reason=unknown_order" in capsys.readouterr().out
+
+    key = ["--operator-key", str(net.operator_key)]
+    assert main(["chain", "verify", "--node", rep, *key]) == 0
+    out = capsys.readouterr().out
+    assert "ledger audit: OK" in out and "replay: OK" in out
+    assert main(["chain", "show", "--node", op, "--last", "2"]) == 0
+    assert capsys.readouterr().out.count("block ") == 2
+    assert main(["chain", "prove", "--node", rep, "--tx", tx_id]) == 0
+    assert "proof OK" in capsys.readouterr().out
+    net.stop()
+    data = ["--data-dir", str(net.replicas[0].data_dir)]
+    assert main(["chain", "verify", *data, *key]) == 0
+    assert main(["chain", "prove", *data, "--tx", tx_id]) == 0
+    assert main(["chain", "prove", *data, "--tx", "00" * 32]) == 1

@@ -1,0 +1,196 @@
+"""``p2pex chain verify | show | prove``: audit a chain from a data directory or a node."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ledger.audit import (
+    audit_chain,
+    decode_inclusion_proof,
+    prove_transaction,
+    verify_inclusion_proof,
+)
+from ledger.block import decode_block, decode_header
+from ledger.errors import LedgerError
+from ledger.sqlite_store import SqliteBlockStore
+from ledger.store import BlockStore, MemoryBlockStore
+from node import chain
+from node.client import Client
+from node.errors import BlockRefused, ConfigError, NodeError
+from node.keys import load_key, parse_public_key
+from node.state import MarketState
+
+if TYPE_CHECKING:
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def open_source(args: argparse.Namespace) -> BlockStore:
+    """The chain to read: a data directory's store (read-only) or every block of a node."""
+    if args.data_dir is not None:
+        path = Path(args.data_dir) / "chain.sqlite3"
+        if not path.exists():
+            msg = f"no chain in {args.data_dir} ({path} is missing)"
+            raise ConfigError(msg)
+        try:
+            return SqliteBlockStore(path, readonly=True)
+        except LedgerError as exc:
+            raise ConfigError(str(exc)) from exc
+    if args.node is None:
+        msg = "give --data-dir DIR or --node HOST:PORT"
+        raise ConfigError(msg)
+    store = MemoryBlockStore()
+    with Client.connect(args.node) as client:
+        while True:
+            blocks = client.blocks(store.height, 512)
+            if not blocks:
+                return store
+            for data in blocks:
+                store.append(decode_block(data))
+
+
+def operator_key(args: argparse.Namespace, store: BlockStore) -> bytes:
+    """The operator's public key from the flags, else the genesis block's proposer."""
+    if args.operator_public_key:
+        return parse_public_key(args.operator_public_key)
+    if args.operator_key:
+        return load_key(Path(args.operator_key)).public_key_bytes()
+    genesis = store.block_at(0).header
+    print(f"note: trusting the genesis proposer {genesis.proposer.hex()} as the operator")
+    return genesis.proposer
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Audit every block (ledger rules) and replay the state machine over the whole chain."""
+    store = open_source(args)
+    try:
+        if store.height == 0:
+            print("OK: empty chain")
+            return 0
+        operator = operator_key(args, store)
+        chain_id = args.chain_id or store.block_at(0).header.chain_id
+        report = audit_chain(store, chain_id=chain_id, authorised_proposers=[operator])
+        print(f"ledger audit: {report.describe()}")
+        if not report.ok:
+            return 1
+        try:
+            state = chain.replay_store(store, lambda: MarketState(chain_id, operator))
+        except BlockRefused as exc:
+            print(f"replay: FAILED at block {exc.height}: {exc.reason}")
+            return 1
+        print(f"replay: OK: results and state digest match at every block ({store.height})")
+        print(f"state digest {state.state_digest().hex()}")
+        return 0
+    finally:
+        store.close()
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """Print block headers (the last N, or one height)."""
+    store = open_source(args)
+    try:
+        heights = (
+            [args.height]
+            if args.height is not None
+            else range(max(0, store.height - args.last), store.height)
+        )
+        for height in heights:
+            block = store.block_at(height)
+            h = block.header
+            when = datetime.datetime.fromtimestamp(h.time_ns / 1e9, datetime.UTC)
+            print(
+                f"block {h.height} {h.hash.hex()} time {when.isoformat()} "
+                f"txs {len(block.transactions)} results {len(block.results)} "
+                f"prev {h.prev_hash.hex()[:16]} state {h.state_digest.hex()[:16]}"
+            )
+        return 0
+    finally:
+        store.close()
+
+
+def run_prove(args: argparse.Namespace) -> int:
+    """Print and check the inclusion proof of a transaction against its block header."""
+    try:
+        tx_id = bytes.fromhex(args.tx)
+    except ValueError as exc:
+        msg = f"--tx {args.tx!r} is not hex"
+        raise ConfigError(msg) from exc
+    if args.node is not None and args.data_dir is None:
+        with Client.connect(args.node) as client:
+            reply = client.call("prove", {"tx_id": tx_id})
+        proof = decode_inclusion_proof(reply["proof"])
+        header = decode_header(reply["header"])
+        leaf = reply["tx"]
+    else:
+        store = open_source(args)
+        try:
+            found_proof = prove_transaction(store, tx_id)
+            located = store.transaction(tx_id)
+            if found_proof is None or located is None:
+                msg = f"transaction {args.tx} is not in the chain"
+                raise NodeError(msg)
+            proof, leaf = found_proof, located.record.to_bytes()
+            header = store.block_at(proof.height).header
+        finally:
+            store.close()
+    verify_inclusion_proof(header, proof, leaf)
+    print(f"transaction {args.tx}")
+    print(f"block {header.height} {header.hash.hex()} tx_root {header.tx_root.hex()}")
+    print(f"leaf {proof.index} of {proof.size}, path:")
+    for node in proof.path:
+        print(f"  {node.hex()}")
+    print("proof OK: the transaction is in the block")
+    return 0
+
+
+def _source_flags(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--data-dir", type=Path, help="a node's data directory (read-only)")
+    where.add_argument("--node", metavar="HOST:PORT", help="fetch the chain from a running node")
+
+
+def add_chain_command(commands: SubParsers) -> None:
+    """Register ``p2pex chain verify | show | prove``."""
+    parser = commands.add_parser(
+        "chain",
+        help="verify, show and prove the chain",
+        description="Audit the hash-chained ledger of a node's data directory or of a "
+        "running node.",
+    )
+    sub = parser.add_subparsers(title="chain commands", metavar="COMMAND")
+    verify = sub.add_parser(
+        "verify",
+        help="check every block and replay the market state machine",
+        description="Check every block (signatures, hash links, Merkle roots, nonces) with "
+        "the ledger audit, then replay every transaction through the state machine and "
+        "compare the results and the state digest with each block. Exit code 1 on failure.",
+    )
+    _source_flags(verify)
+    verify.add_argument("--operator-key", type=Path, help="operator key file (PEM)")
+    verify.add_argument("--operator-public-key", metavar="HEX")
+    verify.add_argument("--chain-id", help="default: the genesis block's")
+    verify.set_defaults(handler=run_verify)
+    show = sub.add_parser(
+        "show", help="print block headers", description="Print block headers, newest last."
+    )
+    _source_flags(show)
+    show.add_argument("--last", type=int, default=10, help="how many of the newest blocks")
+    show.add_argument("--height", type=int, help="one block")
+    show.set_defaults(handler=run_show)
+    prove = sub.add_parser(
+        "prove",
+        help="print and check a transaction's Merkle inclusion proof",
+        description="Print the RFC 6962 inclusion proof of a transaction and check it "
+        "against the block header's transaction root.",
+    )
+    _source_flags(prove)
+    prove.add_argument("--tx", required=True, metavar="TX_ID", help="transaction id (hex)")
+    prove.set_defaults(handler=run_prove)
+
+    def usage(_args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    parser.set_defaults(handler=usage)
