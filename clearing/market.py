@@ -88,7 +88,7 @@ def congestion_procedure(
     if max_rounds < 1 or not beta_growth >= 1.0:
         msg = f"need max_rounds >= 1 and beta_growth >= 1, got {max_rounds}, {beta_growth}"
         raise InvalidOption(msg)
-    clearer = clearer or Clearer()
+    clearer = Clearer() if clearer is None else clearer
     beta_values = make_spec(case, Model.CONGESTION, beta=beta).beta
     result = clearer.solve(case, make_spec(case, m, alpha=alpha, beta=0.0), m.value)
     rounds = [CongestionRound(0, (), 0.0, result.congested, result.losses_kw, result)]
@@ -144,7 +144,7 @@ def clear(
         SolverFailed: Any other solver status than optimal.
     """
     m = parse_model(model)
-    clearer = clearer or Clearer()
+    clearer = Clearer() if clearer is None else clearer
     wants_beta = m in (Model.CONGESTION, Model.LOSS_CONGESTION) or (
         m is Model.HEAT and beta is not None
     )
@@ -173,6 +173,6 @@ def pool_dispatch(case: Case, *, clearer: Clearer | None = None) -> ClearingResu
     others = [p.name for p in case.peers if p.is_producer and p.role is not Role.GRID]
     pool = case.without(others)
     pool = replace(pool, peers=tuple(replace(p, partners=None) for p in pool.peers))
-    clearer = clearer or Clearer()
+    clearer = Clearer() if clearer is None else clearer
     spec = make_spec(pool, Model.BASIC)
     return clearer.solve(pool, spec, "pool")

@@ -60,7 +60,7 @@ def save_plots(case: Case, directory: Path, *, clearer: Clearer | None = None) -
         The written paths.
     """
     plt = _pyplot()
-    clearer = clearer or Clearer()
+    clearer = Clearer() if clearer is None else clearer
     directory.mkdir(parents=True, exist_ok=True)
     net = case.network
     pos = _bus_positions(case)

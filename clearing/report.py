@@ -104,7 +104,7 @@ def format_case_report(
     Raises:
         ClearingError: From the clearings.
     """
-    clearer = clearer or Clearer()
+    clearer = Clearer() if clearer is None else clearer
     alpha = None if alpha_milli is None else alpha_milli / 1000.0
     beta = None if beta_milli is None else beta_milli / 1000.0
     out = [f"Case: {case.name}", f"{len(case.peers)} peers, {len(case.network.lines)} lines, "

@@ -37,7 +37,8 @@ class ClearingResult:
             (``nan`` where the pair may not trade).
         heat_peer_price, heat_trade_price: The same for heat (``None`` without heat).
         payment: Money paid by each peer for its trades over the slot.
-        penalty: Loss and congestion penalties paid by each peer over the slot.
+        penalty: Loss and congestion penalties paid by each peer over the slot
+            (with hard line limits: the congestion charge ``(F^T μ)_i P_i``).
         welfare: Social welfare over the slot: consumers' utility minus
             producers' cost, without penalties or the tie-breaking term.
         objective: The solver's objective (per hour, with penalties and ε term).
@@ -142,6 +143,12 @@ def assemble_result(
     over = np.abs(flows) > caps * (1.0 + CONGESTION_TOLERANCE) + CONGESTION_TOLERANCE
     line_price = np.zeros(len(net.lines), dtype=np.float64)
     line_price[data.limited] = sol.fu - sol.fl
+    if data.limited.size:
+        # With hard limits the bilateral prices π, τ exclude congestion: each
+        # peer also pays (F^T μ)_i per kW injected, so that its net price is
+        # the nodal price π_i - (F^T μ)_i. Counted with the penalties.
+        charge = data.flow[data.limited].T @ (sol.fu - sol.fl)
+        penalty = penalty + charge * sol.P * hours
     return ClearingResult(
         model=model,
         names=case.names,

@@ -71,6 +71,10 @@ class Clearer:
         self._capacity = capacity
         self._models: OrderedDict[tuple[object, ...], QpModel] = OrderedDict()
 
+    def __len__(self) -> int:
+        """Number of compiled models kept."""
+        return len(self._models)
+
     def solve(self, case: Case, spec: ModelSpec, model: str) -> ClearingResult:
         """Solve ``case`` under ``spec`` and return the result labelled ``model``.
 
