@@ -23,7 +23,10 @@ def feeder(lines: list[tuple[str, str, str, float, float | None]], peer_bus: dic
     }
 
 
-def peer(name: str, role: str, a: float, b: float, lo: float, hi: float, **kw: Any) -> dict[str, Any]:
+def peer(
+    name: str, role: str, a: float, b: float, lo: float, hi: float, **kw: Any
+) -> dict[str, Any]:
+    """A peer dict with c = 0."""
     return {"name": name, "role": role, "a": a, "b": b, "c": 0.0, "p_min": lo, "p_max": hi, **kw}
 
 

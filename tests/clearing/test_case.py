@@ -21,6 +21,8 @@ from clearing import (
 )
 from tests.clearing.helpers import feeder, peer
 
+SQUARE = {"A": [1, 0], "B": [1, 1], "C": [0, 1], "D": [0, 0]}
+
 
 def base() -> dict:
     return {
@@ -70,8 +72,7 @@ def test_reference_case_ships_as_package_data():
         (with_peer(0, b=float("inf")), InvalidPeer, "finite"),
         (with_peer(0, partners=["nobody"]), UnknownPeer, "nobody"),
         (with_peer(0, alpha=-1.0), InvalidPeer, "alpha must be >= 0"),
-        (with_peer(1, chp={"A": [1, 0], "B": [1, 1], "C": [0, 1], "D": [0, 0]}), InvalidPeer,
-         "only producers"),  # fmt: skip
+        (with_peer(1, chp=SQUARE), InvalidPeer, "only producers"),
         (with_peer(2, name="G"), InvalidPeer, "duplicate"),
     ],
 )
