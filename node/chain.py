@@ -169,4 +169,6 @@ def replay_store(store: BlockStore, new_state: Callable[[], MarketState]) -> Mar
 
 def default_certificate_check() -> CertificateCheck | None:
     """The replica's check of published clearings (``clearing``'s certificate check)."""
-    return None  # filled in with clearing's check_certificate (node.clearing_job)
+    from node.clearing_job import check_published
+
+    return check_published

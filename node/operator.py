@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -265,7 +266,10 @@ class Operator(NodeService):
 
         job = clearing_job.job_from_state(self.state, product, slot, self.config.clearing_model)
         if self.clearing_pool is None:
-            self.clearing_pool = ProcessPoolExecutor(max_workers=1)
+            # spawn, not fork: the node has threads (asyncio's executor) and a live loop
+            self.clearing_pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            )
         loop = asyncio.get_running_loop()
         try:
             settlements, certificate = await loop.run_in_executor(

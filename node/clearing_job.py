@@ -1,0 +1,159 @@
+"""From the chain's state to a clearing case, and back to ledger settlements.
+
+The operator builds a ``ClearingJob`` (plain data, picklable) from the state
+when a slot's gate has closed and runs ``run_job`` in a worker process; the
+result is a ``PublishClearing`` payload: one settlement per participant and
+the certificate. A replica, replaying that ``PublishClearing``, rebuilds the
+same case from its own state and checks the certificate with
+``clearing.check_certificate`` (``check_published``): no solver.
+
+Mapping of the ledger's integer data onto the chapter's units (the case uses
+``slot_hours = 1``, so a slot's kWh are read as kW):
+
+- network: the ``SetNetwork`` JSON (``voltage_kv``, ``root``, ``buses``,
+  ``lines``); each participant sits at the bus it registered with;
+- peers: every account that declared a curve for (product, slot), named by
+  its registered name (made unique with the account id when needed); the
+  role is the registered one, a prosumer is a producer if its curve's
+  ``q_min >= 0`` and a consumer if its ``q_max <= 0`` (a prosumer whose range
+  spans zero is left out: the chapter fixes a peer's role per slot);
+- curve: ``a`` milli-ticks/kWh² -> ``a / 1000 * tick``, ``b`` ticks/kWh ->
+  ``b * tick``, ``c`` tick*Wh -> ``c * tick / 1000``, ``q`` Wh -> kW / 1000;
+- tariff: ``SetTariff`` alpha_milli / 1000 and beta_milli / 1000;
+- settlement: energy in Wh as rounded by ``clearing.round_settlement``
+  (+ injected), payment = money received minus money paid minus penalties,
+  in tick*Wh (the ledger's sign: received >= 0).
+
+Only electricity slots are cleared from the chain for now.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.codec import decode, encode
+
+from node import txn
+from node.state import MarketState
+
+TICK = 0.0001  # currency per tick (the case's tick; the order book needs none)
+
+
+@dataclass(frozen=True, slots=True)
+class ClearingJob:
+    """Everything a worker process needs to clear one slot."""
+
+    product: str
+    slot: int
+    model: str
+    case: dict[str, Any]  # clearing's JSON case form
+    accounts: dict[str, bytes]  # peer name in the case -> account id
+
+
+def job_from_state(state: MarketState, product: str, slot: int, model: str) -> ClearingJob:
+    """Build the clearing job of (product, slot) from the state machine.
+
+    Raises:
+        ValueError: no network, or fewer than one producer and one consumer.
+    """
+    if not state.network_json:
+        msg = "no network published (SetNetwork)"
+        raise ValueError(msg)
+    network = json.loads(state.network_json)
+    curves = state.curves.get((product, slot), {})
+    names: dict[bytes, str] = {}
+    taken: set[str] = set()
+    peers: list[dict[str, Any]] = []
+    peer_bus: dict[str, str] = {}
+    for account, (a, b, c, q_min, q_max) in sorted(curves.items()):
+        peer = state.peers[account]
+        role = peer.role
+        if role == "prosumer":
+            if q_min >= 0:
+                role = "producer"
+            elif q_max <= 0:
+                role = "consumer"
+            else:
+                continue
+        name = peer.name if peer.name not in taken else f"{peer.name}#{account.hex()[:8]}"
+        taken.add(name)
+        names[account] = name
+        peer_bus[name] = peer.bus
+        peers.append(
+            {
+                "name": name,
+                "role": role,
+                "a": a / 1000 * TICK,
+                "b": b * TICK,
+                "c": c * TICK / 1000,
+                "p_min": q_min / 1000,
+                "p_max": q_max / 1000,
+            }
+        )
+    network = {**network, "peer_bus": peer_bus}
+    alpha, beta = state.tariff
+    case = {
+        "name": f"{product} slot {slot}",
+        "tick": TICK,
+        "slot_hours": 1.0,
+        "tariff": {"alpha": alpha / 1000, "beta": beta / 1000},
+        "network": network,
+        "peers": peers,
+    }
+    return ClearingJob(product, slot, model, case, {n: a for a, n in names.items()})
+
+
+def run_job(job: ClearingJob) -> tuple[tuple[tuple[bytes, int, int], ...], bytes]:
+    """Solve one slot (in a worker process); return (settlements, certificate bytes).
+
+    Raises:
+        ClearingError: the case cannot be cleared, or its own certificate fails.
+    """
+    from clearing import (
+        Case,
+        ClearingError,
+        certificate_to_plain,
+        check_certificate,
+        clear,
+        round_settlement,
+    )
+
+    case = Case.from_dict(job.case)
+    result = clear(case, job.model)
+    report = check_certificate(case, result.certificate)
+    if not report.ok:
+        msg = f"the clearing's own certificate fails: {report.failures}"
+        raise ClearingError(msg)
+    settlement = round_settlement(case, result)
+    settlement.check()
+    rows = tuple(
+        (job.accounts[p.peer], p.energy_wh, -p.payment - p.penalty)
+        for p in settlement.peers
+        if p.product == job.product
+    )
+    return rows, encode(certificate_to_plain(result.certificate))
+
+
+def check_published(state: MarketState, payload: txn.PublishClearing) -> str | None:
+    """Check a published clearing against the replica's state; None if it is valid."""
+    from clearing import Case, ClearingError, certificate_from_plain, check_certificate
+    from ledger.errors import LedgerError
+
+    try:
+        job = job_from_state(state, payload.product, payload.slot, "basic")
+        case = Case.from_dict(job.case)
+        plain = decode(payload.certificate, max_size=len(payload.certificate))
+        certificate = certificate_from_plain(plain)  # type: ignore[arg-type]
+        report = check_certificate(case, certificate)
+    except (ClearingError, LedgerError, ValueError, KeyError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if not report.ok:
+        return "; ".join(report.failures) or "residuals above tolerance"
+    accounts = {row[0] for row in payload.settlements}
+    if accounts != set(job.accounts.values()):
+        return "settlements do not name exactly the slot's participants"
+    if sum(row[1] for row in payload.settlements) != 0:
+        return "settled energy does not balance"
+    return None

@@ -1,0 +1,62 @@
+"""Gate closure and clearing on real nodes: the operator closes the slot on time, clears it
+in a worker process, publishes settlements with a certificate; the replica checks it."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from clearing import reference_case_path
+from ledger.keys import SigningKey
+from node.client import Client
+from node.keys import load_key
+from tests.node.test_network import wait_level
+
+pytestmark = pytest.mark.slow
+
+SLOT_MS = 1000
+
+
+def test_gate_closure_clears_the_slot_and_replicas_verify_it(make_net, capsys):
+    net = make_net(replicas=1, operator_args=("--slot-length-ms", str(SLOT_MS)))
+    ref = json.loads(reference_case_path().read_text(encoding="utf-8"))
+    network = {k: v for k, v in ref["network"].items() if k != "peer_bus"}
+    with Client.connect(net.operator.address, key=load_key(net.operator_key)) as operator:
+        from node import txn
+
+        operator.submit(txn.SetNetwork(json.dumps(network)))
+        operator.submit(txn.SetTariff(5, 5))
+    slot = time.time_ns() // 1_000_000 // SLOT_MS + 5  # its gate closes in 4-5 s
+    accounts = {}
+    for i, p in enumerate(ref["peers"]):
+        key = SigningKey.from_seed(bytes([i + 1]) * 32)
+        address = net.nodes[i % 2].address  # half of the peers talk to the replica
+        with Client.connect(address, key=key) as peer:
+            peer.register(p["name"], bus=ref["network"]["peer_bus"][p["name"]], role=p["role"])
+            a, b = round(p["a"] / 0.0001 * 1000), round(p["b"] / 0.0001)
+            lo, hi = round(p["p_min"] * 1000), round(p["p_max"] * 1000)
+            done = peer.declare_curve("electricity", slot, a, b, 0, lo, hi)
+            assert done.events == []
+            accounts[p["name"]] = key.account_id
+    assert time.time_ns() // 1_000_000 < slot * SLOT_MS, "the set-up took too long"
+    deadline = time.monotonic() + 60
+    with Client.connect(net.replicas[0].address) as reader:
+        while True:
+            rows = reader.settlements(accounts["G20"])
+            if rows:
+                break
+            assert time.monotonic() < deadline, net.operator.log_tail()
+            time.sleep(0.2)
+        assert rows[0]["slot"] == slot and rows[0]["energy_wh"] > 0  # the grid sells
+        total = sum(reader.settlements(acct)[0]["energy_wh"] for acct in accounts.values())
+        assert total == 0
+    statuses = wait_level(net)
+    assert statuses[0]["head"] == statuses[1]["head"]
+    assert statuses[1]["refused"] == []
+    from node.cli import main
+
+    key = ["--operator-key", str(net.operator_key)]
+    assert main(["chain", "verify", "--node", net.replicas[0].address, *key]) == 0
+    assert "replay: OK" in capsys.readouterr().out
