@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.codec import decode, encode
-
 from node import txn
 from node.state import MarketState
 
