@@ -68,8 +68,6 @@ _GTC = TimeInForce.GTC
 _GTD = TimeInForce.GTD
 _IOC = TimeInForce.IOC
 _FOK = TimeInForce.FOK
-_STP_MODES = frozenset(STPMode)
-_TIFS = frozenset(TimeInForce)
 _REQUESTED = CancelReason.REQUESTED
 # Limit key of a market order without protection: beyond every real level key
 # (|key| <= 2**60) and below the EMPTY sentinel of an empty side (2**62).
@@ -190,7 +188,7 @@ class Market:
             and not price % self._step
             and order_id >= 0
             and order_id not in index
-            and (stp is None or stp in _STP_MODES)
+            and (stp is None or isinstance(stp, STPMode))
         ):
             try:
                 book = self._books.get(instrument)
@@ -317,7 +315,7 @@ class Market:
             reason = None if protection_price is None else self._price_reason(protection_price)
         if reason is not None:
             return reason
-        if tif not in _TIFS or (price is None and tif is _GTD):
+        if not isinstance(tif, TimeInForce) or (price is None and tif is _GTD):
             return _R.INVALID_TIF
         if tif is _GTD:
             if type(expires_at) is not int:
@@ -330,7 +328,7 @@ class Market:
             return _R.INVALID_POST_ONLY
         if post_only and (price is None or tif is _IOC or tif is _FOK):
             return _R.INVALID_POST_ONLY
-        if stp is not None and stp not in _STP_MODES:
+        if stp is not None and not isinstance(stp, STPMode):
             return _R.INVALID_STP
         return None
 
