@@ -271,9 +271,12 @@ class AsyncClient(_Signer):
         """Send any protocol command."""
         return await self.rpc.call(command, args)
 
-    async def _nonce(self) -> int:
+    async def _chain(self) -> None:
         if self.chain_id is None:
             self.chain_id = str((await self.call("status"))["chain_id"])
+
+    async def _nonce(self) -> int:
+        await self._chain()
         if self._next_nonce is None:
             sender = self._key().public_key_bytes()
             self._next_nonce = int((await self.call("nonce", {"sender": sender}))["next"])
@@ -284,6 +287,7 @@ class AsyncClient(_Signer):
     async def submit(self, payload: txn.Payload, nonce: int | None = None) -> Submitted:
         """Sign and submit ``payload``; return once accepted (see ``Client.submit``)."""
         nonce = await self._nonce() if nonce is None else nonce
+        await self._chain()
         result = await self.call("submit", {"tx": self._sign(payload, nonce)})
         return self._submitted(result, nonce, payload)
 

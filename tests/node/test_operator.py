@@ -1,0 +1,130 @@
+"""The operator in-process, with a fake clock and in-memory connections (no sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from ledger.block import decode_block
+from ledger.keys import SigningKey
+from node import txn
+from node.client import AsyncClient
+from node.clock import FakeClock
+from node.config import NodeConfig
+from node.errors import RequestFailed
+from node.operator import Operator
+from node.rpc import AsyncRpc
+from node.transport import memory_pair
+from tests.node.conftest import peer_key
+
+OPERATOR = SigningKey.from_seed(b"\x05" * 32)
+START_NS = 1_700_000_000_000_000_000
+
+
+def make_operator(tmp_path: Path, **config) -> tuple[Operator, FakeClock]:
+    clock = FakeClock(START_NS)
+    cfg = NodeConfig(data_dir=tmp_path / "op", operator_key=tmp_path / "unused.pem", **config)
+    return Operator(cfg, OPERATOR, clock), clock
+
+
+async def attach(node: Operator, key: SigningKey | None = None) -> AsyncClient:
+    """A client on an in-memory connection to ``node``."""
+    client_end, server_end = memory_pair()
+    asyncio.get_running_loop().create_task(node.server.serve(server_end))
+    return AsyncClient(AsyncRpc(client_end), key)
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 20))
+
+
+def test_blocks_are_cut_by_count_and_by_time(tmp_path):
+    async def main():
+        node, clock = make_operator(tmp_path, block_max_txs=3, block_interval_ms=300)
+        await node.start("127.0.0.1", 0)
+        clients = [await attach(node, peer_key(n)) for n in range(7)]
+        done = await asyncio.gather(
+            *(c.register(f"p{i}", bus="B1", role="prosumer") for i, c in enumerate(clients))
+        )
+        await asyncio.sleep(0.05)  # two full blocks are cut at once, the 7th waits for the timer
+        assert node.store.height == 2
+        heights = await asyncio.gather(*(clients[0].wait_committed(d.tx_id) for d in done))
+        assert sorted(heights) == [0, 0, 0, 1, 1, 1, 2]
+        clock.advance(5_000)
+        late = await attach(node, peer_key(9))
+        await late.wait_committed((await late.register("late", bus="B1", role="grid")).tx_id)
+        blocks = [node.store.block_at(h) for h in range(4)]
+        assert [len(b.transactions) for b in blocks] == [3, 3, 1, 1]
+        # the header time is the node clock's when the block opened
+        assert [b.header.time_ns for b in blocks] == [START_NS] * 3 + [START_NS + 5_000]
+        assert blocks[3].header.state_digest == node.state.state_digest()
+        clients.append(late)
+        for c in clients:
+            await c.close()
+        await node.close()
+
+    run(main())
+
+
+def test_subscribers_get_trades_and_blocks(tmp_path):
+    async def main():
+        node, _ = make_operator(tmp_path, block_interval_ms=20)
+        await node.start("127.0.0.1", 0)
+        seller, buyer = await attach(node, peer_key(1)), await attach(node, peer_key(2))
+        watcher = await attach(node)
+        await watcher.subscribe("trades", "blocks")
+        await seller.register("s", bus="B1", role="producer")
+        await buyer.register("b", bus="B1", role="consumer")
+        await seller.place_order("electricity", 4, "ask", 100, 1_000)
+        bid = await buyer.place_order("electricity", 4, "bid", 105, 400)
+        assert [e["type"] for e in bid.events] == ["accepted", "trade"]
+        await buyer.wait_committed(bid.tx_id)
+        seen = {}
+        while "trades" not in seen:
+            event = await watcher.next_event(timeout=5)
+            seen.setdefault(event.topic, event.data)
+        trade = seen["trades"]
+        assert (trade["price"], trade["quantity"]) == (100, 400)
+        assert trade["taker_account"] == peer_key(2).account_id
+        block = decode_block(seen["blocks"]["block"])
+        assert block.header.height == seen["blocks"]["height"]
+        assert (await buyer.trades(peer_key(2).account_id))[0]["quantity"] == 400
+        book = await watcher.book("electricity", 4)
+        assert book == {"bids": [], "asks": [[100, 600]], "closed": False}
+        for c in (seller, buyer, watcher):
+            await c.close()
+        await node.close()
+
+    run(main())
+
+
+def test_restart_replays_the_stored_chain(tmp_path):
+    async def first():
+        node, _ = make_operator(tmp_path, block_interval_ms=10)
+        await node.start("127.0.0.1", 0)
+        client = await attach(node, peer_key(1))
+        await client.register("p", bus="B1", role="prosumer")
+        placed = await client.place_order("electricity", 1, "bid", 100, 500)
+        await client.wait_committed(placed.tx_id)
+        digest = node.state.state_digest()
+        await client.close()
+        await node.close()
+        return digest, placed
+
+    async def second(digest, placed):
+        node, _ = make_operator(tmp_path, block_interval_ms=10)
+        assert node.state.state_digest() == digest
+        await node.start("127.0.0.1", 0)
+        client = await attach(node, peer_key(1))
+        assert await client.wait_committed(placed.tx_id) == node.store.height - 1
+        with pytest.raises(RequestFailed) as exc:  # the nonce window is not reused
+            await client.submit(txn.CancelOrder(1), nonce=placed.nonce)
+        assert exc.value.code == "bad_nonce"
+        assert (await client.cancel_order(placed.client_order_id)).events[0]["type"] == "cancelled"
+        await client.close()
+        await node.close()
+
+    digest, placed = run(first())
+    run(second(digest, placed))
