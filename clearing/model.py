@@ -121,11 +121,14 @@ class QpModel:
         q = cp.Variable(m, nonpos=True, name="q")
         t = cp.Variable(name="t")
         self._vars: dict[str, Any] = {"P": P, "p": p, "q": q}
-        ha, b = par("ha", n, nonneg=True), par("b", n)
+        # ½ a P² as a sum of squares of sqrt(a/2) P: with the Parameter inside
+        # the square, cvxpy's DPP compile stays sparse (as multiply(a, square(P))
+        # it took 1.7 s instead of 0.06 s at 1,000 peers).
+        ra, b = par("ra", n, nonneg=True), par("b", n)
         eps = par("eps", None, nonneg=True)
         wp, wc = par("wp", m), par("wc", m)
         objective = (
-            cp.sum(cp.multiply(ha, cp.square(P)))
+            cp.sum_squares(cp.multiply(ra, P))
             + b @ P
             + t
             + 0.5 * eps * (cp.sum_squares(p) + cp.sum_squares(q))
@@ -148,7 +151,7 @@ class QpModel:
             hp = cp.Variable(mh, nonneg=True, name="hp")
             hq = cp.Variable(mh, nonpos=True, name="hq")
             self._vars.update(H=H, hp=hp, hq=hq)
-            objective = objective + cp.sum(cp.multiply(par("hah", n, nonneg=True), cp.square(H)))
+            objective = objective + cp.sum_squares(cp.multiply(par("rah", n, nonneg=True), H))
             objective = objective + par("bh", n) @ H
             objective = objective + 0.5 * eps * (cp.sum_squares(hp) + cp.sum_squares(hq))
             con["linkh"] = H - _incidence(data.h_src, n) @ hp - _incidence(data.h_dst, n) @ hq == 0
@@ -176,7 +179,7 @@ class QpModel:
             msg = "ProblemData has a different structure than this compiled model"
             raise ValueError(msg)
         values: dict[str, Any] = {
-            "ha": 0.5 * data.a,
+            "ra": np.sqrt(0.5 * data.a),
             "b": data.b,
             "eps": data.eps,
             "wp": data.wp,
@@ -184,7 +187,7 @@ class QpModel:
             "p_max": data.p_max,
             "p_min": data.p_min,
             "cap": data.cap,
-            "hah": 0.5 * data.ah,
+            "rah": np.sqrt(0.5 * data.ah),
             "bh": data.bh,
             "h_max": data.h_max,
             "h_min": data.h_min,

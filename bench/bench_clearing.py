@@ -1,0 +1,296 @@
+"""Benchmark of the optimal clearing: build, compile and solve times, and periodic re-solves.
+
+Run from the repository root::
+
+    python -m bench.bench_clearing [--seed 1] [--sizes 20 100 200] [--large] [--reps 3]
+
+Workloads (seeded):
+
+- ``reference``: the shipped 20-peer, 11-bus case of the chapter;
+- random communities of N peers (half producers, one of them the main grid at
+  the root; a quarter of the producers are CHP units; every consumer has a
+  heat demand) on a random radial feeder of ``max(5, N // 4)`` buses, with
+  either all producer-consumer pairs allowed ("all": an N x N trade matrix,
+  N²/4 pair variables) or 20 partners per consumer ("p20").
+
+For each workload and model it times, with a fresh :class:`clearing.Clearer`
+(cold: build the arrays, build the cvxpy problem, compile, solve) and then
+re-solves the same structure with new numbers (new b, bounds, α: only cvxpy
+Parameters change). Wall times are measured here; the compile and solver
+times come from cvxpy and Clarabel.
+
+``--large`` adds 500 and 1,000 peers with all pairs (minutes; a few GiB).
+Writes ``bench/results/clearing-<short commit>.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import clarabel
+import cvxpy
+import numpy as np
+
+from clearing import Case, Clearer, clear, congestion_procedure, load_reference_case
+from clearing.problem import build_problem
+from clearing.solve import make_spec
+
+MODELS = (
+    ("basic", {}),
+    ("loss", {"alpha": 0.005}),
+    ("congestion", {"beta": 0.005}),
+    ("loss+congestion", {"alpha": 0.005, "beta": 0.005}),
+    ("heat", {}),
+    ("basic+limits", {"line_limits": True}),
+)
+CHP_UNIT = {"A": (247.0, 0.0), "B": (215.0, 180.0), "C": (81.0, 104.8), "D": (98.8, 0.0)}
+
+
+def random_case(n: int, partners: int | None, seed: int) -> Case:
+    """A seeded random community of ``n`` peers on a random radial feeder."""
+    rng = random.Random(seed)
+    n_buses = max(5, n // 4)
+    buses = [str(i) for i in range(n_buses)]
+    lines = []
+    for i in range(1, n_buses):
+        parent = rng.randrange(max(0, i - 4), i)  # shallow-ish random tree
+        lines.append(
+            {
+                "name": f"L{i}",
+                "from": str(parent),
+                "to": str(i),
+                "r_ohm": rng.uniform(0.2, 3.0),
+                "x_ohm": 0.0,
+                "capacity_kw": rng.uniform(300.0, 2000.0),
+            }
+        )
+    n_prod = n // 2
+    producers = [f"G{i}" for i in range(n_prod)]
+    consumers = [f"C{i}" for i in range(n - n_prod)]
+    peer_bus = {name: rng.choice(buses) for name in producers + consumers}
+    peer_bus["G0"] = "0"
+    peers = [
+        {"name": "G0", "role": "grid", "a": 0.0002, "b": 0.10, "p_min": 0.0, "p_max": 50.0 * n}
+    ]
+    for name in producers[1:]:
+        item = {
+            "name": name,
+            "role": "producer",
+            "a": rng.uniform(1e-4, 1e-3),
+            "b": rng.uniform(0.05, 0.2),
+            "p_min": 0.0,
+            "p_max": rng.uniform(20.0, 100.0),
+        }
+        if rng.random() < 0.25:
+            s = rng.uniform(0.1, 0.4)
+            item["chp"] = {k: [p * s, h * s] for k, (p, h) in CHP_UNIT.items()}
+            item["p_max"] = 247.0 * s
+            item["heat"] = {
+                "a": 4e-4,
+                "b": rng.uniform(0.02, 0.05),
+                "h_min": 0.0,
+                "h_max": 180.0 * s,
+            }
+        peers.append(item)
+    for name in consumers:
+        demand = rng.uniform(10.0, 100.0)
+        item = {
+            "name": name,
+            "role": "consumer",
+            "a": rng.uniform(1e-4, 1e-3),
+            "b": rng.uniform(0.25, 0.45),
+            "p_min": -demand,
+            "p_max": 0.0,
+            "heat": {"a": 1e-3, "b": rng.uniform(0.08, 0.15), "h_min": -demand / 3, "h_max": 0.0},
+        }
+        if partners is not None:
+            item["partners"] = rng.sample(producers, min(partners, len(producers)))
+        peers.append(item)
+    return Case.from_dict(
+        {
+            "name": f"random-{n}",
+            "network": {
+                "voltage_kv": 11.0,
+                "root": "0",
+                "buses": buses,
+                "lines": lines,
+                "peer_bus": peer_bus,
+            },
+            "peers": peers,
+        }
+    )
+
+
+def perturbed(case: Case, seed: int) -> Case:
+    """Same structure, new numbers: what a periodic re-solve sees at the next gate closure."""
+    rng = random.Random(seed)
+    peers = tuple(
+        replace(p, b=p.b * rng.uniform(0.9, 1.1), p_min=p.p_min * rng.uniform(0.9, 1.0))
+        for p in case.peers
+    )
+    return replace(case, peers=peers)
+
+
+def run_once(case: Case, model: str, kw: dict, clearer: Clearer, sigma: tuple[str, ...]):
+    name = "basic" if model == "basic+limits" else model
+    args = dict(kw)
+    if name in ("congestion", "loss+congestion"):
+        args["congested"] = sigma
+    if name == "heat" and not case.has_heat:
+        return None
+    t0 = time.perf_counter()
+    result = clear(case, name, clearer=clearer, **args)
+    return time.perf_counter() - t0, result
+
+
+def stats(values: list[float]) -> str:
+    ms = [v * 1000.0 for v in values]
+    return f"{min(ms):9.1f} {statistics.median(ms):9.1f} {max(ms):9.1f}"
+
+
+def bench_case(label: str, case: Case, reps: int, resolves: int, seed: int, out: list[str]) -> None:
+    clearer0 = Clearer()
+    sigma = clear(case, "basic", clearer=clearer0).congested or (case.network.lines[0].name,)
+    data = build_problem(case, make_spec(case, "basic"))
+    pairs = data.e_src.size
+    for model, kw in MODELS:
+        cold, compile_s, solve_s, warm = [], [], [], []
+        result = None
+        for r in range(reps):
+            clearer = Clearer()
+            got = run_once(case, model, kw, clearer, sigma)
+            if got is None:
+                break
+            dt, result = got
+            cold.append(dt)
+            compile_s.append(result.compile_time_s)
+            solve_s.append(result.solve_time_s)
+            if r == 0:
+                for k in range(resolves):
+                    dt2, _ = run_once(perturbed(case, seed + k), model, kw, clearer, sigma)
+                    warm.append(dt2)
+        if result is None:
+            continue
+        line = (
+            f"{label:<16} {model:<16} {pairs:>7} {stats(cold)}  {stats(compile_s)}  "
+            f"{stats(solve_s)}  {stats(warm)}  {result.iterations:>4}"
+        )
+        print(line, flush=True)
+        out.append(line)
+
+
+def congestion_rounds(out: list[str], reps: int) -> None:
+    case = load_reference_case()
+    times = []
+    outcome = None
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        outcome = congestion_procedure(case, clearer=Clearer())
+        times.append(time.perf_counter() - t0)
+    assert outcome is not None
+    line = (
+        f"reference congestion procedure ({len(outcome.rounds)} solves, one compiled model): "
+        f"min/median/max {stats(times)} ms"
+    )
+    print(line)
+    out.append(line)
+
+
+def machine() -> list[str]:
+    cpu = "unknown"
+    try:
+        for row in Path("/proc/cpuinfo").read_text().splitlines():
+            if row.startswith("model name"):
+                cpu = row.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return [
+        f"commit: {commit}",
+        f"date (UTC): {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())}",
+        f"machine: {platform.platform()}; CPU: {cpu}; cores: {os.cpu_count()}",
+        f"python {platform.python_version()}, numpy {np.__version__}, cvxpy {cvxpy.__version__}, "
+        f"clarabel {clarabel.__version__}",
+        f"load average at start: {os.getloadavg()}",
+        "note: the machine is shared with other jobs (2 cores); timings are noisy.",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[20, 100, 200])
+    parser.add_argument("--large", action="store_true", help="add 500 and 1000 peers, all pairs")
+    parser.add_argument("--reps", type=int, default=3, help="cold repetitions per point")
+    parser.add_argument("--resolves", type=int, default=3, help="warm re-solves per point")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    header = machine()
+    for row in header:
+        print(row)
+    # warm-up: imports, first cvxpy canonicalisation, Clarabel load
+    clear(load_reference_case(), "basic")
+    out = [
+        *header,
+        "",
+        "times in ms: cold = build arrays + build cvxpy problem + compile + solve (wall, fresh "
+        "Clearer); compile = cvxpy compilation_time; solve = Clarabel solve_time; warm = re-solve "
+        "of the same structure with new numbers (wall). Columns min/median/max; iters = Clarabel "
+        "iterations.",
+        f"{'workload':<16} {'model':<16} {'pairs':>7} {'cold min':>9} {'median':>9} {'max':>9}  "
+        f"{'compile':>9} {'median':>9} {'max':>9}  {'solve':>9} {'median':>9} {'max':>9}  "
+        f"{'warm':>9} {'median':>9} {'max':>9}  iters",
+    ]
+    print(out[-1])
+    bench_case("reference", load_reference_case(), max(args.reps, 5), 5, args.seed, out)
+    congestion_rounds(out, 5)
+    for n in args.sizes:
+        bench_case(
+            f"N={n} all",
+            random_case(n, None, args.seed + n),
+            args.reps,
+            args.resolves,
+            args.seed,
+            out,
+        )
+        bench_case(
+            f"N={n} p20",
+            random_case(n, 20, args.seed + n),
+            args.reps,
+            args.resolves,
+            args.seed,
+            out,
+        )
+    for n in (500, 1000):
+        bench_case(f"N={n} p20", random_case(n, 20, args.seed + n), 1, 1, args.seed, out)
+    if args.large:
+        for n in (500, 1000):
+            bench_case(f"N={n} all", random_case(n, None, args.seed + n), 1, 1, args.seed, out)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    out += [f"peak RSS: {peak:.0f} MiB", f"load average at end: {os.getloadavg()}"]
+    print(out[-2])
+    print(out[-1])
+    commit = header[0].split(": ", 1)[1] or "unknown"
+    path = args.out or Path("bench/results") / f"clearing-{commit}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
