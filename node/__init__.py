@@ -1,6 +1,67 @@
 """p2pex peer nodes: market state machine, networking, persistence, CLI and demo."""
 
+from node.client import AsyncClient as AsyncClient
+from node.client import Client as Client
+from node.client import Submitted as Submitted
+from node.clock import Clock as Clock
+from node.clock import FakeClock as FakeClock
+from node.clock import SystemClock as SystemClock
+from node.config import NodeConfig as NodeConfig
+from node.config import load_config as load_config
+from node.errors import BadNonce as BadNonce
+from node.errors import BlockRefused as BlockRefused
+from node.errors import ClientClosed as ClientClosed
+from node.errors import ConfigError as ConfigError
+from node.errors import ConnectionLost as ConnectionLost
+from node.errors import FrameTooLarge as FrameTooLarge
+from node.errors import InvalidTransaction as InvalidTransaction
+from node.errors import LocalError as LocalError
+from node.errors import MalformedMessage as MalformedMessage
 from node.errors import NodeError as NodeError
+from node.errors import NodeTimeout as NodeTimeout
+from node.errors import NotPermitted as NotPermitted
+from node.errors import RemotePeerError as RemotePeerError
+from node.errors import RequestFailed as RequestFailed
+from node.localnet import LocalNet as LocalNet
+from node.localnet import NodeProcess as NodeProcess
+from node.operator import Operator as Operator
+from node.replica import Replica as Replica
+from node.sequencer import EmbeddedSequencer as EmbeddedSequencer
+from node.sequencer import Sequencer as Sequencer
+from node.state import MarketState as MarketState
+from node.state import Outcome as Outcome
 from node.version import __version__ as __version__
 
-__all__ = ["NodeError", "__version__"]
+__all__ = [
+    "AsyncClient",
+    "BadNonce",
+    "BlockRefused",
+    "Client",
+    "ClientClosed",
+    "Clock",
+    "ConfigError",
+    "ConnectionLost",
+    "EmbeddedSequencer",
+    "FakeClock",
+    "FrameTooLarge",
+    "InvalidTransaction",
+    "LocalError",
+    "LocalNet",
+    "MalformedMessage",
+    "MarketState",
+    "NodeConfig",
+    "NodeError",
+    "NodeProcess",
+    "NodeTimeout",
+    "NotPermitted",
+    "Operator",
+    "Outcome",
+    "RemotePeerError",
+    "Replica",
+    "RequestFailed",
+    "Sequencer",
+    "Submitted",
+    "SystemClock",
+    "__version__",
+    "load_config",
+]

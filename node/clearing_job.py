@@ -19,7 +19,8 @@ Mapping of the ledger's integer data onto the chapter's units (the case uses
   spans zero is left out: the chapter fixes a peer's role per slot);
 - curve: ``a`` milli-ticks/kWh² -> ``a / 1000 * tick``, ``b`` ticks/kWh ->
   ``b * tick``, ``c`` tick*Wh -> ``c * tick / 1000``, ``q`` Wh -> kW / 1000;
-- tariff: ``SetTariff`` alpha_milli / 1000 and beta_milli / 1000;
+- tariff: ``SetTariff`` alpha_milli / 1000 and beta_milli / 1000; tariff and
+  network are those in force at the slot's ``CloseSlot`` (kept in the state);
 - settlement: energy in Wh as rounded by ``clearing.round_settlement``
   (+ injected), payment = money received minus money paid minus penalties,
   in tick*Wh (the ledger's sign: received >= 0).
@@ -57,10 +58,15 @@ def job_from_state(state: MarketState, product: str, slot: int, model: str) -> C
     Raises:
         ValueError: no network, or fewer than one producer and one consumer.
     """
-    if not state.network_json:
+    # The terms in force when the gate closed, so a later SetTariff or
+    # SetNetwork cannot change a closed slot's clearing.
+    (alpha, beta), network_json = state.gate_terms.get(
+        (product, slot), (state.tariff, state.network_json)
+    )
+    if not network_json:
         msg = "no network published (SetNetwork)"
         raise ValueError(msg)
-    network = json.loads(state.network_json)
+    network = json.loads(network_json)
     curves = state.curves.get((product, slot), {})
     names: dict[bytes, str] = {}
     taken: set[str] = set()
@@ -92,7 +98,6 @@ def job_from_state(state: MarketState, product: str, slot: int, model: str) -> C
             }
         )
     network = {**network, "peer_bus": peer_bus}
-    alpha, beta = state.tariff
     case = {
         "name": f"{product} slot {slot}",
         "tick": TICK,

@@ -13,7 +13,6 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from clearing.errors import ClearingError
 from ledger.errors import LedgerError
 from node.cli_chain import add_chain_command
 from node.cli_clear import add_clear_command
@@ -87,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return handler(args)
-    except (NodeError, LedgerError, ClearingError) as exc:
+    except (NodeError, LedgerError) as exc:
         print(f"p2pex: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -258,7 +258,8 @@ class Operator(NodeService):
         key = (product, slot)
         if key in self.clearing_tasks or key in self.state.clearings:
             return
-        if not self.state.curves.get(key) or not self.state.network_json:
+        terms = self.state.gate_terms.get(key)
+        if not self.state.curves.get(key) or terms is None or not terms[1]:
             return
         self.clearing_tasks[key] = asyncio.create_task(self._clear(product, slot))
 

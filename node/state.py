@@ -90,6 +90,8 @@ class MarketState:
         self.next_order_id = 1
         self.opened: set[tuple[str, int]] = set()  # (product, slot) books opened
         self.closed: set[tuple[str, int]] = set()  # gate closed
+        # tariff and network at each gate closure: the slot's clearing uses these
+        self.gate_terms: dict[tuple[str, int], tuple[tuple[int, int], str]] = {}
         self.curves: dict[tuple[str, int], dict[bytes, tuple[int, int, int, int, int]]] = {}
         self.chp: dict[int, dict[bytes, tuple[int, ...]]] = {}
         self.clearings: dict[tuple[str, int], bytes] = {}  # -> SHA-256 of the certificate
@@ -121,6 +123,7 @@ class MarketState:
             [[a, c, o] for (a, c), o in sorted(self.order_ids.items())],
             [[p, s] for p, s in sorted(self.opened)],
             [[p, s] for p, s in sorted(self.closed)],
+            [[p, s, list(t), n] for (p, s), (t, n) in sorted(self.gate_terms.items())],
             [
                 [p, s, [[a, list(c)] for a, c in sorted(curves.items())]]
                 for (p, s), curves in sorted(self.curves.items())
@@ -310,6 +313,7 @@ class MarketState:
                 )
                 out.events.extend(events_to_wire(events))
             self.closed.add(key)
+            self.gate_terms[key] = (self.tariff, self.network_json)
             return None
         if isinstance(payload, txn.PublishClearing):
             key = (payload.product, payload.slot)
