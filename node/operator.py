@@ -85,9 +85,9 @@ class Operator(NodeService):
 
     async def start(self, host: str, port: int) -> int:
         """Start the sequencing and gate-closure loops, then listen."""
-        self._tasks.append(asyncio.create_task(self._sequence_loop()))
+        self._tasks.append(self.watch(asyncio.create_task(self._sequence_loop())))
         if self.config.slot_length_ms > 0:
-            self._tasks.append(asyncio.create_task(self._gate_loop()))
+            self._tasks.append(self.watch(asyncio.create_task(self._gate_loop())))
         self._resume_clearings()
         return await super().start(host, port)
 

@@ -60,7 +60,7 @@ class Replica(NodeService):
     async def start(self, host: str, port: int) -> int:
         """Listen, then start following the upstream."""
         actual = await super().start(host, port)
-        self._sync_task = asyncio.create_task(self._sync_loop())
+        self._sync_task = self.watch(asyncio.create_task(self._sync_loop()))
         return actual
 
     async def close(self) -> None:
@@ -159,11 +159,12 @@ class Replica(NodeService):
                 chain.head_header(self.store),
                 check_certificate=chain.default_certificate_check(),
             )
-        except BlockRefused:
-            # The state may be half-way through the bad block: rebuild it.
+            self.store.append(block)
+        except BaseException:
+            # The state may be half-way through (or past) a block the store does
+            # not hold: rebuild it from the store before anything else reads it.
             self.state = chain.replay_store(self.store, self.new_state)
             raise
-        self.store.append(block)
         await self.on_block_stored(block, data)
 
     def _report(self, exc: BlockRefused) -> None:

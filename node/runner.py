@@ -53,8 +53,12 @@ def build_node(config: NodeConfig, clock: Clock | None = None) -> NodeService:
     return Replica(config, public, clock)
 
 
-async def serve(config: NodeConfig, stop: asyncio.Event | None = None) -> None:
-    """Run a node until ``stop`` is set or the process gets SIGTERM / SIGINT."""
+async def serve(config: NodeConfig, stop: asyncio.Event | None = None) -> int:
+    """Run a node until ``stop`` is set or the process gets SIGTERM / SIGINT.
+
+    Returns:
+        0 after a requested stop, 1 when a background loop of the node failed.
+    """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -74,7 +78,11 @@ async def serve(config: NodeConfig, stop: asyncio.Event | None = None) -> None:
             f"p2pex node ready {config.role} {host}:{actual} height {node.store.height}",
             flush=True,
         )
-        await stop.wait()
+        waits = [asyncio.create_task(stop.wait()), asyncio.create_task(node.fatal.wait())]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in waits:
+            task.cancel()
+        return 1 if node.fatal.is_set() else 0
     finally:
         await node.close()
         log.info("node stopped")
@@ -86,5 +94,4 @@ def run(config: NodeConfig) -> int:
         level=os.environ.get("P2PEX_LOG", "INFO"),
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    asyncio.run(serve(config))
-    return 0
+    return asyncio.run(serve(config))

@@ -84,6 +84,26 @@ class NodeService:
         self.height_changed = asyncio.Condition()
         self.refused: list[dict[str, Value]] = []  # blocks refused by a replica (reported)
         self.port = 0
+        self.fatal = asyncio.Event()  # set when a background loop died: the process must exit
+
+    def watch(self, task: asyncio.Task[None]) -> asyncio.Task[None]:
+        """Make the death of a background loop fatal (logged, then the runner exits).
+
+        A loop that dies has left the state machine and the store in an unknown
+        relation (e.g. a failed block append); only a restart, which replays
+        the store, makes them agree again.
+        """
+
+        def done(finished: asyncio.Task[None]) -> None:
+            if finished.cancelled():
+                return
+            error = finished.exception()
+            if error is not None:
+                log.critical("background loop failed: %r", error, exc_info=error)
+                self.fatal.set()
+
+        task.add_done_callback(done)
+        return task
 
     def new_state(self) -> MarketState:
         """A fresh state machine for this chain."""

@@ -58,7 +58,8 @@ async def trader(address: str, n: int, orders: int, seed: int) -> list[bytes]:
 
 
 def test_three_nodes_agree_after_concurrent_clients(make_net):
-    net = make_net(replicas=2)
+    # replica2 follows replica1, so blocks and forwarded writes cross two hops
+    net = make_net(replicas=2, chain=True)
     seed = 6061
     print("seed", seed)
     addresses = [node.address for node in net.nodes]

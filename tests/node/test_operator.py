@@ -128,3 +128,31 @@ def test_restart_replays_the_stored_chain(tmp_path):
 
     digest, placed = run(first())
     run(second(digest, placed))
+
+
+def test_a_failed_block_append_is_fatal_and_never_reported_committed(tmp_path):
+    async def main():
+        node, _ = make_operator(tmp_path, block_interval_ms=10)
+        await node.start("127.0.0.1", 0)
+        client = await attach(node, peer_key(1))
+
+        class FullDisk:
+            def __init__(self, store):
+                self.store = store
+
+            def append(self, block):
+                raise OSError("disk full")
+
+            def __getattr__(self, name):
+                return getattr(self.store, name)
+
+        node.store = FullDisk(node.store)
+        done = await client.register("p", bus="B1", role="prosumer")
+        await asyncio.wait_for(node.fatal.wait(), 5)
+        with pytest.raises(RequestFailed) as exc:
+            await client.wait_committed(done.tx_id, timeout=0.2)
+        assert exc.value.code == "timeout"
+        await client.close()
+        await node.close()
+
+    run(main())
