@@ -161,3 +161,28 @@ def check_published(state: MarketState, payload: txn.PublishClearing) -> str | N
     if sum(row[1] for row in payload.settlements) != 0:
         return "settled energy does not balance"
     return None
+
+
+def curve_for_peer(peer: Any, slot: int, *, product: str = "electricity") -> txn.DeclareCurve:
+    """The ``DeclareCurve`` that ``job_from_state`` maps back onto ``peer`` (a ``clearing.Peer``).
+
+    The inverse of the unit mapping above, for scripts (and the demo) that
+    start from a clearing case: a, b, c rounded to milli-ticks/kWh², ticks/kWh
+    and tick*Wh, the bounds to Wh.
+    """
+    return txn.DeclareCurve(
+        product,
+        slot,
+        round(peer.a / TICK * 1000),
+        round(peer.b / TICK),
+        round(peer.c / TICK * 1000),
+        round(peer.p_min * 1000),
+        round(peer.p_max * 1000),
+    )
+
+
+def network_for_case(case: Any) -> txn.SetNetwork:
+    """The ``SetNetwork`` of a ``clearing.Case``'s feeder (peers' buses come from registration)."""
+    network = dict(case.network.to_dict())
+    network.pop("peer_bus", None)
+    return txn.SetNetwork(json.dumps(network, sort_keys=True))

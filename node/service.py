@@ -168,6 +168,8 @@ class NodeService:
             "state_digest": self.state.state_digest() if head is None else head.state_digest,
             "operator": self.operator_public_key,
             "refused": self.refused[-20:],
+            "closed": [[p, s] for p, s in sorted(self.state.closed)],
+            "cleared": [[p, s] for p, s in sorted(self.state.clearings)],
         }
 
     async def h_nonce(self, session: Session, args: Args) -> Result:

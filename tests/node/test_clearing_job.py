@@ -76,3 +76,25 @@ def test_tampered_certificate_or_settlements_fail_the_check(published):
     assert check_published(state, unbalanced) == "settled energy does not balance"
     garbage = txn.PublishClearing("electricity", 7, payload.settlements, b"\x93\x01")
     assert check_published(state, garbage) is not None
+
+
+def test_case_helpers_are_the_inverse_of_the_job_mapping():
+    from clearing import load_reference_case
+    from node.clearing_job import curve_for_peer, network_for_case
+
+    case = load_reference_case()
+    state = MarketState(CHAIN, OPERATOR.public_key_bytes())
+    state.begin_block(1)
+    state.apply(txn.make(OPERATOR, CHAIN, 1, network_for_case(case)))
+    for i, peer in enumerate(case.peers):
+        key = SigningKey.from_seed(bytes([i + 1]) * 32)
+        bus = case.network.bus_of(peer.name)
+        state.apply(txn.make(key, CHAIN, 1, txn.RegisterPeer(peer.name, bus, peer.role.value)))
+        assert state.apply(txn.make(key, CHAIN, 2, curve_for_peer(peer, 9))).results == []
+    state.apply(txn.make(OPERATOR, CHAIN, 2, txn.CloseSlot("electricity", 9)))
+    job = job_from_state(state, "electricity", 9, "basic")
+    by_name = {p["name"]: p for p in job.case["peers"]}
+    for peer in case.peers:
+        got = by_name[peer.name]
+        assert got["p_min"] == pytest.approx(peer.p_min) and got["b"] == pytest.approx(peer.b)
+    assert job.case["network"]["peer_bus"]["G20"] == case.network.bus_of("G20")
