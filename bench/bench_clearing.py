@@ -43,7 +43,7 @@ import numpy as np
 
 from clearing import Case, Clearer, clear, congestion_procedure, load_reference_case
 from clearing.problem import build_problem
-from clearing.solve import make_spec
+from clearing.spec import make_spec
 
 MODELS = (
     ("basic", {}),

@@ -37,13 +37,10 @@ from clearing.market import CongestionRound as CongestionRound
 from clearing.market import clear as clear
 from clearing.market import congestion_procedure as congestion_procedure
 from clearing.market import pool_dispatch as pool_dispatch
-from clearing.model import Solution as Solution
 from clearing.network import Line as Line
 from clearing.network import Network as Network
 from clearing.network import load_network as load_network
 from clearing.network import network_from_dict as network_from_dict
-from clearing.problem import Model as Model
-from clearing.problem import ModelSpec as ModelSpec
 from clearing.report import format_case_report as format_case_report
 from clearing.report import run_clear_command as run_clear_command
 from clearing.result import ClearingResult as ClearingResult
@@ -51,7 +48,10 @@ from clearing.rounding import PeerSettlement as PeerSettlement
 from clearing.rounding import Settlement as Settlement
 from clearing.rounding import TradeSettlement as TradeSettlement
 from clearing.rounding import round_settlement as round_settlement
+from clearing.solution import Solution as Solution
 from clearing.solve import Clearer as Clearer
+from clearing.spec import Model as Model
+from clearing.spec import ModelSpec as ModelSpec
 
 __all__ = [
     "Case",

@@ -35,8 +35,9 @@ import numpy as np
 
 from clearing.case import Case
 from clearing.errors import CertificateError, ClearingError
-from clearing.model import Solution
-from clearing.problem import FloatArray, ModelSpec, ProblemData, build_problem
+from clearing.problem import FloatArray, ProblemData, build_problem
+from clearing.solution import Solution
+from clearing.spec import ModelSpec, make_spec
 
 DEFAULT_TOLERANCE = 1e-6
 PLAIN_VERSION = 1
@@ -182,8 +183,47 @@ def check_solution(
     )
 
 
+def spec_problems(case: Case, certificate: Certificate, model: str) -> list[str]:
+    """Return how the certificate's options differ from ``model`` under the case's tariff.
+
+    A certificate proves optimality for its own options (α, β, σ, ε); a
+    replica also wants them to be the ones the market agreed on. α and ε
+    must equal the case's; β must be the tariff times one common factor
+    ``>= 1`` (the congestion procedure may grow β); σ may be any set of lines.
+    """
+    spec = certificate.spec
+    problems = []
+    if certificate.model != model:
+        problems.append(f"model {certificate.model!r}, want {model!r}")
+    try:
+        want = make_spec(case, model, congested=spec.congested, line_limits=spec.line_limits)
+    except ClearingError as exc:
+        return [*problems, f"options: {exc}"]
+    want_alpha = want.alpha
+    if model == "heat" and any(spec.alpha):  # heat with the loss term uses the α tariff
+        want_alpha = make_spec(case, "loss").alpha
+    if spec.heat != want.heat:
+        problems.append(f"heat {spec.heat}, want {want.heat}")
+    if not np.allclose(spec.alpha, want_alpha, rtol=1e-9, atol=1e-12):
+        problems.append("alpha differs from the tariff")
+    if spec.regularisation != case.regularisation:
+        problems.append(f"regularisation {spec.regularisation}, want {case.regularisation}")
+    tariff = np.asarray(make_spec(case, "congestion").beta)
+    beta = np.asarray(spec.beta)
+    if beta.any():
+        ratio = beta[tariff > 0] / tariff[tariff > 0]
+        same = ratio.size and np.allclose(ratio, ratio[0], rtol=1e-9) and ratio[0] >= 1 - 1e-12
+        if not same or (beta[tariff == 0] != 0).any():
+            problems.append("beta is not the tariff times one factor >= 1")
+    return problems
+
+
 def check_certificate(
-    case: Case, certificate: Certificate, *, tol: float = DEFAULT_TOLERANCE
+    case: Case,
+    certificate: Certificate,
+    *,
+    tol: float = DEFAULT_TOLERANCE,
+    model: str | None = None,
 ) -> CertificateReport:
     """Verify a recorded clearing against ``case`` without calling a solver.
 
@@ -191,6 +231,8 @@ def check_certificate(
         case: The case the clearing was computed for.
         certificate: The recorded model options, primal and dual values.
         tol: Relative tolerance (see the module docstring).
+        model: When given, also require the certificate's options to be this
+            model under the case's tariff (:func:`spec_problems`).
 
     Returns:
         The report; ``report.ok`` says whether the clearing is optimal.
@@ -211,7 +253,16 @@ def check_certificate(
     except ClearingError as exc:
         msg = f"certificate options do not fit the case: {exc}"
         raise CertificateError(msg) from exc
-    return check_solution(data, certificate.solution, tol=tol)
+    report = check_solution(data, certificate.solution, tol=tol)
+    if model is None:
+        return report
+    extra = tuple(f"options: {p}" for p in spec_problems(case, certificate, model))
+    return CertificateReport(
+        ok=report.ok and not extra,
+        tolerance=tol,
+        residuals=report.residuals,
+        failures=report.failures + extra,
+    )
 
 
 # ------------------------------------------------------------------ plain form

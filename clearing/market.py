@@ -6,9 +6,9 @@ from dataclasses import dataclass, replace
 
 from clearing.case import Case, Role
 from clearing.errors import InvalidCase, InvalidOption
-from clearing.problem import Model, parse_model
 from clearing.result import ClearingResult
-from clearing.solve import Clearer, Penalty, make_spec
+from clearing.solve import Clearer
+from clearing.spec import Model, Penalty, make_spec, parse_model
 
 DEFAULT_MAX_ROUNDS = 10
 DEFAULT_BETA_GROWTH = 2.0

@@ -19,7 +19,6 @@ Formulation choices, measured in ``bench/bench_clearing.py``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import cvxpy as _cvxpy
@@ -28,6 +27,7 @@ import scipy.sparse as sp
 
 from clearing.errors import Infeasible, SolverFailed
 from clearing.problem import FloatArray, IntArray, ProblemData, structure_key
+from clearing.solution import Solution, SolveInfo
 
 cp: Any = _cvxpy  # cvxpy is untyped: keep it Any inside this module only
 
@@ -40,49 +40,6 @@ _WHY = {
     cp.USER_LIMIT: "an iteration or time limit was hit",
     cp.SOLVER_ERROR: "the solver failed numerically",
 }
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Solution:
-    """Primal and dual values of one solve (see :mod:`clearing.problem` for names).
-
-    Heat arrays are empty when the model has no heat; ``fu``/``fl`` are empty
-    without hard line limits.
-    """
-
-    P: FloatArray
-    p: FloatArray
-    q: FloatArray
-    H: FloatArray
-    hp: FloatArray
-    hq: FloatArray
-    pi: FloatArray
-    tau: FloatArray
-    up: FloatArray
-    lo: FloatArray
-    sp: FloatArray
-    sq: FloatArray
-    fu: FloatArray
-    fl: FloatArray
-    pih: FloatArray
-    tauh: FloatArray
-    uph: FloatArray
-    loh: FloatArray
-    sph: FloatArray
-    sqh: FloatArray
-    kappa: FloatArray
-
-
-@dataclass(frozen=True, slots=True)
-class SolveInfo:
-    """Solver status and times reported by cvxpy and Clarabel."""
-
-    status: str
-    solver: str
-    compile_time_s: float
-    solve_time_s: float
-    iterations: int
-    objective: float
 
 
 def _incidence(rows: IntArray, n: int) -> Any:

@@ -25,88 +25,18 @@ so both sides pay ``w |P_ij|``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
 
 from clearing.case import Case
-from clearing.errors import EmptyMarket, InvalidOption
+from clearing.errors import EmptyMarket
+from clearing.spec import ModelSpec
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
-
-
-class Model(StrEnum):
-    """The chapter's models (section 12.6)."""
-
-    BASIC = "basic"  # 12.6-12.10
-    LOSS = "loss"  # 12.14
-    CONGESTION = "congestion"  # 12.18
-    LOSS_CONGESTION = "loss+congestion"  # 12.14 and 12.18 together
-    HEAT = "heat"  # 12.27-12.38 (takes the loss and congestion terms too)
-
-
-def parse_model(model: str | Model) -> Model:
-    """Return the :class:`Model` named ``model``.
-
-    Raises:
-        InvalidOption: For an unknown name.
-    """
-    try:
-        return Model(model)
-    except ValueError:
-        msg = f"unknown model {model!r}; choose one of {[m.value for m in Model]}"
-        raise InvalidOption(msg) from None
-
-
-@dataclass(frozen=True, slots=True)
-class ModelSpec:
-    """Everything besides the case that fixes the QP.
-
-    Attributes:
-        heat: Heat and CHP variables and constraints (12.27-12.38).
-        alpha: α_i per peer (case order), currency/(kWh·Ω); zeros = no loss term.
-        beta: β_i per peer, currency/kWh; zeros = no congestion term.
-        congested: σ, names of the congested lines that set θ_ij.
-        line_limits: Add ``|F P| <= cap`` as hard constraints.
-        regularisation: ε of ``ε/2 Σ P_ij²``.
-    """
-
-    heat: bool
-    alpha: tuple[float, ...]
-    beta: tuple[float, ...]
-    congested: tuple[str, ...]
-    line_limits: bool
-    regularisation: float
-
-
-def per_peer(case: Case, value: float | Mapping[str, float] | None, kind: str) -> tuple[float, ...]:
-    """Resolve α or β to one value per peer.
-
-    ``None`` takes each peer's own value, else the case tariff; a number
-    applies to every peer; a mapping sets named peers (others: as ``None``).
-
-    Raises:
-        InvalidOption: For a negative or non-finite value.
-        UnknownPeer: For a mapping naming an unknown peer.
-    """
-    default = case.alpha if kind == "alpha" else case.beta
-    own = [p.alpha if kind == "alpha" else p.beta for p in case.peers]
-    out = [default if v is None else v for v in own]
-    if isinstance(value, Mapping):
-        for name, v in value.items():
-            out[case.index(name)] = v
-    elif value is not None:
-        out = [value] * len(out)
-    for v in out:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v) or v < 0:
-            msg = f"{kind} must be finite and >= 0, got {v!r}"
-            raise InvalidOption(msg)
-    return tuple(float(v) for v in out)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -13,9 +13,10 @@ import numpy as np
 from clearing.case import Case, load_case, load_reference_case
 from clearing.errors import InvalidOption
 from clearing.market import clear, congestion_procedure, pool_dispatch
-from clearing.problem import FloatArray, parse_model
+from clearing.problem import FloatArray
 from clearing.result import ClearingResult
 from clearing.solve import Clearer
+from clearing.spec import parse_model
 
 ALPHAS_MILLI = (0.0, 5.0, 10.0, 20.0, 30.0, 35.0)  # table 12.2, 10^-3 currency/(kWh·Ω)
 

@@ -14,8 +14,9 @@ import numpy as np
 
 from clearing.case import Case
 from clearing.certificate import Certificate
-from clearing.model import Solution, SolveInfo
-from clearing.problem import FloatArray, ModelSpec, ProblemData
+from clearing.problem import FloatArray, ProblemData
+from clearing.solution import Solution, SolveInfo
+from clearing.spec import ModelSpec
 
 CONGESTION_TOLERANCE = 1e-6  # relative: a line is congested above cap * (1 + this)
 

@@ -8,54 +8,13 @@ numbers (curves, bounds, α, β, σ) only updates Parameters.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
 
 from clearing.case import Case
 from clearing.errors import InvalidOption
 from clearing.model import QpModel
-from clearing.problem import Model, ModelSpec, build_problem, parse_model, per_peer, structure_key
+from clearing.problem import build_problem, structure_key
 from clearing.result import ClearingResult, assemble_result
-
-Penalty = float | Mapping[str, float] | None
-
-
-def make_spec(
-    case: Case,
-    model: str | Model,
-    *,
-    alpha: Penalty = None,
-    beta: Penalty = None,
-    congested: tuple[str, ...] = (),
-    line_limits: bool = False,
-) -> ModelSpec:
-    """Return the :class:`ModelSpec` of ``model`` on ``case``.
-
-    ``basic`` ignores α and β; ``loss`` uses α only; ``congestion`` β only;
-    ``loss+congestion`` and ``heat`` both (heat with α = β = 0 is the plain
-    12.27-12.38 model). α/β: ``None`` = the case tariff (or each peer's own),
-    a number for every peer, or ``{peer: value}``.
-
-    Raises:
-        InvalidOption: Unknown model, negative penalty, or heat model on a case without heat.
-    """
-    m = parse_model(model)
-    zeros = tuple(0.0 for _ in case.peers)
-    use_alpha = m in (Model.LOSS, Model.LOSS_CONGESTION, Model.HEAT)
-    use_beta = m in (Model.CONGESTION, Model.LOSS_CONGESTION, Model.HEAT)
-    if m is Model.HEAT and not case.has_heat:
-        msg = f"model 'heat' needs heat data, and case {case.name!r} has none"
-        raise InvalidOption(msg)
-    if m is Model.HEAT:
-        # heat takes the loss/congestion terms only when asked for explicitly
-        use_alpha, use_beta = alpha is not None, beta is not None
-    return ModelSpec(
-        heat=m is Model.HEAT,
-        alpha=per_peer(case, alpha, "alpha") if use_alpha else zeros,
-        beta=per_peer(case, beta, "beta") if use_beta else zeros,
-        congested=tuple(congested) if use_beta else (),
-        line_limits=bool(line_limits),
-        regularisation=case.regularisation,
-    )
+from clearing.spec import ModelSpec
 
 
 class Clearer:

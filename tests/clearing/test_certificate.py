@@ -145,3 +145,20 @@ def test_non_finite_values_cannot_be_encoded(results):
     cert = perturbed(results[0].certificate, "P", 0, float("nan"))
     with pytest.raises(CertificateError, match="non-finite"):
         certificate_to_plain(cert)
+
+
+def test_options_must_match_the_tariff_when_the_model_is_given(reference):
+    # the reference tariff: alpha = beta = 0.005
+    clearer = Clearer()
+    loss = clear(reference, "loss", clearer=clearer)
+    assert check_certificate(reference, loss.certificate, model="loss").ok
+    report = check_certificate(reference, loss.certificate, model="basic")
+    assert not report.ok and any("alpha differs" in f for f in report.failures)
+    other = clear(reference, "loss", alpha=0.02, clearer=clearer)
+    assert check_certificate(reference, other.certificate).ok  # optimal for its own options
+    assert not check_certificate(reference, other.certificate, model="loss").ok
+    grown = clear(reference, "congestion", beta=0.02, clearer=clearer)  # 4 x the tariff
+    assert check_certificate(reference, grown.certificate, model="congestion").ok
+    uneven = clear(reference, "congestion", beta={"C1": 0.02}, clearer=clearer)
+    report = check_certificate(reference, uneven.certificate, model="congestion")
+    assert any("beta" in f for f in report.failures)

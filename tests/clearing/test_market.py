@@ -21,7 +21,7 @@ from clearing import (
 )
 from clearing.model import QpModel
 from clearing.problem import build_problem
-from clearing.solve import make_spec
+from clearing.spec import make_spec
 from tests.clearing.helpers import feeder, peer, three_peer_case, two_peer_case, y_feeder_case
 
 TOL = 1e-5
