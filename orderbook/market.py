@@ -32,7 +32,7 @@ import hashlib
 import heapq
 from typing import TYPE_CHECKING
 
-from orderbook.book import EMPTY, Book, Depth, OrderView, _Order, _Side, iter_queue, view
+from orderbook.book import Book, Depth, OrderView, _Order, _Side, iter_queue, view
 from orderbook.commands import (
     AdvanceClock,
     AmendOrder,
@@ -605,9 +605,7 @@ class Market:
                     events.append(
                         Expired(instrument, order.order_id, order.owner, order.quantity, closed)
                     )
-            side.levels.clear()
-            side.keys.clear()
-            side.best = EMPTY
+            side.clear()
         book.closed = True
         events.append(InstrumentClosed(instrument))
         return events

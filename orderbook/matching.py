@@ -203,7 +203,9 @@ def fok_fillable(opp: _Side, owner: str, quantity: int, limit_key: int, stp: STP
         return False
     need = quantity
     levels = opp.levels
-    for key in opp.keys.irange(maximum=limit_key):
+    for key in opp.keys_from_best():
+        if key > limit_key:
+            break
         level = levels[key]
         order = level.head
         while order is not None:
