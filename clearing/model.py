@@ -98,10 +98,26 @@ class QpModel:
             "pen": t == wp @ p - wc @ q,
         }
         if data.limited.size:
-            f = data.flow[data.limited]
+            # Flow variables with one balance per line (the flow into a bus is
+            # what its peers withdraw plus what flows on below): sparse, where
+            # the path form F @ P couples every peer behind a line (7x slower
+            # at 500 peers). Multipliers of the bounds on f are those of
+            # |F P| <= cap, so the certificate keeps the path form.
+            nl = data.flow.shape[0]
+            f = cp.Variable(nl, name="f")
+            at = data.peer_line >= 0
+            withdraw = sp.csr_matrix(
+                (-np.ones(int(at.sum())), (data.peer_line[at], np.flatnonzero(at))), shape=(nl, n)
+            )
+            below = data.line_parent >= 0
+            onward = sp.csr_matrix(
+                (np.ones(int(below.sum())), (data.line_parent[below], np.flatnonzero(below))),
+                shape=(nl, nl),
+            )
+            con["flow"] = f - onward @ f - withdraw @ P == 0
             cap = par("cap", data.limited.size, nonneg=True)
-            con["fu"] = f @ P <= cap
-            con["fl"] = -(f @ P) <= cap
+            con["fu"] = f[data.limited] <= cap
+            con["fl"] = -f[data.limited] <= cap
         if data.heat:
             mh = data.h_src.size
             H = cp.Variable(n, name="H")

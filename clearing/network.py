@@ -199,6 +199,15 @@ class Network:
         """Return the downstream bus of line index ``line``."""
         return self.buses[int(self._topo.child[line])]
 
+    def lines_above(self, buses: IntArray) -> IntArray:
+        """Return the index of the line feeding each bus index (-1 for the root)."""
+        return np.asarray(self._topo.parent_line[buses], dtype=np.int64)
+
+    def lines_above_lines(self) -> IntArray:
+        """Return, for each line, the line feeding its upstream bus (-1 below the root)."""
+        topo = self._topo
+        return np.asarray(topo.parent_line[topo.parent[topo.child]], dtype=np.int64)
+
     def parent_bus(self, line: int) -> str:
         """Return the upstream bus of line index ``line``."""
         return self.buses[int(self._topo.parent[self._topo.child[line]])]

@@ -73,6 +73,8 @@ class ProblemData:
     chp_gh: FloatArray
     chp_g: FloatArray
     flow: FloatArray  # F, lines x peers: flows = F @ P
+    peer_line: IntArray  # line feeding each peer's bus (-1 at the root)
+    line_parent: IntArray  # line feeding each line's upstream bus (-1 below the root)
     limited: IntArray  # indices of lines with hard limits (finite capacity, line_limits on)
     cap: FloatArray  # capacities of the limited lines
     eps: float
@@ -165,6 +167,8 @@ def build_problem(case: Case, spec: ModelSpec) -> ProblemData:
         chp_gh=gh,
         chp_g=g,
         flow=net.flow_matrix(bus),
+        peer_line=net.lines_above(bus),
+        line_parent=net.lines_above_lines(),
         limited=limited.astype(np.int64),
         cap=caps[limited],
         eps=float(spec.regularisation),
@@ -187,4 +191,6 @@ def structure_key(data: ProblemData) -> tuple[object, ...]:
         data.chp_peer.tobytes(),
         data.limited.tobytes(),
         data.flow.tobytes(),
+        data.peer_line.tobytes(),
+        data.line_parent.tobytes(),
     )
