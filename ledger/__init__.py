@@ -63,6 +63,7 @@ from ledger.errors import WrongChainId as WrongChainId
 from ledger.keys import SigningKey as SigningKey
 from ledger.keys import account_id as account_id
 from ledger.keys import generate_signing_key as generate_signing_key
+from ledger.keys import load_public_key as load_public_key
 from ledger.keys import load_signing_key as load_signing_key
 from ledger.keys import save_signing_key as save_signing_key
 from ledger.keys import verify_signature as verify_signature
@@ -191,6 +192,7 @@ __all__ = [
     "hash_children",
     "hash_leaf",
     "inclusion_proof",
+    "load_public_key",
     "load_signing_key",
     "make_header",
     "merge_segments",

@@ -30,6 +30,8 @@ import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+from cryptography.exceptions import InvalidSignature
+
 from ledger.block import BLOCK_VERSION, Block, BlockHeader
 from ledger.errors import (
     BadBlockSignature,
@@ -47,9 +49,9 @@ from ledger.errors import (
     UnsupportedVersion,
     WrongChainId,
 )
-from ledger.keys import verify_signature
+from ledger.keys import load_public_key, verify_signature
 from ledger.merkle import LEAF_PREFIX, root_from_leaf_hashes
-from ledger.results import decode_result
+from ledger.results import check_result
 from ledger.transactions import OPERATOR_KINDS, TX_DOMAIN_TAG, parse_transaction
 from ledger.types import ZERO_HASH
 
@@ -170,6 +172,7 @@ def validate_block(
     allowed = authorised_proposers if operators is None else operators
     first: dict[bytes, tuple[int, int]] = {}
     last: dict[bytes, int] = {}
+    load = load_public_key
     for index, data in enumerate(transactions):
         try:
             kind, tx_chain, sender, nonce, body, signature, _ = parse_transaction(data)
@@ -183,11 +186,17 @@ def validate_block(
             raise TransactionChainMismatch(
                 msg, expected=chain_id, found=tx_chain, height=height, index=index
             )
-        if not verify_signature(sender, signature, TX_DOMAIN_TAG + body):
+        # verify_signature inlined: this is the audit's innermost loop.
+        public = load(sender)
+        try:
+            if public is None:
+                raise InvalidSignature
+            public.verify(signature, TX_DOMAIN_TAG + body)
+        except InvalidSignature:
             msg = f"block {height}: transaction {index} has a bad signature"
             raise BadTransactionSignature(
                 msg, expected=sender, found=signature, height=height, index=index
-            )
+            ) from None
         if kind in OPERATOR_KINDS and sender not in allowed:
             msg = f"block {height}: transaction {index} ({kind.name}) from a non-operator key"
             raise UnauthorisedSender(
@@ -208,7 +217,7 @@ def validate_block(
     offset = len(transactions)
     for position, data in enumerate(block.results):
         try:
-            decode_result(data)
+            check_result(data)
         except DecodeError as exc:
             index = offset + position
             msg = f"block {height}: result {position} does not decode: {exc}"

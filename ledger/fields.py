@@ -8,7 +8,7 @@ back. Keeping one list per class keeps encoder and decoder from drifting.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
@@ -195,6 +195,46 @@ def fields_to_values(record: object, specs: tuple[FieldSpec, ...]) -> list[Encod
     return [spec.to_value(getattr(record, spec.name)) for spec in specs]
 
 
+def compile_checker(specs: tuple[FieldSpec, ...]) -> Callable[[Sequence[Value]], bool]:
+    """Return a fast predicate: are these decoded values all valid for ``specs``?
+
+    The audit checks every field of every transaction, and a loop over spec
+    objects costs more than the rest of the decoding. This writes the checks
+    out as one expression (as ``dataclasses`` does for ``__init__``), from
+    the package's own constant specs only. It never raises: False means
+    "take the slow path" (``check_values``), which names the bad field. List
+    fields always take the slow path. Flags are accepted as the ints 0 / 1
+    they are on the wire (``check_values`` turns them into bools).
+
+    >>> check = compile_checker((IntField("n", 0, 9), StrField("s", 3, frozenset({"a"}))))
+    >>> check([5, "a"]), check([10, "a"]), check([5, "b"]), check([5])
+    (True, False, False, False)
+    """
+    terms = [f"len(v) == {len(specs)}"]
+    constants: dict[str, object] = {}
+    for i, spec in enumerate(specs):
+        x = f"v[{i}]"
+        if isinstance(spec, IntField):
+            terms.append(f"type({x}) is int and {spec.lo} <= {x} <= {spec.hi}")
+        elif isinstance(spec, StrField):
+            terms.append(f"type({x}) is str and len({x}) <= {spec.max_len}")
+            if spec.choices is not None:
+                constants[f"choices_{i}"] = spec.choices
+                terms.append(f"{x} in choices_{i}")
+        elif isinstance(spec, BoolField):
+            terms.append(f"type({x}) is int and ({x} == 0 or {x} == 1)")
+        elif isinstance(spec, BytesField):
+            terms.append(f"type({x}) is bytes and len({x}) <= {spec.max_len}")
+            if spec.size is not None:
+                terms.append(f"len({x}) == {spec.size}")
+        else:
+            terms.append("False")
+    source = "def check(v):\n    return " + " and ".join(f"({term})" for term in terms) + "\n"
+    namespace: dict[str, object] = {**constants}
+    exec(source, namespace)  # generated from the package's constant specs only
+    return cast("Callable[[Sequence[Value]], bool]", namespace["check"])
+
+
 def check_values(specs: tuple[FieldSpec, ...], values: Sequence[Value], what: str) -> list[object]:
     """Check decoded values against specs (in order) and return them normalised.
 
@@ -204,7 +244,8 @@ def check_values(specs: tuple[FieldSpec, ...], values: Sequence[Value], what: st
     if len(values) != len(specs):
         msg = f"{what}: expected {len(specs)} fields, found {len(values)}"
         raise BadRecord(msg, expected=len(specs), found=len(values))
-    return [spec.check(value, what) for spec, value in zip(specs, values, strict=True)]
+    checked = [spec.check(value, what) for spec, value in zip(specs, values, strict=True)]
+    return checked
 
 
 def record_from_values(

@@ -190,9 +190,14 @@ def load_signing_key(
 
 
 @lru_cache(maxsize=65536)
-def _public_key(public_key: bytes) -> Ed25519PublicKey | None:
-    # Loading a key costs about 1 microsecond, ~1% of a verification: cached
-    # per sender because the audit sees the same few thousand senders again.
+def load_public_key(public_key: bytes) -> Ed25519PublicKey | None:
+    """Return the ``cryptography`` key for raw public key bytes, or None if invalid.
+
+    Cached: loading costs about 1 microsecond, ~1% of a verification, and
+    the audit sees the same few thousand senders again and again.
+    """
+    if type(public_key) is not bytes or len(public_key) != PUBLIC_KEY_SIZE:
+        return None
     try:
         return Ed25519PublicKey.from_public_bytes(public_key)
     except ValueError:
@@ -204,9 +209,9 @@ def verify_signature(public_key: bytes, signature: bytes, data: bytes) -> bool:
 
     Never raises for bad keys or signatures: they give False.
     """
-    if len(public_key) != PUBLIC_KEY_SIZE or len(signature) != SIGNATURE_SIZE:
+    if len(signature) != SIGNATURE_SIZE:
         return False
-    loaded = _public_key(public_key)
+    loaded = load_public_key(public_key)
     if loaded is None:
         return False
     try:

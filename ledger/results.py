@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ledger.codec import as_array, as_list, decode_record, expect_header
+from ledger.codec import Value, as_array, as_list, decode_record, expect_header
 from ledger.codec import encode_trusted as _encode
 from ledger.errors import BadRecord
 from ledger.fields import (
@@ -35,6 +35,7 @@ from ledger.fields import (
     build_checked,
     check_fields,
     check_values,
+    compile_checker,
     fields_to_values,
 )
 from ledger.transactions import PRODUCTS
@@ -175,14 +176,11 @@ RESULT_TYPES: dict[int, type[ResultRecord]] = {
 }
 
 
-def decode_result(data: bytes, *, max_size: int = MAX_RESULT_SIZE) -> ResultRecord:
-    """Decode one result record from its exact bytes.
+_FAST_CHECKS = {cls: compile_checker(cls.SPECS) for cls in RESULT_TYPES.values()}
 
-    Raises:
-        DecodeError: malformed, oversized or non-canonical bytes, an unknown
-            record kind, or fields of the wrong type or range (``BadRecord``).
-    """
-    # decode_record skips the generic type walk: every field is type-checked below.
+
+def _parse_result(data: bytes, max_size: int) -> tuple[type[ResultRecord], list[Value]]:
+    # decode_record skips the generic type walk: every field is type-checked here.
     fields = as_list(decode_record(data, max_size=max_size), "result", 64)
     if len(fields) < 2:
         msg = f"result: expected [version, kind, ...], found {len(fields)} fields"
@@ -193,5 +191,27 @@ def decode_result(data: bytes, *, max_size: int = MAX_RESULT_SIZE) -> ResultReco
         msg = f"unknown result kind {kind!r}"
         raise BadRecord(msg, expected=sorted(RESULT_TYPES), found=kind)
     expect_header(fields, RESULT_VERSION, cls.KIND, "result")
-    body = as_array(fields[2:], len(cls.SPECS), cls.__name__)
+    return cls, fields[2:]
+
+
+def check_result(data: bytes, *, max_size: int = MAX_RESULT_SIZE) -> None:
+    """Check that ``data`` is one valid result record, without building it.
+
+    Raises:
+        DecodeError: as ``decode_result``.
+    """
+    cls, values = _parse_result(data, max_size)
+    if not _FAST_CHECKS[cls](values):
+        check_values(cls.SPECS, as_array(values, len(cls.SPECS), cls.__name__), cls.__name__)
+
+
+def decode_result(data: bytes, *, max_size: int = MAX_RESULT_SIZE) -> ResultRecord:
+    """Decode one result record from its exact bytes.
+
+    Raises:
+        DecodeError: malformed, oversized or non-canonical bytes, an unknown
+            record kind, or fields of the wrong type or range (``BadRecord``).
+    """
+    cls, values = _parse_result(data, max_size)
+    body = as_array(values, len(cls.SPECS), cls.__name__)
     return build_checked(cls, cls.SPECS, check_values(cls.SPECS, body, cls.__name__))
