@@ -18,6 +18,7 @@ from node.cli_chain import add_chain_command
 from node.cli_clear import add_clear_command
 from node.cli_market import add_book_command, add_order_command, add_trades_command
 from node.cli_node import add_keygen_command, add_node_command
+from node.demo import add_demo_command
 from node.errors import NodeError
 from node.version import __version__
 
@@ -26,31 +27,6 @@ Handler = Callable[[argparse.Namespace], int]
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    """Run the end-to-end demo (not built yet)."""
-    del args
-    print(
-        "p2pex demo: not built yet. The demo (an operator and two replicas on "
-        "127.0.0.1 trading the chapter's community) arrives with the node work.",
-        file=sys.stderr,
-    )
-    return EXIT_ERROR
-
-
-def add_demo_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``p2pex demo``."""
-    parser = commands.add_parser(
-        "demo",
-        help="run a local operator and two replicas trading the chapter's community",
-        description=(
-            "Start an operator and two replica nodes on 127.0.0.1, register the "
-            "chapter's 20-peer community, trade a few delivery slots, clear each "
-            "slot optimally and check that all nodes hold the same verified chain."
-        ),
-    )
-    parser.set_defaults(handler=run_demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
