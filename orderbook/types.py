@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from orderbook.errors import ConfigError
 
@@ -63,9 +63,6 @@ class STPMode(StrEnum):
     DECREMENT = "decrement"
 
 
-_STP_MODES = frozenset(STPMode)
-
-
 class Instrument(NamedTuple):
     """One order book: a product for one delivery slot.
 
@@ -117,6 +114,6 @@ class MarketConfig:
         if self.min_price > self.max_price:
             msg = f"MarketConfig.min_price {self.min_price} > max_price {self.max_price}"
             raise ConfigError(msg)
-        if self.default_stp not in _STP_MODES:
+        if not isinstance(cast("object", self.default_stp), STPMode):
             msg = f"MarketConfig.default_stp must be an STPMode, got {self.default_stp!r}"
             raise ConfigError(msg)
