@@ -176,11 +176,12 @@ class AmendOrder:
 class DeclareCurve:
     """Declare the sender's quadratic cost / willingness-to-pay curve for a clearing slot.
 
-    With P the peer's net injection in kWh, the chapter's eq. 12.4 cost is
-    ``c(P) = a/2 * P**2 + b * P + c`` (money in ticks·kWh... here kept exact):
-    ``a`` in milli-ticks per kWh per kWh (a_field = 1000 * a), ``b`` in ticks
-    per kWh, ``c`` in tick·Wh. ``q_min <= P <= q_max`` in Wh, signed as in the
-    chapter: producers inject (>= 0), consumers withdraw (<= 0).
+    The chapter's eq. 12.4 cost (or, for a consumer, willingness to pay), with
+    P the peer's net injection in kWh and money in tick·kWh, is
+    ``(a / 1000) / 2 * P**2 + b * P + c / 1000``: ``a`` is in milli-ticks per
+    kWh², ``b`` in ticks per kWh and ``c`` in tick·Wh (1 tick·kWh = 1000
+    tick·Wh, the ledger's money unit). ``q_min <= P <= q_max`` in Wh, signed as
+    in the chapter: producers inject (>= 0), consumers withdraw (<= 0).
     """
 
     KIND: ClassVar[TxKind] = TxKind.DECLARE_CURVE

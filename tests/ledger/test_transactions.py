@@ -35,6 +35,7 @@ from ledger import (
     verify_transaction,
 )
 from ledger.codec import decode
+from ledger.fields import check_values, compile_checker, fields_to_values
 from ledger.transactions import TX_DOMAIN_TAG, parse_transaction
 from tests.ledger.chainkit import CHAIN_ID, OPERATOR, PEERS
 
@@ -242,3 +243,40 @@ def test_result_accounts():
 def test_bad_results(fields):
     with pytest.raises(BadRecord):
         decode_result(encode(fields))
+
+
+def test_envelope_fast_path_and_its_fallback():
+    # bodies of every bin size class round-trip
+    for size in (10, 300, 70_000):
+        payload = SetNetwork("x" * size)
+        tx = Transaction(TxKind.SET_NETWORK, CHAIN_ID, OPERATOR.public_key_bytes(), 1, payload)
+        signed = sign_transaction(OPERATOR, tx)
+        assert decode_transaction(signed.to_bytes()) == signed
+        assert parse_transaction(signed.to_bytes())[4] == signed.body
+    # a short body written as bin16 is valid msgpack but not canonical
+    signed = _signed()
+    data = signed.to_bytes()
+    head = bytes([0x94, 1, 1, 0xC5]) + len(signed.body).to_bytes(2, "big")
+    longer = head + data[5:]
+    assert data[3] == 0xC4
+    with pytest.raises(NonCanonicalEncoding):
+        parse_transaction(longer)
+    with pytest.raises(NonCanonicalEncoding):
+        decode_transaction(longer)
+
+
+@pytest.mark.parametrize("payload", PAYLOADS, ids=lambda p: type(p).__name__)
+def test_compiled_checks_agree_with_the_specs(payload):
+    fast = compile_checker(payload.SPECS)
+    values = decode(encode(fields_to_values(payload, payload.SPECS)))
+    has_lists = type(payload).__name__ in {"DeclareChp", "PublishClearing"}
+    assert fast(values) is not has_lists  # list fields always take the slow path
+    check_values(payload.SPECS, values, "x")
+    # any single field replaced by a value of another type or range fails both ways
+    for i in range(len(values)):
+        for bad in (2**63, -(2**63) - 1, "x" * 70_000, b"y" * 33, [1], "gas", 2):
+            changed = [*values[:i], bad, *values[i + 1 :]]
+            try:
+                check_values(payload.SPECS, changed, "x")
+            except BadRecord:
+                assert not fast(changed), (i, bad)
