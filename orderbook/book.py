@@ -263,6 +263,15 @@ class Book:
         """L2 depth, ``levels`` per side (None: all). O(levels)."""
         return Depth(_depth(self.bids, levels), _depth(self.asks, levels))
 
+    def iter_orders(self) -> list[_Order]:
+        """Every resting order, bids then asks, best price first, in queue order."""
+        return [
+            order
+            for side in (self.bids, self.asks)
+            for level in side.iter_levels()
+            for order in iter_queue(level)
+        ]
+
     def orders(self) -> tuple[OrderView, ...]:
         """L3: every resting order, bids then asks, each best price first, in queue order."""
         out: list[OrderView] = []

@@ -54,7 +54,14 @@ from orderbook.events import (
     RejectReason,
 )
 from orderbook.matching import fok_fillable, take
-from orderbook.snapshot import BookRows, OrderRow, decode_market, encode_book, encode_market
+from orderbook.snapshot import (
+    BookRows,
+    OrderRow,
+    decode_book,
+    decode_market,
+    encode_book,
+    encode_market,
+)
 from orderbook.types import Instrument, MarketConfig, Product, Side, STPMode, TimeInForce
 
 if TYPE_CHECKING:
@@ -740,6 +747,49 @@ class Market:
             msg = "snapshot: orders are not in priority order"
             raise SnapshotError(msg)
         return market
+
+    def restore_book(self, data: bytes) -> None:
+        """Set one book to the state in ``book_snapshot()`` bytes (opening it if new).
+
+        The snapshot may come from another market with the same config; its
+        GTD orders must expire after this market's clock and its order ids
+        must not be resting in this market's other books. On any error the
+        market is left unchanged.
+
+        Raises:
+            SnapshotError: if ``data`` is not a canonical, consistent book
+                snapshot, or it conflicts with the rest of the market.
+        """
+        rows = decode_book(data)
+        instrument = rows.instrument
+        scratch = Market(self._config, now=self._clock)
+        scratch.open_instrument(instrument)
+        book = scratch._books[instrument]
+        book.closed = rows.closed
+        for side, orders in ((book.bids, rows.bids), (book.asks, rows.asks)):
+            for row in orders:
+                scratch._restore_order(side, row)
+        try:
+            scratch._check()
+        except InvariantError as exc:
+            msg = f"book snapshot: inconsistent state: {exc}"
+            raise SnapshotError(msg) from exc
+        if encode_book(_book_rows(book)) != data:
+            msg = "book snapshot: not canonical or orders not in priority order"
+            raise SnapshotError(msg)
+        old = self._books.get(instrument)
+        old_ids = {o.order_id for o in old.iter_orders()} if old is not None else set()
+        clash = sorted(i for i in scratch._index if i in self._index and i not in old_ids)
+        if clash:
+            msg = f"book snapshot: order ids {clash[:10]} rest in other books"
+            raise SnapshotError(msg)
+        for order_id in old_ids:  # their expiry entries go stale
+            self._index.pop(order_id).level = None
+        self._books[instrument] = book
+        self._index.update(scratch._index)
+        for expires_at, order_id, _, order in scratch._expiries:
+            self._seq += 1
+            heapq.heappush(self._expiries, (expires_at, order_id, self._seq, order))
 
     def _restore_order(self, side: _Side, row: OrderRow) -> None:
         """Put one snapshot order back, checking it as a new order would be."""

@@ -120,6 +120,20 @@ def decode_market(data: bytes) -> tuple[MarketConfig, int, list[BookRows]]:
     return config, clock, books
 
 
+def decode_book(data: bytes) -> BookRows:
+    """Parse ``encode_book`` bytes, checking shapes and types only.
+
+    Raises:
+        SnapshotError: if ``data`` is not a well-formed book snapshot.
+    """
+    try:
+        value = json.loads(data.decode("ascii"))
+    except (AttributeError, UnicodeDecodeError, ValueError) as exc:
+        msg = f"book snapshot is not ASCII JSON: {exc}"
+        raise SnapshotError(msg) from exc
+    return _decode_book(value)
+
+
 def _decode_book(value: _Json) -> BookRows:
     fields = _list(value, 5)
     product = fields[0]

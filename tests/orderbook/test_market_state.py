@@ -276,3 +276,39 @@ def test_check_detects_corruption(corrupt):
     corrupt(m)
     with pytest.raises(InvariantError):
         m._check()
+
+
+def test_restore_book_into_another_market():
+    source = populated()
+    target = Market(CONFIG, now=2)
+    target.open_instrument(E)
+    target.place(E, 7, "z", ASK, 5, 90, TimeInForce.GTD, 4)
+    target.restore_book(source.book_snapshot(E))
+    target._check()
+    assert target.orders(E) == source.orders(E)
+    assert target.order(7) is None
+    assert target.advance_clock(4) == []  # the replaced order's expiry went with it
+    assert [e.order_id for e in target.advance_clock(9)] == [2]
+    target.restore_book(source.book_snapshot(H))  # a new, closed book
+    assert not target.is_open(H)
+    target._check()
+
+
+def test_restore_book_errors_leave_the_market_unchanged():
+    source = populated()
+    target = Market(CONFIG, now=2)
+    target.open_instrument(H)
+    target.open_instrument(Instrument(Product.HEAT, 2))
+    target.place(Instrument(Product.HEAT, 2), 1, "z", ASK, 5, 90)  # id 1 also rests in source E
+    before = target.snapshot()
+    with pytest.raises(SnapshotError, match="other books"):
+        target.restore_book(source.book_snapshot(E))
+    late = Market(CONFIG, now=20)
+    with pytest.raises(SnapshotError):  # the GTD order would be past its expiry
+        late.restore_book(source.book_snapshot(E))
+    with pytest.raises(SnapshotError):
+        target.restore_book(b"[]")
+    with pytest.raises(SnapshotError):
+        target.restore_book(source.book_snapshot(E).replace(b",", b", ", 1))
+    assert target.snapshot() == before
+    target._check()
