@@ -28,6 +28,7 @@ from ledger.audit import decode_inclusion_proof
 from ledger.block import decode_header
 from ledger.codec import MAX_DEPTH, decode_record
 from ledger.results import decode_result
+from tests.ledger.chainkit import make_chain
 
 scalars = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**64 - 1),
@@ -174,3 +175,25 @@ def test_any_msgpack_only_raises_decode_errors(value):
     for decoder in DECODERS:
         with contextlib.suppress(DecodeError):
             decoder(data)
+
+
+def _valid_samples() -> list[bytes]:
+    block = make_chain(2, 2)[1]
+    return [block.to_bytes(), block.header.to_bytes(), *block.transactions, *block.results]
+
+
+SAMPLES = _valid_samples()
+
+
+@given(st.data())
+def test_mutated_valid_records_only_raise_decode_errors(data):
+    sample = data.draw(st.sampled_from(SAMPLES))
+    mutated = bytearray(sample)
+    for _ in range(data.draw(st.integers(1, 3))):
+        position = data.draw(st.integers(0, len(mutated) - 1))
+        mutated[position] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(mutated)))
+    for candidate in (bytes(mutated), bytes(mutated[:cut]), bytes(mutated) + b"\x00"):
+        for decoder in DECODERS:
+            with contextlib.suppress(DecodeError):
+                decoder(candidate)
