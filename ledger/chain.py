@@ -131,7 +131,8 @@ def validate_block(
         chain_id: the chain id every header and transaction must name.
         authorised_proposers: public keys allowed to propose (sign) blocks.
         nonces: the last nonce of each sender in the chain before this block
-            (a sender not in it has sent nothing yet). Not modified.
+            (a sender not in it has sent nothing yet: its first nonce must be
+            at least 1). Not modified.
         operators: public keys allowed to send operator-only transaction
             kinds; defaults to ``authorised_proposers``.
 
@@ -204,7 +205,7 @@ def validate_block(
             )
         previous = last.get(sender)
         if previous is None:
-            previous = known.get(sender, -1)
+            previous = known.get(sender, 0)  # nothing sent yet: nonces start at 1
             first[sender] = (index, nonce)
         if nonce <= previous:
             msg = (

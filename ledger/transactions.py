@@ -19,8 +19,10 @@ Wire format (all canonical msgpack, see ``ledger.codec``)::
   signed bytes are exactly the received ones, never a re-encoding.
 * **Nonces** are strictly increasing per sender; gaps are allowed (a client
   may skip nonces, e.g. after a transaction it abandoned), so the rule is
-  ``nonce > last nonce of that sender`` and an account's first transaction
-  may use any nonce. The check across blocks lives in ``ledger.chain``.
+  ``nonce > last nonce of that sender``, with the last nonce of a sender
+  that has sent nothing taken as 0: an account's first transaction may use
+  any nonce >= 1 (a transaction with nonce 0 is well-formed but can never
+  enter the chain). The check across blocks lives in ``ledger.chain``.
 
 Units of the payload fields follow DESIGN.md: energy in Wh, prices in ticks
 per kWh, money in tick·Wh.

@@ -213,9 +213,12 @@ def test_operator_only_kinds():
 def test_nonces_strictly_increase_gaps_allowed():
     peer = PEERS[0]
     public = peer.public_key_bytes()
-    result = check(_block_with([order(peer, 3), order(peer, 10), order(PEERS[1], 0)]), None)
+    result = check(_block_with([order(peer, 3), order(peer, 10), order(PEERS[1], 1)]), None)
     assert result.first_nonces[public] == (0, 3)
-    assert result.last_nonces == {public: 10, PEERS[1].public_key_bytes(): 0}
+    assert result.last_nonces == {public: 10, PEERS[1].public_key_bytes(): 1}
+    with pytest.raises(BadNonce) as info:  # nonces start at 1
+        check(_block_with([order(peer, 0)]), None)
+    assert (info.value.expected, info.value.found) == (1, 0)
     with pytest.raises(BadNonce) as info:
         check(_block_with([order(peer, 3), order(peer, 3)]), None)
     assert (info.value.expected, info.value.found, info.value.index) == (4, 3, 1)
