@@ -28,11 +28,10 @@ Semantics in brief (the details are in the docstrings of the methods):
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 from typing import TYPE_CHECKING
 
-from orderbook.book import Book, Depth, OrderView, _Order, _Side, iter_queue, view
+from orderbook.book import Book, _Order, _Side, iter_queue
 from orderbook.commands import (
     AdvanceClock,
     AmendOrder,
@@ -41,7 +40,6 @@ from orderbook.commands import (
     OpenInstrument,
     PlaceOrder,
 )
-from orderbook.errors import InvariantError, SnapshotError, UnknownInstrument
 from orderbook.events import (
     Accepted,
     Amended,
@@ -54,15 +52,8 @@ from orderbook.events import (
     RejectReason,
 )
 from orderbook.matching import fok_fillable, take
-from orderbook.snapshot import (
-    BookRows,
-    OrderRow,
-    decode_book,
-    decode_market,
-    encode_book,
-    encode_market,
-)
-from orderbook.types import Instrument, MarketConfig, Product, Side, STPMode, TimeInForce
+from orderbook.state import MarketState, valid_instrument
+from orderbook.types import Instrument, Side, STPMode, TimeInForce
 
 if TYPE_CHECKING:
     from orderbook.commands import Command
@@ -83,12 +74,8 @@ _UNFILLED = CancelReason.UNFILLED
 _NO_LIMIT = 2**61
 _R = RejectReason
 
-# Expiry heap entries: (expires_at, order_id, sequence, order). The sequence
-# number is unique, so entries never compare orders.
-_Expiry = tuple[int, int, int, _Order]
 
-
-class Market:
+class Market(MarketState):
     """A continuous double-auction market of many books.
 
     Args:
@@ -96,36 +83,7 @@ class Market:
         now: initial market clock (any integer unit; GTD expiries use it).
     """
 
-    __slots__ = (
-        "_books",
-        "_clock",
-        "_config",
-        "_default_stp",
-        "_expiries",
-        "_index",
-        "_max_price",
-        "_max_quantity",
-        "_min_price",
-        "_seq",
-        "_step",
-    )
-
-    def __init__(self, config: MarketConfig | None = None, *, now: int = 0) -> None:
-        config = MarketConfig() if config is None else config
-        if type(now) is not int:
-            msg = f"now must be an int, got {now!r}"
-            raise TypeError(msg)
-        self._config = config
-        self._step = config.price_step
-        self._min_price = config.min_price
-        self._max_price = config.max_price
-        self._max_quantity = config.max_quantity
-        self._default_stp = config.default_stp
-        self._books: dict[Instrument, Book] = {}
-        self._index: dict[int, _Order] = {}  # order id -> resting order, all books
-        self._clock = now
-        self._expiries: list[_Expiry] = []  # heap of GTD orders (lazy deletion)
-        self._seq = 0  # tie-break of expiry entries; not part of the state
+    __slots__ = ()
 
     # ------------------------------------------------------------------ commands
 
@@ -300,76 +258,6 @@ class Market:
             protection_price,
         )
 
-    def _place_reason(
-        self,
-        instrument: object,
-        order_id: object,
-        owner: object,
-        side: object,
-        quantity: object,
-        price: object,
-        tif: object,
-        expires_at: object,
-        post_only: object,
-        stp: object,
-        protection_price: object,
-    ) -> RejectReason | None:
-        """The first reason, in this order, why a place command is malformed (None: valid)."""
-        if type(order_id) is not int or order_id < 0:
-            return _R.INVALID_ORDER_ID
-        try:
-            book = self._books.get(instrument)  # type: ignore[call-overload]
-        except TypeError:
-            book = None
-        if book is None:
-            return _R.UNKNOWN_INSTRUMENT
-        if book.closed:
-            return _R.INSTRUMENT_CLOSED
-        if order_id in self._index:
-            return _R.DUPLICATE_ORDER_ID
-        if type(owner) is not str or not owner:
-            return _R.INVALID_OWNER
-        if side is not _BID and side is not _ASK:
-            return _R.INVALID_SIDE
-        if type(quantity) is not int or quantity <= 0:
-            return _R.INVALID_QUANTITY
-        if quantity > self._max_quantity:
-            return _R.QUANTITY_TOO_LARGE
-        if price is not None:
-            if protection_price is not None:
-                return _R.INVALID_PROTECTION
-            reason = self._price_reason(price)
-        else:
-            reason = None if protection_price is None else self._price_reason(protection_price)
-        if reason is not None:
-            return reason
-        if not isinstance(tif, TimeInForce) or (price is None and tif is _GTD):
-            return _R.INVALID_TIF
-        if tif is _GTD:
-            if type(expires_at) is not int:
-                return _R.INVALID_EXPIRY
-            if expires_at <= self._clock:
-                return _R.EXPIRED_ON_ARRIVAL
-        elif expires_at is not None:
-            return _R.INVALID_EXPIRY
-        if type(post_only) is not bool:
-            return _R.INVALID_POST_ONLY
-        if post_only and (price is None or tif is _IOC or tif is _FOK):
-            return _R.INVALID_POST_ONLY
-        if stp is not None and not isinstance(stp, STPMode):
-            return _R.INVALID_STP
-        return None
-
-    def _price_reason(self, price: object) -> RejectReason | None:
-        """Why ``price`` is not a valid price on the grid (None: valid)."""
-        if type(price) is not int or price <= 0:
-            return _R.INVALID_PRICE
-        if price % self._step:
-            return _R.OFF_TICK
-        if not self._min_price <= price <= self._max_price:
-            return _R.PRICE_OUT_OF_BOUNDS
-        return None
-
     def _place_valid(
         self,
         book: Book,
@@ -414,23 +302,6 @@ class Market:
             return [Rejected(order_id, _R.NO_LIQUIDITY if price is None else _R.IOC_UNFILLED)]
         events.append(Cancelled(instrument, order_id, owner, remaining, 0, CancelReason.UNFILLED))
         return events
-
-    def _rest(self, order: _Order) -> None:
-        """Index ``order``, queue it at the back of its level, and track its expiry."""
-        self._index[order.order_id] = order
-        order.side.append(order)
-        if order.expires_at is not None:
-            expiries = self._expiries
-            self._seq += 1
-            heapq.heappush(expiries, (order.expires_at, order.order_id, self._seq, order))
-            if len(expiries) > 2 * len(self._index) + 1024:
-                self._compact_expiries()
-
-    def _compact_expiries(self) -> None:
-        """Drop heap entries of orders that are gone (more than half of the heap)."""
-        index = self._index
-        self._expiries = [e for e in self._expiries if index.get(e[1]) is e[3]]
-        heapq.heapify(self._expiries)
 
     def cancel(self, order_id: int, owner: str | None = None) -> list[Event]:
         """Cancel a resting order; ``owner`` None skips the ownership check.
@@ -575,16 +446,12 @@ class Market:
 
     def open_instrument(self, instrument: Instrument) -> list[Event]:
         """Open a book for ``instrument`` (a Product and an int slot)."""
-        if (
-            type(instrument) is not Instrument
-            or not isinstance(instrument.product, Product)
-            or type(instrument.slot) is not int
-        ):
+        if not valid_instrument(instrument):
             return [Rejected(None, _R.INVALID_INSTRUMENT)]
         book = self._books.get(instrument)
         if book is not None:
             return [Rejected(None, _R.INSTRUMENT_CLOSED if book.closed else _R.INSTRUMENT_EXISTS)]
-        self._books[instrument] = Book(instrument)
+        self._open_book(instrument)
         return [InstrumentOpened(instrument)]
 
     def close_instrument(self, instrument: Instrument) -> list[Event]:
@@ -643,204 +510,6 @@ class Market:
             side.unlink(order)
         return events
 
-    # ------------------------------------------------------------------- queries
-
-    @property
-    def config(self) -> MarketConfig:
-        """The market's configuration."""
-        return self._config
-
-    @property
-    def clock(self) -> int:
-        """The market clock (last ``advance_clock`` value)."""
-        return self._clock
-
-    def instruments(self) -> tuple[Instrument, ...]:
-        """Every instrument ever opened (open or closed), sorted."""
-        return tuple(sorted(self._books, key=_instrument_key))
-
-    def is_open(self, instrument: Instrument) -> bool:
-        """True if the instrument is open for orders."""
-        book = self._books.get(instrument)
-        return book is not None and not book.closed
-
-    def book(self, instrument: Instrument) -> Book:
-        """The book of ``instrument`` (read it, do not mutate it).
-
-        Raises:
-            UnknownInstrument: if it was never opened.
-        """
-        book = self._books.get(instrument)
-        if book is None:
-            msg = f"unknown instrument {instrument!r}"
-            raise UnknownInstrument(msg)
-        return book
-
-    def best_bid(self, instrument: Instrument) -> int | None:
-        """Highest resting bid price of the instrument, or None."""
-        return self.book(instrument).best_bid()
-
-    def best_ask(self, instrument: Instrument) -> int | None:
-        """Lowest resting ask price of the instrument, or None."""
-        return self.book(instrument).best_ask()
-
-    def depth(self, instrument: Instrument, levels: int | None = None) -> Depth:
-        """L2 depth: ``levels`` price levels per side (None: all), best first."""
-        return self.book(instrument).depth(levels)
-
-    def orders(self, instrument: Instrument) -> tuple[OrderView, ...]:
-        """L3: resting orders, bids then asks, best price first, in queue order."""
-        return self.book(instrument).orders()
-
-    def order(self, order_id: int) -> OrderView | None:
-        """The resting order with this id, or None."""
-        order = self._index.get(order_id)
-        return None if order is None else view(order)
-
-    def __len__(self) -> int:
-        """Number of resting orders in all books."""
-        return len(self._index)
-
-    # ------------------------------------------------------------ state & checks
-
-    def snapshot(self) -> bytes:
-        """Canonical bytes of the whole state (see ``orderbook.snapshot``). O(n)."""
-        return encode_market(
-            self._config,
-            self._clock,
-            [_book_rows(self._books[i]) for i in self.instruments()],
-        )
-
-    def book_snapshot(self, instrument: Instrument) -> bytes:
-        """Canonical bytes of one book's state."""
-        return encode_book(_book_rows(self.book(instrument)))
-
-    def state_digest(self) -> bytes:
-        """SHA-256 of ``snapshot()``: equal exactly when the states are equal."""
-        return hashlib.sha256(self.snapshot()).digest()
-
-    @classmethod
-    def restore(cls, data: bytes) -> Market:
-        """Rebuild a market from ``snapshot()`` bytes.
-
-        Raises:
-            SnapshotError: if ``data`` is not a canonical snapshot of a valid state.
-        """
-        config, clock, books = decode_market(data)
-        market = cls(config, now=clock)
-        for rows in books:
-            instrument = rows.instrument
-            if market.open_instrument(instrument) != [InstrumentOpened(instrument)]:
-                msg = f"snapshot: duplicate or invalid instrument {instrument!r}"
-                raise SnapshotError(msg)
-            book = market._books[instrument]
-            book.closed = rows.closed
-            for side, orders in ((book.bids, rows.bids), (book.asks, rows.asks)):
-                for row in orders:
-                    market._restore_order(side, row)
-        try:
-            market._check()
-        except InvariantError as exc:
-            msg = f"snapshot: inconsistent state: {exc}"
-            raise SnapshotError(msg) from exc
-        if market.snapshot() != data:
-            msg = "snapshot: orders are not in priority order"
-            raise SnapshotError(msg)
-        return market
-
-    def restore_book(self, data: bytes) -> None:
-        """Set one book to the state in ``book_snapshot()`` bytes (opening it if new).
-
-        The snapshot may come from another market with the same config; its
-        GTD orders must expire after this market's clock and its order ids
-        must not be resting in this market's other books. On any error the
-        market is left unchanged.
-
-        Raises:
-            SnapshotError: if ``data`` is not a canonical, consistent book
-                snapshot, or it conflicts with the rest of the market.
-        """
-        rows = decode_book(data)
-        instrument = rows.instrument
-        scratch = Market(self._config, now=self._clock)
-        scratch.open_instrument(instrument)
-        book = scratch._books[instrument]
-        book.closed = rows.closed
-        for side, orders in ((book.bids, rows.bids), (book.asks, rows.asks)):
-            for row in orders:
-                scratch._restore_order(side, row)
-        try:
-            scratch._check()
-        except InvariantError as exc:
-            msg = f"book snapshot: inconsistent state: {exc}"
-            raise SnapshotError(msg) from exc
-        if encode_book(_book_rows(book)) != data:
-            msg = "book snapshot: not canonical or orders not in priority order"
-            raise SnapshotError(msg)
-        old = self._books.get(instrument)
-        old_ids = {o.order_id for o in old.iter_orders()} if old is not None else set()
-        clash = sorted(i for i in scratch._index if i in self._index and i not in old_ids)
-        if clash:
-            msg = f"book snapshot: order ids {clash[:10]} rest in other books"
-            raise SnapshotError(msg)
-        for order_id in old_ids:  # their expiry entries go stale
-            self._index.pop(order_id).level = None
-        self._books[instrument] = book
-        self._index.update(scratch._index)
-        for expires_at, order_id, _, order in scratch._expiries:
-            self._seq += 1
-            heapq.heappush(self._expiries, (expires_at, order_id, self._seq, order))
-
-    def _restore_order(self, side: _Side, row: OrderRow) -> None:
-        """Put one snapshot order back, checking it as a new order would be."""
-        if row.order_id in self._index:
-            msg = f"snapshot: duplicate order id {row.order_id}"
-            raise SnapshotError(msg)
-        if (
-            self._price_reason(row.price) is not None
-            or not 0 < row.quantity <= self._max_quantity
-            or not row.owner
-            or (row.expires_at is not None and row.expires_at <= self._clock)
-        ):
-            msg = f"snapshot: invalid order {row!r}"
-            raise SnapshotError(msg)
-        self._rest(
-            _Order(
-                row.order_id,
-                row.owner,
-                side,
-                row.price,
-                row.quantity,
-                row.expires_at,
-                row.stp,
-                row.post_only,
-            )
-        )
-
-    def _check(self) -> None:
-        """Verify every invariant of every book and of the id index. O(n).
-
-        Raises:
-            InvariantError: on any inconsistency.
-        """
-        total = sum(book._check(self._index) for book in self._books.values())
-        if total != len(self._index):
-            msg = f"id index holds {len(self._index)} orders, books {total}"
-            raise InvariantError(msg)
-        for order_id, order in self._index.items():
-            if order.order_id != order_id or order.level is None:
-                msg = f"id index entry {order_id} is stale"
-                raise InvariantError(msg)
-        live = {e[1] for e in self._expiries if self._index.get(e[1]) is e[3]}
-        gtd = {i for i, o in self._index.items() if o.expires_at is not None}
-        if live != gtd:
-            msg = f"expiry heap tracks {sorted(live)}, GTD orders are {sorted(gtd)}"
-            raise InvariantError(msg)
-        clock = self._clock
-        if any(o.expires_at is not None and o.expires_at <= clock for o in self._index.values()):
-            msg = "a GTD order is past its expiry"
-            raise InvariantError(msg)
-
 
 def _stopped(
     events: list[Event], instrument: Instrument, order_id: int, owner: str, remaining: int
@@ -850,18 +519,3 @@ def _stopped(
         return [Rejected(order_id, _R.SELF_TRADE)]
     events.append(Cancelled(instrument, order_id, owner, remaining, 0, CancelReason.SELF_TRADE))
     return events
-
-
-def _instrument_key(instrument: Instrument) -> tuple[str, int]:
-    return (instrument.product.value, instrument.slot)
-
-
-def _book_rows(book: Book) -> BookRows:
-    def rows(side: _Side) -> list[OrderRow]:
-        return [
-            OrderRow(o.order_id, o.owner, o.price, o.quantity, o.expires_at, o.stp, o.post_only)
-            for level in side.iter_levels()
-            for o in iter_queue(level)
-        ]
-
-    return BookRows(book.instrument, book.closed, rows(book.bids), rows(book.asks))
