@@ -163,6 +163,7 @@ class Market(MarketState):
             except TypeError:  # unhashable junk: _place_reason reports it
                 book = None
             if book is not None and not book.closed:
+                instrument = book.instrument  # the canonical object, even if given an equal tuple
                 if side is _BID:
                     own = book.bids
                     opp = book.asks

@@ -312,3 +312,9 @@ def test_restore_book_errors_leave_the_market_unchanged():
         target.restore_book(source.book_snapshot(E).replace(b",", b", ", 1))
     assert target.snapshot() == before
     target._check()
+
+
+def test_an_equal_plain_tuple_names_the_same_book(market):
+    events = market.place(("electricity", 1), 1, "a", BID, 10, 50)
+    assert type(events[0].instrument) is Instrument
+    assert market.order(1).instrument == E
