@@ -261,6 +261,8 @@ def time_stream(b: _Builder, api: str, gc_on: bool) -> tuple[float, float]:
         cpu = time.thread_time_ns() - cpu0
     finally:
         gc.enable()
+    # The timed pass must end where the generating pass ended (determinism).
+    assert market.state_digest() == b.market.state_digest()
     return len(calls) / (elapsed / 1e9), len(calls) / (cpu / 1e9)
 
 
@@ -280,6 +282,7 @@ def latencies(b: _Builder, gc_on: bool) -> dict[str, list[int]]:
             out[cls].append(clock() - t0)
     finally:
         gc.enable()
+    assert market.state_digest() == b.market.state_digest()
     return out
 
 
@@ -370,6 +373,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--ops", type=int, default=200_000, help="timed operations per profile")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--resting", type=int, default=1000, help="steady: resting orders")
+    parser.add_argument("--depth", type=int, default=10_000, help="deep: orders at one price")
     parser.add_argument("--profile", choices=["steady", "deep", "all"], default="all")
     parser.add_argument("--api", choices=["fast", "execute", "both"], default="both")
     parser.add_argument("--no-gc", action="store_true", help="disable the GC while timing")
@@ -379,15 +384,15 @@ def main(argv: list[str] | None = None) -> None:
     out = ["p2pex orderbook benchmark", *machine()]
     out.append(
         f"command: python -m bench.bench_orderbook --seed {args.seed} --ops {args.ops} "
-        f"--repeat {args.repeat} --profile {args.profile} --api {args.api}"
-        + (" --no-gc" if args.no_gc else "")
+        f"--repeat {args.repeat} --resting {args.resting} --depth {args.depth} "
+        f"--profile {args.profile} --api {args.api}" + (" --no-gc" if args.no_gc else "")
     )
     out.append(f"timer overhead (empty perf_counter_ns pair, median): {timer_overhead()} ns")
     print("\n".join(out), flush=True)
     if args.profile in ("steady", "all"):
-        report_profile("steady", steady_stream(args.seed, args.ops), args, out)
+        report_profile("steady", steady_stream(args.seed, args.ops, args.resting), args, out)
     if args.profile in ("deep", "all"):
-        report_profile("deep", deep_stream(args.seed, args.ops), args, out)
+        report_profile("deep", deep_stream(args.seed, args.ops, args.depth), args, out)
     out.append(f"load average at end: {os.getloadavg()}")
     print(out[-1])
     if args.write:
