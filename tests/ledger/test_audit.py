@@ -194,6 +194,8 @@ def test_changing_any_header_field_is_found(stored, chain, field):
     report = audit_chain(store, **AUDIT_ARGS)
     assert report.first_bad_height == 1
     assert type(report.error) is HEADER_FIELD_ERRORS[field]
+    name = HEADER_FIELD_ERRORS[field].__name__
+    assert report.describe().startswith(f"FAILED at block 1: {name}: ")
     assert report.error.found == (
         forged.signature
         if field in {"time_ns", "tx_root", "result_root", "state_digest"}
