@@ -250,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         "times in ms: cold = build arrays + build cvxpy problem + compile + solve (wall, fresh "
         "Clearer); compile = cvxpy compilation_time; solve = Clarabel solve_time; warm = re-solve "
         "of the same structure with new numbers (wall). Columns min/median/max; iters = Clarabel "
-        "iterations.",
+        "iterations. congestion / loss+congestion use sigma = the lines over capacity in the "
+        "basic clearing (one solve each; the full procedure is timed separately). "
+        "basic+limits = hard line limits.",
         f"{'workload':<16} {'model':<16} {'pairs':>7} {'cold min':>9} {'median':>9} {'max':>9}  "
         f"{'compile':>9} {'median':>9} {'max':>9}  {'solve':>9} {'median':>9} {'max':>9}  "
         f"{'warm':>9} {'median':>9} {'max':>9}  iters",
