@@ -213,3 +213,56 @@ def test_kkt_of_the_heat_model_on_a_small_chp_case():
     assert min(slack) == pytest.approx(0.0, abs=1e-4)
     assert int(np.argmin(slack)) == 1  # edge B-C
     np.testing.assert_allclose(r.heat_trades, -r.heat_trades.T, atol=1e-9)
+
+
+def test_periodic_resolve_matches_a_fresh_solve():
+    case = y_feeder_case()
+    clearer = Clearer()
+    clear(case, "loss", alpha=0.1, clearer=clearer)
+    data = case.to_dict()
+    data["peers"][1]["b"] = 1.7  # next slot: new curves, same structure
+    data["peers"][2]["p_min"] = data["peers"][2]["p_max"] = -40.0
+    nxt = Case.from_dict(data)
+    again = clear(nxt, "loss", alpha=0.2, clearer=clearer)
+    fresh = clear(nxt, "loss", alpha=0.2)
+    assert len(clearer) == 1
+    np.testing.assert_allclose(again.trades, fresh.trades, atol=1e-6)
+    np.testing.assert_allclose(again.peer_price, fresh.peer_price, atol=1e-7)
+    assert_certified(nxt, again)
+
+
+class FakeProblem:
+    """Stands in for a cvxpy Problem to drive the status mapping."""
+
+    def __init__(self, status, error=None):
+        self.status = status
+        self.error = error
+
+    def solve(self, **kw):
+        if self.error is not None:
+            raise self.error
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "text"),
+    [
+        ("optimal_inaccurate", None, "optimal_inaccurate: the solver stopped"),
+        ("unbounded", None, "unbounded: the objective is unbounded"),
+        ("user_limit", None, "user_limit"),
+        ("something_new", None, "unknown status"),
+        ("", "boom", "solver_error: boom"),
+    ],
+)
+def test_every_non_optimal_status_is_an_error_naming_it(status, error, text):
+    import cvxpy
+
+    from clearing import SolverFailed
+
+    case = two_peer_case()
+    data = build_problem(case, make_spec(case, "basic"))
+    qp = QpModel(data)
+    qp.problem = FakeProblem(status, cvxpy.error.SolverError(error) if error else None)
+    with pytest.raises(SolverFailed, match=text) as err:
+        qp.solve(data)
+    assert not isinstance(err.value, Infeasible)
+    assert err.value.status == (status or "solver_error")
