@@ -265,6 +265,39 @@ class SqliteBlockStore:
         """Return the settlements of ``account``, in chain order."""
         return settlements_of(self.results_by_account(account))
 
+    def _check(self) -> None:
+        """Check that the index tables match the stored blocks, O(total size); for tests.
+
+        Raises:
+            StoreCorrupted: an index row is missing, extra or wrong.
+        """
+        conn = self._conn
+        count = conn.execute("SELECT COUNT(*) FROM blocks").fetchone()[0]
+        if count != self._height:
+            msg = f"{count} blocks stored, the store believes {self._height}"
+            raise StoreCorrupted(msg)
+        want_txs: set[tuple[bytes, int, int]] = set()
+        want_rows: set[tuple[bytes, int, int, int]] = set()
+        for height in range(count):
+            block_hash, data = conn.execute(
+                "SELECT hash, data FROM blocks WHERE height = ?", (height,)
+            ).fetchone()
+            block = decode_block(bytes(data))
+            if block.hash != bytes(block_hash) or block.height != height:
+                msg = f"block {height} is stored under another height or hash"
+                raise StoreCorrupted(msg)
+            entries = index_block(block)
+            want_txs.update((t, height, i) for i, t in enumerate(entries.tx_ids))
+            want_rows.update((a, k, height, i) for a, k, i in entries.account_rows)
+        have_txs = {(bytes(t), h, i) for t, h, i in conn.execute("SELECT * FROM txs")}
+        have_rows = {
+            (bytes(a), k, h, i)
+            for a, k, h, i in conn.execute("SELECT account, kind, height, idx FROM account_results")
+        }
+        if have_txs != want_txs or have_rows != want_rows:
+            msg = "the transaction or account index does not match the stored blocks"
+            raise StoreCorrupted(msg)
+
     def close(self) -> None:
         """Close the database connection (idempotent)."""
         self._conn.close()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from ledger.block import Block, BlockHeader, decode_block
-from ledger.errors import BlockNotFound, DuplicateTransaction, NotExtendingHead
+from ledger.errors import BlockNotFound, DuplicateTransaction, NotExtendingHead, StoreCorrupted
 from ledger.results import ResultRecord, SettlementRecord, TradeRecord, decode_result
 from ledger.transactions import SignedTransaction, decode_transaction
 from ledger.types import ZERO_HASH
@@ -255,6 +255,33 @@ class MemoryBlockStore:
 
     def close(self) -> None:
         """Nothing to release."""
+
+    def _check(self) -> None:
+        """Check every internal invariant, O(total size); for tests.
+
+        Raises:
+            StoreCorrupted: the indexes do not match the stored blocks.
+        """
+        txs: dict[bytes, tuple[int, int]] = {}
+        accounts: dict[bytes, list[tuple[int, int, int]]] = {}
+        header = None
+        for height, data in enumerate(self._data):
+            block = decode_block(data)
+            entries = index_block(block)
+            if block.height != height or self._by_hash.get(block.hash) != height:
+                msg = f"block {height} is not indexed at its height and hash"
+                raise StoreCorrupted(msg)
+            check_extends(header, block)
+            header = block.header
+            txs.update((tx_id, (height, i)) for i, tx_id in enumerate(entries.tx_ids))
+            for account, kind, index in entries.account_rows:
+                accounts.setdefault(account, []).append((kind, height, index))
+        if (header, txs, accounts) != (self._head, self._txs, self._accounts):
+            msg = "head, transaction index or account index does not match the blocks"
+            raise StoreCorrupted(msg)
+        if len(self._by_hash) != len(self._data):
+            msg = "the hash index holds blocks that are not stored"
+            raise StoreCorrupted(msg)
 
     def tamper(self, height: int, data: bytes) -> None:
         """Replace a stored block's bytes without any check (tests of the audit only)."""

@@ -98,6 +98,7 @@ def test_sigkill_at_random_moments_loses_nothing_committed(tmp_path):
     assert mid_run_kills >= KILLS // 2  # the children did get to append
     with SqliteBlockStore(path) as store:
         assert store.height == audited == committed + 1
+        store._check()  # every index row matches the stored blocks
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()

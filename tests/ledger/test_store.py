@@ -57,6 +57,7 @@ class TestBlockStoreContract:
     def test_append_and_lookups(self, store, chain):
         for count, block in enumerate(chain, start=1):
             store.append(block)
+            store._check()
             assert store.height == count
             assert store.head() == block.header
         for block in chain:
@@ -128,6 +129,7 @@ class TestBlockStoreContract:
         assert info.value.found == (2, fork.hash)
         assert store.height == 2
         assert store.head() == chain[1].header
+        store._check()
 
     def test_refuses_duplicate_transactions(self, store, chain):
         store.append(chain[0])
@@ -150,6 +152,7 @@ class TestBlockStoreContract:
         with pytest.raises(DuplicateTransaction):
             store.append(twice)
         # nothing of the refused blocks was kept
+        store._check()
         assert store.height == 1
         assert store.transaction(hashlib.sha256(order(PEERS[3], 12345)).digest()) is None
         store.append(chain[1])
@@ -166,6 +169,7 @@ class TestBlockStoreContract:
         )
         with pytest.raises(DecodeError):
             store.append(block)
+        store._check()
         assert store.height == 0
         assert store.transaction(hashlib.sha256(order(PEERS[0], 1)).digest()) is None
 
@@ -173,6 +177,23 @@ class TestBlockStoreContract:
         block = build_block(OPERATOR, chain_id=CHAIN_ID, parent=None, time_ns=T0, transactions=[])
         store.append(block)
         assert store.block_at(0) == block
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_check_finds_index_damage(tmp_path, chain, kind):
+    if kind == "memory":
+        store = MemoryBlockStore()
+        for block in chain:
+            store.append(block)
+        store._txs.popitem()
+    else:
+        store = SqliteBlockStore(tmp_path / "chain.db")
+        for block in chain:
+            store.append(block)
+        store._conn.execute("DELETE FROM account_results WHERE height = 3")
+    with pytest.raises(StoreCorrupted):
+        store._check()
+    store.close()
 
 
 def test_sqlite_reopen_keeps_everything(tmp_path, chain):
