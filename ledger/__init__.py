@@ -1,4 +1,14 @@
-"""The p2pex ledger: canonical encoding, keys, Merkle trees, blocks, chain rules, block store."""
+"""The p2pex ledger: canonical encoding, keys, Merkle trees, blocks, chain rules, block store.
+
+Modules: ``codec`` (canonical msgpack), ``keys`` (Ed25519, key files,
+account ids), ``payloads`` and ``transactions`` (signed transactions),
+``results`` (trade, rejection, settlement and event records), ``merkle``
+(RFC 6962 trees and proofs), ``block`` (headers, blocks), ``chain`` (the
+validation rules), ``store`` and ``sqlite_store`` (block stores), ``audit``
+(whole-chain audit, inclusion proofs), ``errors`` (the exception tree).
+Everything but ``sqlite_store`` is pure: no clock, no randomness but key
+generation, no I/O but key files.
+"""
 
 from ledger.audit import AuditReport as AuditReport
 from ledger.audit import InclusionProof as InclusionProof
