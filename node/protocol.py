@@ -59,40 +59,31 @@ E_INTERNAL: Final = "internal"
 Value = Any  # a protocol value: None, bool, int, str, bytes, list, dict[str, Value]
 
 
-def _check_value(value: Value, depth: int = 0) -> None:
-    """Raise ``MalformedMessage`` unless ``value`` uses only protocol types."""
-    if depth > MAX_DEPTH:
-        msg = f"message nested deeper than {MAX_DEPTH}"
-        raise MalformedMessage(msg)
+def _canonical(value: Value, depth: int = 0) -> Value:
+    """Return ``value`` with maps in sorted key order; raise unless it is a protocol value.
+
+    One walk does both jobs: this runs for every message sent and received.
+    """
     if value is None or isinstance(value, bool | str | bytes):
-        return
+        return value
     if isinstance(value, int):
         if not -(2**63) <= value < 2**64:
             msg = f"integer {value} out of the 64-bit range"
             raise MalformedMessage(msg)
-        return
+        return value
+    if depth >= MAX_DEPTH:
+        msg = f"message nested deeper than {MAX_DEPTH}"
+        raise MalformedMessage(msg)
     if isinstance(value, list | tuple):
-        for item in value:
-            _check_value(item, depth + 1)
-        return
+        return [_canonical(item, depth + 1) for item in value]
     if isinstance(value, Mapping):
-        for key, item in value.items():
+        for key in value:
             if not isinstance(key, str):
                 msg = f"map key {key!r} is not a string"
                 raise MalformedMessage(msg)
-            _check_value(item, depth + 1)
-        return
+        return {key: _canonical(value[key], depth + 1) for key in sorted(value)}
     msg = f"type {type(value).__name__} is not a protocol value"
     raise MalformedMessage(msg)
-
-
-def _sorted_maps(value: Value) -> Value:
-    """Return ``value`` with every map rebuilt in sorted key order."""
-    if isinstance(value, Mapping):
-        return {key: _sorted_maps(value[key]) for key in sorted(value)}
-    if isinstance(value, list | tuple):
-        return [_sorted_maps(item) for item in value]
-    return value
 
 
 def encode_message(message: list[Value]) -> bytes:
@@ -101,8 +92,7 @@ def encode_message(message: list[Value]) -> bytes:
     >>> encode_message([1, 7, {"b": 1, "a": b"x"}]).hex()
     '93010782a161c40178a16201'
     """
-    _check_value(message)
-    data: bytes = msgpack.packb(_sorted_maps(message), use_bin_type=True)
+    data: bytes = msgpack.packb(_canonical(message), use_bin_type=True)
     return data
 
 
