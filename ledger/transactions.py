@@ -173,7 +173,7 @@ def _split_envelope(data: bytes) -> tuple[bytes, bytes] | None:
     bytes, then the end. Anything else goes to the general path.
     """
     size = len(data)
-    if size < _MIN_ENVELOPE or data[:3] != _ENVELOPE_PREFIX or type(data) is not bytes:
+    if size < _MIN_ENVELOPE or data[:3] != _ENVELOPE_PREFIX:
         return None
     tag = data[3]
     if tag == 0xC4:
@@ -214,7 +214,7 @@ def parse_transaction(data: bytes, *, max_size: int = MAX_TRANSACTION_SIZE) -> P
     Raises:
         DecodeError: as ``decode_transaction``.
     """
-    split = _split_envelope(data) if len(data) <= max_size else None
+    split = _split_envelope(data) if type(data) is bytes and len(data) <= max_size else None
     if split is None:
         # The general path: it gives the precise error for anything the
         # fast path does not accept. decode_record skips the generic type

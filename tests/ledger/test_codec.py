@@ -74,6 +74,16 @@ def test_encode_refuses_deep_nesting():
         encode(value)
 
 
+DECODERS = [
+    decode,
+    decode_transaction,
+    decode_block,
+    decode_header,
+    decode_result,
+    decode_inclusion_proof,
+]
+
+
 # (description, hex bytes, expected error)
 BAD_INPUTS = [
     ("empty input", "", MalformedData),
@@ -130,9 +140,11 @@ def test_deep_nesting_is_refused():
         decode(data)
 
 
-def test_non_bytes_input_is_refused():
+@pytest.mark.parametrize("decoder", DECODERS, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("value", [bytearray(b"\x01"), None, "text", 5], ids=repr)
+def test_non_bytes_input_is_refused(decoder, value):
     with pytest.raises(MalformedData):
-        decode(bytearray(b"\x01"))  # type: ignore[arg-type]
+        decoder(value)
 
 
 def test_decode_record_still_checks_canonical_form():
@@ -140,16 +152,6 @@ def test_decode_record_still_checks_canonical_form():
         decode_record(bytes.fromhex("cc01"))
     # it leaves the type walk to the record decoders
     assert decode_record(bytes.fromhex("c0")) is None  # type: ignore[comparison-overlap]
-
-
-DECODERS = [
-    decode,
-    decode_transaction,
-    decode_block,
-    decode_header,
-    decode_result,
-    decode_inclusion_proof,
-]
 
 
 @given(st.binary(max_size=400))
