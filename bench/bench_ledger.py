@@ -19,7 +19,8 @@ Measured, each as min / median / max over ``--repeat`` runs after a warm-up:
    (Merkle roots, header, signature; the transactions are already signed);
 4. SQLite append rate (WAL, synchronous=FULL, one transaction per block) of
    ``--blocks`` blocks into a fresh database file, in blocks/s and
-   transactions/s;
+   transactions/s; then, with ``--long-blocks``, the rate per window of
+   blocks as one chain grows (random-key index pages make it fall);
 5. the whole-chain audit of that database (every rule: decode, canonical
    checks, roots, signatures, nonces), in transactions/s, on one core
    (``audit_chain``) and on ``--workers`` processes (``audit_segment`` on
@@ -265,6 +266,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument(
+        "--long-blocks",
+        type=int,
+        default=150,
+        help="blocks appended one by one to show the rate as the chain grows (0: skip)",
+    )
+    parser.add_argument(
         "--write", action="store_true", help="write bench/results/ledger-<commit>.txt"
     )
     args = parser.parse_args(argv)
@@ -417,6 +424,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"audit, per worker CPU   (tx/s, CPU)   {stats(worker_rates)}")
         speedup = statistics.median(parallel_rates) / statistics.median(wall_rates)
         say(f"audit speed-up          x{speedup:.2f} on {args.workers} processes (wall, medians)")
+        if args.long_blocks:
+            long_chain = chain
+            if args.long_blocks > len(chain):
+                print(f"preparing {args.long_blocks} blocks ...", flush=True)
+                long_chain = make_chain(args.seed, args.long_blocks, args.block_size, args.peers)[1]
+            window = max(1, args.long_blocks // 6)
+            rates = []
+            with SqliteBlockStore(os.path.join(tmp, "long.db")) as store:
+                start = time.perf_counter()
+                for count, block in enumerate(long_chain[: args.long_blocks], start=1):
+                    store.append(block)
+                    if count % window == 0:
+                        now = time.perf_counter()
+                        rates.append((count, window * args.block_size / (now - start)))
+                        start = now
+            say(
+                f"SQLite append FULL on a growing chain (tx/s, wall, per {window} blocks): "
+                + ", ".join(
+                    f"{rate:,.0f} up to {count * args.block_size // 1000}k tx"
+                    for count, rate in rates
+                )
+            )
     say("load avg at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
     if args.write:
