@@ -64,23 +64,8 @@ def run_node(args: argparse.Namespace) -> int:
     return run(load_config(args.config, overrides))
 
 
-def add_node_command(commands: SubParsers) -> None:
-    """Register ``p2pex node run``."""
-    parser = commands.add_parser(
-        "node",
-        help="run a peer node (operator or replica)",
-        description="Run p2pex peer nodes.",
-    )
-    sub = parser.add_subparsers(title="node commands", metavar="COMMAND")
-    run = sub.add_parser(
-        "run",
-        help="run an operator or replica node until SIGTERM / Ctrl-C",
-        description="Run an operator (sequences transactions, produces blocks, runs the "
-        "clearing) or a replica (fetches and verifies blocks, serves reads, forwards "
-        "writes). Flags override the configuration file. Once ready the node writes its "
-        "port to --port-file and prints 'p2pex node ready ...'. `python -m node node run` "
-        "is the same command.",
-    )
+def add_run_arguments(run: argparse.ArgumentParser) -> None:
+    """The flags of ``p2pex node run`` (shared with ``python -m node.runner``)."""
     run.add_argument("--config", type=Path, help="TOML configuration file (see docs/node.md)")
     run.add_argument("--role", choices=["operator", "replica"])
     run.add_argument("--data-dir", type=Path, help="where the chain is stored")
@@ -96,6 +81,27 @@ def add_node_command(commands: SubParsers) -> None:
     run.add_argument("--max-frame", type=int, help="frame size limit in bytes")
     run.add_argument("--idle-timeout-s", type=float, help="close idle client connections")
     run.add_argument("--port-file", type=Path, help="write the actual port here once ready")
+
+
+def add_node_command(commands: SubParsers) -> None:
+    """Register ``p2pex node run``."""
+    parser = commands.add_parser(
+        "node",
+        help="run a peer node (operator or replica)",
+        description="Run p2pex peer nodes.",
+    )
+    sub = parser.add_subparsers(title="node commands", metavar="COMMAND")
+    run = sub.add_parser(
+        "run",
+        help="run an operator or replica node until SIGTERM / Ctrl-C",
+        description="Run an operator (sequences transactions, produces blocks, runs the "
+        "clearing) or a replica (fetches and verifies blocks, serves reads, forwards "
+        "writes). Flags override the configuration file. Once ready the node writes its "
+        "port to --port-file and prints 'p2pex node ready ...'. `python -m node node run` "
+        "and `python -m node.runner` (which skips the other commands' imports) are the "
+        "same command.",
+    )
+    add_run_arguments(run)
     run.set_defaults(handler=run_node)
 
     def usage(_args: argparse.Namespace) -> int:

@@ -68,9 +68,7 @@ class NodeProcess:
         cmd = [
             sys.executable,
             "-m",
-            "node",
-            "node",
-            "run",
+            "node.runner",  # = `p2pex node run`, without the CLI's other imports
             "--role",
             self.role,
             "--data-dir",
@@ -95,6 +93,11 @@ class NodeProcess:
         """
         if self.running:
             return
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting (then ``wait_ready``): start many at once."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port_file.unlink(missing_ok=True)
         with self.log_path.open("ab") as log_file:
@@ -105,10 +108,11 @@ class NodeProcess:
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
-        self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float) -> None:
         """Wait for the port file; see ``start``."""
+        if self.port_file.exists() and self.port and self.running:
+            return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
@@ -213,7 +217,11 @@ class LocalNet:
                     extra_args=self.replica_args,
                 )
                 self.replicas.append(replica)
-                replica.start(timeout)
+                replica.launch()
+                if self.chain:  # the next replica needs this one's port
+                    replica.wait_ready(timeout)
+            for replica in self.replicas:
+                replica.wait_ready(timeout)
         except BaseException:
             self.stop()
             raise

@@ -8,11 +8,14 @@ ROLE 127.0.0.1:PORT height H`` goes to stdout.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
 import os
 import signal
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from node.clock import Clock, SystemClock
@@ -95,3 +98,26 @@ def run(config: NodeConfig) -> int:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     return asyncio.run(serve(config))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m node.runner [flags of p2pex node run]``: start a node without the CLI.
+
+    Imports only what a node needs (not the demo or the offline clearing
+    report), so node processes start fast; ``LocalNet`` uses it.
+    """
+    from node.cli_node import add_run_arguments, run_node
+    from node.errors import NodeError
+
+    parser = argparse.ArgumentParser(prog="python -m node.runner", description=__doc__)
+    add_run_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_node(args)
+    except NodeError as exc:
+        print(f"p2pex: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -154,52 +154,70 @@ class FakeUpstream:
         self.loop.close()
 
 
-def test_the_honest_chain_is_accepted(tmp_path):
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    """Start one replica per scenario, all at once, and collect what each ended with."""
     blocks, _ = honest_chain()
-    run_replica(tmp_path, [b.to_bytes() for b in blocks], expect_height=2, expect_refusal=None)
+    scenarios = {"honest": ([b.to_bytes() for b in blocks], None), **forgeries()}
+    root = tmp_path_factory.mktemp("forged")
+    key_file = root / "operator.pem"
+    save_signing_key(OPERATOR, key_file)
+    upstreams, replicas = [], {}
+    try:
+        for name, (chain_blocks, _) in scenarios.items():
+            upstream = FakeUpstream(chain_blocks)
+            upstreams.append(upstream)
+            replicas[name] = NodeProcess(
+                name,
+                "replica",
+                root / name,
+                operator_key=key_file,
+                upstream=f"127.0.0.1:{upstream.port}",
+            )
+        for replica in replicas.values():
+            replica.launch()
+        for replica in replicas.values():
+            replica.wait_ready(30)
+        results = {}
+        for name, replica in replicas.items():
+            results[name] = observe(replica, refused=scenarios[name][1] is not None)
+        return scenarios, results
+    finally:
+        for replica in replicas.values():
+            replica.kill()
+        for upstream in upstreams:
+            upstream.close()
+
+
+def observe(replica, *, refused: bool):
+    """Wait until the replica stored the honest chain or reported a refusal."""
+    deadline = time.monotonic() + 30
+    with Client.connect(replica.address) as client:
+        while True:
+            status = client.status()
+            if status["refused"] if refused else status["height"] == 2:
+                break
+            assert time.monotonic() < deadline, replica.log_tail()
+            time.sleep(0.05)
+        return status, client.blocks(0), replica.log_tail()
+
+
+def test_the_honest_chain_is_accepted(outcomes):
+    _, results = outcomes
+    status, stored, _ = results["honest"]
+    assert status["height"] == 2 and status["refused"] == [] and len(stored) == 2
 
 
 @pytest.mark.parametrize("name", sorted(forgeries()))
-def test_forged_block_is_refused_and_not_stored(tmp_path, name):
-    blocks, reason = forgeries()[name]
-    run_replica(tmp_path, blocks, expect_height=1, expect_refusal=reason)
-
-
-def run_replica(tmp_path, blocks, *, expect_height, expect_refusal):
-    key_file = tmp_path / "operator.pem"
-    save_signing_key(OPERATOR, key_file)
-    upstream = FakeUpstream(blocks)
-    replica = NodeProcess(
-        "replica",
-        "replica",
-        tmp_path / "replica",
-        operator_key=key_file,
-        upstream=f"127.0.0.1:{upstream.port}",
-    )
-    try:
-        replica.start()
-        deadline = time.monotonic() + 20
-        with Client.connect(replica.address) as client:
-            while True:
-                status = client.status()
-                if expect_refusal is None and status["height"] == expect_height:
-                    break
-                if expect_refusal is not None and status["refused"]:
-                    break
-                assert time.monotonic() < deadline, replica.log_tail()
-                time.sleep(0.05)
-            assert status["height"] == expect_height
-            if expect_refusal is not None:
-                refusal = status["refused"][0]
-                assert refusal["height"] == 1
-                assert expect_refusal in refusal["reason"]
-                assert "REFUSED block 1" in replica.log_tail()
-                # the good block is served, the forged one never stored
-                stored = client.blocks(0)
-                assert (
-                    len(stored) == 1
-                    and decode_block(stored[0]).header == decode_block(blocks[0]).header
-                )
-    finally:
-        replica.kill()
-        upstream.close()
+def test_forged_block_is_refused_and_not_stored(outcomes, name):
+    scenarios, results = outcomes
+    chain_blocks, reason = scenarios[name]
+    status, stored, log = results[name]
+    assert status["height"] == 1
+    refusal = status["refused"][0]
+    assert refusal["height"] == 1
+    assert reason in refusal["reason"]
+    assert "REFUSED block 1" in log
+    # the good block is served, the forged one was never stored
+    assert len(stored) == 1
+    assert decode_block(stored[0]).header == decode_block(chain_blocks[0]).header
