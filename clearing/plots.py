@@ -73,7 +73,15 @@ def save_plots(case: Case, directory: Path, *, clearer: Clearer | None = None) -
             over = line.name in result.congested
             ax.plot([x0, x1], [y0, y1], color="red" if over else "gray", lw=1 + 4 * over)
             label = f"{line.name}: {result.flows[li]:.0f}/{line.capacity_kw:g} kW"
-            ax.annotate(label, ((x0 + x1) / 2, (y0 + y1) / 2), fontsize=7, ha="center")
+            ax.annotate(
+                label,
+                ((x0 + x1) / 2, (y0 + y1) / 2),
+                fontsize=7,
+                ha="center",
+                xytext=(0, -11),
+                textcoords="offset points",
+                color="darkred" if over else "black",
+            )
         for bus, (x, y) in pos.items():
             peers = [p for p, b in net.peer_bus.items() if b == bus and p in case.names]
             ax.plot(x, y, "o", color="black")
