@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ledger.audit import (
     audit_chain,
     decode_inclusion_proof,
+    prove_result,
     prove_transaction,
     verify_inclusion_proof,
 )
 from ledger.block import decode_block, decode_header
 from ledger.errors import LedgerError
+from ledger.results import decode_result
 from ledger.sqlite_store import SqliteBlockStore
 from ledger.store import BlockStore, MemoryBlockStore
 from node import chain
@@ -110,38 +112,58 @@ def run_show(args: argparse.Namespace) -> int:
         store.close()
 
 
-def run_prove(args: argparse.Namespace) -> int:
-    """Print and check the inclusion proof of a transaction against its block header."""
+def _leaf_name(args: argparse.Namespace) -> str:
+    return f"transaction {args.tx}" if args.tx else f"result {args.result}"
+
+
+def _proof_target(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``prove`` arguments: ``tx_id``, or ``height`` and ``index`` of a result."""
     try:
-        tx_id = bytes.fromhex(args.tx)
+        if args.tx:
+            return {"tx_id": bytes.fromhex(args.tx)}
+        height, _, index = args.result.partition(":")
+        return {"height": int(height), "index": int(index)}
     except ValueError as exc:
-        msg = f"--tx {args.tx!r} is not hex"
+        msg = "--tx takes a hex transaction id, --result HEIGHT:INDEX"
         raise ConfigError(msg) from exc
-    if args.node is not None and args.data_dir is None:
+
+
+def run_prove(args: argparse.Namespace) -> int:
+    """Print and check an inclusion proof (transaction or result) against its block header."""
+    target = _proof_target(args)
+    if args.node is not None:
         with Client.connect(args.node) as client:
-            reply = client.call("prove", {"tx_id": tx_id})
+            reply = client.call("prove", target)
         proof = decode_inclusion_proof(reply["proof"])
         header = decode_header(reply["header"])
-        leaf = reply["tx"]
+        leaf = reply["leaf"]
     else:
         store = open_source(args)
         try:
-            found_proof = prove_transaction(store, tx_id)
-            located = store.transaction(tx_id)
-            if found_proof is None or located is None:
-                msg = f"transaction {args.tx} is not in the chain"
-                raise NodeError(msg)
-            proof, leaf = found_proof, located.record.to_bytes()
+            if "tx_id" in target:
+                found = prove_transaction(store, target["tx_id"])
+                located = store.transaction(target["tx_id"])
+                if found is None or located is None:
+                    msg = f"{_leaf_name(args)} is not in the chain"
+                    raise NodeError(msg)
+                proof, leaf = found, located.record.to_bytes()
+            else:
+                proof = prove_result(store, target["height"], target["index"])
+                leaf = store.block_at(target["height"]).results[target["index"]]
             header = store.block_at(proof.height).header
         finally:
             store.close()
     verify_inclusion_proof(header, proof, leaf)
-    print(f"transaction {args.tx}")
-    print(f"block {header.height} {header.hash.hex()} tx_root {header.tx_root.hex()}")
+    tree = "tx_root" if "tx_id" in target else "result_root"
+    root = header.tx_root if "tx_id" in target else header.result_root
+    print(_leaf_name(args))
+    if "tx_id" not in target:
+        print(f"record {decode_result(leaf)}")
+    print(f"block {header.height} {header.hash.hex()} {tree} {root.hex()}")
     print(f"leaf {proof.index} of {proof.size}, path:")
     for node in proof.path:
         print(f"  {node.hex()}")
-    print("proof OK: the transaction is in the block")
+    print(f"proof OK: the {_leaf_name(args).split()[0]} is in the block")
     return 0
 
 
@@ -181,12 +203,14 @@ def add_chain_command(commands: SubParsers) -> None:
     show.set_defaults(handler=run_show)
     prove = sub.add_parser(
         "prove",
-        help="print and check a transaction's Merkle inclusion proof",
-        description="Print the RFC 6962 inclusion proof of a transaction and check it "
-        "against the block header's transaction root.",
+        help="print and check a Merkle inclusion proof of a transaction or a result",
+        description="Print the RFC 6962 inclusion proof of a transaction (or of one result "
+        "record: a trade, a settlement...) and check it against the block header's root.",
     )
     _source_flags(prove)
-    prove.add_argument("--tx", required=True, metavar="TX_ID", help="transaction id (hex)")
+    what = prove.add_mutually_exclusive_group(required=True)
+    what.add_argument("--tx", metavar="TX_ID", help="transaction id (hex)")
+    what.add_argument("--result", metavar="HEIGHT:INDEX", help="result INDEX of block HEIGHT")
     prove.set_defaults(handler=run_prove)
 
     def usage(_args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ledger.audit import prove_transaction
+from ledger.audit import prove_result, prove_transaction
 from node import chain, txn
 from node.clock import Clock
 from node.config import NodeConfig
@@ -200,18 +200,29 @@ class NodeService:
         return {"height": found.height, "index": found.index, "tx": found.record.to_bytes()}
 
     async def h_prove(self, session: Session, args: Args) -> Result:
-        """``prove``: a Merkle inclusion proof of a stored transaction, with its block header."""
-        tx_id = arg_bytes(args, "tx_id", 32)
-        proof = prove_transaction(self.store, tx_id)
-        found = self.store.transaction(tx_id)
-        if proof is None or found is None:
-            raise RequestFailed(E_NOT_FOUND, f"transaction {tx_id.hex()} is not stored")
+        """``prove``: a Merkle inclusion proof, with its block header and leaf.
+
+        Of a stored transaction (``tx_id``), or of result ``index`` of the
+        block at ``height`` (a trade, rejection, settlement...).
+        """
+        if "tx_id" in args:
+            tx_id = arg_bytes(args, "tx_id", 32)
+            proof = prove_transaction(self.store, tx_id)
+            found = self.store.transaction(tx_id)
+            if proof is None or found is None:
+                raise RequestFailed(E_NOT_FOUND, f"transaction {tx_id.hex()} is not stored")
+            leaf = found.record.to_bytes()
+        else:
+            height, index = arg_int(args, "height"), arg_int(args, "index")
+            if not 0 <= height < self.store.height:
+                raise RequestFailed(E_NOT_FOUND, f"no block at height {height}")
+            results = self.store.block_at(height).results
+            if not 0 <= index < len(results):
+                raise RequestFailed(E_NOT_FOUND, f"block {height} has no result {index}")
+            proof = prove_result(self.store, height, index)
+            leaf = results[index]
         header = self.store.block_at(proof.height).header
-        return {
-            "proof": proof.to_bytes(),
-            "header": header.to_bytes(),
-            "tx": found.record.to_bytes(),
-        }
+        return {"proof": proof.to_bytes(), "header": header.to_bytes(), "leaf": leaf}
 
     async def h_book(self, session: Session, args: Args) -> Result:
         """``book``: L2 depth of one (product, slot) book."""

@@ -199,8 +199,19 @@ def test_cli_trades_and_audits_against_real_nodes(make_net, tmp_path, capsys) ->
     assert capsys.readouterr().out.count("block ") == 2
     assert main(["chain", "prove", "--node", rep, "--tx", tx_id]) == 0
     assert "proof OK" in capsys.readouterr().out
+    from ledger.block import decode_block
+    from ledger.results import TradeRecord, decode_result
+
+    with Client.connect(rep) as reader:
+        height = reader.call("tx", {"tx_id": bytes.fromhex(tx_id)})["height"]
+        results = decode_block(reader.blocks(height, 1)[0]).results
+    index = next(i for i, r in enumerate(results) if isinstance(decode_result(r), TradeRecord))
+    assert main(["chain", "prove", "--node", op, "--result", f"{height}:{index}"]) == 0
+    out = capsys.readouterr().out
+    assert "TradeRecord(" in out and "price=95" in out and "proof OK: the result" in out
     net.stop()
     data = ["--data-dir", str(net.replicas[0].data_dir)]
     assert main(["chain", "verify", *data, *key]) == 0
     assert main(["chain", "prove", *data, "--tx", tx_id]) == 0
+    assert main(["chain", "prove", *data, "--result", f"{height}:{index}"]) == 0
     assert main(["chain", "prove", *data, "--tx", "00" * 32]) == 1

@@ -148,3 +148,28 @@ def test_tcp_pipelined_requests_answer_in_order(tcp_server):
         got = [rpc.read_message() for _ in range(50)]
         assert all(isinstance(m, Reply) for m in got)
         assert [m.request_id for m in got] == list(range(1, 51))
+
+
+def test_a_subscriber_that_falls_too_far_behind_is_dropped(monkeypatch):
+    import node.server as server_module
+
+    async def main():
+        monkeypatch.setattr(server_module, "MAX_PENDING_EVENTS", 3)
+        server = make_server()
+        slow_end, server_end = memory_pair()
+        task = asyncio.create_task(server.serve(server_end))
+        rpc = AsyncRpc(slow_end)
+        await rpc.call("subscribe")
+        session = next(iter(server.sessions))
+        # the sender task cannot run while we push: the queue fills up
+        for i in range(10):
+            server.broadcast("tick", {"i": i})
+        assert session.closed
+        with pytest.raises(ConnectionLost):
+            while True:
+                await rpc.next_event(timeout=2)
+        await task
+        assert server.sessions == set()
+        await rpc.close()
+
+    run(main())
