@@ -215,6 +215,8 @@ def test_sqlite_pragmas(tmp_path):
         conn = store._conn
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 16384
+        assert conn.execute("PRAGMA cache_size").fetchone()[0] == -64 * 1024
 
 
 def test_sqlite_readonly(tmp_path, chain):
