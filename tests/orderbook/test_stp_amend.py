@@ -227,3 +227,15 @@ def test_amend_rejections_leave_the_market_unchanged(market, kwargs, reason):
     args = {"order_id": 1, "owner": "a", "price": None, "quantity": None, **kwargs}
     assert market.amend(**args) == [Rejected(args["order_id"], reason)]
     assert market.state_digest() == before
+
+
+def test_decrement_that_uses_up_the_taker_stops_matching(market):
+    market.place(E, 1, "a", ASK, 10, 50)
+    market.place(E, 2, "z", ASK, 10, 50)
+    events = market.place(E, 9, "a", BID, 10, 50, stp=STPMode.DECREMENT)
+    assert events == [
+        Accepted(E, 9, "a", BID, 50, 10),
+        Cancelled(E, 1, "a", 10, 0, ST),
+        Cancelled(E, 9, "a", 10, 0, ST),
+    ]
+    assert market.order(2).quantity == 10
