@@ -41,7 +41,16 @@ import clarabel
 import cvxpy
 import numpy as np
 
-from clearing import Case, Clearer, clear, congestion_procedure, load_reference_case
+from clearing import (
+    Case,
+    Clearer,
+    certificate_from_plain,
+    certificate_to_plain,
+    check_certificate,
+    clear,
+    congestion_procedure,
+    load_reference_case,
+)
 from clearing.problem import build_problem
 from clearing.spec import make_spec
 
@@ -181,9 +190,15 @@ def bench_case(label: str, case: Case, reps: int, resolves: int, seed: int, out:
                     warm.append(dt2)
         if result is None:
             continue
+        # a replica's check: decode the plain certificate and verify KKT (no solver)
+        plain = certificate_to_plain(result.certificate)
+        t0 = time.perf_counter()
+        report = check_certificate(case, certificate_from_plain(plain))
+        check_ms = (time.perf_counter() - t0) * 1000.0
+        assert report.ok, report.failures
         line = (
             f"{label:<16} {model:<16} {pairs:>7} {stats(cold)}  {stats(compile_s)}  "
-            f"{stats(solve_s)}  {stats(warm)}  {result.iterations:>4}"
+            f"{stats(solve_s)}  {stats(warm)}  {result.iterations:>4}  {check_ms:8.1f}"
         )
         print(line, flush=True)
         out.append(line)
@@ -252,10 +267,11 @@ def main(argv: list[str] | None = None) -> int:
         "of the same structure with new numbers (wall). Columns min/median/max; iters = Clarabel "
         "iterations. congestion / loss+congestion use sigma = the lines over capacity in the "
         "basic clearing (one solve each; the full procedure is timed separately). "
-        "basic+limits = hard line limits.",
+        "basic+limits = hard line limits. check = decode the plain certificate and verify "
+        "it (what a replica does; no solver), ms.",
         f"{'workload':<16} {'model':<16} {'pairs':>7} {'cold min':>9} {'median':>9} {'max':>9}  "
         f"{'compile':>9} {'median':>9} {'max':>9}  {'solve':>9} {'median':>9} {'max':>9}  "
-        f"{'warm':>9} {'median':>9} {'max':>9}  iters",
+        f"{'warm':>9} {'median':>9} {'max':>9}  iters     check",
     ]
     print(out[-1])
     bench_case("reference", load_reference_case(), max(args.reps, 5), 5, args.seed, out)
