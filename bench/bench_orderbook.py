@@ -11,7 +11,8 @@ so cancels and amends always target orders that are resting at that moment):
 - ``steady``: ~1,000 resting orders on one book around a drifting mid price;
   limit orders (about 15% of them marketable), cancels of random resting
   orders, IOC, market orders and amends (half keep priority, half reprice).
-- ``deep``: one price level holding 10,000+ orders; new orders join its tail,
+- ``deep``: one price level holding 10,000+ orders all along (new orders are
+  added whenever it drops below ``--depth``); new orders join its tail,
   cancels hit random positions inside the queue, small marketable orders fill
   from its front, amends reduce random orders in place.
 
@@ -186,7 +187,7 @@ def steady_stream(seed: int, n_ops: int, resting: int = 1000) -> _Builder:
 
 
 def deep_stream(seed: int, n_ops: int, depth: int = 10_000) -> _Builder:
-    """The deep-queue profile: one ask level of ``depth``+ orders at one price."""
+    """The deep-queue profile: one ask level holding ``depth`` or more orders throughout."""
     b = _Builder(seed)
     rng = b.rng
     price = 100_000
@@ -194,9 +195,11 @@ def deep_stream(seed: int, n_ops: int, depth: int = 10_000) -> _Builder:
         b.place(ASK, rng.randint(1, 100) * 100, price, warm=True)
     for i in range(200):  # some bids below, to give sellers something to rest against
         b.place(BID, rng.randint(1, 100) * 100, price - 10 - i % 20, warm=True)
+    asks = b.market.book(INSTRUMENT).asks
     while len(b.ops) < n_ops:
         u = rng.random()
-        if u < 0.35:
+        level = asks.levels.get(price)
+        if u < 0.35 or level is None or level.count < depth:  # keep the queue >= depth
             b.place(ASK, rng.randint(1, 100) * 100, price)  # joins the tail
         elif u < 0.65:
             b.run("cancel", (b.live.pick(rng),))  # anywhere in the queue
