@@ -345,6 +345,7 @@ def report_profile(name: str, b: _Builder, args: argparse.Namespace, out: list[s
         f"{len(b.live)} resting at the end; gc {'on' if gc_on else 'off'}"
     )
     out.append("   mix: " + ", ".join(f"{c} {counts[c]}" for c in CLASSES))
+    print("\n".join(out[-3:]), flush=True)
     apis = ["fast", "execute"] if args.api == "both" else [args.api]
     for api in apis:
         time_stream(b, api, gc_on)  # warm-up pass
