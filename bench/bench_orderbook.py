@@ -199,7 +199,7 @@ def deep_stream(seed: int, n_ops: int, depth: int = 10_000) -> _Builder:
     while len(b.ops) < n_ops:
         u = rng.random()
         level = asks.levels.get(price)
-        if u < 0.35 or level is None or level.count < depth:  # keep the queue >= depth
+        if u < 0.35 or level is None or level.count <= depth:  # keep the queue >= depth
             b.place(ASK, rng.randint(1, 100) * 100, price)  # joins the tail
         elif u < 0.65:
             b.run("cancel", (b.live.pick(rng),))  # anywhere in the queue
