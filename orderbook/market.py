@@ -132,6 +132,30 @@ class Market(MarketState):
     ) -> list[Event]:
         """Submit an order (the fields of ``PlaceOrder``) and return its events.
 
+        Args:
+            instrument: the book (must be open).
+            order_id: non-negative int, not resting anywhere in the market.
+            owner: the submitter's account id, non-empty.
+            side: ``Side.BID`` or ``Side.ASK`` (the enum members, not strings).
+            quantity: Wh, 1..max_quantity.
+            price: limit in ticks per kWh on the grid and within bounds; None
+                makes a market order.
+            tif: GTC / GTD rest their remainder; IOC cancels it; FOK trades
+                everything or is rejected untouched.
+            expires_at: GTD only: market clock value at which it expires
+                (must be later than the current clock).
+            post_only: rest only (GTC / GTD limit orders); rejected if it would trade.
+            stp: self-trade prevention mode; None uses the market default.
+            protection_price: market orders only: worst price to trade at.
+
+        Returns:
+            ``[Rejected(order_id, reason)]`` with the market unchanged, or
+            ``Accepted`` then the ``Trade``s and self-trade ``Cancelled``
+            events in matching order, then ``Cancelled(reason=UNFILLED)`` or
+            ``Cancelled(reason=SELF_TRADE)`` for a remainder that may not rest.
+            A remainder that rests gets no event of its own: the last
+            ``Trade.taker_remaining`` (or ``Accepted.quantity``) is its size.
+
         Runtime complexity: O(1) to rest at an existing level, O(log L) to
         open a level (L levels on the side), plus O(t + k log L) to trade with
         t resting orders emptying k levels.
