@@ -173,18 +173,17 @@ def take(
 
 def _remove_front(level: _Level, maker: _Order, index: dict[int, _Order]) -> None:
     """Unlink a maker from ``level`` and forget its id; the caller drops an emptied level."""
-    lvl = level
     prev, nxt = maker.prev, maker.next
     if prev is None:
-        lvl.head = nxt
+        level.head = nxt
     else:
         prev.next = nxt
     if nxt is None:
-        lvl.tail = prev
+        level.tail = prev
     else:
         nxt.prev = prev
-    lvl.volume -= maker.quantity
-    lvl.count -= 1
+    level.volume -= maker.quantity
+    level.count -= 1
     maker.level = None
     del index[maker.order_id]
 
