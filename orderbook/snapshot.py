@@ -58,14 +58,11 @@ def _dumps(value: _Json) -> bytes:
 
 
 def _book_value(book: BookRows) -> list[_Json]:
-    def orders(rows: list[OrderRow]) -> list[_Json]:
-        return [
-            [r.order_id, r.owner, r.price, r.quantity, r.expires_at, r.stp.value, r.post_only]
-            for r in rows
-        ]
-
+    # An OrderRow's fields are in ORDER's order, json writes a tuple as an
+    # array and a StrEnum (STPMode) as its string: the rows go in as they are
+    # (reading ``.value`` of 10,000 enums took longer than the JSON encoding).
     inst = book.instrument
-    return [inst.product.value, inst.slot, book.closed, orders(book.bids), orders(book.asks)]
+    return [inst.product.value, inst.slot, book.closed, book.bids, book.asks]
 
 
 def encode_book(book: BookRows) -> bytes:

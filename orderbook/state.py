@@ -12,7 +12,7 @@ import hashlib
 import heapq
 from typing import Self
 
-from orderbook.book import Book, Depth, OrderView, _Order, _Side, iter_queue, view
+from orderbook.book import Book, Depth, OrderView, _Order, _Side, view
 from orderbook.errors import InvariantError, SnapshotError, UnknownInstrument
 from orderbook.events import RejectReason
 from orderbook.snapshot import (
@@ -381,11 +381,28 @@ def _instrument_key(instrument: Instrument) -> tuple[str, int]:
 
 
 def _book_rows(book: Book) -> BookRows:
+    new = tuple.__new__  # OrderRow is a named tuple: skip its Python-level __new__
+
     def rows(side: _Side) -> list[OrderRow]:
-        return [
-            OrderRow(o.order_id, o.owner, o.price, o.quantity, o.expires_at, o.stp, o.post_only)
-            for level in side.iter_levels()
-            for o in iter_queue(level)
-        ]
+        out = []
+        for level in side.iter_levels():
+            o = level.head
+            while o is not None:
+                out.append(
+                    new(
+                        OrderRow,
+                        (
+                            o.order_id,
+                            o.owner,
+                            o.price,
+                            o.quantity,
+                            o.expires_at,
+                            o.stp,
+                            o.post_only,
+                        ),
+                    )
+                )
+                o = o.next
+        return out
 
     return BookRows(book.instrument, book.closed, rows(book.bids), rows(book.asks))
