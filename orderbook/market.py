@@ -191,11 +191,13 @@ class Market(MarketState):
                 if side is _BID:
                     own = book.bids
                     opp = book.asks
-                    limit_key = price
+                    limit_key = price  # worst ask key it may take
+                    key = -price  # its own level's key
                 elif side is _ASK:
                     own = book.asks
                     opp = book.bids
                     limit_key = -price
+                    key = price
                 else:
                     return [_new(Rejected, (order_id, _R.INVALID_SIDE))]
                 if stp is None:
@@ -203,7 +205,7 @@ class Market(MarketState):
                 if opp.best > limit_key:  # does not cross
                     if tif is _IOC:
                         return [_new(Rejected, (order_id, _R.IOC_UNFILLED))]
-                    level = own.levels.get(-limit_key)
+                    level = own.levels.get(key)
                     if level is None:
                         order = _Order(order_id, owner, own, price, quantity, None, stp, False)
                         own.append(order)
