@@ -95,8 +95,7 @@ def replay(state: MarketState, block: Block) -> list[bytes]:
     """
     header = block.header
     try:
-        state.begin_block(header.time_ns)
-        results: list[bytes] = []
+        results = state.begin_block(header.time_ns)
         for index, data in enumerate(block.transactions):
             try:
                 outcome = state.apply(txn.decode(data), verify_signature=False)

@@ -179,7 +179,7 @@ class Operator(NodeService):
                 loop = asyncio.get_running_loop()
                 now = max(self.clock.time_ns(), self.state.time_ns)
                 self.block = OpenBlock(now, loop.time() + self.config.block_interval_ms / 1000)
-                self.state.begin_block(now)
+                self.block.results.extend(self.state.begin_block(now))
             outcome = self.state.apply(signed, verify_signature=False)
         except InvalidTransaction as exc:
             if future is not None and not future.done():

@@ -36,12 +36,13 @@ from orderbook.commands import AdvanceClock, CloseInstrument, OpenInstrument
 from orderbook.commands import AmendOrder as BookAmend
 from orderbook.commands import CancelOrder as BookCancel
 from orderbook.commands import PlaceOrder as BookPlace
-from orderbook.events import Rejected, Trade
+from orderbook.events import Expired, Rejected, Trade
 from orderbook.market import Market
 from orderbook.types import Instrument, MarketConfig, Product, Side, STPMode, TimeInForce
 
 STATE_TAG = b"p2pex/state/v1\x00"
 ORDER_IDS_TAG = b"p2pex/order-ids/v1\x00"
+NO_TX = bytes(32)  # tx id of results no transaction caused (GTD expiry at a block's start)
 ROLES = ("producer", "consumer", "prosumer", "grid")
 MAX_NAME = 64
 
@@ -105,8 +106,13 @@ class MarketState:
 
     # -- blocks --------------------------------------------------------------------------------
 
-    def begin_block(self, time_ns: int) -> None:
-        """Advance the market clock to a block's header time (expires due GTD orders).
+    def begin_block(self, time_ns: int) -> list[bytes]:
+        """Advance the market clock to a block's header time, expiring due GTD orders.
+
+        Returns:
+            The result records of the expiries (``EventRecord`` "expired" with
+            32 zero bytes as tx id: no transaction caused them); they open the
+            block's results.
 
         Raises:
             InvalidTransaction: the time is earlier than the previous block's.
@@ -115,7 +121,8 @@ class MarketState:
             msg = f"block time {time_ns} is before the previous block time {self.time_ns}"
             raise InvalidTransaction(msg)
         self.time_ns = time_ns
-        self.market.execute(AdvanceClock(time_ns))
+        events = self.market.execute(AdvanceClock(time_ns))
+        return [txn.expired_record(NO_TX, e) for e in events if isinstance(e, Expired)]
 
     def state_digest(self) -> bytes:
         """Return the 32-byte SHA-256 digest of the whole state (goes in the block header)."""
@@ -320,6 +327,9 @@ class MarketState:
                     CloseInstrument(Instrument(Product(payload.product), payload.slot))
                 )
                 out.events.extend(events_to_wire(events))
+                out.results.extend(
+                    txn.expired_record(out.tx_id, e) for e in events if isinstance(e, Expired)
+                )
             self.closed.add(key)
             self.gate_terms[key] = (self.tariff, self.network_json)
             return None

@@ -38,7 +38,7 @@ from ledger.transactions import (
     verify_transaction,
 )
 from node.errors import InvalidTransaction
-from orderbook.events import Trade
+from orderbook.events import Expired, Trade
 
 __all__ = [
     "AmendOrder",
@@ -58,6 +58,7 @@ __all__ = [
     "accepted_record",
     "decode",
     "decode_result",
+    "expired_record",
     "is_operator_only",
     "make",
     "rejection",
@@ -118,6 +119,15 @@ def rejection(tx_id: bytes, reason: str) -> bytes:
 def accepted_record(tx_id: bytes, account: bytes, order_id: int) -> bytes:
     """The result record of a placed order: the market-wide id it was given."""
     return EventRecord(tx_id, "accepted", account, (order_id,)).to_bytes()
+
+
+def expired_record(tx_id: bytes, expired: Expired) -> bytes:
+    """The result record of an order that left the book by GTD expiry or gate closure.
+
+    ``EventRecord(tx_id, "expired", owner account, (order_id, quantity Wh))``.
+    """
+    values = (expired.order_id, expired.quantity)
+    return EventRecord(tx_id, "expired", bytes.fromhex(expired.owner), values).to_bytes()
 
 
 def trade_record(tx_id: bytes, trade: Trade) -> bytes:

@@ -57,8 +57,8 @@ def honest_chain() -> tuple[list[Block], MarketState]:
     ]
     blocks: list[Block] = []
     for i, batch in enumerate(batches):
-        state.begin_block(1_000 + i)
-        results = [r for signed in batch for r in state.apply(signed).results]
+        results = state.begin_block(1_000 + i)
+        results += [r for signed in batch for r in state.apply(signed).results]
         blocks.append(
             chain.build(
                 OPERATOR,

@@ -190,10 +190,11 @@ def random_transactions(seed: int, count: int):
         pick = rng.random()
         if pick < 0.7:
             side = rng.choice(["bid", "ask"])
-            tif = rng.choice(["GTC", "GTC", "IOC"])
-            txs.append(
-                p.tx(order(side, rng.randint(90, 110), rng.randint(1, 50) * 100, i, tif=tif))
-            )
+            tif = rng.choice(["GTC", "GTC", "IOC", "GTD"])
+            price, qty = rng.randint(90, 110), rng.randint(1, 50) * 100
+            expires = 1_000 + i + rng.randint(1, 200) if tif == "GTD" else 0
+            payload = txn.PlaceOrder("electricity", 1, side, price, qty, tif, expires, False, "", i)
+            txs.append(p.tx(payload))
         elif pick < 0.85:
             txs.append(p.tx(txn.CancelOrder(rng.randrange(i + 1))))
         else:
@@ -205,7 +206,7 @@ def run(txs, blocks_of: int):
     state = MarketState(CHAIN, OPERATOR.public_key_bytes())
     results, digests = [], []
     for start in range(0, len(txs), blocks_of):
-        state.begin_block(1_000 + start)
+        results.extend(state.begin_block(1_000 + start))
         for signed in txs[start : start + blocks_of]:
             results.extend(state.apply(txn.decode(signed.to_bytes())).results)
         digests.append(state.state_digest())
@@ -219,5 +220,34 @@ def test_replay_is_deterministic():
     first = run(txs, 50)
     second = run(txs, 50)
     assert first == second
-    assert any(isinstance(decode_result(r), TradeRecord) for r in first[0])
+    kinds = {type(decode_result(r)) for r in first[0]}
+    assert {TradeRecord, EventRecord, RejectionRecord} <= kinds
+    assert any(
+        isinstance(r, EventRecord) and r.event == "expired" and r.tx_id == bytes(32)
+        for r in map(decode_result, first[0])
+    )
     assert len(set(first[1])) == len(first[1])  # the digest moves with the state
+
+
+def test_gtd_orders_expire_at_the_block_that_reaches_their_time():
+    state = new_state()  # block time 1_000
+    peer = registered(state, 1, "prosumer")
+    gtd = txn.PlaceOrder("electricity", 1, "bid", 100, 700, "GTD", 5_000, False, "", 1)
+    placed = state.apply(peer.tx(gtd))
+    assert state.begin_block(4_999) == []
+    assert state.market.order(placed.order_id) is not None
+    expired = [decode_result(r) for r in state.begin_block(5_000)]
+    assert expired == [
+        EventRecord(bytes(32), "expired", peer.key.account_id, (placed.order_id, 700))
+    ]
+    assert state.market.order(placed.order_id) is None
+
+
+def test_gate_closure_records_the_orders_it_expires():
+    state = new_state()
+    peer = registered(state, 1, "prosumer")
+    placed = state.apply(peer.tx(order("ask", 100, 900, coid=1, slot=4)))
+    out = state.apply(txn.make(OPERATOR, CHAIN, 1, txn.CloseSlot("electricity", 4)))
+    assert records(out) == [
+        EventRecord(out.tx_id, "expired", peer.key.account_id, (placed.order_id, 900))
+    ]
