@@ -224,6 +224,8 @@ class MarketState:
         if isinstance(payload, txn.DeclareChp):
             if ("heat", payload.slot) in self.closed:
                 return "slot_closed"
+            if not self.peers[account].may_sell():  # a CHP unit produces (chapter 12.24)
+                return "role_not_permitted"
             self.chp.setdefault(payload.slot, {})[account] = tuple(payload.points)
             return None
         return self._operator(out, payload)

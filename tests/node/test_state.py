@@ -153,6 +153,9 @@ def test_curves_follow_the_sign_convention():
     out = state.apply(consumer.tx(txn.DeclareCurve("electricity", 3, 10, 5, 0, 0, 5_000)))
     assert records(out) == [RejectionRecord(out.tx_id, "role_not_permitted")]
     assert list(state.curves[("electricity", 3)]) == [consumer.key.account_id]
+    out = state.apply(consumer.tx(txn.DeclareChp(3, (0, 0, 10, 0, 10, 5, 0, 5))))
+    assert records(out) == [RejectionRecord(out.tx_id, "role_not_permitted")]
+    assert state.chp == {}
 
 
 def test_publish_clearing_records_settlements_once():
