@@ -116,6 +116,8 @@ def test_cli_trades_and_audits_against_real_nodes(make_net, tmp_path, capsys) ->
             client.register(path.stem, bus="B1", role=role)
     op, rep = net.operator.address, net.replicas[0].address
     base = ["--node", op]
+    watcher = Client.connect(rep)  # a script following the replica's trades and blocks
+    watcher.subscribe("trades", "blocks")
     assert (
         main(
             [
@@ -179,6 +181,10 @@ def test_cli_trades_and_audits_against_real_nodes(make_net, tmp_path, capsys) ->
     out = capsys.readouterr().out
     assert "trade:" in out and "price=95" in out and "committed in block" in out
     tx_id = out.split("accepted tx ")[-1].split()[0]
+    events = watcher.events(timeout=10)
+    trade = next(e for e in events if e.topic == "trades").data
+    assert (trade["price"], trade["quantity"], trade["tx_id"].hex()) == (95, 2000, tx_id)
+    watcher.close()
     assert main(["book", *base, "--slot", "3"]) == 0
     assert "95       3000" in capsys.readouterr().out
     assert (
