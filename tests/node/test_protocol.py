@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import msgpack
 import pytest
 from hypothesis import given
@@ -98,3 +100,20 @@ def test_frame_limit_is_checked_on_both_sides():
     assert frame_length(HEADER.pack(3), 3) == 3
     with pytest.raises(FrameTooLarge):
         frame_length(HEADER.pack(2**32 - 1), 1 << 20)
+
+
+@given(st.binary(max_size=200))
+def test_any_bytes_decode_or_raise_malformed(data):
+    with contextlib.suppress(MalformedMessage):
+        parse_message(data)
+
+
+@given(st.binary(min_size=1, max_size=60), st.integers(0, 59))
+def test_flipped_bytes_of_a_valid_message_never_crash(payload, position):
+    body = bytearray(request_body(9, "submit", {"tx": payload}))
+    body[position % len(body)] ^= 0xFF
+    try:
+        message = parse_message(bytes(body))
+    except MalformedMessage:
+        return
+    assert isinstance(message, Request | Reply | ErrorReply | Event)
