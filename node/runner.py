@@ -70,7 +70,11 @@ async def serve(config: NodeConfig, stop: asyncio.Event | None = None) -> int:
     node = build_node(config)
     try:
         host, port = parse_address(config.listen)
-        actual = await node.start(host, port)
+        try:
+            actual = await node.start(host, port)
+        except OSError as exc:
+            msg = f"cannot listen on {config.listen}: {exc.strerror or exc}"
+            raise ConfigError(msg) from exc
         synced = getattr(node, "synced", None)
         if isinstance(synced, asyncio.Event):
             with contextlib.suppress(TimeoutError):

@@ -16,7 +16,7 @@ from ledger.audit import prove_result, prove_transaction
 from node import chain, txn
 from node.clock import Clock
 from node.config import NodeConfig
-from node.errors import RequestFailed
+from node.errors import ConfigError, RequestFailed
 from node.protocol import E_BAD_ARGUMENTS, E_NOT_FOUND, E_TIMEOUT, Value
 from node.server import Args, Handler, Result, RpcServer, Session
 from node.state import MarketState
@@ -74,6 +74,7 @@ class NodeService:
         self.clock = clock
         self.operator_public_key = operator_public_key
         self.store = chain.open_store(Path(config.data_dir))
+        self.check_store_matches_config()
         self.state = chain.replay_store(self.store, self.new_state)
         self.server = RpcServer(
             self.handlers(),
@@ -104,6 +105,30 @@ class NodeService:
 
         task.add_done_callback(done)
         return task
+
+    def check_store_matches_config(self) -> None:
+        """Refuse to start on a chain of another chain id or another operator.
+
+        Raises:
+            ConfigError: the stored genesis block names another chain or proposer.
+        """
+        if self.store.height == 0:
+            return
+        genesis = self.store.block_at(0).header
+        if genesis.chain_id != self.config.chain_id:
+            self.store.close()
+            msg = (
+                f"{self.config.data_dir} holds chain {genesis.chain_id!r}, "
+                f"configured {self.config.chain_id!r}"
+            )
+            raise ConfigError(msg)
+        if genesis.proposer != self.operator_public_key:
+            self.store.close()
+            msg = (
+                f"{self.config.data_dir} holds a chain of operator {genesis.proposer.hex()}, "
+                f"not of the configured key {self.operator_public_key.hex()}"
+            )
+            raise ConfigError(msg)
 
     def new_state(self) -> MarketState:
         """A fresh state machine for this chain."""

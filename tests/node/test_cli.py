@@ -221,3 +221,27 @@ def test_cli_trades_and_audits_against_real_nodes(make_net, tmp_path, capsys) ->
     assert main(["chain", "prove", *data, "--tx", tx_id]) == 0
     assert main(["chain", "prove", *data, "--result", f"{height}:{index}"]) == 0
     assert main(["chain", "prove", *data, "--tx", "00" * 32]) == 1
+
+
+@pytest.mark.slow
+def test_node_refuses_a_busy_port_and_another_operators_chain(make_net, tmp_path, capsys) -> None:
+    net = make_net(replicas=0)
+    from node.client import Client
+
+    from tests.node.conftest import peer_key
+
+    with Client.connect(net.operator.address, key=peer_key(77)) as client:
+        client.wait_committed(client.register("p", bus="B1", role="prosumer").tx_id)
+    other_key = tmp_path / "other.pem"
+    assert main(["keygen", str(other_key)]) == 0
+    capsys.readouterr()
+    busy = ["node", "run", "--data-dir", str(tmp_path / "fresh"), "--operator-key", str(other_key)]
+    assert main([*busy, "--listen", net.operator.address]) == 1
+    assert "cannot listen on" in capsys.readouterr().err
+    net.operator.stop()
+    data = ["--data-dir", str(net.operator.data_dir), "--listen", "127.0.0.1:0"]
+    assert main(["node", "run", *data, "--operator-key", str(other_key)]) == 1
+    assert "holds a chain of operator" in capsys.readouterr().err
+    key = ["--operator-key", str(net.operator_key)]
+    assert main(["node", "run", *data, *key, "--chain-id", "other"]) == 1
+    assert "holds chain 'p2pex-local'" in capsys.readouterr().err
