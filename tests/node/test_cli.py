@@ -227,7 +227,6 @@ def test_cli_trades_and_audits_against_real_nodes(make_net, tmp_path, capsys) ->
 def test_node_refuses_a_busy_port_and_another_operators_chain(make_net, tmp_path, capsys) -> None:
     net = make_net(replicas=0)
     from node.client import Client
-
     from tests.node.conftest import peer_key
 
     with Client.connect(net.operator.address, key=peer_key(77)) as client:
