@@ -109,6 +109,11 @@ def job_from_state(state: MarketState, product: str, slot: int, model: str) -> C
     return ClearingJob(product, slot, model, case, {n: a for a, n in names.items()})
 
 
+def warm_up() -> None:
+    """Import the solver stack (run once in a fresh worker process)."""
+    import clearing  # noqa: F401
+
+
 def run_job(job: ClearingJob) -> tuple[tuple[tuple[bytes, int, int], ...], bytes]:
     """Solve one slot (in a worker process); return (settlements, certificate bytes).
 

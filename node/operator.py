@@ -242,15 +242,36 @@ class Operator(NodeService):
                 except InvalidTransaction as exc:
                     log.warning("closing %s slot %d failed: %s", product, slot, exc)
 
+    def _pool(self) -> ProcessPoolExecutor:
+        """The clearing worker pool, started on first use."""
+        if self.clearing_pool is None:
+            from node import clearing_job
+
+            # spawn, not fork: the node has threads (asyncio's executor) and a live loop
+            self.clearing_pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            )
+            # Importing the solver takes seconds: do it now, in the worker, so the
+            # first gate closure does not wait for it.
+            self.clearing_pool.submit(clearing_job.warm_up)
+        return self.clearing_pool
+
     def _schedule_clearings(self, transactions: list[bytes]) -> None:
-        """Start the clearing of every slot a stored block closed."""
+        """Start the clearing of every slot a stored block closed.
+
+        A published network means clearings will follow: start the worker.
+        """
         for data in transactions:
             payload = txn.decode(data).transaction.payload
+            if isinstance(payload, txn.SetNetwork):
+                self._pool()
             if isinstance(payload, txn.CloseSlot):
                 self._start_clearing(payload.product, payload.slot)
 
     def _resume_clearings(self) -> None:
         """After a restart: clear the closed slots that have curves and no published result."""
+        if self.state.network_json:
+            self._pool()
         for key in sorted(self.state.closed):
             self._start_clearing(*key)
 
@@ -268,16 +289,10 @@ class Operator(NodeService):
         from node import clearing_job  # late: imports cvxpy only when clearing is used
 
         job = clearing_job.job_from_state(self.state, product, slot, self.config.clearing_model)
-        if self.clearing_pool is None:
-            # spawn, not fork: the node has threads (asyncio's executor) and a live loop
-            self.clearing_pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn")
-            )
+        pool = self._pool()
         loop = asyncio.get_running_loop()
         try:
-            settlements, certificate = await loop.run_in_executor(
-                self.clearing_pool, clearing_job.run_job, job
-            )
+            settlements, certificate = await loop.run_in_executor(pool, clearing_job.run_job, job)
             await self.submit_own(txn.PublishClearing(product, slot, settlements, certificate))
             log.info("published the clearing of %s slot %d", product, slot)
         except Exception:
