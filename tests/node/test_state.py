@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ledger.keys import SigningKey
 from ledger.results import EventRecord, RejectionRecord, TradeRecord, decode_result
@@ -254,3 +256,47 @@ def test_gate_closure_records_the_orders_it_expires():
     assert records(out) == [
         EventRecord(out.tx_id, "expired", peer.key.account_id, (placed.order_id, 900))
     ]
+
+
+step = st.tuples(
+    st.integers(0, 3),  # sender: 0 is the operator, 1..3 peers
+    st.sampled_from(["register", "bid", "ask", "cancel", "amend", "close", "curve"]),
+    st.integers(-1, 2),  # nonce step: <= 0 replays or reuses a nonce
+    st.integers(95, 105),  # price
+    st.integers(1, 5),  # client order id
+)
+
+
+@given(st.lists(step, max_size=40))
+def test_refused_transactions_change_nothing_and_replay_is_exact(steps):
+    keys = [OPERATOR, key(1), key(2), key(3)]
+    nonces = [0, 0, 0, 0]
+    state = new_state()
+    accepted, results = [], []
+    for sender, kind, nonce_step, price, coid in steps:
+        nonces[sender] += nonce_step
+        payload = {
+            "register": txn.RegisterPeer(
+                "p", "B1", ["grid", "producer", "consumer", "prosumer"][sender]
+            ),
+            "bid": order("bid", price, 100 * coid, coid),
+            "ask": order("ask", price, 100 * coid, coid),
+            "cancel": txn.CancelOrder(coid),
+            "amend": txn.AmendOrder(coid, price, 0),
+            "close": txn.CloseSlot("electricity", 1),
+            "curve": txn.DeclareCurve("electricity", 2, 10, price, 0, -1000, 0),
+        }[kind]
+        signed = txn.make(keys[sender], CHAIN, max(nonces[sender], 0), payload)
+        before = state.state_digest()
+        try:
+            outcome = state.apply(signed)
+        except InvalidTransaction:
+            assert state.state_digest() == before
+            continue
+        accepted.append(signed)
+        results.extend(outcome.results)
+    again = MarketState(CHAIN, OPERATOR.public_key_bytes())
+    again.begin_block(1_000)
+    replayed = [r for s in accepted for r in again.apply(s).results]
+    assert replayed == results
+    assert again.state_digest() == state.state_digest()
