@@ -9,7 +9,8 @@ Blocking::
         alice.wait_committed(placed.tx_id)
         print(alice.book("electricity", 42), alice.trades())
 
-asyncio: ``AsyncClient`` has the same methods, as coroutines.
+asyncio: ``AsyncClient`` has the same methods, as coroutines. A client is one
+connection: use it from one thread (or one event loop) at a time.
 
 Nonces are taken from the node on first use and counted locally after that
 (a ``bad_nonce`` reply refetches once and retries). ``client_order_id``
@@ -228,6 +229,14 @@ class Client(_Signer):
         """Stored blocks' bytes from height ``start``."""
         return list(self.call("blocks", {"from": start, "limit": limit})["blocks"])
 
+    def transaction(self, tx_id: bytes) -> Result:
+        """Where a stored transaction is: ``height``, ``index`` and its bytes ``tx``."""
+        return self.call("tx", {"tx_id": tx_id})
+
+    def peers(self) -> list[Result]:
+        """Registered peers: ``account``, ``name``, ``bus``, ``role``."""
+        return list(self.call("peers")["peers"])
+
     def wait_height(self, height: int, timeout: float = 30.0) -> int:
         """Wait until this node stores the block at ``height``."""
         args = {"height": height, "timeout_ms": int(timeout * 1000)}
@@ -350,6 +359,18 @@ class AsyncClient(_Signer):
         """Clearing settlements of ``account`` (default: this client's)."""
         args = {"account": account or self.account}
         return list((await self.call("settlements", args))["settlements"])
+
+    async def blocks(self, start: int = 0, limit: int = 64) -> list[bytes]:
+        """Stored blocks' bytes from height ``start``."""
+        return list((await self.call("blocks", {"from": start, "limit": limit}))["blocks"])
+
+    async def transaction(self, tx_id: bytes) -> Result:
+        """Where a stored transaction is: ``height``, ``index`` and its bytes ``tx``."""
+        return await self.call("tx", {"tx_id": tx_id})
+
+    async def peers(self) -> list[Result]:
+        """Registered peers."""
+        return list((await self.call("peers"))["peers"])
 
     async def subscribe(self, *topics: str) -> None:
         """Have the node push ``"blocks"`` and / or ``"trades"`` events."""

@@ -80,7 +80,7 @@ def test_subscribers_get_trades_and_blocks(tmp_path):
         await seller.place_order("electricity", 4, "ask", 100, 1_000)
         bid = await buyer.place_order("electricity", 4, "bid", 105, 400)
         assert [e["type"] for e in bid.events] == ["accepted", "trade"]
-        await buyer.wait_committed(bid.tx_id)
+        committed_at = await buyer.wait_committed(bid.tx_id)
         seen = {}
         while "trades" not in seen:
             event = await watcher.next_event(timeout=5)
@@ -91,6 +91,13 @@ def test_subscribers_get_trades_and_blocks(tmp_path):
         block = decode_block(seen["blocks"]["block"])
         assert block.header.height == seen["blocks"]["height"]
         assert (await buyer.trades(peer_key(2).account_id))[0]["quantity"] == 400
+        assert [p["name"] for p in await watcher.peers()] == sorted(
+            ["s", "b"], key=lambda n: {"s": peer_key(1), "b": peer_key(2)}[n].account_id
+        )
+        stored = await watcher.transaction(bid.tx_id)
+        assert stored["height"] == committed_at
+        block = decode_block((await watcher.blocks(committed_at, 1))[0])
+        assert block.transactions[stored["index"]] == stored["tx"]
         book = await watcher.book("electricity", 4)
         assert book == {"bids": [], "asks": [[100, 600]], "closed": False}
         for c in (seller, buyer, watcher):
