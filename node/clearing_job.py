@@ -131,7 +131,7 @@ def run_job(job: ClearingJob) -> tuple[tuple[tuple[bytes, int, int], ...], bytes
 
     case = Case.from_dict(job.case)
     result = clear(case, job.model)
-    report = check_certificate(case, result.certificate)
+    report = check_certificate(case, result.certificate, model=job.model)
     if not report.ok:
         msg = f"the clearing's own certificate fails: {report.failures}"
         raise ClearingError(msg)
@@ -155,7 +155,8 @@ def check_published(state: MarketState, payload: txn.PublishClearing) -> str | N
         case = Case.from_dict(job.case)
         plain = decode(payload.certificate, max_size=len(payload.certificate))
         certificate = certificate_from_plain(plain)  # type: ignore[arg-type]
-        report = check_certificate(case, certificate)
+        # model=: the options (alpha, beta per peer) must be the chain's tariff
+        report = check_certificate(case, certificate, model=certificate.model)
     except (ClearingError, LedgerError, ValueError, KeyError) as exc:
         return f"{type(exc).__name__}: {exc}"
     if not report.ok:

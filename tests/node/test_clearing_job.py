@@ -98,3 +98,17 @@ def test_case_helpers_are_the_inverse_of_the_job_mapping():
         got = by_name[peer.name]
         assert got["p_min"] == pytest.approx(peer.p_min) and got["b"] == pytest.approx(peer.b)
     assert job.case["network"]["peer_bus"]["G20"] == case.network.bus_of("G20")
+
+
+def test_a_clearing_under_another_tariff_fails_the_check():
+    state = reference_market(5)  # the chain's tariff is alpha = beta = 0
+    job = job_from_state(state, "electricity", 5, "loss")
+    honest_rows, honest_cert = run_job(job)
+    honest = txn.PublishClearing("electricity", 5, honest_rows, honest_cert)
+    assert check_published(state, honest) is None
+    forged_case = {**job.case, "tariff": {"alpha": 0.05, "beta": 0.0}}
+    forged_job = type(job)(job.product, job.slot, "loss", forged_case, job.accounts)
+    rows, cert = run_job(forged_job)
+    forged = txn.PublishClearing("electricity", 5, rows, cert)
+    why = check_published(state, forged)
+    assert why is not None and "options" in why
