@@ -21,6 +21,7 @@ Formulation choices, measured in ``bench/bench_clearing.py``:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import cvxpy as _cvxpy
@@ -204,7 +205,9 @@ class QpModel:
         for name, x in self._par.items():
             x.value = values[name]
 
-    def solve(self, data: ProblemData) -> tuple[Solution, SolveInfo]:
+    def solve(
+        self, data: ProblemData, options: Mapping[str, object] | None = None
+    ) -> tuple[Solution, SolveInfo]:
         """Solve for ``data`` and return the solution in the convention of :mod:`clearing.problem`.
 
         Raises:
@@ -214,7 +217,7 @@ class QpModel:
         self.set_data(data)
         prob = self.problem
         try:
-            prob.solve(solver=cp.CLARABEL)
+            prob.solve(solver=cp.CLARABEL, **dict(options or {}))
         except cp.error.SolverError as exc:
             msg = f"solver status solver_error: {exc}"
             raise SolverFailed(msg, status=cp.SOLVER_ERROR) from exc

@@ -8,6 +8,7 @@ numbers (curves, bounds, α, β, σ) only updates Parameters.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 
 from clearing.case import Case
 from clearing.errors import InvalidOption
@@ -21,13 +22,20 @@ class Clearer:
     """Solves clearings, keeping up to ``capacity`` compiled models for re-use.
 
     Not thread-safe; one per worker process.
+
+    Args:
+        capacity: How many compiled models (structures) to keep.
+        options: Clarabel settings passed through cvxpy, e.g.
+            ``{"direct_solve_method": "faer"}``; the default is Clarabel's.
     """
 
-    def __init__(self, capacity: int = 8) -> None:
+    def __init__(self, capacity: int = 8, *, options: Mapping[str, object] | None = None) -> None:
         if capacity < 1:
             msg = f"capacity must be >= 1, got {capacity}"
             raise InvalidOption(msg)
         self._capacity = capacity
+        # Clarabel settings passed through cvxpy, e.g. {"direct_solve_method": "faer"}
+        self._options = dict(options or {})
         self._models: OrderedDict[tuple[object, ...], QpModel] = OrderedDict()
 
     def __len__(self) -> int:
@@ -52,5 +60,5 @@ class Clearer:
                 self._models.popitem(last=False)
         else:
             self._models.move_to_end(key)
-        sol, info = qp.solve(data)
+        sol, info = qp.solve(data, self._options)
         return assemble_result(case, model, data, sol, info, spec)
