@@ -114,7 +114,39 @@ def warm_up() -> None:
     import clearing  # noqa: F401
 
 
-def run_job(job: ClearingJob) -> tuple[tuple[tuple[bytes, int, int], ...], bytes]:
+Rows = tuple[tuple[bytes, int, int], ...]
+
+
+def settlement_rows(case: Any, certificate: Any, accounts: dict[str, bytes], product: str) -> Rows:
+    """The ledger settlements a certified solution gives, rounded by ``round_settlement``.
+
+    Both the operator and the replicas derive the rows from the certificate
+    as it is on the ledger (fixed point, decoded), so the same floats are
+    rounded on both sides and the published rows can be checked exactly.
+
+    Raises:
+        ClearingError: the options do not fit the case, or the rounding does not balance.
+    """
+    from clearing import round_settlement
+    from clearing.problem import build_problem
+    from clearing.result import assemble_result
+    from clearing.solution import SolveInfo
+
+    data = build_problem(case, certificate.spec)
+    info = SolveInfo("certified", "certificate", 0.0, 0.0, 0, 0.0)
+    result = assemble_result(
+        case, certificate.model, data, certificate.solution, info, certificate.spec
+    )
+    settlement = round_settlement(case, result)
+    settlement.check()
+    return tuple(
+        (accounts[p.peer], p.energy_wh, -p.payment - p.penalty)
+        for p in settlement.peers
+        if p.product == product
+    )
+
+
+def run_job(job: ClearingJob) -> tuple[Rows, bytes]:
     """Solve one slot (in a worker process); return (settlements, certificate bytes).
 
     Raises:
@@ -123,30 +155,31 @@ def run_job(job: ClearingJob) -> tuple[tuple[tuple[bytes, int, int], ...], bytes
     from clearing import (
         Case,
         ClearingError,
+        certificate_from_plain,
         certificate_to_plain,
         check_certificate,
         clear,
-        round_settlement,
     )
 
     case = Case.from_dict(job.case)
     result = clear(case, job.model)
-    report = check_certificate(case, result.certificate, model=job.model)
+    certificate_bytes = encode(certificate_to_plain(result.certificate))
+    # from here on, exactly what a replica will decode from the ledger
+    certificate = certificate_from_plain(decode(certificate_bytes, max_size=len(certificate_bytes)))  # type: ignore[arg-type]
+    report = check_certificate(case, certificate, model=job.model)
     if not report.ok:
         msg = f"the clearing's own certificate fails: {report.failures}"
         raise ClearingError(msg)
-    settlement = round_settlement(case, result)
-    settlement.check()
-    rows = tuple(
-        (job.accounts[p.peer], p.energy_wh, -p.payment - p.penalty)
-        for p in settlement.peers
-        if p.product == job.product
-    )
-    return rows, encode(certificate_to_plain(result.certificate))
+    return settlement_rows(case, certificate, job.accounts, job.product), certificate_bytes
 
 
 def check_published(state: MarketState, payload: txn.PublishClearing) -> str | None:
-    """Check a published clearing against the replica's state; None if it is valid."""
+    """Check a published clearing against the replica's state; None if it is valid.
+
+    The certificate must be optimal for the slot's case under the chain's
+    tariff (``clearing.check_certificate``, no solver), and the settlements
+    must be exactly the ones its solution rounds to.
+    """
     from clearing import Case, ClearingError, certificate_from_plain, check_certificate
     from ledger.errors import LedgerError
 
@@ -157,15 +190,13 @@ def check_published(state: MarketState, payload: txn.PublishClearing) -> str | N
         certificate = certificate_from_plain(plain)  # type: ignore[arg-type]
         # model=: the options (alpha, beta per peer) must be the chain's tariff
         report = check_certificate(case, certificate, model=certificate.model)
+        if not report.ok:
+            return "; ".join(report.failures) or "residuals above tolerance"
+        rows = settlement_rows(case, certificate, job.accounts, payload.product)
     except (ClearingError, LedgerError, ValueError, KeyError) as exc:
         return f"{type(exc).__name__}: {exc}"
-    if not report.ok:
-        return "; ".join(report.failures) or "residuals above tolerance"
-    accounts = {row[0] for row in payload.settlements}
-    if accounts != set(job.accounts.values()):
-        return "settlements do not name exactly the slot's participants"
-    if sum(row[1] for row in payload.settlements) != 0:
-        return "settled energy does not balance"
+    if tuple(payload.settlements) != rows:
+        return "settlements differ from the certified solution's rounding"
     return None
 
 

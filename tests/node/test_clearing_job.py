@@ -73,7 +73,13 @@ def test_tampered_certificate_or_settlements_fail_the_check(published):
     rows = list(payload.settlements)
     rows[0] = (rows[0][0], rows[0][1] + 1000, rows[0][2])
     unbalanced = txn.PublishClearing("electricity", 7, tuple(rows), payload.certificate)
-    assert check_published(state, unbalanced) == "settled energy does not balance"
+    assert check_published(state, unbalanced) == (
+        "settlements differ from the certified solution's rounding"
+    )
+    first, second, *rest = payload.settlements
+    swapped = (second, first, *rest)  # balanced, but not what the solution gives
+    reordered = txn.PublishClearing("electricity", 7, swapped, payload.certificate)
+    assert check_published(state, reordered) is not None
     garbage = txn.PublishClearing("electricity", 7, payload.settlements, b"\x93\x01")
     assert check_published(state, garbage) is not None
 
