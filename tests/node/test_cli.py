@@ -244,3 +244,53 @@ def test_node_refuses_a_busy_port_and_another_operators_chain(make_net, tmp_path
     key = ["--operator-key", str(net.operator_key)]
     assert main(["node", "run", *data, *key, "--chain-id", "other"]) == 1
     assert "holds chain 'p2pex-local'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_node_run_from_a_config_file(tmp_path) -> None:
+    import time
+
+    from node.client import Client
+
+    assert main(["keygen", str(tmp_path / "op.pem")]) == 0
+    config = tmp_path / "node.toml"
+    config.write_text(
+        'role = "operator"\ndata_dir = "data"\nlisten = "127.0.0.1:0"\n'
+        'operator_key = "op.pem"\nchain_id = "from-file"\nport_file = "port"\n',
+        encoding="utf-8",
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "node",
+            "node",
+            "run",
+            "--config",
+            str(config),
+            "--block-max-txs",
+            "7",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "port").exists():
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        port = int((tmp_path / "port").read_text())
+        with Client.connect(f"127.0.0.1:{port}") as client:
+            status = client.status()
+        assert (status["role"], status["chain_id"], status["height"]) == (
+            "operator",
+            "from-file",
+            0,
+        )
+        assert (tmp_path / "data" / "chain.sqlite3").is_file()
+    finally:
+        process.terminate()
+        out, _ = process.communicate(timeout=20)
+    assert process.returncode == 0
+    assert f"p2pex node ready operator 127.0.0.1:{port} height 0" in out
