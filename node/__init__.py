@@ -9,6 +9,7 @@ from node.clock import SystemClock as SystemClock
 from node.config import NodeConfig as NodeConfig
 from node.config import load_config as load_config
 from node.errors import BadNonce as BadNonce
+from node.errors import BadSignature as BadSignature
 from node.errors import BlockRefused as BlockRefused
 from node.errors import ClientClosed as ClientClosed
 from node.errors import ConfigError as ConfigError
@@ -35,6 +36,7 @@ from node.version import __version__ as __version__
 __all__ = [
     "AsyncClient",
     "BadNonce",
+    "BadSignature",
     "BlockRefused",
     "Client",
     "ClientClosed",

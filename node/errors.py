@@ -17,6 +17,7 @@ NodeError
 │   └── BlockRefused
 ├── RequestFailed
 ├── InvalidTransaction
+│   ├── BadSignature
 │   ├── BadNonce
 │   └── NotPermitted
 └── NodeTimeout
@@ -87,6 +88,12 @@ class InvalidTransaction(NodeError):
     """Raised when a transaction cannot be sequenced (signature, chain, form)."""
 
     code = "bad_transaction"
+
+
+class BadSignature(InvalidTransaction):
+    """Raised when a transaction's signature does not verify under its sender key."""
+
+    code = "bad_signature"
 
 
 class BadNonce(InvalidTransaction):

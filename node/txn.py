@@ -37,7 +37,7 @@ from ledger.transactions import (
     sign_transaction,
     verify_transaction,
 )
-from node.errors import InvalidTransaction
+from node.errors import BadSignature, InvalidTransaction
 from orderbook.events import Expired, Trade
 
 __all__ = [
@@ -66,12 +66,6 @@ __all__ = [
     "trade_record",
     "verify",
 ]
-
-
-class BadSignature(InvalidTransaction):
-    """Raised when a transaction's signature does not verify."""
-
-    code = "bad_signature"
 
 
 def decode(data: bytes) -> SignedTransaction:
