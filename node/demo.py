@@ -313,24 +313,24 @@ class Demo:
     def wait_settlements(
         self, admin: Any, slot: int, timeout: float = 45.0
     ) -> dict[str, dict[str, Any]]:
-        """Poll the operator until the slot's clearing is on its chain; its rows per peer.
+        """Wait until the operator's chain holds the slot's clearing; its rows per peer.
 
-        Asked of the operator, not of each peer's own node: a replica may not
-        have stored the clearing's block yet.
+        Asked of the operator, not of each peer's own node (a replica may not
+        have stored the clearing's block yet), and only once the operator says
+        the slot is cleared, so no row is read before its block is stored.
         """
         deadline = time.monotonic() + timeout
-        while True:
-            rows: dict[str, dict[str, Any]] = {}
-            for name, client in self.clients.items():
-                for s in admin.settlements(client.account):
-                    if s["product"] == PRODUCT and s["slot"] == slot:
-                        rows[name] = s
-            if rows:
-                return rows
+        while [PRODUCT, slot] not in admin.status()["cleared"]:
             if time.monotonic() > deadline:
                 msg = f"no clearing published for slot {slot} within {timeout:.0f} s"
                 raise NodeError(msg)
-            time.sleep(0.2)
+            time.sleep(0.1)
+        rows: dict[str, dict[str, Any]] = {}
+        for name, client in self.clients.items():
+            for s in admin.settlements(client.account):
+                if s["product"] == PRODUCT and s["slot"] == slot:
+                    rows[name] = s
+        return rows
 
     def check_settlements(
         self, case: Any, reference: Any, settlements: dict[str, dict[str, Any]]

@@ -19,8 +19,10 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from clearing.case import Case, Peer
+if TYPE_CHECKING:  # importing clearing loads cvxpy: keep `p2pex --help` fast
+    from clearing.case import Case, Peer
 
 BID = "bid"
 ASK = "ask"
