@@ -26,12 +26,9 @@ Writes ``bench/results/clearing-<short commit>.txt``.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -41,6 +38,7 @@ import clarabel
 import cvxpy
 import numpy as np
 
+from bench.machine import describe, git_commit, load_average
 from clearing import (
     Case,
     Clearer,
@@ -224,25 +222,9 @@ def congestion_rounds(out: list[str], reps: int) -> None:
 
 
 def machine() -> list[str]:
-    cpu = "unknown"
-    try:
-        for row in Path("/proc/cpuinfo").read_text().splitlines():
-            if row.startswith("model name"):
-                cpu = row.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
     return [
-        f"commit: {commit}",
-        f"date (UTC): {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())}",
-        f"machine: {platform.platform()}; CPU: {cpu}; cores: {os.cpu_count()}",
-        f"python {platform.python_version()}, numpy {np.__version__}, cvxpy {cvxpy.__version__}, "
-        f"clarabel {clarabel.__version__}",
-        f"load average at start: {os.getloadavg()}",
-        "note: the machine is shared with other jobs (2 cores); timings are noisy.",
+        *describe(),
+        f"numpy {np.__version__}, cvxpy {cvxpy.__version__}, clarabel {clarabel.__version__}",
     ]
 
 
@@ -302,10 +284,10 @@ def main(argv: list[str] | None = None) -> int:
         for n in (500, 1000):
             bench_case(f"N={n} all", random_case(n, None, args.seed + n), 1, 1, args.seed, out)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    out += [f"peak RSS: {peak:.0f} MiB", f"load average at end: {os.getloadavg()}"]
+    out += [f"peak RSS: {peak:.0f} MiB", f"load average at end: {load_average()}"]
     print(out[-2])
     print(out[-1])
-    commit = header[0].split(": ", 1)[1] or "unknown"
+    commit = git_commit().split()[0]
     path = args.out or Path("bench/results") / f"clearing-{commit}.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(out) + "\n", encoding="utf-8")

@@ -38,11 +38,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import platform
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -51,6 +48,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from bench.machine import describe, git_commit, load_average
 from ledger import (
     Block,
     PlaceOrder,
@@ -232,29 +230,7 @@ def audit_file_segment(
 
 
 def machine() -> list[str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return [
-        f"commit:   {commit}",
-        f"date:     {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
-        f"machine:  {platform.platform()}, {cpu}, {os.cpu_count()} cores",
-        f"python:   {sys.version.split()[0]} ({platform.python_implementation()})",
-        "load avg: {:.2f} {:.2f} {:.2f} (1, 5, 15 min; the machine is shared)".format(
-            *os.getloadavg()
-        ),
-    ]
+    return describe()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -446,10 +422,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     for count, rate in rates
                 )
             )
-    say("load avg at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    say(f"load average at end: {load_average()}")
 
     if args.write:
-        commit = described[0].split()[-1]
+        commit = git_commit().split()[0]
         target = Path(__file__).parent / "results" / f"ledger-{commit}.txt"
         target.parent.mkdir(exist_ok=True)
         target.write_text("\n".join(out) + "\n", encoding="utf-8")

@@ -23,15 +23,13 @@ import argparse
 import asyncio
 import gc
 import hashlib
-import os
-import platform
 import random
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench.machine import describe, git_commit
 from ledger import generate_signing_key
 from ledger.block import decode_block
 from node.client import AsyncClient
@@ -76,7 +74,7 @@ async def run_clients(address: str, args: argparse.Namespace) -> dict[str, objec
         while True:
             event = await watcher.next_event()
             now = time.perf_counter_ns()
-            block = decode_block(event.data["block"])  # type: ignore[arg-type]
+            block = decode_block(event.data["block"])
             for tx in block.transactions:
                 committed_at[hashlib.sha256(tx).digest()] = now
 
@@ -130,24 +128,8 @@ async def run_clients(address: str, args: argparse.Namespace) -> dict[str, objec
 
 
 def machine() -> str:
-    """Commit, machine and load, for the results file."""
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (
-        f"commit {commit or 'unknown'}; {platform.platform()}; {cpu}; {os.cpu_count()} cores; "
-        f"Python {platform.python_version()}; load average {load}; "
-        f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}"
-    )
+    """Commit, machine and load, on one line for the results file."""
+    return "; ".join(describe(("node", "bench/bench_node.py")))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_save:
         out = Path(__file__).parent / "results"
         out.mkdir(exist_ok=True)
-        commit = machine().split(";")[0].split()[-1]
+        commit = git_commit().split()[0]
         path = out / f"node-{commit}.txt"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         print(f"wrote {path}")

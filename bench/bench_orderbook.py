@@ -34,15 +34,12 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import platform
 import random
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.machine import describe, git_commit, load_average
 from orderbook import (
     AmendOrder,
     CancelOrder,
@@ -309,34 +306,7 @@ def pct(sorted_ns: list[int], q: float) -> float:
 
 
 def machine() -> list[str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "orderbook", "bench/bench_orderbook.py"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit, dirty = "unknown", ""
-    return [
-        f"commit: {commit}{' (+ uncommitted orderbook changes)' if dirty else ''}",
-        f"date (UTC): {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())}",
-        f"machine: {platform.platform()}; CPU: {cpu}; cores: {os.cpu_count()}",
-        f"python: {sys.version.split()[0]} ({platform.python_implementation()})",
-        f"load average at start (1/5/15 min): {os.getloadavg()}",
-        "note: the machine was shared with other jobs; figures are noisy",
-    ]
+    return describe(("orderbook", "bench/bench_orderbook.py"))
 
 
 def report_profile(name: str, b: _Builder, args: argparse.Namespace, out: list[str]) -> None:
@@ -402,10 +372,10 @@ def main(argv: list[str] | None = None) -> None:
         report_profile("steady", steady_stream(args.seed, args.ops, args.resting), args, out)
     if args.profile in ("deep", "all"):
         report_profile("deep", deep_stream(args.seed, args.ops, args.depth), args, out)
-    out.append(f"load average at end: {os.getloadavg()}")
+    out.append(f"load average at end: {load_average()}")
     print(out[-1])
     if args.write:
-        commit = machine()[0].split()[1]
+        commit = git_commit().split()[0]
         path = Path("bench/results") / f"orderbook-{commit}{'-nogc' if args.no_gc else ''}.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(out) + "\n", encoding="utf-8")
