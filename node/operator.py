@@ -9,9 +9,12 @@ Write path of one transaction:
    applied one joins the open block and its client gets ``accepted`` with
    the order's events.
 3. The block is cut ``block_interval_ms`` after its first transaction or at
-   ``block_max_txs``, signed, and appended to the SQLite store (synchronous
-   FULL: durable when ``append`` returns). Only then are its transactions
-   reported committed (``wait_committed``) and the block pushed to replicas.
+   ``block_max_txs``, signed, and handed to the store's writer thread
+   (``node.store_writer``), which appends it to the SQLite store (synchronous
+   FULL: durable when ``append`` returns) while the loop goes on accepting
+   and cutting the next blocks. Blocks are appended one at a time, in order;
+   only after a block's ``append`` returned are its transactions reported
+   committed (``wait_committed``) and the block pushed to replicas.
 
 Gate closure: when ``slot_length_ms`` > 0 the operator closes every open slot
 whose delivery starts (``slot * slot_length_ms`` Unix ms) with a ``CloseSlot``
@@ -25,8 +28,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ledger.keys import SigningKey
 from node import chain, txn
@@ -38,6 +43,10 @@ from node.sequencer import EmbeddedSequencer, Sequencer
 from node.server import Args, Handler, Result, Session
 from node.service import NodeService, arg_bytes, arg_int
 from node.state import Outcome
+from node.store_writer import ThreadedBlockStore
+
+if TYPE_CHECKING:
+    from ledger.block import Block
 
 log = logging.getLogger("p2pex.operator")
 
@@ -51,6 +60,8 @@ class OpenBlock:
     transactions: list[bytes] = field(default_factory=list)
     results: list[bytes] = field(default_factory=list)
     tx_ids: list[bytes] = field(default_factory=list)
+    closes: list[tuple[str, int]] = field(default_factory=list)  # CloseSlot (product, slot)s
+    sets_network: bool = False  # holds a SetNetwork: clearings will follow
 
 
 class Operator(NodeService):
@@ -65,8 +76,19 @@ class Operator(NodeService):
         clock: Clock,
         sequencer: Sequencer | None = None,
     ) -> None:
-        super().__init__(config, key.public_key_bytes(), clock)
+        data_dir = Path(config.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.writer = ThreadedBlockStore(data_dir / "chain.sqlite3")
+        super().__init__(config, key.public_key_bytes(), clock, store=self.writer)
         self.key = key
+        # The header of the last block built: blocks are built while earlier
+        # ones are still being stored, so the store's head may lag behind it.
+        self.last_header = self.store.head()
+        # Blocks handed to the writer thread, in order, with their append's future.
+        self.storing: asyncio.Queue[tuple[Future[None], Block, OpenBlock]] = asyncio.Queue()
+        # Transactions decoded and signature-checked by submit_bytes, by their
+        # bytes, so the sequencing loop does not decode them a second time.
+        self.verified: dict[bytes, txn.SignedTransaction] = {}
         self.sequencer: Sequencer = sequencer or EmbeddedSequencer()
         self.block: OpenBlock | None = None
         self.accept_waiters: dict[bytes, asyncio.Future[Outcome]] = {}
@@ -86,6 +108,7 @@ class Operator(NodeService):
     async def start(self, host: str, port: int) -> int:
         """Start the sequencing and gate-closure loops, then listen."""
         self._tasks.append(self.watch(asyncio.create_task(self._sequence_loop())))
+        self._tasks.append(self.watch(asyncio.create_task(self._commit_loop())))
         if self.config.slot_length_ms > 0:
             self._tasks.append(self.watch(asyncio.create_task(self._gate_loop())))
         self._resume_clearings()
@@ -116,11 +139,13 @@ class Operator(NodeService):
             raise BadNonce(last + 1, signed.transaction.nonce)
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self.accept_waiters[signed.tx_id] = future
+        self.verified[data] = signed
         try:
             await self.sequencer.append(data)
             return await future
         finally:
             self.accept_waiters.pop(signed.tx_id, None)
+            self.verified.pop(data, None)
 
     async def h_submit(self, session: Session, args: Args) -> Result:
         """``submit``: sequence a signed transaction; reply once accepted."""
@@ -164,13 +189,13 @@ class Operator(NodeService):
                 continue
             full = len(block.transactions) >= self.config.block_max_txs
             if full or loop.time() >= block.deadline:
-                await self._cut()
+                self._cut()
 
     def _apply(self, data: bytes) -> None:
         """Apply one sequenced transaction; resolve its submitter's future."""
         future = None
         try:
-            signed = txn.decode(data)
+            signed = self.verified.pop(data, None) or txn.decode(data)
             future = self.accept_waiters.get(signed.tx_id)
             # submit_bytes checked the signature before sequencing (a sequencer
             # fed by other writers must verify here instead)
@@ -189,32 +214,51 @@ class Operator(NodeService):
         block.transactions.append(data)
         block.results.extend(outcome.results)
         block.tx_ids.append(signed.tx_id)
+        payload = signed.transaction.payload
+        if isinstance(payload, txn.CloseSlot):
+            block.closes.append((payload.product, payload.slot))
+        elif isinstance(payload, txn.SetNetwork):
+            block.sets_network = True
         self.commit_waiters[signed.tx_id] = asyncio.get_running_loop().create_future()
         if future is not None and not future.done():
             future.set_result(outcome)
 
-    async def _cut(self) -> None:
-        """Sign and durably store the open block, then report its transactions committed."""
+    def _cut(self) -> None:
+        """Sign the open block and hand it to the writer thread (see ``_commit_loop``)."""
         block = self.block
         assert block is not None
         self.block = None
         signed_block = chain.build(
             self.key,
             chain_id=self.config.chain_id,
-            parent=chain.head_header(self.store),
+            parent=self.last_header,
             time_ns=block.time_ns,
             transactions=block.transactions,
             results=block.results,
             state_digest=self.state.state_digest(),
         )
-        self.store.append(signed_block)  # durable (fsync) when it returns
-        height = signed_block.header.height
-        for tx_id in block.tx_ids:
-            waiter = self.commit_waiters.pop(tx_id, None)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(height)
-        await self.on_block_stored(signed_block, signed_block.to_bytes())
-        self._schedule_clearings(block.transactions)
+        self.last_header = signed_block.header
+        # Look up ``self.store.append`` now, on the loop: the writer runs it as found.
+        stored = self.writer.submit(self.store.append, signed_block)
+        self.storing.put_nowait((stored, signed_block, block))
+
+    async def _commit_loop(self) -> None:
+        """Report blocks committed in order, each once its append returned (durable).
+
+        A failed append raises here: the loop dies and the node exits (see
+        ``watch``); the blocks after it fail to append too (they do not extend
+        the head), so nothing after a lost block is ever reported committed.
+        """
+        while True:
+            stored, signed_block, block = await self.storing.get()
+            await asyncio.wrap_future(stored)
+            height = signed_block.header.height
+            for tx_id in block.tx_ids:
+                waiter = self.commit_waiters.pop(tx_id, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(height)
+            await self.on_block_stored(signed_block, signed_block.to_bytes())
+            self._schedule_clearings(block)
 
     # -- operator transactions, gate closure, clearing -------------------------------------------
 
@@ -256,17 +300,15 @@ class Operator(NodeService):
             self.clearing_pool.submit(clearing_job.warm_up)
         return self.clearing_pool
 
-    def _schedule_clearings(self, transactions: list[bytes]) -> None:
+    def _schedule_clearings(self, block: OpenBlock) -> None:
         """Start the clearing of every slot a stored block closed.
 
         A published network means clearings will follow: start the worker.
         """
-        for data in transactions:
-            payload = txn.decode(data).transaction.payload
-            if isinstance(payload, txn.SetNetwork):
-                self._pool()
-            if isinstance(payload, txn.CloseSlot):
-                self._start_clearing(payload.product, payload.slot)
+        if block.sets_network:
+            self._pool()
+        for product, slot in block.closes:
+            self._start_clearing(product, slot)
 
     def _resume_clearings(self) -> None:
         """After a restart: clear the closed slots that have curves and no published result."""

@@ -66,7 +66,8 @@ class EmbeddedSequencer:
         if not self._entries:
             self._wakeup.clear()
             try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+                async with asyncio.timeout(timeout):  # no task per wait, unlike wait_for
+                    await self._wakeup.wait()
             except TimeoutError:
                 return []
         batch: list[tuple[int, bytes]] = []

@@ -114,6 +114,10 @@ class RpcServer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._tcp.wait_closed(), 2.0)
 
+    def has_subscribers(self, topic: str) -> bool:
+        """True if some open session subscribed to ``topic``."""
+        return any(topic in session.subscriptions for session in self.sessions)
+
     def broadcast(self, topic: str, data: Mapping[str, Value]) -> None:
         """Push an event to every session subscribed to ``topic``."""
         for session in self.sessions:
@@ -146,7 +150,10 @@ class RpcServer:
             try:
                 # A subscriber may listen silently for as long as it likes.
                 timeout = None if session.subscriptions else self.idle_timeout
-                body = await asyncio.wait_for(conn.read_frame(), timeout)
+                # asyncio.timeout, not wait_for: wait_for wraps the read in a new
+                # task, a measurable cost paid for every request.
+                async with asyncio.timeout(timeout):
+                    body = await conn.read_frame()
             except TimeoutError:
                 await self._send_error(conn, 0, E_TIMEOUT, "idle for too long")
                 return

@@ -24,6 +24,7 @@ from orderbook.types import Instrument, Product
 
 if TYPE_CHECKING:
     from ledger.block import Block
+    from ledger.store import BlockStore
 
 log = logging.getLogger("p2pex.node")
 
@@ -69,11 +70,17 @@ class NodeService:
 
     role = "node"
 
-    def __init__(self, config: NodeConfig, operator_public_key: bytes, clock: Clock) -> None:
+    def __init__(
+        self,
+        config: NodeConfig,
+        operator_public_key: bytes,
+        clock: Clock,
+        store: BlockStore | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock
         self.operator_public_key = operator_public_key
-        self.store = chain.open_store(Path(config.data_dir))
+        self.store = store if store is not None else chain.open_store(Path(config.data_dir))
         self.check_store_matches_config()
         self.state = chain.replay_store(self.store, self.new_state)
         self.server = RpcServer(
@@ -171,6 +178,8 @@ class NodeService:
         self.server.broadcast(
             "blocks", {"height": header.height, "hash": header.hash, "block": data}
         )
+        if not self.server.has_subscribers("trades"):
+            return  # decoding every result of a busy block costs more than the broadcast
         for result in block.results:
             record = txn.decode_result(result)
             if isinstance(record, txn.TradeRecord):
