@@ -46,6 +46,8 @@ from node.state import Outcome
 from node.store_writer import ThreadedBlockStore
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ledger.block import Block
 
 log = logging.getLogger("p2pex.operator")
@@ -89,7 +91,8 @@ class Operator(NodeService):
         # Transactions decoded and signature-checked by submit_bytes, by their
         # bytes, so the sequencing loop does not decode them a second time.
         self.verified: dict[bytes, txn.SignedTransaction] = {}
-        self.sequencer: Sequencer = sequencer or EmbeddedSequencer()
+        # not `or`: an empty EmbeddedSequencer is falsy (it has __len__)
+        self.sequencer: Sequencer = sequencer if sequencer is not None else EmbeddedSequencer()
         self.block: OpenBlock | None = None
         self.accept_waiters: dict[bytes, asyncio.Future[Outcome]] = {}
         self.commit_waiters: dict[bytes, asyncio.Future[int]] = {}
@@ -126,8 +129,13 @@ class Operator(NodeService):
 
     # -- write path ------------------------------------------------------------------------------
 
-    async def submit_bytes(self, data: bytes) -> Outcome:
+    async def submit_bytes(
+        self, data: bytes, sequenced: Callable[[], None] | None = None
+    ) -> Outcome:
         """Sequence one transaction and wait until it is applied (``accepted``).
+
+        ``sequenced`` is called once the transaction has its place in the
+        sequence (the server then reads the client's next request).
 
         Raises:
             InvalidTransaction: the transaction was refused.
@@ -142,6 +150,8 @@ class Operator(NodeService):
         self.verified[data] = signed
         try:
             await self.sequencer.append(data)
+            if sequenced is not None:
+                sequenced()
             return await future
         finally:
             self.accept_waiters.pop(signed.tx_id, None)
@@ -149,7 +159,7 @@ class Operator(NodeService):
 
     async def h_submit(self, session: Session, args: Args) -> Result:
         """``submit``: sequence a signed transaction; reply once accepted."""
-        outcome = await self.submit_bytes(arg_bytes(args, "tx"))
+        outcome = await self.submit_bytes(arg_bytes(args, "tx"), session.release)
         return {
             "tx_id": outcome.tx_id,
             "status": "accepted",

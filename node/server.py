@@ -9,13 +9,20 @@ can stop the server or delay other clients beyond its own requests.
 Requests on one connection are handled in order (so a script's transactions
 are sequenced in the order it sent them), except commands registered as
 *concurrent* (long waits such as ``wait_committed``), which run in their own
-task and reply when done.
+task and reply when done, and *pipelined* commands (``submit``), which also
+run in their own task, each starting its handler only once the previous
+pipelined request of the connection called ``Session.release()`` (its
+transaction is sequenced) or finished; later ordinary requests wait for that
+too. So a client's transactions are still sequenced in the order it sent
+them, while many of them wait for acceptance at once and their replies go
+out as they are accepted (matched to requests by id, as every reply).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -63,6 +70,16 @@ class Session:
     events: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(MAX_PENDING_EVENTS))
     subscriptions: dict[str, int] = field(default_factory=dict)  # topic -> subscription id
     closed: bool = False
+    # Resolved once the last pipelined request read let the requests after it start.
+    order_tail: asyncio.Future[None] | None = None
+    # The release future of the pipelined request whose handler runs now.
+    releasing: asyncio.Future[None] | None = None
+
+    def release(self) -> None:
+        """Let the requests after the running pipelined one start (see *pipelined*)."""
+        releasing = self.releasing
+        if releasing is not None and not releasing.done():
+            releasing.set_result(None)
 
     def push(self, topic: str, data: Mapping[str, Value]) -> None:
         """Queue an event for this client if it subscribed to ``topic``.
@@ -88,11 +105,13 @@ class RpcServer:
         handlers: Mapping[str, Handler],
         *,
         concurrent: frozenset[str] = frozenset(),
+        pipelined: frozenset[str] = frozenset(),
         max_frame: int = DEFAULT_MAX_FRAME,
         idle_timeout: float = 300.0,
     ) -> None:
         self.handlers = dict(handlers)
         self.concurrent = concurrent
+        self.pipelined = pipelined
         self.max_frame = max_frame
         self.idle_timeout = idle_timeout
         self.sessions: set[Session] = set()
@@ -171,17 +190,43 @@ class RpcServer:
             if not isinstance(message, Request):
                 await self._send_error(conn, 0, E_MALFORMED, "expected a request")
                 continue
-            if message.command in self.concurrent:
+            command = message.command
+            if command in self.concurrent or command in self.pipelined:
                 if len(tasks) >= MAX_CONCURRENT_PER_CONNECTION:
                     await self._send_error(
                         conn, message.request_id, E_OVERLOADED, "too many pending requests"
                     )
                     continue
-                task = asyncio.create_task(self._answer(session, message))
+                if command in self.pipelined:
+                    after = session.order_tail
+                    mine = session.order_tail = asyncio.get_running_loop().create_future()
+                    task = asyncio.create_task(self._answer_in_order(session, message, after, mine))
+                    # a handler that fails before release() must not block the others
+                    task.add_done_callback(functools.partial(_resolve, mine))
+                else:
+                    task = asyncio.create_task(self._answer(session, message))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             else:
+                tail = session.order_tail
+                if tail is not None and not tail.done():
+                    await tail  # handled after the pipelined requests before it are sequenced
                 await self._answer(session, message)
+
+    async def _answer_in_order(
+        self,
+        session: Session,
+        request: Request,
+        after: asyncio.Future[None] | None,
+        mine: asyncio.Future[None],
+    ) -> None:
+        """Answer a pipelined request once the one before it released (see the module doc)."""
+        if after is not None:
+            await after  # usually done already: awaiting a done future does not yield
+        # No other pipelined handler of this session can run until ``mine`` is
+        # resolved (the next one awaits it), so ``releasing`` stays ours until then.
+        session.releasing = mine
+        await self._answer(session, request)
 
     async def _answer(self, session: Session, request: Request) -> None:
         """Run one request's handler and send its reply or error reply."""
@@ -231,3 +276,9 @@ class RpcServer:
             except ConnectionLost:
                 session.closed = True
                 return
+
+
+def _resolve(future: asyncio.Future[None], _task: object) -> None:
+    """Done callback: resolve ``future`` unless it already is."""
+    if not future.done():
+        future.set_result(None)

@@ -86,6 +86,7 @@ class NodeService:
         self.server = RpcServer(
             self.handlers(),
             concurrent=frozenset({"wait_committed", "wait_height"}),
+            pipelined=frozenset({"submit"}),
             max_frame=config.max_frame,
             idle_timeout=config.idle_timeout_s,
         )

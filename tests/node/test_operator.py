@@ -16,6 +16,7 @@ from node.config import NodeConfig
 from node.errors import RequestFailed
 from node.operator import Operator
 from node.rpc import AsyncRpc
+from node.sequencer import EmbeddedSequencer
 from node.transport import memory_pair
 from tests.node.conftest import peer_key
 
@@ -159,6 +160,47 @@ def test_a_failed_block_append_is_fatal_and_never_reported_committed(tmp_path):
         with pytest.raises(RequestFailed) as exc:
             await client.wait_committed(done.tx_id, timeout=0.2)
         assert exc.value.code == "timeout"
+        await client.close()
+        await node.close()
+
+    run(main())
+
+
+class SlowSequencer(EmbeddedSequencer):
+    """A sequencer whose append yields to the loop, as a networked log would."""
+
+    async def append(self, tx):
+        for _ in range(tx[-1] % 4):  # a varying delay: without ordering, appends reorder
+            await asyncio.sleep(0)
+        return await super().append(tx)
+
+
+@pytest.mark.parametrize("sequencer", [EmbeddedSequencer, SlowSequencer])
+def test_pipelined_submits_on_one_connection_are_sequenced_in_order(tmp_path, sequencer):
+    async def main():
+        clock = FakeClock(START_NS)
+        cfg = NodeConfig(
+            data_dir=tmp_path / "op", operator_key=tmp_path / "unused.pem", block_interval_ms=5
+        )
+        node = Operator(cfg, OPERATOR, clock, sequencer())
+        await node.start("127.0.0.1", 0)
+        client = await attach(node, peer_key(1))
+        await client.register("p", bus="B1", role="prosumer")
+        # 40 submissions in flight at once on one connection, nonces in send order
+        placed = await asyncio.gather(
+            *(client.place_order("electricity", 1, "bid", 100 + i, 100) for i in range(40))
+        )
+        assert [p.nonce for p in placed] == list(range(2, 42))
+        # every one of them was applied and rests
+        book = await client.book("electricity", 1, levels=100)
+        assert len(book["bids"]) == 40
+        await client.wait_committed(placed[-1].tx_id)
+        nonces = [
+            txn.decode(data).transaction.nonce
+            for h in range(node.store.height)
+            for data in node.store.block_at(h).transactions
+        ]
+        assert nonces == list(range(1, 42))
         await client.close()
         await node.close()
 
