@@ -63,6 +63,7 @@ class OpenBlock:
     results: list[bytes] = field(default_factory=list)
     tx_ids: list[bytes] = field(default_factory=list)
     closes: list[tuple[str, int]] = field(default_factory=list)  # CloseSlot (product, slot)s
+    clears: list[tuple[str, int]] = field(default_factory=list)  # PublishClearing (product, slot)s
     sets_network: bool = False  # holds a SetNetwork: clearings will follow
 
 
@@ -100,6 +101,11 @@ class Operator(NodeService):
         self.clearing_tasks: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._own_lock = asyncio.Lock()
+        # What the stored chain holds: the state runs ahead of the store by the
+        # blocks being built and written, and readers must not see a slot
+        # cleared before the block that clears it is durable.
+        self._stored_closed = set(self.state.closed)
+        self._stored_cleared = set(self.state.clearings)
 
     def handlers(self) -> dict[str, Handler]:
         """Reads plus ``submit`` and ``wait_committed``."""
@@ -227,6 +233,8 @@ class Operator(NodeService):
         payload = signed.transaction.payload
         if isinstance(payload, txn.CloseSlot):
             block.closes.append((payload.product, payload.slot))
+        elif isinstance(payload, txn.PublishClearing):
+            block.clears.append((payload.product, payload.slot))
         elif isinstance(payload, txn.SetNetwork):
             block.sets_network = True
         self.commit_waiters[signed.tx_id] = asyncio.get_running_loop().create_future()
@@ -263,12 +271,22 @@ class Operator(NodeService):
             stored, signed_block, block = await self.storing.get()
             await asyncio.wrap_future(stored)
             height = signed_block.header.height
+            self._stored_closed.update(block.closes)
+            self._stored_cleared.update(block.clears)
             for tx_id in block.tx_ids:
                 waiter = self.commit_waiters.pop(tx_id, None)
                 if waiter is not None and not waiter.done():
                     waiter.set_result(height)
             await self.on_block_stored(signed_block, signed_block.to_bytes())
             self._schedule_clearings(block)
+
+    def stored_closed(self) -> set[tuple[str, int]]:
+        """The (product, slot)s closed by stored blocks (not by the block being built)."""
+        return self._stored_closed
+
+    def stored_cleared(self) -> set[tuple[str, int]]:
+        """The (product, slot)s whose clearing is in a stored block."""
+        return self._stored_cleared
 
     # -- operator transactions, gate closure, clearing -------------------------------------------
 

@@ -203,9 +203,17 @@ class NodeService:
             "state_digest": self.state.state_digest() if head is None else head.state_digest,
             "operator": self.operator_public_key,
             "refused": self.refused[-20:],
-            "closed": [[p, s] for p, s in sorted(self.state.closed)],
-            "cleared": [[p, s] for p, s in sorted(self.state.clearings)],
+            "closed": [[p, s] for p, s in sorted(self.stored_closed())],
+            "cleared": [[p, s] for p, s in sorted(self.stored_cleared())],
         }
+
+    def stored_closed(self) -> set[tuple[str, int]]:
+        """The (product, slot)s closed by stored blocks (a replica's state is its stored chain)."""
+        return self.state.closed
+
+    def stored_cleared(self) -> set[tuple[str, int]]:
+        """The (product, slot)s whose clearing is in a stored block."""
+        return set(self.state.clearings)
 
     async def h_nonce(self, session: Session, args: Args) -> Result:
         """``nonce``: the next nonce a sender may use, as this node knows it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -201,6 +202,45 @@ def test_pipelined_submits_on_one_connection_are_sequenced_in_order(tmp_path, se
             for data in node.store.block_at(h).transactions
         ]
         assert nonces == list(range(1, 42))
+        await client.close()
+        await node.close()
+
+    run(main())
+
+
+def test_status_lists_a_closed_slot_only_once_its_block_is_stored(tmp_path):
+    """The operator's state runs ahead of its store; ``status`` must not.
+
+    Readers wait for ``cleared`` and then read settlements from the store: a
+    slot listed before its block is durable gave them an empty read (CI run
+    of 665df1d). The store's append is held back here to open that window.
+    """
+
+    async def main():
+        node, _ = make_operator(tmp_path, block_interval_ms=10)
+        await node.start("127.0.0.1", 0)
+        client = await attach(node)
+        release = threading.Event()
+
+        class HeldStore:
+            def __init__(self, store):
+                self.store = store
+
+            def append(self, block):
+                release.wait(10)
+                return self.store.append(block)
+
+            def __getattr__(self, name):
+                return getattr(self.store, name)
+
+        node.store = HeldStore(node.store)
+        outcome = await node.submit_own(txn.CloseSlot("electricity", 5))
+        await asyncio.sleep(0.05)  # the block is cut and waits in the writer
+        assert ("electricity", 5) in node.state.closed
+        assert (await client.status())["closed"] == []
+        release.set()
+        await client.wait_committed(outcome.tx_id)
+        assert (await client.status())["closed"] == [["electricity", 5]]
         await client.close()
         await node.close()
 
