@@ -30,8 +30,6 @@ import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
-
 from ledger.block import BLOCK_VERSION, Block, BlockHeader
 from ledger.errors import (
     BadBlockSignature,
@@ -49,7 +47,7 @@ from ledger.errors import (
     UnsupportedVersion,
     WrongChainId,
 )
-from ledger.keys import load_public_key, verify_signature
+from ledger.keys import verify_signature
 from ledger.merkle import LEAF_PREFIX, root_from_leaf_hashes
 from ledger.results import check_result
 from ledger.transactions import OPERATOR_KINDS, TX_DOMAIN_TAG, parse_transaction
@@ -173,7 +171,6 @@ def validate_block(
     allowed = authorised_proposers if operators is None else operators
     first: dict[bytes, tuple[int, int]] = {}
     last: dict[bytes, int] = {}
-    load = load_public_key
     for index, data in enumerate(transactions):
         try:
             kind, tx_chain, sender, nonce, body, signature, _ = parse_transaction(data)
@@ -187,13 +184,7 @@ def validate_block(
             raise TransactionChainMismatch(
                 msg, expected=chain_id, found=tx_chain, height=height, index=index
             )
-        # verify_signature inlined: this is the audit's innermost loop.
-        public = load(sender)
-        try:
-            if public is None:
-                raise InvalidSignature
-            public.verify(signature, TX_DOMAIN_TAG + body)
-        except InvalidSignature:
+        if not verify_signature(sender, signature, TX_DOMAIN_TAG + body):
             msg = f"block {height}: transaction {index} has a bad signature"
             raise BadTransactionSignature(
                 msg, expected=sender, found=signature, height=height, index=index

@@ -14,6 +14,16 @@ settlements) name accounts by this id.
 Ed25519 signatures are deterministic (RFC 8032): the same key and message
 always give the same 64 bytes, which is what the golden vectors rely on.
 
+**Signature validity rule.** Signing and key files use ``cryptography``;
+verification uses libsodium (PyNaCl's ``crypto_sign_open``), which checks a
+signature in about half the time of ``cryptography``'s (54 vs 108 us on the
+benchmark machine) and is the node's largest single cost per transaction.
+A signature is valid exactly when libsodium accepts it: RFC 8032
+cofactorless verification that also rejects a non-canonical S, a
+non-canonical or small-order public key and a small-order R. Every node uses
+this one rule, so validity cannot differ between replicas; signatures made by
+any RFC 8032 signer with an ordinary key pass it.
+
 >>> key = SigningKey.from_seed(bytes(32))
 >>> key.public_key_bytes().hex()
 '3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29'
@@ -28,9 +38,11 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError
 
 from ledger.errors import KeyFileError
 
@@ -207,15 +219,19 @@ def load_public_key(public_key: bytes) -> Ed25519PublicKey | None:
 def verify_signature(public_key: bytes, signature: bytes, data: bytes) -> bool:
     """Return whether ``signature`` is a valid Ed25519 signature of ``data``.
 
-    Never raises for bad keys or signatures: they give False.
+    The validity rule is libsodium's (see the module docstring). Never raises
+    for bad keys or signatures: they give False.
     """
-    if len(signature) != SIGNATURE_SIZE:
-        return False
-    loaded = load_public_key(public_key)
-    if loaded is None:
+    if (
+        type(public_key) is not bytes
+        or len(public_key) != PUBLIC_KEY_SIZE
+        or type(signature) is not bytes
+        or len(signature) != SIGNATURE_SIZE
+    ):
         return False
     try:
-        loaded.verify(signature, data)
-    except InvalidSignature:
+        # libsodium's combined form: the signature followed by the message
+        crypto_sign_open(signature + bytes(data), public_key)
+    except BadSignatureError:
         return False
     return True
