@@ -34,11 +34,15 @@ from orderbook.types import Instrument, Side, STPMode
 # Best key of an empty side: above every real key (|price| <= 2**60).
 EMPTY = 2**62
 
+# A level's cached snapshot text: (head, tail, count, volume, text), see orderbook.digest.
+LevelText = tuple["_Order", "_Order", int, int, bytes]
+
 
 class _Order:
     """A resting (or matching) order. Mutable engine state, hence a slots class."""
 
     __slots__ = (
+        "encoded",
         "expires_at",
         "level",
         "next",
@@ -71,15 +75,23 @@ class _Order:
         self.expires_at = expires_at  # market clock; None for GTC
         self.stp = stp
         self.post_only = post_only
+        # Snapshot text of this order (orderbook.digest); None until a digest
+        # needs it. Whoever changes a field above in place must reset it.
+        self.encoded: str | None = None
         self.level: _Level | None = None
         self.prev: _Order | None = None
         self.next: _Order | None = None
 
 
 class _Level:
-    """All resting orders at one price, oldest first, as a linked list."""
+    """All resting orders at one price, oldest first, as a linked list.
 
-    __slots__ = ("count", "head", "key", "price", "tail", "volume")
+    Orders join only at the tail, as new objects; the one exception,
+    ``Market.amend`` re-queueing an order, must reset ``encoded`` (see
+    ``orderbook.digest``, whose cache check relies on this).
+    """
+
+    __slots__ = ("count", "encoded", "head", "key", "price", "tail", "volume")
 
     def __init__(self, key: int, price: int) -> None:
         self.key = key
@@ -88,6 +100,9 @@ class _Level:
         self.tail: _Order | None = None
         self.volume = 0  # Wh: sum of the orders' quantities
         self.count = 0  # number of orders
+        # Snapshot text of the queue and the (head, tail, count, volume) it was
+        # built for (orderbook.digest); None until a digest needs it.
+        self.encoded: LevelText | None = None
 
 
 class _Side:

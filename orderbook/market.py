@@ -221,6 +221,7 @@ class Market(MarketState):
                         order.expires_at = None
                         order.stp = stp
                         order.post_only = False
+                        order.encoded = None
                         tail = level.tail
                         order.level = level
                         order.prev = tail
@@ -407,6 +408,7 @@ class Market(MarketState):
         instrument = side.instrument
         if new_price == old_price and new_quantity < old_quantity:
             order.quantity = new_quantity
+            order.encoded = None  # its snapshot text changed
             level = order.level
             assert level is not None
             level.volume -= old_quantity - new_quantity
@@ -446,6 +448,7 @@ class Market(MarketState):
         ]
         order.price = new_price
         order.quantity = new_quantity
+        order.encoded = None  # its snapshot text changed
         if crosses:
             remaining, stopped = take(
                 self._index,
@@ -469,6 +472,8 @@ class Market(MarketState):
                 return events
             order.quantity = remaining
         side.append(order)
+        # Re-queued, not new: the level's cached text cannot see it (orderbook.digest).
+        order.level.encoded = None  # type: ignore[union-attr]  # just queued
         return events
 
     def open_instrument(self, instrument: Instrument) -> list[Event]:

@@ -99,6 +99,7 @@ def take(
                 nxt = maker.next
                 if left:
                     maker.quantity = left
+                    maker.encoded = None  # its snapshot text changed
                     level.volume -= cut
                 else:
                     _remove_front(level, maker, index)
@@ -147,6 +148,7 @@ def take(
                 # The taker fills completely; the maker keeps its place.
                 left = maker_qty - remaining
                 maker.quantity = left
+                maker.encoded = None  # its snapshot text changed
                 level.volume -= remaining
                 append(
                     _new(

@@ -4,13 +4,17 @@ A hypothesis state machine sends random mixed streams (limit, market, IOC,
 FOK, post-only, GTD and clock advances, cancel, amend, every STP mode, gate
 closure, malformed fields, snapshot/restore) to ``orderbook.Market`` and to
 ``tests.orderbook.reference.ReferenceMarket`` and requires identical events,
-identical L3 books, a passing ``_check()`` after every step, and a state
-digest that is equal exactly when the reference states are equal. At the end
+identical L3 books, a passing ``_check()`` after every step (which also
+checks the digest's cached text), a state digest equal to the SHA-256 of the
+uncached ``snapshot()``, and equal exactly when the reference states are
+equal. At the end
 the whole command log is replayed on a fresh market, and once more with a
 snapshot/restore in the middle: same events, same digest.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -42,7 +46,8 @@ E1 = Instrument(Product.ELECTRICITY, 1)
 H1 = Instrument(Product.HEAT, 1)
 ALL = (E0, H0, E1, H1)
 
-owners = st.sampled_from(["alice", "bob", "carol"])
+# The last owner needs JSON escaping (quote, backslash, non-ASCII, control char).
+owners = st.sampled_from(["alice", "bob", "carol", 'd"\\\u00e9\x07'])
 order_ids = st.integers(0, 40)
 prices = st.sampled_from(range(14, 28, 2))
 good_prices = prices
@@ -281,6 +286,62 @@ class MarketMachine(RuleBasedStateMachine):
         cut = data.draw(st.integers(0, order.quantity))
         self.do(AmendOrder(order.order_id, order.owner, None, order.quantity - cut or 1))
 
+    @rule(
+        steps=st.lists(
+            st.tuples(
+                st.sampled_from(["place", "place", "cancel", "amend", "take"]),
+                order_ids,
+                owners,
+                sides,
+                quantities,
+                prices,
+                stps,
+            ),
+            min_size=2,
+            max_size=12,
+        )
+    )
+    def burst(self, steps):
+        # Several commands on the busiest book between two digests, so that the
+        # digest's cached text meets many changes at once.
+        for kind, order_id, owner, side, quantity, price, stp in steps:
+            live = [o for o in self.ref.orders if o.instrument == E0]
+            if kind == "place" or not live:
+                self.do(PlaceOrder(E0, order_id, owner, side, quantity, price, stp=stp))
+            elif kind == "take":
+                self.do(
+                    PlaceOrder(E0, order_id, owner, side, quantity, None, TimeInForce.IOC, stp=stp)
+                )
+            else:
+                target = live[order_id % len(live)]
+                if kind == "cancel":
+                    self.do(CancelOrder(target.order_id))
+                else:
+                    self.do(AmendOrder(target.order_id, None, price, quantity))
+
+    @rule(data=st.data(), side=sides, owner=owners)
+    def requeue_then_tail(self, data, side, owner):
+        # On a level of 3+ orders at the far end of the book, after a digest:
+        # amend a middle order up and back down (same size, lost place), then
+        # the last order likewise. The level has the same head, tail, count and
+        # volume as at the digest, in another order.
+        price = 14 if side is Side.BID else 26
+        free = [i for i in range(41) if self.ref.find(i) is None]
+        for order_id in free[:3]:
+            self.do(PlaceOrder(E0, order_id, owner, side, 5, price))
+        queue = [
+            o
+            for o in sorted(self.ref.orders, key=lambda o: o.seq)
+            if (o.instrument, o.side, o.price) == (E0, side, price)
+        ]
+        if len(queue) < 3:
+            return
+        assert self.market.state_digest() == hashlib.sha256(self.market.snapshot()).digest()
+        middle = data.draw(st.sampled_from(queue[1:-1]))
+        for order_id, quantity in [(o.order_id, o.quantity) for o in (middle, queue[-1])]:
+            self.do(AmendOrder(order_id, None, None, quantity + 1))
+            self.do(AmendOrder(order_id, None, None, quantity))
+
     @rule(step=st.integers(-1, 4))
     def advance_clock(self, step):
         self.do(AdvanceClock(self.ref.clock + step))
@@ -326,6 +387,7 @@ class MarketMachine(RuleBasedStateMachine):
             tuple(ref.views(i) for i in sorted(ref.instruments)),
         )
         digest = market.state_digest()
+        assert digest == hashlib.sha256(market.snapshot()).digest()  # cached == uncached
         assert self.digest_to_state.setdefault(digest, state) == state
         assert self.state_to_digest.setdefault(state, digest) == digest
 
