@@ -1,20 +1,34 @@
 """End-to-end benchmark of a p2pex operator: signed orders from concurrent clients.
 
-    python -m bench.bench_node [--clients 8] [--orders 2000] [--window 32]
-                               [--block-interval-ms 20] [--seed 1] [--no-save]
+    python -m bench.bench_node [--clients 8] [--orders 5000] [--rate 5000]
+                               [--window 32] [--block-interval-ms 20] [--seed 1]
+                               [--repeat 3] [--no-save]
 
 Starts an operator as a subprocess on 127.0.0.1 (real SQLite store with
-synchronous=FULL), registers ``--clients`` peers, then each client signs and
-submits ``--orders`` limit orders with up to ``--window`` requests in flight.
-A separate connection subscribed to ``blocks`` records when each transaction's
-block is pushed, i.e. after it was durably stored.
+synchronous=FULL), registers ``--clients`` peers, and has each one sign
+``--orders`` limit orders (seeded) before the clock starts. Then either
 
-Reported: sustained throughput (orders accepted per second, from the first
-submit to the last acceptance), and latency percentiles from submit to
-``accepted`` and from submit to ``committed`` (block stored and pushed). The
-clients run in this process (one asyncio loop), the operator in another: on
-a 2-core machine they share the cores, so client-side signing (Ed25519, about
-a quarter of a core at 5,000 orders/s) is part of the measured cost.
+- open loop (``--rate R``, the default at 5,000/s): the orders are due at a
+  fixed total rate R spread over the clients, and each is sent when due
+  whatever happened to the earlier ones; latency counts from the due time,
+  so a node (or a client loop) that falls behind shows as latency, not as a
+  slower sender (no coordinated omission). This is the "sustained rate at a
+  latency" measurement: the rate is sustained if every order is accepted,
+  throughput matches R, and the latency does not grow over the run (the
+  p99 of each quarter is printed);
+- closed loop (``--rate 0``): each client keeps ``--window`` submits in
+  flight, which measures the most the node can take; latency is then
+  queueing, about in-flight / throughput (Little's law).
+
+A separate connection subscribed to ``blocks`` records when each
+transaction's block is pushed, i.e. after it was durably stored.
+
+Reported: throughput (orders accepted per second, from the start to the last
+acceptance), latency percentiles from submit to ``accepted`` and from submit
+to ``committed`` (block stored and pushed). The clients run in this process
+(one asyncio loop), the operator in another, sharing the machine's cores.
+Orders are signed in advance because signing is the clients' work, done on
+their own machines in real use; here it would take CPU from the node.
 """
 
 from __future__ import annotations
@@ -30,9 +44,11 @@ import time
 from pathlib import Path
 
 from bench.machine import describe, git_commit
-from ledger import generate_signing_key
 from ledger.block import decode_block
+from ledger.keys import SigningKey
+from node import txn
 from node.client import AsyncClient
+from node.errors import NodeError
 from node.localnet import LocalNet
 
 PRODUCT = "electricity"
@@ -55,76 +71,162 @@ def percentiles(values_ns: list[int]) -> str:
     )
 
 
-async def run_clients(address: str, args: argparse.Namespace) -> dict[str, object]:
-    """Register the clients, stream the orders, return the measurements."""
-    rng = random.Random(args.seed)
-    clients = [
-        await AsyncClient.connect(address, key=generate_signing_key()) for _ in range(args.clients)
+def plan_orders(rng: random.Random, count: int) -> list[tuple[str, int, int]]:
+    """(side, price, quantity) of ``count`` limit orders around ``MID``: about half trade."""
+    return [
+        (rng.choice(("bid", "ask")), MID + rng.randint(-20, 20), rng.randint(1, 50) * 100)
+        for _ in range(count)
     ]
-    for i, client in enumerate(clients):
-        sub = await client.register(f"bench{i}", bus="B1", role="prosumer")
-    await clients[-1].wait_committed(sub.tx_id)
 
-    watcher = await AsyncClient.connect(address)
-    await watcher.subscribe("blocks")
-    committed_at: dict[bytes, int] = {}
-    submitted_at: dict[bytes, int] = {}
 
-    async def watch() -> None:
+def presign(client: AsyncClient, first_nonce: int, plan: list[tuple[str, int, int]]) -> list[bytes]:
+    """The plan's orders as signed transaction bytes, nonces from ``first_nonce``."""
+    assert client.key is not None and client.chain_id is not None
+    return [
+        txn.make(
+            client.key,
+            client.chain_id,
+            first_nonce + k,
+            txn.PlaceOrder(PRODUCT, SLOT, side, price, qty, "GTC", 0, False, "", first_nonce + k),
+        ).to_bytes()
+        for k, (side, price, qty) in enumerate(plan)
+    ]
+
+
+class Recorder:
+    """Latencies of one run: submit -> accepted, submit -> committed (block pushed)."""
+
+    def __init__(self) -> None:
+        self.sent_at: dict[bytes, int] = {}  # tx id -> when it was due (open loop) or sent
+        self.accepted_at: dict[bytes, int] = {}
+        self.committed_at: dict[bytes, int] = {}
+        self.errors: list[str] = []
+
+    async def watch(self, watcher: AsyncClient) -> None:
+        """Record when each transaction's block is pushed (after it was stored)."""
         while True:
             event = await watcher.next_event()
             now = time.perf_counter_ns()
-            block = decode_block(event.data["block"])
-            for tx in block.transactions:
-                committed_at[hashlib.sha256(tx).digest()] = now
+            for tx in decode_block(event.data["block"]).transactions:
+                self.committed_at[hashlib.sha256(tx).digest()] = now
 
-    watch_task = asyncio.create_task(watch())
-    accept_ns: list[int] = []
-    done_at: list[int] = []
+    async def submit(self, client: AsyncClient, data: bytes, due_ns: int) -> None:
+        """Submit one signed transaction; record its latency from ``due_ns``."""
+        tx_id = hashlib.sha256(data).digest()
+        self.sent_at[tx_id] = due_ns
+        try:
+            await client.call("submit", {"tx": data})
+        except NodeError as exc:
+            self.errors.append(str(exc))
+            return
+        self.accepted_at[tx_id] = time.perf_counter_ns()
 
-    async def stream(client: AsyncClient, orders: list[tuple[str, int, int]]) -> None:
-        window = asyncio.Semaphore(args.window)
-
-        async def one(side: str, price: int, qty: int) -> None:
-            async with window:
-                t0 = time.perf_counter_ns()
-                sub = await client.place_order(PRODUCT, SLOT, side, price, qty)
-                t1 = time.perf_counter_ns()
-                accept_ns.append(t1 - t0)
-                submitted_at[sub.tx_id] = t0
-                done_at.append(t1)
-
-        await asyncio.gather(*(one(*o) for o in orders))
-
-    plans = [
-        [
-            (rng.choice(("bid", "ask")), MID + rng.randint(-20, 20), rng.randint(1, 50) * 100)
-            for _ in range(args.orders)
+    def report(self, start_ns: int) -> dict[str, object]:
+        """Throughput and latency percentiles (accept latency per quarter of the run too)."""
+        accepted = sorted((t, t - self.sent_at[tx]) for tx, t in self.accepted_at.items())
+        end_ns = accepted[-1][0] if accepted else start_ns + 1
+        commit_ns = [
+            self.committed_at[tx] - t0 for tx, t0 in self.sent_at.items() if tx in self.committed_at
         ]
-        for _ in clients
-    ]
-    gc_was = gc.isenabled()
+        n = len(accepted)
+        quarters = [[lat for _, lat in accepted[q * n // 4 : (q + 1) * n // 4]] for q in range(4)]
+        return {
+            "orders": n,
+            "errors": len(self.errors),
+            "first_error": self.errors[0] if self.errors else "",
+            "seconds": (end_ns - start_ns) / 1e9,
+            "throughput": n / ((end_ns - start_ns) / 1e9),
+            "accepted": percentiles([lat for _, lat in accepted]),
+            "accepted_p99_by_quarter": [p99(q) for q in quarters],
+            "committed": percentiles(commit_ns),
+            "committed_seen": len(commit_ns),
+        }
+
+
+def p99(values_ns: list[int]) -> float:
+    """99th percentile in milliseconds."""
+    s = sorted(values_ns)
+    return s[min(len(s) - 1, int(0.99 * len(s)))] / 1e6 if s else float("nan")
+
+
+async def closed_loop(recorder: Recorder, clients: list[AsyncClient], signed, window: int) -> int:
+    """Each client keeps ``window`` submits in flight until its orders are done."""
+
+    async def stream(client: AsyncClient, txs: list[bytes]) -> None:
+        slots = asyncio.Semaphore(window)
+
+        async def one(data: bytes) -> None:
+            async with slots:
+                await recorder.submit(client, data, time.perf_counter_ns())
+
+        await asyncio.gather(*(one(d) for d in txs))
+
     start = time.perf_counter_ns()
-    await asyncio.gather(*(stream(c, p) for c, p in zip(clients, plans, strict=True)))
-    end = max(done_at)
-    # let the last block land
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not all(t in committed_at for t in submitted_at):
+    await asyncio.gather(*(stream(c, s) for c, s in zip(clients, signed, strict=True)))
+    return start
+
+
+async def open_loop(recorder: Recorder, clients: list[AsyncClient], signed, rate: float) -> int:
+    """Submit at a fixed total ``rate`` whatever the replies do (no coordinated omission).
+
+    Client ``c``'s order ``k`` is due at ``start + (k * clients + c) / rate``;
+    latency counts from the due time, so a late sender shows up as latency.
+    """
+    n = len(clients)
+    start = time.perf_counter_ns() + 50_000_000
+    pending: set[asyncio.Task[None]] = set()
+
+    async def stream(c: int, client: AsyncClient, txs: list[bytes]) -> None:
+        for k, data in enumerate(txs):
+            due = start + int((k * n + c) * 1e9 / rate)
+            delay = (due - time.perf_counter_ns()) / 1e9
+            if delay > 0.0005:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(recorder.submit(client, data, due))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+    streams = enumerate(zip(clients, signed, strict=True))
+    await asyncio.gather(*(stream(c, client, txs) for c, (client, txs) in streams))
+    while pending:
+        await asyncio.gather(*list(pending))
+    return start
+
+
+async def run_clients(address: str, args: argparse.Namespace) -> dict[str, object]:
+    """Register the clients, pre-sign their orders, stream them, return the measurements."""
+    rng = random.Random(args.seed)
+    clients = [
+        await AsyncClient.connect(address, key=SigningKey.from_seed(rng.randbytes(32)))
+        for _ in range(args.clients)
+    ]
+    registered = [
+        await client.register(f"bench{i}", bus="B1", role="prosumer")
+        for i, client in enumerate(clients)
+    ]
+    await clients[-1].wait_committed(registered[-1].tx_id)
+    # Signed before the clock starts: signing is the clients' cost (on their own
+    # machines in real use), and here it would take CPU from the node.
+    signed = [
+        presign(c, r.nonce + 1, plan_orders(rng, args.orders))
+        for c, r in zip(clients, registered, strict=True)
+    ]
+    watcher = await AsyncClient.connect(address)
+    await watcher.subscribe("blocks")
+    recorder = Recorder()
+    watch_task = asyncio.create_task(recorder.watch(watcher))
+    gc_was = gc.isenabled()
+    if args.rate > 0:
+        start = await open_loop(recorder, clients, signed, args.rate)
+    else:
+        start = await closed_loop(recorder, clients, signed, args.window)
+    deadline = time.monotonic() + 10  # let the last block land
+    while time.monotonic() < deadline and len(recorder.committed_at) < len(recorder.accepted_at):
         await asyncio.sleep(0.01)
     watch_task.cancel()
-    commit_ns = [committed_at[t] - t0 for t, t0 in submitted_at.items() if t in committed_at]
     for c in [*clients, watcher]:
         await c.close()
-    total = len(accept_ns)
-    return {
-        "orders": total,
-        "seconds": (end - start) / 1e9,
-        "throughput": total / ((end - start) / 1e9),
-        "accepted": percentiles(accept_ns),
-        "committed": percentiles(commit_ns),
-        "committed_seen": len(commit_ns),
-        "gc": gc_was,
-    }
+    return {**recorder.report(start), "gc": gc_was}
 
 
 def machine() -> str:
@@ -135,8 +237,17 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_node", description=__doc__)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--orders", type=int, default=2000, help="orders per client")
-    parser.add_argument("--window", type=int, default=32, help="requests in flight per client")
+    parser.add_argument("--orders", type=int, default=5000, help="orders per client")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=5000,
+        help="open loop: total orders/s offered, whatever the replies do "
+        "(0: closed loop, each client keeps --window submits in flight)",
+    )
+    parser.add_argument(
+        "--window", type=int, default=32, help="closed loop: requests in flight per client"
+    )
     parser.add_argument("--block-interval-ms", type=int, default=20)
     parser.add_argument("--block-max-txs", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3, help="runs (a fresh operator each)")
@@ -147,8 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# bench_node: signed orders end to end through one operator",
         f"# {machine()}",
-        f"# clients {args.clients} x {args.orders} orders, window {args.window}, "
-        f"block interval {args.block_interval_ms} ms / {args.block_max_txs} txs, seed {args.seed}",
+        f"# clients {args.clients} x {args.orders} orders, "
+        + (f"open loop at {args.rate:,.0f} orders/s, " if args.rate > 0 else "")
+        + (f"closed loop, window {args.window}, " if args.rate <= 0 else "")
+        + "pre-signed, "
+        + f"block interval {args.block_interval_ms} ms / {args.block_max_txs} txs, "
+        + f"seed {args.seed}",
     ]
     print("\n".join(lines), flush=True)
     throughputs = []
@@ -172,8 +287,12 @@ def main(argv: list[str] | None = None) -> int:
             f"run {run + 1}: {result['orders']} orders in {result['seconds']:.2f} s = "
             f"{result['throughput']:,.0f} orders/s (GC {'on' if result['gc'] else 'off'})\n"
             f"  submit -> accepted : {result['accepted']}\n"
+            f"  accepted p99 by quarter of the run (ms): "
+            f"{' / '.join(f'{q:.2f}' for q in result['accepted_p99_by_quarter'])}\n"
             f"  submit -> committed: {result['committed']} ({result['committed_seen']} seen)"
         )
+        if result["errors"]:
+            line += f"\n  errors: {result['errors']} (first: {result['first_error']})"
         print(line, flush=True)
         lines.append(line)
     s = sorted(throughputs)

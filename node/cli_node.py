@@ -55,6 +55,7 @@ def run_node(args: argparse.Namespace) -> int:
         "chain_id": args.chain_id,
         "block_interval_ms": args.block_interval_ms,
         "block_max_txs": args.block_max_txs,
+        "verify_workers": args.verify_workers,
         "slot_length_ms": args.slot_length_ms,
         "clearing_model": args.clearing_model,
         "max_frame": args.max_frame,
@@ -76,6 +77,11 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--chain-id")
     run.add_argument("--block-interval-ms", type=int, help="cut a block this long after its start")
     run.add_argument("--block-max-txs", type=int, help="cut a block at this many transactions")
+    run.add_argument(
+        "--verify-workers",
+        type=int,
+        help="operator: processes checking signatures, batched (default 1; 0: on the event loop)",
+    )
     run.add_argument("--slot-length-ms", type=int, help="auto gate closure (0: off)")
     run.add_argument("--clearing-model", help="clearing model at gate closure (default basic)")
     run.add_argument("--max-frame", type=int, help="frame size limit in bytes")

@@ -9,6 +9,7 @@ Example file (every key optional except where the role needs it)::
     chain_id = "p2pex-local"
     block_interval_ms = 50        # cut a block this long after its first transaction ...
     block_max_txs = 500           # ... or as soon as it holds this many
+    verify_workers = 1            # operator: processes checking signatures (0: on the event loop)
     slot_length_ms = 0            # > 0: close slot s's gate at s * slot_length_ms (Unix ms)
     clearing_model = "basic"
     max_frame = 8388608           # bytes
@@ -57,6 +58,7 @@ class NodeConfig:
     chain_id: str = "p2pex-local"
     block_interval_ms: int = 50
     block_max_txs: int = 500
+    verify_workers: int = 1
     slot_length_ms: int = 0
     clearing_model: str = "basic"
     max_frame: int = DEFAULT_MAX_FRAME
@@ -88,8 +90,8 @@ class NodeConfig:
             if getattr(self, name) < 1:
                 msg = f"{name} must be at least 1, got {getattr(self, name)}"
                 raise ConfigError(msg)
-        if self.slot_length_ms < 0 or self.idle_timeout_s <= 0:
-            msg = "slot_length_ms must be >= 0 and idle_timeout_s > 0"
+        if self.slot_length_ms < 0 or self.idle_timeout_s <= 0 or self.verify_workers < 0:
+            msg = "slot_length_ms and verify_workers must be >= 0 and idle_timeout_s > 0"
             raise ConfigError(msg)
         if not self.chain_id:
             msg = "chain_id must not be empty"

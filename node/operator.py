@@ -40,13 +40,14 @@ from node.config import NodeConfig
 from node.errors import BadNonce, InvalidTransaction, RequestFailed
 from node.protocol import E_NOT_FOUND, E_TIMEOUT
 from node.sequencer import EmbeddedSequencer, Sequencer
-from node.server import Args, Handler, Result, Session
+from node.server import Args, Handler, Prepare, Result, Session
 from node.service import NodeService, arg_bytes, arg_int
 from node.state import Outcome
 from node.store_writer import ThreadedBlockStore
+from node.verifier import BatchVerifier
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from ledger.block import Block
 
@@ -101,6 +102,7 @@ class Operator(NodeService):
         self.clearing_tasks: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._own_lock = asyncio.Lock()
+        self.verifier = BatchVerifier(config.verify_workers)
         # What the stored chain holds: the state runs ahead of the store by the
         # blocks being built and written, and readers must not see a slot
         # cleared before the block that clears it is durable.
@@ -113,6 +115,10 @@ class Operator(NodeService):
         handlers["submit"] = self.h_submit
         handlers["wait_committed"] = self.h_wait_committed
         return handlers
+
+    def prepare_steps(self) -> dict[str, Prepare]:
+        """``submit`` checks its signature off the loop, before its turn (``verify_workers``)."""
+        return {"submit": self.p_submit} if self.config.verify_workers > 0 else {}
 
     async def start(self, host: str, port: int) -> int:
         """Start the sequencing and gate-closure loops, then listen."""
@@ -131,23 +137,31 @@ class Operator(NodeService):
         if self.clearing_pool is not None:
             self.clearing_pool.shutdown(wait=False, cancel_futures=True)
         await self.sequencer.close()
+        self.verifier.close()
         await super().close()
 
     # -- write path ------------------------------------------------------------------------------
 
     async def submit_bytes(
-        self, data: bytes, sequenced: Callable[[], None] | None = None
+        self,
+        data: bytes,
+        sequenced: Callable[[], None] | None = None,
+        verified: txn.SignedTransaction | None = None,
     ) -> Outcome:
         """Sequence one transaction and wait until it is applied (``accepted``).
 
         ``sequenced`` is called once the transaction has its place in the
         sequence (the server then reads the client's next request).
+        ``verified``: ``data`` decoded, its signature already checked.
 
         Raises:
             InvalidTransaction: the transaction was refused.
         """
-        signed = txn.decode(data)
-        txn.verify(signed)
+        if verified is None:
+            signed = txn.decode(data)
+            txn.verify(signed)
+        else:
+            signed = verified
         if signed.tx_id in self.accept_waiters or signed.tx_id in self.commit_waiters:
             last = self.state.nonces.get(signed.transaction.sender, 0)
             raise BadNonce(last + 1, signed.transaction.nonce)
@@ -165,13 +179,18 @@ class Operator(NodeService):
 
     async def h_submit(self, session: Session, args: Args) -> Result:
         """``submit``: sequence a signed transaction; reply once accepted."""
-        outcome = await self.submit_bytes(arg_bytes(args, "tx"), session.release)
-        return {
-            "tx_id": outcome.tx_id,
-            "status": "accepted",
-            "order_id": outcome.order_id,
-            "events": outcome.events,
-        }
+        return _accepted(await self.submit_bytes(arg_bytes(args, "tx"), session.release))
+
+    async def p_submit(self, session: Session, args: Args) -> Callable[[], Awaitable[Result]]:
+        """``submit``'s prepare step: decode and check the signature (batched, off the loop)."""
+        data = arg_bytes(args, "tx")
+        signed = txn.decode(data)
+        await self.verifier.verify(signed)
+
+        async def at_turn() -> Result:
+            return _accepted(await self.submit_bytes(data, session.release, verified=signed))
+
+        return at_turn
 
     async def h_wait_committed(self, session: Session, args: Args) -> Result:
         """``wait_committed``: reply with the height once the transaction's block is stored."""
@@ -367,3 +386,13 @@ class Operator(NodeService):
             log.info("published the clearing of %s slot %d", product, slot)
         except Exception:
             log.exception("clearing of %s slot %d failed", product, slot)
+
+
+def _accepted(outcome: Outcome) -> Result:
+    """The reply to an accepted ``submit``."""
+    return {
+        "tx_id": outcome.tx_id,
+        "status": "accepted",
+        "order_id": outcome.order_id,
+        "events": outcome.events,
+    }

@@ -59,31 +59,55 @@ E_INTERNAL: Final = "internal"
 Value = Any  # a protocol value: None, bool, int, str, bytes, list, dict[str, Value]
 
 
+_SCALARS: Final = frozenset({str, bytes, bool, type(None)})
+_INT_MIN: Final = -(2**63)
+_INT_END: Final = 2**64
+
+
 def _canonical(value: Value, depth: int = 0) -> Value:
     """Return ``value`` with maps in sorted key order; raise unless it is a protocol value.
 
-    One walk does both jobs: this runs for every message sent and received.
+    One walk does both jobs: this runs for every message sent and received,
+    so exact-type checks come first and a map's or array's scalar items are
+    taken without a call (half the time of an ``isinstance`` walk).
     """
-    if value is None or isinstance(value, bool | str | bytes):
+    kind = type(value)
+    if kind in _SCALARS:
         return value
-    if isinstance(value, int):
-        if not -(2**63) <= value < 2**64:
+    if kind is int:
+        if not _INT_MIN <= value < _INT_END:
             msg = f"integer {value} out of the 64-bit range"
             raise MalformedMessage(msg)
         return value
     if depth >= MAX_DEPTH:
         msg = f"message nested deeper than {MAX_DEPTH}"
         raise MalformedMessage(msg)
-    if isinstance(value, list | tuple):
-        return [_canonical(item, depth + 1) for item in value]
-    if isinstance(value, Mapping):
-        for key in value:
-            if not isinstance(key, str):
-                msg = f"map key {key!r} is not a string"
-                raise MalformedMessage(msg)
-        return {key: _canonical(value[key], depth + 1) for key in sorted(value)}
-    msg = f"type {type(value).__name__} is not a protocol value"
+    if kind is dict or isinstance(value, Mapping):
+        out = {}
+        for key in sorted(value, key=_string_key):
+            item = value[key]
+            item_kind = type(item)
+            if item_kind in _SCALARS or (item_kind is int and _INT_MIN <= item < _INT_END):
+                out[key] = item
+            else:
+                out[key] = _canonical(item, depth + 1)
+        return out
+    if kind is list or kind is tuple:
+        return [item if type(item) in _SCALARS else _canonical(item, depth + 1) for item in value]
+    if isinstance(value, bool | str | bytes):  # a subclass, such as a StrEnum member
+        return value
+    if isinstance(value, int):  # an IntEnum member
+        return _canonical(int(value), depth)
+    msg = f"type {kind.__name__} is not a protocol value"
     raise MalformedMessage(msg)
+
+
+def _string_key(key: object) -> str:
+    """Sort key of a map key; raise unless it is a string."""
+    if type(key) is not str:
+        msg = f"map key {key!r} is not a string"
+        raise MalformedMessage(msg)
+    return key
 
 
 def encode_message(message: list[Value]) -> bytes:

@@ -16,6 +16,13 @@ transaction is sequenced) or finished; later ordinary requests wait for that
 too. So a client's transactions are still sequenced in the order it sent
 them, while many of them wait for acceptance at once and their replies go
 out as they are accepted (matched to requests by id, as every reply).
+
+A pipelined command may have a *prepare* step, registered apart from its
+handler: the work that does not depend on the order (decoding, checking a
+signature) runs as soon as the request is read, concurrently with the
+requests before it, and returns the rest of the work, which runs at the
+request's turn. A prepare step that fails is answered at the request's turn
+too, so the requests after it still wait for the ones before it.
 """
 
 from __future__ import annotations
@@ -57,6 +64,8 @@ log = logging.getLogger("p2pex.server")
 Args = dict[str, Value]
 Result = dict[str, Value]
 Handler = Callable[["Session", Args], Awaitable[Result]]
+# A pipelined command's order-independent first step; returns the rest of the work.
+Prepare = Callable[["Session", Args], Awaitable[Callable[[], Awaitable[Result]]]]
 
 MAX_PENDING_EVENTS = 10_000  # a subscriber further behind than this is disconnected
 MAX_CONCURRENT_PER_CONNECTION = 1_000
@@ -106,12 +115,14 @@ class RpcServer:
         *,
         concurrent: frozenset[str] = frozenset(),
         pipelined: frozenset[str] = frozenset(),
+        prepare: Mapping[str, Prepare] | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
         idle_timeout: float = 300.0,
     ) -> None:
         self.handlers = dict(handlers)
         self.concurrent = concurrent
         self.pipelined = pipelined
+        self.prepare = dict(prepare or {})  # only for pipelined commands
         self.max_frame = max_frame
         self.idle_timeout = idle_timeout
         self.sessions: set[Session] = set()
@@ -221,24 +232,44 @@ class RpcServer:
         mine: asyncio.Future[None],
     ) -> None:
         """Answer a pipelined request once the one before it released (see the module doc)."""
+        run: Callable[[], Awaitable[Result]] | None = None
+        failed: BaseException | None = None
+        prepare = self.prepare.get(request.command)
+        if prepare is not None:
+            try:
+                run = await prepare(session, request.args)
+            except Exception as exc:  # answered at this request's turn, like the handler's
+                failed = exc
         if after is not None:
             await after  # usually done already: awaiting a done future does not yield
         # No other pipelined handler of this session can run until ``mine`` is
         # resolved (the next one awaits it), so ``releasing`` stays ours until then.
         session.releasing = mine
-        await self._answer(session, request)
+        if failed is not None:
+            await self._answer(session, request, _raise(failed))
+        else:
+            await self._answer(session, request, run)
 
-    async def _answer(self, session: Session, request: Request) -> None:
-        """Run one request's handler and send its reply or error reply."""
+    async def _answer(
+        self,
+        session: Session,
+        request: Request,
+        run: Callable[[], Awaitable[Result]] | None = None,
+    ) -> None:
+        """Run one request's handler (or its prepared rest) and send its reply or error reply."""
         conn = session.conn
         handler = self.handlers.get(request.command)
-        if handler is None:
+        if handler is None and run is None:
             await self._send_error(
                 conn, request.request_id, E_UNKNOWN_COMMAND, f"unknown command {request.command!r}"
             )
             return
         try:
-            result = await handler(session, request.args)
+            if run is not None:
+                result = await run()
+            else:
+                assert handler is not None
+                result = await handler(session, request.args)
             body = reply_body(request.request_id, result)
         except RequestFailed as exc:
             await self._send_error(conn, request.request_id, exc.code, exc.message)
@@ -276,6 +307,15 @@ class RpcServer:
             except ConnectionLost:
                 session.closed = True
                 return
+
+
+def _raise(exc: BaseException) -> Callable[[], Awaitable[Result]]:
+    """A prepared rest of the work that raises ``exc`` (a failed prepare step)."""
+
+    async def run() -> Result:
+        raise exc
+
+    return run
 
 
 def _resolve(future: asyncio.Future[None], _task: object) -> None:

@@ -26,6 +26,7 @@ from node.protocol import (
     reply_body,
     request_body,
 )
+from orderbook.types import Side, STPMode
 
 values = st.recursive(
     st.none()
@@ -117,3 +118,48 @@ def test_flipped_bytes_of_a_valid_message_never_crash(payload, position):
     except MalformedMessage:
         return
     assert isinstance(message, Request | Reply | ErrorReply | Event)
+
+
+def naive_canonical(value, depth=0):
+    """The reference: an isinstance walk that sorts map keys and checks types."""
+    if value is None or isinstance(value, bool | str | bytes):
+        return value
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**64:
+            raise MalformedMessage("int range")
+        return int(value)
+    if depth >= 16:
+        raise MalformedMessage("depth")
+    if isinstance(value, list | tuple):
+        return [naive_canonical(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise MalformedMessage("key")
+        return {k: naive_canonical(value[k], depth + 1) for k in sorted(value)}
+    raise MalformedMessage("type")
+
+
+outgoing = st.recursive(
+    values
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.sampled_from([Side.BID, STPMode.DECREMENT, frozenset()]),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.dictionaries(st.text(max_size=5) | st.integers(0, 3), inner, max_size=4)
+    ),
+    max_leaves=25,
+)
+
+
+@given(outgoing)
+def test_encoding_agrees_with_a_naive_walk(value):
+    """Same bytes as the reference for protocol values, MalformedMessage for the rest."""
+    try:
+        expected = msgpack.packb(naive_canonical([1, 1, {"v": value}]), use_bin_type=True)
+    except MalformedMessage:
+        with pytest.raises(MalformedMessage):
+            encode_message([1, 1, {"v": value}])
+    else:
+        assert encode_message([1, 1, {"v": value}]) == expected

@@ -173,3 +173,54 @@ def test_a_subscriber_that_falls_too_far_behind_is_dropped(monkeypatch):
         await rpc.close()
 
     run(main())
+
+
+def test_prepare_steps_run_out_of_order_but_handlers_run_in_order():
+    """A pipelined command's prepare step runs at once; its rest waits for its turn.
+
+    Request 1's prepare is slow and request 2's fails at once: the handlers
+    still run in request order, and 2's error reply comes only after 1 ran
+    (a failed prepare must not let the requests after it jump the queue).
+    """
+
+    async def main():
+        ran: list[str] = []
+        prepared: list[int] = []
+
+        async def prepare(session, args):
+            i = args["i"]
+            if i == 1:
+                await asyncio.sleep(0.05)
+            if i == 2:
+                raise ValueError("bad request 2")
+            prepared.append(i)
+
+            async def rest():
+                ran.append(f"run {i}")
+                session.release()
+                return {"i": i}
+
+            return rest
+
+        async def run_plain(session, args):  # what runs without a prepare step
+            raise AssertionError("the prepared rest must run instead")
+
+        server = RpcServer(
+            {"submit": run_plain, "echo": echo},
+            pipelined=frozenset({"submit"}),
+            prepare={"submit": prepare},
+        )
+        client_end, server_end = memory_pair()
+        task = asyncio.create_task(server.serve(server_end))
+        rpc = AsyncRpc(client_end)
+        calls = [asyncio.create_task(rpc.call("submit", {"i": i})) for i in (1, 2, 3)]
+        first, second, third = await asyncio.gather(*calls, return_exceptions=True)
+        assert first == {"i": 1} and third == {"i": 3}
+        assert isinstance(second, RequestFailed) and second.code == "bad_arguments"
+        assert prepared == [3, 1]  # 3 was prepared while 1 still slept
+        assert ran == ["run 1", "run 3"]
+        assert await rpc.call("echo", {"after": True}) == {"echo": {"after": True}}
+        await rpc.close()
+        await task
+
+    run(main())
