@@ -15,12 +15,13 @@ def event_to_wire(event: object) -> dict[str, object]:
     the event's fields; an instrument becomes ``product`` and ``slot``, enums
     their string value, owners stay account-id hex strings.
     """
-    name = type(event).__name__
-    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
-    out: dict[str, object] = {"type": snake}
-    fields: dict[str, object] = event._asdict()  # type: ignore[attr-defined]
-    for key, value in fields.items():
-        if isinstance(value, Instrument):
+    kind, fields = _layout(type(event))
+    out: dict[str, object] = {"type": kind}
+    for key, value in zip(fields, event, strict=True):  # type: ignore[call-overload]
+        value_type = type(value)
+        if value_type is int or value_type is str:
+            out[key] = value
+        elif value_type is Instrument:
             out["product"] = value.product.value
             out["slot"] = value.slot
         elif isinstance(value, Enum):
@@ -28,6 +29,19 @@ def event_to_wire(event: object) -> dict[str, object]:
         else:
             out[key] = value
     return out
+
+
+_LAYOUTS: dict[type, tuple[str, tuple[str, ...]]] = {}
+
+
+def _layout(event_type: type) -> tuple[str, tuple[str, ...]]:
+    """An event class's wire name (snake case) and field names, worked out once."""
+    layout = _LAYOUTS.get(event_type)
+    if layout is None:
+        name = event_type.__name__
+        snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+        layout = _LAYOUTS[event_type] = (snake, tuple(event_type._fields))  # type: ignore[attr-defined]
+    return layout
 
 
 def events_to_wire(events: Iterable[object]) -> list[dict[str, object]]:
