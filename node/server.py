@@ -83,6 +83,10 @@ class Session:
     order_tail: asyncio.Future[None] | None = None
     # The release future of the pipelined request whose handler runs now.
     releasing: asyncio.Future[None] | None = None
+    # Idle tracking (see ``RpcServer._check_idle``): loop time of the last frame
+    # read, and whether the read loop is waiting for the next one.
+    last_read: float = 0.0
+    waiting: bool = False
 
     def release(self) -> None:
         """Let the requests after the running pipelined one start (see *pipelined*)."""
@@ -126,6 +130,7 @@ class RpcServer:
         self.max_frame = max_frame
         self.idle_timeout = idle_timeout
         self.sessions: set[Session] = set()
+        self._hang_ups: set[asyncio.Task[None]] = set()  # idle connections being closed
         self._tcp: asyncio.Server | None = None
 
     async def start_tcp(self, host: str, port: int) -> int:
@@ -162,11 +167,15 @@ class RpcServer:
         self.sessions.add(session)
         sender = asyncio.create_task(self._send_events(session))
         tasks: set[asyncio.Task[None]] = set()
+        loop = asyncio.get_running_loop()
+        session.last_read = loop.time()
+        watchdog = loop.call_later(self.idle_timeout, self._check_idle, session)
         try:
             await self._read_loop(session, tasks)
         except Exception:  # a bug in the server must cost one connection, not the node
             log.exception("connection %s failed", conn.peer)
         finally:
+            watchdog.cancel()
             session.closed = True
             self.sessions.discard(session)
             sender.cancel()
@@ -176,23 +185,20 @@ class RpcServer:
 
     async def _read_loop(self, session: Session, tasks: set[asyncio.Task[None]]) -> None:
         conn = session.conn
+        loop = asyncio.get_running_loop()
         while not session.closed:
             try:
-                # A subscriber may listen silently for as long as it likes.
-                timeout = None if session.subscriptions else self.idle_timeout
-                # asyncio.timeout, not wait_for: wait_for wraps the read in a new
-                # task, a measurable cost paid for every request.
-                async with asyncio.timeout(timeout):
-                    body = await conn.read_frame()
-            except TimeoutError:
-                await self._send_error(conn, 0, E_TIMEOUT, "idle for too long")
-                return
+                session.waiting = True
+                body = await conn.read_frame()
             except FrameTooLarge as exc:
                 # The body was not read, so the stream is out of step: reply and hang up.
                 await self._send_error(conn, 0, E_FRAME_TOO_LARGE, str(exc))
                 return
             except ConnectionLost:
                 return
+            finally:
+                session.waiting = False
+            session.last_read = loop.time()
             try:
                 message = parse_message(body)
             except MalformedMessage as exc:
@@ -223,6 +229,31 @@ class RpcServer:
                 if tail is not None and not tail.done():
                     await tail  # handled after the pipelined requests before it are sequenced
                 await self._answer(session, message)
+
+    def _check_idle(self, session: Session) -> None:
+        """Hang up on a client that sent nothing for ``idle_timeout`` while we waited for it.
+
+        One timer per connection, re-armed from the last read when it fires,
+        instead of a timeout around every read (which cost ~5% of the
+        operator's time at 5,000 requests/s). A subscriber may listen silently
+        for as long as it likes.
+        """
+        if session.closed:
+            return
+        loop = asyncio.get_running_loop()
+        idle = loop.time() - session.last_read
+        if session.waiting and not session.subscriptions and idle >= self.idle_timeout:
+            session.closed = True
+            task = loop.create_task(self._hang_up(session.conn))
+            self._hang_ups.add(task)
+            task.add_done_callback(self._hang_ups.discard)
+            return
+        delay = self.idle_timeout - idle if idle < self.idle_timeout else self.idle_timeout
+        loop.call_later(delay, self._check_idle, session)
+
+    async def _hang_up(self, conn: Connection) -> None:
+        await self._send_error(conn, 0, E_TIMEOUT, "idle for too long")
+        await conn.close()
 
     async def _answer_in_order(
         self,

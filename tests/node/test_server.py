@@ -93,6 +93,32 @@ def test_idle_connection_is_closed():
     run(main())
 
 
+def test_a_client_that_keeps_talking_or_listening_is_not_idle():
+    """The idle timer re-arms from the last request; subscribers are never idle."""
+
+    async def main():
+        server = make_server(idle_timeout=0.1)
+        talker_end, talker_server = memory_pair()
+        listener_end, listener_server = memory_pair()
+        tasks = [
+            asyncio.create_task(server.serve(talker_server)),
+            asyncio.create_task(server.serve(listener_server)),
+        ]
+        talker, listener = AsyncRpc(talker_end), AsyncRpc(listener_end)
+        await listener.call("subscribe")
+        for i in range(8):  # 0.4 s in all, never 0.1 s quiet
+            assert await talker.call("echo", {"i": i}) == {"echo": {"i": i}}
+            await asyncio.sleep(0.05)
+        assert len(server.sessions) == 2
+        await asyncio.sleep(0.25)  # now the talker is quiet: it alone is hung up on
+        assert len(server.sessions) == 1
+        await listener.close()
+        await talker.close()
+        await asyncio.gather(*tasks)
+
+    run(main())
+
+
 @pytest.fixture
 def tcp_server():
     """A server on a background event loop thread, on an ephemeral port."""
