@@ -116,11 +116,14 @@ def _encode_queue(order: _Order | None) -> tuple[list[str], int, int]:
 class DigestCache:
     """What a market remembers between digests: the last parts and their digest."""
 
-    __slots__ = ("digest", "headers", "parts")
+    __slots__ = ("digest", "flat", "headers", "instruments", "parts")
 
     def __init__(self) -> None:
-        self.parts: list[bytes] = []
+        self.parts: list[bytes | list[bytes]] = []
+        self.flat: list[bytes] = []  # the parts, each side's list joined
         self.digest = b""
+        # The market's instruments in snapshot order, kept by the market.
+        self.instruments: tuple[Instrument, ...] = ()
         # (instrument, closed) -> text of a BOOK array up to its bids: '[product,slot,closed,['
         self.headers: dict[tuple[Instrument, bool], bytes] = {}
 
@@ -147,29 +150,42 @@ class DigestCache:
             }
         )
         # Sorted keys put "books" first: its empty array is at a fixed place.
-        parts = [wrapper[:10]]
+        # A part is bytes, or the list of one side's level texts (best first),
+        # to be joined with commas: comparing with the last parts is then
+        # mostly identity checks, and nothing is joined unless hashing.
+        parts: list[bytes | list[bytes]] = [wrapper[:10]]
         append = parts.append
         headers = self.headers
-        for i, book in enumerate(books):
+        for book in books:
             key = (book.instrument, book.closed)
             header = headers.get(key)
             if header is None:
                 header = headers[key] = _book_header(book)
-            append(header if i == 0 else b"," + header)
-            for side, close in ((book.bids, b"],["), (book.asks, b"]]")):
-                levels = side.levels
-                first = True
-                for level_key in sorted(levels):
-                    if not first:
-                        append(b",")
-                    first = False
-                    append(level_text(levels[level_key]))
-                append(close)
+            if len(parts) > 1:
+                append(b",")
+            append(header)
+            levels = book.bids.levels
+            append(list(map(level_text, map(levels.__getitem__, sorted(levels)))))
+            append(b"],[")
+            levels = book.asks.levels
+            append(list(map(level_text, map(levels.__getitem__, sorted(levels)))))
+            append(b"]]")
         append(wrapper[10:])
-        if parts == self.parts:
+        old = self.parts
+        if parts == old:
             return self.digest
-        self.parts = parts
-        self.digest = hashlib.sha256(b"".join(parts)).digest()
+        # Join each side's levels, reusing the last joined text of unchanged sides
+        # (the parts line up when the number of books is the same).
+        old_flat = self.flat
+        if len(old) != len(parts):
+            blank: list[bytes | list[bytes]] = [b""] * len(parts)
+            old, old_flat = blank, [b""] * len(parts)
+        flat = [
+            part if isinstance(part, bytes) else was if part == prev else b",".join(part)
+            for part, prev, was in zip(parts, old, old_flat, strict=True)
+        ]
+        self.parts, self.flat = parts, flat
+        self.digest = hashlib.sha256(b"".join(flat)).digest()
         return self.digest
 
 

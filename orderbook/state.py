@@ -247,9 +247,10 @@ class MarketState:
         encoding every resting order. ``sha256(snapshot())`` is the reference.
         """
         books = self._books
-        return self._digest.market_digest(
-            self._config, self._clock, [books[i] for i in self.instruments()]
-        )
+        cache = self._digest
+        if len(cache.instruments) != len(books):  # books are added, never removed
+            cache.instruments = self.instruments()
+        return cache.market_digest(self._config, self._clock, [books[i] for i in cache.instruments])
 
     @classmethod
     def restore(cls, data: bytes) -> Self:

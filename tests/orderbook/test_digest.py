@@ -183,6 +183,16 @@ def test_restore_book_then_more_commands(level):
     same(other)
 
 
+def test_empty_market_and_empty_books():
+    market = Market(CONFIG, now=-3)
+    same(market)
+    market.open_instrument(H)
+    same(market)
+    market.open_instrument(E)
+    market.close_instrument(H)
+    same(market)
+
+
 def test_many_books_sorted_closed_and_empty(market):
     slots = [Instrument(p, s) for s in (3, 0, 2) for p in Product]
     for inst in slots:
