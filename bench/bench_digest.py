@@ -3,13 +3,14 @@
 Run from the repository root::
 
     python -m bench.bench_digest [--seed S] [--orders N] [--levels L] [--new K]
-                                 [--repeat R] [--write]
+                                 [--quiet-books B] [--repeat R] [--write]
 
-The market holds one book of ``--orders`` resting orders (seeded random
+The market holds one busy book of ``--orders`` resting orders (seeded random
 owners, quantities and prices) on ``--levels`` price levels, half bids and
-half asks. Each repetition starts from the same state (``Market.restore`` of
-one snapshot, untimed) and times single ``state_digest()`` calls in four
-situations:
+half asks, plus ``--quiet-books`` other books of 40 orders on 10 levels each
+that nothing touches (a market with many delivery slots). Each repetition
+starts from the same state (``Market.restore`` of one snapshot, untimed) and
+times single ``state_digest()`` calls in four situations:
 
 - ``cold``: the first digest after the restore (no cached text at all);
 - ``unchanged``: a second digest, nothing changed since the first;
@@ -59,8 +60,9 @@ def random_order(rng: random.Random, order_id: int, per_side: int, cross: bool) 
     return (order_id, owner, side, quantity, price)
 
 
-def build(seed: int, orders: int, levels: int) -> Market:
-    """A market with one book of ``orders`` resting orders on ``levels`` levels."""
+def build(seed: int, orders: int, levels: int, quiet_books: int = 0) -> Market:
+    """A market with one book of ``orders`` resting orders on ``levels`` levels,
+    and ``quiet_books`` books of 40 orders on 10 levels."""
     rng = random.Random(seed)
     market = Market(CONFIG)
     market.open_instrument(INSTRUMENT)
@@ -69,6 +71,13 @@ def build(seed: int, orders: int, levels: int) -> Market:
         order_id += 1
         _, owner, side, quantity, price = random_order(rng, order_id, levels // 2, cross=False)
         market.place(INSTRUMENT, order_id, owner, side, quantity, price)
+    for n in range(quiet_books):
+        instrument = Instrument(Product.HEAT if n % 2 else Product.ELECTRICITY, 2 + n // 2)
+        market.open_instrument(instrument)
+        for _ in range(40):
+            order_id += 1
+            _, owner, side, quantity, price = random_order(rng, order_id, 5, cross=False)
+            market.place(instrument, order_id, owner, side, quantity, price)
     return market
 
 
@@ -84,7 +93,7 @@ def reference(market: Market) -> bytes:
 
 def run(args: argparse.Namespace) -> tuple[dict[str, list[int]], int, int]:
     """Time every situation ``--repeat`` times; return samples (ns), trades, resting."""
-    snapshot = build(args.seed, args.orders, args.levels).snapshot()
+    snapshot = build(args.seed, args.orders, args.levels, args.quiet_books).snapshot()
     rng = random.Random(args.seed + 1)
     samples: dict[str, list[int]] = {s: [] for s in SITUATIONS}
     trades = resting = 0
@@ -118,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--orders", type=int, default=5_000, help="resting orders in the book")
     parser.add_argument("--levels", type=int, default=80, help="price levels, both sides")
     parser.add_argument("--new", type=int, default=100, help="orders placed before 'new'")
+    parser.add_argument("--quiet-books", type=int, default=0, help="other books, 40 orders each")
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--write", action="store_true", help="write bench/results/digest-*.txt")
     args = parser.parse_args(argv)
@@ -125,13 +135,15 @@ def main(argv: list[str] | None = None) -> None:
     out = ["p2pex state digest benchmark", *describe(("orderbook", "bench/bench_digest.py"))]
     out.append(
         f"command: python -m bench.bench_digest --seed {args.seed} --orders {args.orders} "
-        f"--levels {args.levels} --new {args.new} --repeat {args.repeat}"
+        f"--levels {args.levels} --new {args.new} --quiet-books {args.quiet_books} "
+        f"--repeat {args.repeat}"
     )
     print("\n".join(out), flush=True)
     samples, trades, resting = run(args)
     out.append(
-        f"book: {args.orders} resting orders on {args.levels} levels; 'new' adds {args.new} "
-        f"orders ({trades / args.repeat:.1f} trades each time, {resting} resting after)"
+        f"busy book: {args.orders} resting orders on {args.levels} levels, plus "
+        f"{args.quiet_books} quiet books of 40; 'new' adds {args.new} orders to the busy book "
+        f"({trades / args.repeat:.1f} trades each time, {resting} resting in all after)"
     )
     out.append(f"state_digest() per call, us ({args.repeat} repetitions):")
     out.append(f"   {'situation':<10} {'min':>10} {'median':>10} {'max':>10}")
@@ -145,7 +157,9 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(out[-(len(SITUATIONS) + 4) :]))
     if args.write:
         commit = git_commit().split()[0]
-        path = Path("bench/results") / f"digest-{commit}.txt"
+        suffix = f"-books{args.quiet_books + 1}" if args.quiet_books else ""
+        suffix += f"-orders{args.orders}" if args.orders != 5_000 else ""
+        path = Path("bench/results") / f"digest-{commit}{suffix}.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(out) + "\n", encoding="utf-8")
         print(f"wrote {path}")
