@@ -22,10 +22,13 @@ at every block, and encoding every resting order again (``snapshot()``,
   still in the level but no longer last, the same argument on the part up to
   it shows that only orders were appended, whose text is added to the cache.
 
-The market keeps the list of parts of its last digest; when the new parts
-are equal (usually the same objects), the last digest is returned without
-hashing. Otherwise the parts are joined and hashed: the SHA-256 of the
-whole snapshot (~0.15 ms for 5,000 orders) is the floor of a changed state.
+The market keeps the parts of its last digest (wrapper text, and per side
+the list of its level texts); when the new parts are equal (usually the
+same objects), the last digest is returned without hashing. Otherwise the
+sides are joined (unchanged sides reuse their last joined text) and the
+whole is hashed: the SHA-256 of the snapshot (~0.15 ms for 5,000 orders) is
+the floor of a changed state. Every level is still looked at once per
+digest (~0.1 us each), which is what a market of many books pays.
 
 ``check_encoded`` verifies every cache against a fresh encoding; the
 market's ``_check()`` calls it, so the property tests catch a stale cache.
@@ -89,7 +92,7 @@ def level_text(level: _Level) -> bytes:
             frags, count, volume = _encode_queue(old_tail.next)
             if level.count - count == old_count and level.volume - volume == old_volume:
                 text = b"".join((text, b",", ",".join(frags).encode("ascii")))
-                level.encoded = (old_head, tail, level.count, level.volume, text)
+                level.encoded = (head, tail, level.count, level.volume, text)
                 return text
     frags, _, _ = _encode_queue(head)
     text = ",".join(frags).encode("ascii")
