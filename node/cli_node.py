@@ -56,6 +56,8 @@ def run_node(args: argparse.Namespace) -> int:
         "block_interval_ms": args.block_interval_ms,
         "block_max_txs": args.block_max_txs,
         "verify_workers": args.verify_workers,
+        "gc_freeze_interval_s": args.gc_freeze_interval_s,
+        "gc_full_interval_s": args.gc_full_interval_s,
         "slot_length_ms": args.slot_length_ms,
         "clearing_model": args.clearing_model,
         "max_frame": args.max_frame,
@@ -81,6 +83,16 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         "--verify-workers",
         type=int,
         help="operator: processes checking signatures, batched (default 1; 0: on the event loop)",
+    )
+    run.add_argument(
+        "--gc-freeze-interval-s",
+        type=float,
+        help="freeze surviving objects this often for short GC pauses (default 1; 0: off)",
+    )
+    run.add_argument(
+        "--gc-full-interval-s",
+        type=float,
+        help="run a full garbage collection this often (default 600; 0: never)",
     )
     run.add_argument("--slot-length-ms", type=int, help="auto gate closure (0: off)")
     run.add_argument("--clearing-model", help="clearing model at gate closure (default basic)")

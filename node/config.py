@@ -10,6 +10,8 @@ Example file (every key optional except where the role needs it)::
     block_interval_ms = 50        # cut a block this long after its first transaction ...
     block_max_txs = 500           # ... or as soon as it holds this many
     verify_workers = 1            # operator: processes checking signatures (0: on the event loop)
+    gc_freeze_interval_s = 1.0    # collect young objects and freeze survivors this often (0: off)
+    gc_full_interval_s = 600.0    # a full collection this often (0: never; see node/gc_policy.py)
     slot_length_ms = 0            # > 0: close slot s's gate at s * slot_length_ms (Unix ms)
     clearing_model = "basic"
     max_frame = 8388608           # bytes
@@ -59,6 +61,8 @@ class NodeConfig:
     block_interval_ms: int = 50
     block_max_txs: int = 500
     verify_workers: int = 1
+    gc_freeze_interval_s: float = 1.0
+    gc_full_interval_s: float = 600.0
     slot_length_ms: int = 0
     clearing_model: str = "basic"
     max_frame: int = DEFAULT_MAX_FRAME
@@ -90,8 +94,15 @@ class NodeConfig:
             if getattr(self, name) < 1:
                 msg = f"{name} must be at least 1, got {getattr(self, name)}"
                 raise ConfigError(msg)
-        if self.slot_length_ms < 0 or self.idle_timeout_s <= 0 or self.verify_workers < 0:
-            msg = "slot_length_ms and verify_workers must be >= 0 and idle_timeout_s > 0"
+        if (
+            min(self.slot_length_ms, self.verify_workers) < 0
+            or min(self.gc_freeze_interval_s, self.gc_full_interval_s) < 0
+            or self.idle_timeout_s <= 0
+        ):
+            msg = (
+                "slot_length_ms, verify_workers and the gc intervals must be >= 0, "
+                "idle_timeout_s > 0"
+            )
             raise ConfigError(msg)
         if not self.chain_id:
             msg = "chain_id must not be empty"

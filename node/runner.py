@@ -21,6 +21,7 @@ from pathlib import Path
 from node.clock import Clock, SystemClock
 from node.config import NodeConfig, parse_address
 from node.errors import ConfigError
+from node.gc_policy import keep_pauses_short
 from node.keys import load_key, parse_public_key
 from node.service import NodeService
 
@@ -85,7 +86,16 @@ async def serve(config: NodeConfig, stop: asyncio.Event | None = None) -> int:
             f"p2pex node ready {config.role} {host}:{actual} height {node.store.height}",
             flush=True,
         )
-        waits = [asyncio.create_task(stop.wait()), asyncio.create_task(node.fatal.wait())]
+        waits: list[asyncio.Task[object]] = [
+            asyncio.create_task(stop.wait()),
+            asyncio.create_task(node.fatal.wait()),
+        ]
+        if config.gc_freeze_interval_s > 0:
+            waits.append(
+                asyncio.create_task(
+                    keep_pauses_short(config.gc_freeze_interval_s, config.gc_full_interval_s)
+                )
+            )
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         for task in waits:
             task.cancel()
