@@ -250,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--block-interval-ms", type=int, default=20)
     parser.add_argument("--block-max-txs", type=int, default=1000)
+    parser.add_argument(
+        "--verify-workers",
+        type=int,
+        default=1,
+        help="operator's signature-checking processes (0: on its event loop)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs (a fresh operator each)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
@@ -263,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         + (f"closed loop, window {args.window}, " if args.rate <= 0 else "")
         + "pre-signed, "
         + f"block interval {args.block_interval_ms} ms / {args.block_max_txs} txs, "
+        + f"{args.verify_workers} verify worker(s), "
         + f"seed {args.seed}",
     ]
     print("\n".join(lines), flush=True)
@@ -277,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
                     str(args.block_interval_ms),
                     "--block-max-txs",
                     str(args.block_max_txs),
+                    "--verify-workers",
+                    str(args.verify_workers),
                 ),
             )
             with net:
