@@ -127,6 +127,8 @@ class Operator(NodeService):
         if self.config.slot_length_ms > 0:
             self._tasks.append(self.watch(asyncio.create_task(self._gate_loop())))
         self._resume_clearings()
+        if self.config.verify_workers > 0:
+            self.verifier.start()
         return await super().start(host, port)
 
     async def close(self) -> None:

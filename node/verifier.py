@@ -91,6 +91,11 @@ class BatchVerifier:
         self._pending: list[tuple[txn.SignedTransaction, asyncio.Future[None]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    def start(self) -> None:
+        """Start the worker processes now (else on the first check: a spawn takes ~0.2 s)."""
+        if self._loop is None:
+            self._start(asyncio.get_running_loop())
+
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         for _ in range(self._wanted):
