@@ -39,7 +39,14 @@ LevelText = tuple["_Order", "_Order", int, int, bytes]
 
 
 class _Order:
-    """A resting (or matching) order. Mutable engine state, hence a slots class."""
+    """A resting (or matching) order. Mutable engine state, hence a slots class.
+
+    ``encoded`` is its snapshot text (``orderbook.digest``): left unset until a
+    digest needs it (setting it on insertion would cost the hot path), None
+    once stale. Whoever changes a field in place must set it to None.
+    """
+
+    encoded: str | None
 
     __slots__ = (
         "encoded",
@@ -75,9 +82,6 @@ class _Order:
         self.expires_at = expires_at  # market clock; None for GTC
         self.stp = stp
         self.post_only = post_only
-        # Snapshot text of this order (orderbook.digest); None until a digest
-        # needs it. Whoever changes a field above in place must reset it.
-        self.encoded: str | None = None
         self.level: _Level | None = None
         self.prev: _Order | None = None
         self.next: _Order | None = None

@@ -221,7 +221,6 @@ class Market(MarketState):
                         order.expires_at = None
                         order.stp = stp
                         order.post_only = False
-                        order.encoded = None
                         tail = level.tail
                         order.level = level
                         order.prev = tail
