@@ -252,7 +252,9 @@ class Operator(NodeService):
         block.results.extend(outcome.results)
         block.tx_ids.append(signed.tx_id)
         payload = signed.transaction.payload
-        if isinstance(payload, txn.CloseSlot):
+        if outcome.rejected is not None:
+            pass  # a rejected CloseSlot or PublishClearing closed or cleared nothing
+        elif isinstance(payload, txn.CloseSlot):
             block.closes.append((payload.product, payload.slot))
         elif isinstance(payload, txn.PublishClearing):
             block.clears.append((payload.product, payload.slot))

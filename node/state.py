@@ -73,6 +73,7 @@ class Outcome:
     results: list[bytes] = field(default_factory=list)  # canonical result records, in order
     events: list[dict[str, object]] = field(default_factory=list)  # for the client (wire values)
     order_id: int | None = None  # market-wide id of a placed order
+    rejected: str | None = None  # the rejection reason: in the block, but it changed nothing
 
 
 class MarketState:
@@ -196,6 +197,7 @@ class MarketState:
         payload = tx.payload
         reason = self._dispatch(out, account, tx.sender, payload)
         if reason is not None:
+            out.rejected = reason
             out.results.append(txn.rejection(signed.tx_id, reason))
             out.events.append({"type": "rejected", "reason": reason})
         return out

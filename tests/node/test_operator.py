@@ -245,3 +245,21 @@ def test_status_lists_a_closed_slot_only_once_its_block_is_stored(tmp_path):
         await node.close()
 
     run(main())
+
+
+def test_status_ignores_a_rejected_clearing(tmp_path):
+    """A rejected PublishClearing is in its block but cleared nothing."""
+
+    async def main():
+        node, _ = make_operator(tmp_path, block_interval_ms=10)
+        await node.start("127.0.0.1", 0)
+        client = await attach(node)
+        early = await node.submit_own(txn.PublishClearing("electricity", 3, (), b""))
+        assert early.rejected == "slot_open"
+        await client.wait_committed(early.tx_id)
+        assert node.store.transaction(early.tx_id) is not None  # in a stored block
+        assert (await client.status())["cleared"] == []
+        await client.close()
+        await node.close()
+
+    run(main())
