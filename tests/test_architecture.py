@@ -55,14 +55,14 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-def violations(package: str) -> list[str]:
-    """Return ``file: module`` for every forbidden import in ``package``."""
+def violations(package: str, root: Path = ROOT) -> list[str]:
+    """Return ``file: module`` for every forbidden import in ``root / package``."""
     found = []
-    for path in sorted((ROOT / package).rglob("*.py")):
+    for path in sorted((root / package).rglob("*.py")):
         for module in sorted(imported_modules(path)):
             top = module.split(".")[0]
             if top in FORBIDDEN or (top in CORE and top != package):
-                found.append(f"{path.relative_to(ROOT)}: {module}")
+                found.append(f"{path.relative_to(root)}: {module}")
     return found
 
 
@@ -91,3 +91,22 @@ def test_checker_sees_forbidden_imports(tmp_path: Path) -> None:
         "socket",
         "threading",
     }
+
+
+def test_violations_flags_what_the_rules_forbid_and_nothing_else(tmp_path: Path) -> None:
+    # The filter must be able to fail too: a fake core package with one module
+    # per rule, beside the imports the rules allow.
+    pkg = tmp_path / "ledger"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from ledger.codec import encode\nimport hashlib\n")
+    (pkg / "clocks.py").write_text("import time\nfrom datetime import datetime\n")
+    (pkg / "sub" / "peers.py").write_text(
+        "import orderbook\nfrom node.client import Client\nimport concurrent.futures\n"
+    )
+    assert violations("ledger", root=tmp_path) == [
+        "ledger/clocks.py: datetime",
+        "ledger/clocks.py: time",
+        "ledger/sub/peers.py: concurrent.futures",
+        "ledger/sub/peers.py: node.client",
+        "ledger/sub/peers.py: orderbook",
+    ]

@@ -20,8 +20,12 @@ import signal
 import sqlite3
 import time
 
+import pytest
+
 from ledger import SqliteBlockStore, audit_chain, build_block
 from tests.ledger.chainkit import AUDIT_ARGS, CHAIN_ID, OPERATOR, PEERS, T0, order, results_for
+
+pytestmark = pytest.mark.slow  # 50 child processes, ~13 s
 
 KILLS = 50
 TABLES = ("txs", "account_results")
@@ -95,7 +99,8 @@ def test_sigkill_at_random_moments_loses_nothing_committed(tmp_path):
         txs, rows = (conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES)
         conn.close()
         assert (txs, rows) == (2 * audited, 4 * audited), kill
-    assert mid_run_kills >= KILLS // 2  # the children did get to append
+    print(f"{mid_run_kills} of {KILLS} kills landed after the child's first append")
+    assert mid_run_kills >= KILLS * 9 // 10  # the children did get to append
     with SqliteBlockStore(path) as store:
         assert store.height == audited == committed + 1
         store._check()  # every index row matches the stored blocks

@@ -39,6 +39,7 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
     assert "invalid choice" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a subprocess
 def test_console_script_runs_as_module() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "node", "--version"],

@@ -106,6 +106,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert (data / "operator" / "chain.sqlite3").is_file()
 
 
+@pytest.mark.slow  # a subprocess
 def test_demo_refuses_a_non_empty_data_dir(tmp_path: Path) -> None:
     (tmp_path / "something").write_text("x")
     done = subprocess.run(

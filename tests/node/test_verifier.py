@@ -36,7 +36,9 @@ def test_check_items_marks_each_signature():
     assert check_items(items) == b"\x01\x00\x00"
 
 
-@pytest.mark.parametrize("workers", [0, 1, 2])
+@pytest.mark.parametrize(
+    "workers", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)]
+)
 def test_a_batch_of_good_and_forged_signatures(workers):
     async def main():
         verifier = BatchVerifier(workers)
@@ -53,6 +55,7 @@ def test_a_batch_of_good_and_forged_signatures(workers):
             assert result is None, n
 
 
+@pytest.mark.slow  # spawns a worker process
 def test_a_dead_worker_falls_back_to_checking_on_the_loop():
     async def main():
         verifier = BatchVerifier(1)
