@@ -21,11 +21,29 @@ How the expected values are derived (also written into the JSON):
       l1=$(printf '\\x00\\x00' | sha256sum | cut -c1-64)
       printf "01$l0$l1" | xxd -r -p | sha256sum   # size 2: fac54203...
 
-  The other trees, the proofs and everything about transactions and blocks
-  are produced by this code and were checked against the recursive RFC 6962
-  reference (tests/ledger/merkle_reference.py) and the codec's round trip
-  when the file was generated (see ``main``): they pin the formats so that
-  any change to them is noticed.
+  The other trees and the proofs are produced by this code and checked
+  against the recursive RFC 6962 reference (tests/ledger/merkle_reference.py)
+  when the file is generated.
+* Transactions and blocks follow the rules below, which
+  ``tests/ledger/test_vectors_independent.py`` re-derives for every vector
+  with nothing but msgpack, hashlib, ``cryptography``'s Ed25519 and the
+  recursive Merkle reference (no ``ledger`` code):
+
+  - ``body`` = msgpack ``[1, kind, chain_id, sender public key, nonce,
+    [payload fields]]``; ``signature`` = Ed25519(seed, ``b"p2pex/tx/v1\\x00"
+    || body``); ``tx`` = msgpack ``[1, 1, body, signature]``; ``tx_id`` =
+    SHA-256(tx);
+  - account id = SHA-256(``b"p2pex/account/v1\\x00" || public key``);
+  - ``header`` = msgpack ``[1, 2, chain_id, height, prev_hash, time_ns,
+    tx_root, result_root, state_digest, proposer]``; ``tx_root`` /
+    ``result_root`` = RFC 6962 roots over the exact transaction / result
+    record bytes; block ``hash`` = SHA-256(``b"p2pex/block-header/v1\\x00"
+    || header``); block ``signature`` = Ed25519(proposer,
+    ``b"p2pex/block-sig/v1\\x00" || hash``); ``block`` = msgpack ``[1, 3,
+    header, signature, [tx...], [result...]]``.
+
+  The mutated cases each change one thing (named in ``desc``); ``want_err``
+  is the error the first failing rule of ``ledger`` must raise.
 """
 
 from __future__ import annotations
@@ -82,6 +100,21 @@ CT_ROOTS = [
 ]
 
 
+TX_DERIVATION = (
+    "body = msgpack [1, kind, chain_id, sender, nonce, [payload]]; "
+    "signature = Ed25519(key 0, b'p2pex/tx/v1\\x00' || body); "
+    "tx = msgpack [1, 1, body, signature]; tx_id = SHA-256(tx)"
+)
+BLOCK_DERIVATION = (
+    "header = msgpack [1, 2, chain_id, height, prev_hash, time_ns, tx_root, result_root, "
+    "state_digest, proposer]; tx_root, result_root = RFC 6962 roots over the exact item bytes; "
+    "hash = SHA-256(b'p2pex/block-header/v1\\x00' || header); "
+    "signature = Ed25519(key 0, b'p2pex/block-sig/v1\\x00' || hash); "
+    "block = msgpack [1, 3, header, signature, [tx...], [result...]]; "
+    "state_digest = SHA-256(b'state <height>') (a stand-in)"
+)
+
+
 def flip(hexdata: str, byte: int, bit: int = 0) -> str:
     """Flip one bit of a hex string (byte may be negative)."""
     data = bytearray.fromhex(hexdata)
@@ -135,6 +168,7 @@ def transactions(signer: SigningKey, other: SigningKey) -> list[dict[str, object
         cases.append(
             {
                 "desc": f"{type(payload).__name__} nonce {nonce}",
+                "derivation": TX_DERIVATION,
                 "chain_id": CHAIN_ID,
                 "kind": int(payload.KIND),
                 "nonce": nonce,
@@ -348,7 +382,11 @@ def blocks(
                 "want_err": "BadBlockSignature",
             },
             {
-                "desc": "flipped bit in last transaction",
+                # the body's last byte-string item: the last result record, or
+                # the last transaction when the block has no results
+                "desc": "flipped bit in last result"
+                if block.results
+                else "flipped bit in last transaction",
                 "block": flip(data, -2),
                 "want_err": "BadTransactionRoot" if not block.results else "BadResultRoot",
             },
@@ -366,6 +404,7 @@ def blocks(
         out.append(
             {
                 "height": block.height,
+                "derivation": BLOCK_DERIVATION,
                 "header": header,
                 "hash": block.hash.hex(),
                 "tx_root": block.header.tx_root.hex(),
