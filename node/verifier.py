@@ -12,10 +12,16 @@ instead of per 53 us. A worker process has its own interpreter: the loop
 only packs a batch (msgpack, in C), writes it to a pipe and reads back one
 byte per transaction.
 
-Batching: each worker has at most one batch in flight. The checks asked for
-while it works wait in the next batch, which goes out as soon as a worker is
-free, so under light load a batch holds one transaction (no added wait) and
-under heavy load batches grow and the per-batch cost is shared.
+Batching: each worker has at most two batches in flight, so it starts on
+the next batch the moment it answers one, instead of idling until the busy
+event loop has read its answer and sent more (measured at 5,000 submits/s:
+with one batch in flight the wait for a check was p50 2.5 ms). The checks
+asked for while both are out wait in the next batch, which goes out as soon
+as one comes back: under light load a batch holds one transaction (no added
+wait), under heavy load batches grow and the per-batch cost is shared. A
+batch is capped at ``MAX_BATCH_BYTES`` so that the one batch that may sit
+unread in the pipe fits its buffer (64 KiB on Linux) and writing it never
+blocks the event loop.
 
 Checking out of order is safe: the sequencer decides the order, and a
 signature's validity does not depend on it. If a worker dies, its batch and
@@ -27,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+from collections import deque
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 
@@ -40,6 +47,8 @@ from node.errors import BadSignature
 log = logging.getLogger("p2pex.verifier")
 
 MAX_BATCH = 512  # transactions per message to a worker
+MAX_BATCH_BYTES = 48 * 1024  # signed bytes per message (below a pipe buffer)
+IN_FLIGHT = 2  # batches per worker
 
 Item = tuple[bytes, bytes, bytes]  # public key, signature, signed message
 
@@ -79,7 +88,8 @@ class _Worker:
         )
         self.process.start()
         child.close()
-        self.batch: list[tuple[txn.SignedTransaction, asyncio.Future[None]]] | None = None
+        # Batches sent and not answered yet, oldest first (the worker answers in order).
+        self.batches: deque[list[tuple[txn.SignedTransaction, asyncio.Future[None]]]] = deque()
 
 
 class BatchVerifier:
@@ -121,19 +131,24 @@ class BatchVerifier:
         await future
 
     def _dispatch(self) -> None:
-        """Send the pending checks to the free workers."""
-        for worker in list(self._workers):
-            if not self._pending:
-                return
-            if worker.batch is not None:
-                continue
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            worker.batch = batch
-            data = msgpack.packb([_item(signed) for signed, _ in batch])
-            try:
-                worker.conn.send_bytes(data)
-            except OSError:
-                self._lost(worker)
+        """Send the pending checks to the workers with room, least loaded first."""
+        for worker in sorted(self._workers, key=lambda w: len(w.batches)):
+            while self._pending and len(worker.batches) < IN_FLIGHT:
+                items: list[Item] = []
+                size = 0
+                for signed, _ in self._pending[:MAX_BATCH]:
+                    item = _item(signed)
+                    size += sum(map(len, item)) + 10  # + msgpack headers
+                    if items and size > MAX_BATCH_BYTES:
+                        break
+                    items.append(item)
+                batch, self._pending = self._pending[: len(items)], self._pending[len(items) :]
+                worker.batches.append(batch)
+                try:
+                    worker.conn.send_bytes(msgpack.packb(items))
+                except OSError:
+                    self._lost(worker)
+                    return
 
     def _on_answer(self, worker: _Worker) -> None:
         """A worker answered (or died): settle its batch, send it the next one."""
@@ -142,7 +157,7 @@ class BatchVerifier:
         except (EOFError, OSError):
             self._lost(worker)
             return
-        batch, worker.batch = worker.batch or [], None
+        batch = worker.batches.popleft() if worker.batches else []
         if len(answer) != len(batch):
             log.error("verify worker answered %d checks for %d", len(answer), len(batch))
             self._settle_here(batch)
@@ -162,8 +177,8 @@ class BatchVerifier:
         self._loop.remove_reader(worker.conn.fileno())
         self._workers.remove(worker)
         worker.conn.close()
-        self._settle_here(worker.batch or [])
-        worker.batch = None
+        while worker.batches:
+            self._settle_here(worker.batches.popleft())
         if not self._workers:
             pending, self._pending = self._pending, []
             self._settle_here(pending)
@@ -187,8 +202,9 @@ class BatchVerifier:
         for worker in self._workers:
             if self._loop is not None and not self._loop.is_closed():
                 self._loop.remove_reader(worker.conn.fileno())
-            for _, future in worker.batch or []:
-                future.cancel()
+            for batch in worker.batches:
+                for _, future in batch:
+                    future.cancel()
             worker.conn.close()  # EOF: the worker returns
             worker.process.join(timeout=1)
             if worker.process.is_alive():

@@ -76,3 +76,40 @@ def test_a_dead_worker_falls_back_to_checking_on_the_loop():
     good, bad = asyncio.run(asyncio.wait_for(main(), 20))
     assert good is None
     assert isinstance(bad, BadSignature)
+
+
+def test_dispatch_keeps_two_batches_in_flight_each_below_a_pipe_buffer():
+    """A worker gets its next batch before it answers the last; no write may block the loop."""
+    from collections import deque
+
+    from node import verifier as v
+
+    class FakeConn:
+        def __init__(self):
+            self.sent: list[bytes] = []
+
+        def send_bytes(self, data: bytes) -> None:
+            self.sent.append(data)
+
+    class FakeWorker:
+        def __init__(self):
+            self.conn = FakeConn()
+            self.batches = deque()
+
+    async def main():
+        verifier = BatchVerifier(0)
+        worker = FakeWorker()
+        verifier._workers.append(worker)
+        loop = asyncio.get_running_loop()
+        tx = signed(1)
+        verifier._pending = [(tx, loop.create_future()) for _ in range(1000)]
+        verifier._dispatch()
+        assert len(worker.conn.sent) == v.IN_FLIGHT == 2
+        assert all(len(data) <= v.MAX_BATCH_BYTES + 64 for data in worker.conn.sent)
+        sent = sum(len(batch) for batch in worker.batches)
+        assert sent + len(verifier._pending) == 1000
+        assert 0 < len(worker.batches[0]) < 1000
+        verifier._dispatch()  # both batches still out: nothing more is sent
+        assert len(worker.conn.sent) == 2
+
+    asyncio.run(main())
