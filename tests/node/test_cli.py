@@ -219,6 +219,10 @@ def test_cli_trades_and_audits_against_real_nodes(make_net, tmp_path, capsys) ->
     net.stop()
     data = ["--data-dir", str(net.replicas[0].data_dir)]
     assert main(["chain", "verify", *data, *key]) == 0
+    capsys.readouterr()
+    assert main(["chain", "verify", *data, *key, "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "ledger audit on 2 processes" in out and "ledger audit: OK" in out
     assert main(["chain", "prove", *data, "--tx", tx_id]) == 0
     assert main(["chain", "prove", *data, "--result", f"{height}:{index}"]) == 0
     assert main(["chain", "prove", *data, "--tx", "00" * 32]) == 1
