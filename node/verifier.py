@@ -12,7 +12,8 @@ instead of per 53 us. A worker process has its own interpreter: the loop
 only packs a batch (msgpack, in C), writes it to a pipe and reads back one
 byte per transaction.
 
-Batching: each worker has at most two batches in flight, so it starts on
+Batching: the checks asked for in one loop iteration go out together (one
+pipe write), and each worker has at most two batches in flight, so it starts on
 the next batch the moment it answers one, instead of idling until the busy
 event loop has read its answer and sent more (measured at 5,000 submits/s:
 with one batch in flight the wait for a check was p50 2.5 ms). The checks
@@ -100,6 +101,7 @@ class BatchVerifier:
         self._wanted = workers
         self._pending: list[tuple[txn.SignedTransaction, asyncio.Future[None]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._flush_soon = False  # a _flush is scheduled
 
     def start(self) -> None:
         """Start the worker processes now (else on the first check: a spawn takes ~0.2 s)."""
@@ -127,8 +129,16 @@ class BatchVerifier:
             return
         future: asyncio.Future[None] = loop.create_future()
         self._pending.append((signed, future))
-        self._dispatch()
+        if not self._flush_soon:
+            # One write per loop iteration for every check asked for in it:
+            # a pipe write per submission cost ~13% of the loop at 5,000/s.
+            self._flush_soon = True
+            loop.call_soon(self._flush)
         await future
+
+    def _flush(self) -> None:
+        self._flush_soon = False
+        self._dispatch()
 
     def _dispatch(self) -> None:
         """Send the pending checks to the workers with room, least loaded first."""
