@@ -26,16 +26,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from heapq import heappop, heappush, nsmallest
-from typing import NamedTuple, NoReturn
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from orderbook.errors import InvariantError
 from orderbook.types import Instrument, Side, STPMode
 
+if TYPE_CHECKING:
+    import hashlib
+
 # Best key of an empty side: above every real key (|price| <= 2**60).
 EMPTY = 2**62
 
-# A level's cached snapshot text: (head, tail, count, volume, text), see orderbook.digest.
-LevelText = tuple["_Order", "_Order", int, int, bytes]
+# A level's cached digest: (head, tail, count, volume, SHA-256 object fed with the
+# level's text, its digest), see orderbook.digest.
+LevelHash = tuple["_Order", "_Order", int, int, "hashlib._Hash", bytes]
 
 
 class _Order:
@@ -104,9 +108,9 @@ class _Level:
         self.tail: _Order | None = None
         self.volume = 0  # Wh: sum of the orders' quantities
         self.count = 0  # number of orders
-        # Snapshot text of the queue and the (head, tail, count, volume) it was
-        # built for (orderbook.digest); None until a digest needs it.
-        self.encoded: LevelText | None = None
+        # Hash of the queue's snapshot text and the (head, tail, count, volume)
+        # it was built for (orderbook.digest); None until a digest needs it.
+        self.encoded: LevelHash | None = None
 
 
 class _Side:

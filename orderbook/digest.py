@@ -1,9 +1,22 @@
-"""The state digest from cached text: the snapshot's exact bytes without re-encoding them.
+"""The state digest: a hash of the snapshot's content, kept up to date per price level.
 
-``MarketState.state_digest()`` is ``sha256(snapshot())``; an operator takes it
-at every block, and encoding every resting order again (``snapshot()``,
-~1 us per order) dominated it. This module assembles the very same bytes
-(the format is in ``orderbook.snapshot``) from text cached at two levels:
+``MarketState.state_digest()`` is taken at every block. Hashing the whole
+snapshot each time costs O(resting orders) (~1 ms per block for 10,000
+orders, most of a block's cut). The digest is instead a two-level hash of
+exactly the snapshot's content (``orderbook.snapshot``): each price level's
+queue text ``ORDER,ORDER,...`` (the orders as the snapshot writes them) is
+hashed on its own, and the digest is
+
+    SHA-256(DIGEST_TAG || '{"books":[' || BOOK,... || rest of the snapshot's wrapper)
+    BOOK = '[product,slot,closed,[' || SIDE(bids) || '],[' || SIDE(asks) || ']]'
+    SIDE = number of levels (ASCII digits) || ':' || SHA-256(level text), best level first
+
+``snapshot_digest(snapshot())`` computes it from the snapshot bytes alone and
+is the reference. Equal digests mean equal snapshots, i.e. equal states: the
+level count makes the layout of each side unambiguous, and equal level
+hashes mean equal level texts (SHA-256 collision resistance).
+
+Caches, so that a digest costs O(levels) plus the hashing of what changed:
 
 - each order caches its ``ORDER`` array in ``_Order.encoded`` (str), built on
   the first digest that needs it. Whoever changes an order's fields in place
@@ -12,25 +25,23 @@ at every block, and encoding every resting order again (``snapshot()``,
   unset, read here as None (``getattr`` with a default, ~0.15 us the first
   time): even storing None on insertion measurably slowed the matching
   benchmark;
-- each level caches the comma-joined text of its queue in ``_Level.encoded``
-  as ``(head, tail, count, volume, text)``: the text is still right when the
-  level has the same head, tail, count and volume. That check needs no hook
-  in the hot paths, because (1) orders only join a level at its tail, as new
-  objects, except when ``Market.amend`` re-queues an order, and amend clears
-  the level's cache; (2) in-place changes only lower a quantity. So if the
-  cached tail is still the tail, no order joined since; the queue is then the
-  cached one minus removed orders, the same count means nothing was removed,
-  and the same volume means no quantity was lowered. If the cached tail is
-  still in the level but no longer last, the same argument on the part up to
-  it shows that only orders were appended, whose text is added to the cache.
+- each level caches ``(head, tail, count, volume, hasher, digest)`` in
+  ``_Level.encoded``: a SHA-256 object fed with the level's text so far and
+  its digest. The cache is still right when the level has the same head,
+  tail, count and volume. That check needs no hook in the hot paths, because
+  (1) orders only join a level at its tail, as new objects, except when
+  ``Market.amend`` re-queues an order, and amend clears the level's cache;
+  (2) in-place changes only lower a quantity. So if the cached tail is still
+  the tail, no order joined since; the queue is then the cached one minus
+  removed orders, the same count means nothing was removed, and the same
+  volume means no quantity was lowered. If the cached tail is still in the
+  level but no longer last, the same argument on the part up to it shows
+  that only orders were appended: a copy of the hasher is fed their text
+  (O(appended), whatever the queue's length). Any other change re-hashes the
+  level's text.
 
-The market keeps the parts of its last digest (wrapper text, and per side
-the list of its level texts); when the new parts are equal (usually the
-same objects), the last digest is returned without hashing. Otherwise the
-sides are joined (unchanged sides reuse their last joined text) and the
-whole is hashed: the SHA-256 of the snapshot (~0.15 ms for 5,000 orders) is
-the floor of a changed state. Every level is still looked at once per
-digest (~0.1 us each), which is what a market of many books pays.
+The market keeps the bytes it hashed last; when they are equal, the last
+digest is returned without hashing.
 
 ``check_encoded`` verifies every cache against a fresh encoding; the
 market's ``_check()`` calls it, so the property tests catch a stale cache.
@@ -43,12 +54,16 @@ from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING
 
 from orderbook.errors import InvariantError
-from orderbook.snapshot import FORMAT, _dumps
+from orderbook.snapshot import FORMAT, _dumps, decode_market
 from orderbook.types import STPMode
 
 if TYPE_CHECKING:
     from orderbook.book import Book, _Level, _Order
     from orderbook.types import Instrument, MarketConfig
+
+# Domain tag of the market digest (the layout in the module docstring, version 1).
+DIGEST_TAG = b"p2pex/orderbook-digest/v1\x00"
+_EMPTY_LEVEL = hashlib.sha256(b"").digest()
 
 # STPMode is a StrEnum: json writes a member as its (plain ASCII) value.
 _STP_JSON = {mode: encode_basestring_ascii(mode.value) for mode in STPMode}
@@ -74,32 +89,35 @@ def encode_order(order: _Order) -> str:
     )
 
 
-def level_text(level: _Level) -> bytes:
-    """The comma-joined ``ORDER`` arrays of ``level``'s queue, from cache where valid.
+def level_hash(level: _Level) -> bytes:
+    """SHA-256 of the comma-joined ``ORDER`` arrays of ``level``'s queue, from cache where valid.
 
     Runtime complexity: O(1) if unchanged, O(k) for k orders appended since
     the last call, O(n) for a level of n orders otherwise.
     """
     head, tail = level.head, level.tail
     if head is None or tail is None:  # never digested: an emptied level is dropped at once
-        return b""
+        return _EMPTY_LEVEL
     memo = level.encoded
     if memo is not None:
-        old_head, old_tail, old_count, old_volume, text = memo
+        old_head, old_tail, old_count, old_volume, hasher, digest = memo
         if old_tail is tail:
             if old_head is head and old_count == level.count and old_volume == level.volume:
-                return text
+                return digest
         elif old_tail.level is level:
             # The cached tail is still queued here: maybe only appends since.
             frags, count, volume = _encode_queue(old_tail.next)
             if level.count - count == old_count and level.volume - volume == old_volume:
-                text = b"".join((text, b",", ",".join(frags).encode("ascii")))
-                level.encoded = (head, tail, level.count, level.volume, text)
-                return text
+                hasher = hasher.copy()
+                hasher.update(("," + ",".join(frags)).encode("ascii"))
+                digest = hasher.digest()
+                level.encoded = (head, tail, level.count, level.volume, hasher, digest)
+                return digest
     frags, _, _ = _encode_queue(head)
-    text = ",".join(frags).encode("ascii")
-    level.encoded = (head, tail, level.count, level.volume, text)
-    return text
+    hasher = hashlib.sha256(",".join(frags).encode("ascii"))
+    digest = hasher.digest()
+    level.encoded = (head, tail, level.count, level.volume, hasher, digest)
+    return digest
 
 
 def _encode_queue(order: _Order | None) -> tuple[list[str], int, int]:
@@ -119,13 +137,12 @@ def _encode_queue(order: _Order | None) -> tuple[list[str], int, int]:
 
 
 class DigestCache:
-    """What a market remembers between digests: the last parts and their digest."""
+    """What a market remembers between digests: the last bytes hashed and their digest."""
 
-    __slots__ = ("digest", "flat", "headers", "instruments", "parts")
+    __slots__ = ("digest", "hashed", "headers", "instruments")
 
     def __init__(self) -> None:
-        self.parts: list[bytes | list[bytes]] = []
-        self.flat: list[bytes] = []  # the parts, each side's list joined
+        self.hashed = b""
         self.digest = b""
         # The market's instruments in snapshot order, kept by the market.
         self.instruments: tuple[Instrument, ...] = ()
@@ -133,32 +150,14 @@ class DigestCache:
         self.headers: dict[tuple[Instrument, bool], bytes] = {}
 
     def market_digest(self, config: MarketConfig, clock: int, books: list[Book]) -> bytes:
-        """SHA-256 of the snapshot of a market with these books (sorted by (product, slot)).
+        """The digest (module docstring) of a market with these books, sorted by (product, slot).
 
-        Equal to ``hashlib.sha256(encode_market(config, clock, rows)).digest()``
-        for the same state. Runtime complexity: O(L) for L levels when nothing
-        changed, plus the cost of ``level_text`` for changed levels and
-        O(bytes) to hash when anything changed.
+        Equal to ``snapshot_digest(encode_market(config, clock, rows))`` for
+        the same state. Runtime complexity: O(L log L) for L levels, plus
+        ``level_hash`` of the changed levels.
         """
-        wrapper = _dumps(
-            {
-                "books": [],
-                "clock": clock,
-                "config": [
-                    config.price_step,
-                    config.min_price,
-                    config.max_price,
-                    config.max_quantity,
-                    config.default_stp.value,
-                ],
-                "format": FORMAT,
-            }
-        )
-        # Sorted keys put "books" first: its empty array is at a fixed place.
-        # A part is bytes, or the list of one side's level texts (best first),
-        # to be joined with commas: comparing with the last parts is then
-        # mostly identity checks, and nothing is joined unless hashing.
-        parts: list[bytes | list[bytes]] = [wrapper[:10]]
+        wrapper = _wrapper(config, clock)
+        parts: list[bytes] = [wrapper[:10]]
         append = parts.append
         headers = self.headers
         for book in books:
@@ -170,28 +169,69 @@ class DigestCache:
                 append(b",")
             append(header)
             levels = book.bids.levels
-            append(list(map(level_text, map(levels.__getitem__, sorted(levels)))))
+            append(b"%d:" % len(levels))
+            parts.extend(map(level_hash, map(levels.__getitem__, sorted(levels))))
             append(b"],[")
             levels = book.asks.levels
-            append(list(map(level_text, map(levels.__getitem__, sorted(levels)))))
+            append(b"%d:" % len(levels))
+            parts.extend(map(level_hash, map(levels.__getitem__, sorted(levels))))
             append(b"]]")
         append(wrapper[10:])
-        old = self.parts
-        if parts == old:
-            return self.digest
-        # Join each side's levels, reusing the last joined text of unchanged sides
-        # (the parts line up when the number of books is the same).
-        old_flat = self.flat
-        if len(old) != len(parts):
-            blank: list[bytes | list[bytes]] = [b""] * len(parts)
-            old, old_flat = blank, [b""] * len(parts)
-        flat = [
-            part if isinstance(part, bytes) else was if part == prev else b",".join(part)
-            for part, prev, was in zip(parts, old, old_flat, strict=True)
-        ]
-        self.parts, self.flat = parts, flat
-        self.digest = hashlib.sha256(b"".join(flat)).digest()
+        hashed = b"".join(parts)
+        if hashed != self.hashed:
+            self.hashed = hashed
+            self.digest = hashlib.sha256(DIGEST_TAG + hashed).digest()
         return self.digest
+
+
+def snapshot_digest(snapshot: bytes) -> bytes:
+    """The digest of the state whose ``snapshot()`` bytes these are (the reference).
+
+    Computed from the snapshot alone, without any cache: each level's text
+    is the snapshot's own JSON of its orders.
+
+    Raises:
+        SnapshotError: if ``snapshot`` is not a well-formed snapshot.
+    """
+    config, clock, books = decode_market(snapshot)
+    wrapper = _wrapper(config, clock)
+    parts = [wrapper[:10]]
+    for i, rows in enumerate(books):
+        if i:
+            parts.append(b",")
+        header = _dumps([rows.instrument.product.value, rows.instrument.slot, rows.closed, [], []])
+        parts.append(header[: -len(b"],[]]")])
+        for side, end in ((rows.bids, b"],["), (rows.asks, b"]]")):
+            levels: list[list[bytes]] = []
+            last_price: int | None = None
+            for row in side:  # best first, so a level's orders are consecutive
+                if row.price != last_price:
+                    levels.append([])
+                    last_price = row.price
+                levels[-1].append(_dumps(row))
+            parts.append(b"%d:" % len(levels))
+            parts.extend(hashlib.sha256(b",".join(level)).digest() for level in levels)
+            parts.append(end)
+    parts.append(wrapper[10:])
+    return hashlib.sha256(DIGEST_TAG + b"".join(parts)).digest()
+
+
+def _wrapper(config: MarketConfig, clock: int) -> bytes:
+    """The snapshot's top-level object with an empty books array: ``{"books":[`` + the rest."""
+    return _dumps(
+        {
+            "books": [],
+            "clock": clock,
+            "config": [
+                config.price_step,
+                config.min_price,
+                config.max_price,
+                config.max_quantity,
+                config.default_stp.value,
+            ],
+            "format": FORMAT,
+        }
+    )
 
 
 def _book_header(book: Book) -> bytes:
@@ -202,11 +242,11 @@ def _book_header(book: Book) -> bytes:
 
 
 def check_encoded(book: Book) -> None:
-    """Verify every cached order and level text of ``book`` against a fresh encoding. O(n).
+    """Verify every cached order text and level hash of ``book`` against a fresh encoding. O(n).
 
-    A level's cache is checked in the cases where ``level_text`` would use
-    it: all of it when its key matches, its text as the queue's prefix up to
-    the cached tail when only appends would be seen since. Orders are encoded
+    A level's cache is checked in the cases where ``level_hash`` would use
+    it: all of it when its key matches, its hash as that of the queue's
+    prefix up to the cached tail when only appends would be seen since. Orders are encoded
     only where a cache exists (``Market.restore`` checks a fresh market).
 
     Raises:
@@ -228,7 +268,7 @@ def check_encoded(book: Book) -> None:
                 order = order.next
             if memo is None:
                 continue
-            head, tail, count, volume, text = memo
+            head, tail, count, volume, hasher, digest = memo
             queue = [o for o, _ in fresh]
             if tail is level.tail:
                 used = head is level.head and count == level.count and volume == level.volume
@@ -242,7 +282,7 @@ def check_encoded(book: Book) -> None:
                     and level.count - len(after) == count
                     and level.volume - sum(o.quantity for o, _ in after) == volume
                 )
-            want = ",".join(t for _, t in prefix).encode("ascii")
-            if used and text != want:
-                msg = f"level {level.price}: cached text {text[:80]!r}, want {want[:80]!r}"
+            want = hashlib.sha256(",".join(t for _, t in prefix).encode("ascii")).digest()
+            if used and (digest != want or hasher.digest() != digest):
+                msg = f"level {level.price}: cached hash {digest.hex()}, want {want.hex()}"
                 raise InvariantError(msg)

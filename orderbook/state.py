@@ -77,7 +77,7 @@ class MarketState:
         self._clock = now
         self._expiries: list[_Expiry] = []  # heap of GTD orders (lazy deletion)
         self._seq = 0  # tie-break of expiry entries; not part of the state
-        self._digest = DigestCache()  # text of the last digest; not part of the state
+        self._digest = DigestCache()  # caches of the last digest; not part of the state
 
     def _place_reason(
         self,
@@ -239,12 +239,13 @@ class MarketState:
         return encode_book(_book_rows(self.book(instrument)))
 
     def state_digest(self) -> bytes:
-        """SHA-256 of ``snapshot()``: equal exactly when the states are equal.
+        """The 32-byte digest of ``snapshot()``'s content: equal exactly when the states are equal.
 
-        Built from text cached since the last call (``orderbook.digest``), so
-        it costs O(levels) when nothing changed and about one SHA-256 of the
-        snapshot plus the encoding of changed levels otherwise, instead of
-        encoding every resting order. ``sha256(snapshot())`` is the reference.
+        A two-level SHA-256 (per price level, then over the level hashes; see
+        ``orderbook.digest``), kept up to date from caches, so it costs
+        O(levels) plus the hashing of changed levels instead of O(resting
+        orders). ``orderbook.digest.snapshot_digest(snapshot())`` is the
+        reference.
         """
         books = self._books
         cache = self._digest

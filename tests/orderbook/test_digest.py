@@ -1,8 +1,9 @@
-"""Unit tests: the cached state digest equals the SHA-256 of the uncached snapshot.
+"""Unit tests: the cached state digest equals the digest computed from the uncached snapshot.
 
 ``Market.snapshot()`` encodes every order afresh (``encode_market`` over
-``_book_rows``) and is the reference; ``state_digest()`` reuses text cached
-by earlier digests (``orderbook.digest``). Each test takes a digest first so
+``_book_rows``) and ``snapshot_digest`` hashes it without any cache: the
+reference; ``state_digest()`` reuses order texts and level hashes cached by
+earlier digests (``orderbook.digest``). Each test takes a digest first so
 that the caches are warm, changes the state, and compares again.
 """
 
@@ -25,14 +26,14 @@ from orderbook import (
     TimeInForce,
 )
 from orderbook.book import _Order
-from orderbook.digest import encode_order
+from orderbook.digest import DIGEST_TAG, encode_order, snapshot_digest
 from tests.orderbook.conftest import ASK, BID, CONFIG, E, H
 
 ODD_OWNERS = ['q"uote', "back\\slash", "caf\u00e9 \u2603 \U0001f600", "ctl\x00\x07\n\x1f", "\ud800"]
 
 
 def reference(market: Market) -> bytes:
-    return hashlib.sha256(market.snapshot()).digest()
+    return snapshot_digest(market.snapshot())
 
 
 def same(market: Market) -> bytes:
@@ -70,9 +71,9 @@ def test_partial_fill_of_a_cached_maker_invalidates_its_text(level):
 
 
 def test_unchanged_state_gives_the_same_digest_without_rehashing(level):
-    parts = level._digest.parts
+    hashed = level._digest.hashed
     assert same(level) == same(level)
-    assert level._digest.parts == parts
+    assert level._digest.hashed is hashed or level._digest.hashed == hashed
     level.advance_clock(level.clock + 1)  # only the clock changes
     same(level)
 
@@ -125,7 +126,7 @@ def test_digest_after_changes_between_digests(level, name, steps):
 def test_reordered_queue_with_the_cached_head_tail_count_and_volume(level, amends):
     # Only amend's reset of the level's cache can tell this queue from the cached one.
     lvl = level.book(E).asks.levels[50]
-    head, tail, count, volume, _ = lvl.encoded
+    head, tail, count, volume, _, _ = lvl.encoded
     before = level.state_digest()
     for order_id, price, quantity in amends:
         level.amend(order_id, None, price, quantity)
@@ -240,18 +241,45 @@ def test_check_catches_a_stale_order_text(level):
         level._check()
 
 
-def test_check_catches_a_stale_level_text(level):
+def test_check_catches_a_stale_level_hash(level):
     lvl = level.book(E).asks.levels[50]
     assert lvl.encoded is not None
-    head, tail, count, volume, text = lvl.encoded
-    lvl.encoded = (head, tail, count, volume, text.replace(b'"b"', b'"B"'))
-    with pytest.raises(InvariantError, match="level 50: cached text"):
+    head, tail, count, volume, _, _ = lvl.encoded
+    stale = hashlib.sha256(b'[1,"a",50,10,null,"cancel_newest",false]')  # one order short
+    lvl.encoded = (head, tail, count, volume, stale, stale.digest())
+    with pytest.raises(InvariantError, match="level 50: cached hash"):
         level._check()
-    # The same stale text behind appended orders is caught too (Market.place:
+    # The same stale hash behind appended orders is caught too (Market.place:
     # the fixture's place would run the check at once).
     Market.place(level, E, 9, "y", ASK, 1, 50)
-    with pytest.raises(InvariantError, match="level 50: cached text"):
+    with pytest.raises(InvariantError, match="level 50: cached hash"):
         level._check()
+
+
+def test_digest_layout_is_the_documented_one(level):
+    # Written out by hand from the layout in orderbook.digest's docstring.
+    level.place(E, 9, "z", BID, 2, 40)
+    orders_50 = ",".join(
+        f'[{i},"{o}",50,10,null,"cancel_newest",false]' for i, o in enumerate("abcd", 1)
+    )
+    bids = b"1:" + hashlib.sha256(b'[9,"z",40,2,null,"cancel_newest",false]').digest()
+    asks = (
+        b"2:"
+        + hashlib.sha256(orders_50.encode()).digest()
+        + hashlib.sha256(b'[5,"e",55,10,null,"cancel_newest",false]').digest()
+    )
+    cfg = level.config
+    wrapper_rest = (
+        f'],"clock":{level.clock},"config":[{cfg.price_step},{cfg.min_price},{cfg.max_price},'
+        f'{cfg.max_quantity},"cancel_newest"],"format":"p2pex-orderbook/1"}}'
+    ).encode()
+    others = b""
+    for inst in level.instruments():
+        if inst != E:
+            book = json.dumps([inst.product.value, inst.slot, level.book(inst).closed])[1:-1]
+            others += b"," + f"[{book.replace(' ', '')},[".encode() + b"0:],[0:]]"
+    text = b'{"books":[["electricity",1,false,[' + bids + b"],[" + asks + b"]]" + others
+    assert same(level) == hashlib.sha256(DIGEST_TAG + text + wrapper_rest).digest()
 
 
 def test_large_book_matches_reference():

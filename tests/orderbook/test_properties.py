@@ -14,8 +14,6 @@ snapshot/restore in the middle: same events, same digest.
 
 from __future__ import annotations
 
-import hashlib
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -35,6 +33,7 @@ from orderbook import (
     STPMode,
     TimeInForce,
 )
+from orderbook.digest import snapshot_digest
 from tests.orderbook.reference import ReferenceMarket
 
 CONFIG = MarketConfig(
@@ -336,7 +335,7 @@ class MarketMachine(RuleBasedStateMachine):
         ]
         if len(queue) < 3:
             return
-        assert self.market.state_digest() == hashlib.sha256(self.market.snapshot()).digest()
+        assert self.market.state_digest() == snapshot_digest(self.market.snapshot())
         middle = data.draw(st.sampled_from(queue[1:-1]))
         for order_id, quantity in [(o.order_id, o.quantity) for o in (middle, queue[-1])]:
             self.do(AmendOrder(order_id, None, None, quantity + 1))
@@ -387,7 +386,7 @@ class MarketMachine(RuleBasedStateMachine):
             tuple(ref.views(i) for i in sorted(ref.instruments)),
         )
         digest = market.state_digest()
-        assert digest == hashlib.sha256(market.snapshot()).digest()  # cached == uncached
+        assert digest == snapshot_digest(market.snapshot())  # cached == uncached
         assert self.digest_to_state.setdefault(digest, state) == state
         assert self.state_to_digest.setdefault(state, digest) == digest
 
