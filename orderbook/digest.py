@@ -54,7 +54,7 @@ from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING
 
 from orderbook.errors import InvariantError
-from orderbook.snapshot import FORMAT, _dumps, decode_market
+from orderbook.snapshot import _dumps, _market_value, decode_market
 from orderbook.types import STPMode
 
 if TYPE_CHECKING:
@@ -218,20 +218,7 @@ def snapshot_digest(snapshot: bytes) -> bytes:
 
 def _wrapper(config: MarketConfig, clock: int) -> bytes:
     """The snapshot's top-level object with an empty books array: ``{"books":[`` + the rest."""
-    return _dumps(
-        {
-            "books": [],
-            "clock": clock,
-            "config": [
-                config.price_step,
-                config.min_price,
-                config.max_price,
-                config.max_quantity,
-                config.default_stp.value,
-            ],
-            "format": FORMAT,
-        }
-    )
+    return _dumps(_market_value(config, clock, []))
 
 
 def _book_header(book: Book) -> bytes:

@@ -72,20 +72,23 @@ def encode_book(book: BookRows) -> bytes:
 
 def encode_market(config: MarketConfig, clock: int, books: list[BookRows]) -> bytes:
     """Canonical bytes of a market; ``books`` must be sorted by (product, slot)."""
-    return _dumps(
-        {
-            "books": [_book_value(b) for b in books],
-            "clock": clock,
-            "config": [
-                config.price_step,
-                config.min_price,
-                config.max_price,
-                config.max_quantity,
-                config.default_stp.value,
-            ],
-            "format": FORMAT,
-        }
-    )
+    return _dumps(_market_value(config, clock, [_book_value(b) for b in books]))
+
+
+def _market_value(config: MarketConfig, clock: int, books: list[_Json]) -> dict[str, _Json]:
+    """The snapshot's top-level object around already converted ``books``."""
+    return {
+        "books": books,
+        "clock": clock,
+        "config": [
+            config.price_step,
+            config.min_price,
+            config.max_price,
+            config.max_quantity,
+            config.default_stp.value,
+        ],
+        "format": FORMAT,
+    }
 
 
 def decode_market(data: bytes) -> tuple[MarketConfig, int, list[BookRows]]:
