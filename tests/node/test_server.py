@@ -250,3 +250,31 @@ def test_prepare_steps_run_out_of_order_but_handlers_run_in_order():
         await task
 
     run(main())
+
+
+def test_async_client_times_out_each_request_on_its_own():
+    """A late answer fails only its request, at about its own deadline; the rest go on."""
+
+    async def main():
+        from node.errors import NodeTimeout
+
+        server = make_server()
+        client_end, server_end = memory_pair()
+        task = asyncio.create_task(server.serve(server_end))
+        rpc = AsyncRpc(client_end, timeout=5.0)
+        loop = asyncio.get_running_loop()
+        long_wait = asyncio.create_task(rpc.call("slow", {"ms": 400}))  # the default 5 s
+        start = loop.time()
+        with pytest.raises(NodeTimeout, match="'slow'"):
+            await rpc.call("slow", {"ms": 2000}, timeout=0.1)
+        assert 0.09 <= loop.time() - start < 0.5
+        with pytest.raises(NodeTimeout):
+            await rpc.call("slow", {"ms": 2000}, timeout=0.05)
+        assert await rpc.call("echo", {"b": 2}) == {"echo": {"b": 2}}
+        assert await long_wait == {"slept": 400}
+        assert rpc._waiting == {} and rpc._deadlines == {}
+        await rpc.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    run(main())
