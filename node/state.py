@@ -37,7 +37,7 @@ from orderbook.events import Event, Expired, Rejected, Trade
 from orderbook.market import Market
 from orderbook.types import Instrument, MarketConfig, Product, Side, STPMode, TimeInForce
 
-STATE_TAG = b"p2pex/state/v1\x00"
+STATE_TAG = b"p2pex/state/v2\x00"  # v2: the order book digest is hashed per price level
 ORDER_IDS_TAG = b"p2pex/order-ids/v1\x00"
 NO_TX = bytes(32)  # tx id of results no transaction caused (GTD expiry at a block's start)
 ROLES = ("producer", "consumer", "prosumer", "grid")
