@@ -1,11 +1,12 @@
 """The state digest: a hash of the snapshot's content, kept up to date per price level.
 
 ``MarketState.state_digest()`` is taken at every block. Hashing the whole
-snapshot each time costs O(resting orders) (~1 ms per block for 10,000
-orders, most of a block's cut). The digest is instead a two-level hash of
-exactly the snapshot's content (``orderbook.snapshot``): each price level's
-queue text ``ORDER,ORDER,...`` (the orders as the snapshot writes them) is
-hashed on its own, and the digest is
+snapshot each time costs O(resting orders) (0.6 ms for 100 new orders on
+a 10,000-order book in ``bench_digest``, most of a block's cut). The digest
+is instead a two-level hash of exactly the snapshot's content
+(``orderbook.snapshot``): each price level's queue text ``ORDER,ORDER,...``
+(the orders as the snapshot writes them) is hashed on its own, and the
+digest is
 
     SHA-256(DIGEST_TAG || '{"books":[' || BOOK,... || rest of the snapshot's wrapper)
     BOOK = '[product,slot,closed,[' || SIDE(bids) || '],[' || SIDE(asks) || ']]'
@@ -164,7 +165,7 @@ class DigestCache:
             key = (book.instrument, book.closed)
             header = headers.get(key)
             if header is None:
-                header = headers[key] = _book_header(book)
+                header = headers[key] = _book_header(*key)
             if len(parts) > 1:
                 append(b",")
             append(header)
@@ -199,8 +200,7 @@ def snapshot_digest(snapshot: bytes) -> bytes:
     for i, rows in enumerate(books):
         if i:
             parts.append(b",")
-        header = _dumps([rows.instrument.product.value, rows.instrument.slot, rows.closed, [], []])
-        parts.append(header[: -len(b"],[]]")])
+        parts.append(_book_header(rows.instrument, rows.closed))
         for side, end in ((rows.bids, b"],["), (rows.asks, b"]]")):
             levels: list[list[bytes]] = []
             last_price: int | None = None
@@ -221,10 +221,9 @@ def _wrapper(config: MarketConfig, clock: int) -> bytes:
     return _dumps(_market_value(config, clock, []))
 
 
-def _book_header(book: Book) -> bytes:
+def _book_header(instrument: Instrument, closed: bool) -> bytes:
     """``[product,slot,closed,[`` of a BOOK array, as ``encode_book`` writes it."""
-    inst = book.instrument
-    text = _dumps([inst.product.value, inst.slot, book.closed, [], []])
+    text = _dumps([instrument.product.value, instrument.slot, closed, [], []])
     return text[: -len(b"],[]]")]
 
 

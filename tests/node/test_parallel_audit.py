@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 import pytest
@@ -57,5 +58,7 @@ def test_a_tampered_block_is_reported_like_the_serial_audit(chain_file, tmp_path
 
 
 def test_default_workers_leaves_small_chains_serial():
+    cores = os.cpu_count() or 1
     assert default_workers(MIN_BLOCKS_PER_WORKER - 1) == 1
-    assert default_workers(10_000) >= 1
+    assert default_workers(2 * MIN_BLOCKS_PER_WORKER) == min(2, cores)
+    assert default_workers(10_000) == cores
