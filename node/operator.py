@@ -40,15 +40,13 @@ from node.config import NodeConfig
 from node.errors import BadNonce, InvalidTransaction, RequestFailed
 from node.protocol import E_NOT_FOUND, E_TIMEOUT
 from node.sequencer import EmbeddedSequencer, Sequencer
-from node.server import Args, Handler, Prepare, Result, Session
+from node.server import Args, Handler, Pipeline, Result, Session
 from node.service import NodeService, arg_bytes, arg_int
 from node.state import Outcome
 from node.store_writer import ThreadedBlockStore
 from node.verifier import BatchVerifier
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-
     from ledger.block import Block
 
 log = logging.getLogger("p2pex.operator")
@@ -110,15 +108,10 @@ class Operator(NodeService):
         self._stored_cleared = set(self.state.clearings)
 
     def handlers(self) -> dict[str, Handler]:
-        """Reads plus ``submit`` and ``wait_committed``."""
+        """Reads plus ``wait_committed`` (``submit`` is a pipeline: ``pipelines``)."""
         handlers = super().handlers()
-        handlers["submit"] = self.h_submit
         handlers["wait_committed"] = self.h_wait_committed
         return handlers
-
-    def prepare_steps(self) -> dict[str, Prepare]:
-        """``submit`` checks its signature off the loop, before its turn (``verify_workers``)."""
-        return {"submit": self.p_submit} if self.config.verify_workers > 0 else {}
 
     async def start(self, host: str, port: int) -> int:
         """Start the sequencing and gate-closure loops, then listen."""
@@ -144,55 +137,48 @@ class Operator(NodeService):
 
     # -- write path ------------------------------------------------------------------------------
 
-    async def submit_bytes(
-        self,
-        data: bytes,
-        sequenced: Callable[[], None] | None = None,
-        verified: txn.SignedTransaction | None = None,
-    ) -> Outcome:
-        """Sequence one transaction and wait until it is applied (``accepted``).
-
-        ``sequenced`` is called once the transaction has its place in the
-        sequence (the server then reads the client's next request).
-        ``verified``: ``data`` decoded, its signature already checked.
+    async def submit_bytes(self, data: bytes) -> Outcome:
+        """Check, sequence and wait until one transaction is applied (``accepted``).
 
         Raises:
             InvalidTransaction: the transaction was refused.
         """
-        if verified is None:
-            signed = txn.decode(data)
-            txn.verify(signed)
-        else:
-            signed = verified
-        if signed.tx_id in self.accept_waiters or signed.tx_id in self.commit_waiters:
+        signed = txn.decode(data)
+        txn.verify(signed)
+        return await self.sequence(signed)
+
+    def sequence(self, signed: txn.SignedTransaction) -> asyncio.Future[Outcome]:
+        """Give a signature-checked transaction its place in the sequence, at once.
+
+        Returns the future of its outcome, resolved when the sequencing loop
+        applied it (or failed with the ``InvalidTransaction`` it was refused for).
+
+        Raises:
+            BadNonce: the same transaction is already waiting or in a block being stored.
+        """
+        tx_id = signed.tx_id
+        if tx_id in self.accept_waiters or tx_id in self.commit_waiters:
             last = self.state.nonces.get(signed.transaction.sender, 0)
             raise BadNonce(last + 1, signed.transaction.nonce)
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self.accept_waiters[signed.tx_id] = future
-        self.verified[data] = signed
-        try:
-            await self.sequencer.append(data)
-            if sequenced is not None:
-                sequenced()
-            return await future
-        finally:
-            self.accept_waiters.pop(signed.tx_id, None)
-            self.verified.pop(data, None)
+        self.accept_waiters[tx_id] = future
+        self.verified[signed.data] = signed
+        self.sequencer.append(signed.data)
+        return future
 
-    async def h_submit(self, session: Session, args: Args) -> Result:
-        """``submit``: sequence a signed transaction; reply once accepted."""
-        return _accepted(await self.submit_bytes(arg_bytes(args, "tx"), session.release))
+    def pipelines(self) -> dict[str, Pipeline]:
+        """``submit``: decoded and signature-checked (off the loop) when read, sequenced in turn."""
+        return {"submit": Pipeline(self._prepare_submit, self._run_submit, _accepted)}
 
-    async def p_submit(self, session: Session, args: Args) -> Callable[[], Awaitable[Result]]:
-        """``submit``'s prepare step: decode and check the signature (batched, off the loop)."""
-        data = arg_bytes(args, "tx")
-        signed = txn.decode(data)
-        await self.verifier.verify(signed)
+    def _prepare_submit(
+        self, session: Session, args: Args
+    ) -> asyncio.Future[txn.SignedTransaction]:
+        return self.verifier.check(txn.decode(arg_bytes(args, "tx")))
 
-        async def at_turn() -> Result:
-            return _accepted(await self.submit_bytes(data, session.release, verified=signed))
-
-        return at_turn
+    def _run_submit(
+        self, session: Session, signed: txn.SignedTransaction
+    ) -> asyncio.Future[Outcome]:
+        return self.sequence(signed)
 
     async def h_wait_committed(self, session: Session, args: Args) -> Result:
         """``wait_committed``: reply with the height once the transaction's block is stored."""
@@ -233,7 +219,7 @@ class Operator(NodeService):
         future = None
         try:
             signed = self.verified.pop(data, None) or txn.decode(data)
-            future = self.accept_waiters.get(signed.tx_id)
+            future = self.accept_waiters.pop(signed.tx_id, None)
             # submit_bytes checked the signature before sequencing (a sequencer
             # fed by other writers must verify here instead)
             self.state.check(signed, verify_signature=False)

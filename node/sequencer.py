@@ -19,8 +19,14 @@ from typing import Protocol
 class Sequencer(Protocol):
     """A totally ordered log of transaction bytes."""
 
-    async def append(self, tx: bytes) -> int:
-        """Add ``tx`` at the end of the log and return its sequence number."""
+    def append(self, tx: bytes) -> int:
+        """Add ``tx`` at the end of the log and return its sequence number.
+
+        Returns at once: the order is fixed by the order of the calls, and a
+        transaction takes effect when ``next_batch`` delivers it (a remote
+        log acknowledges in the background). The operator calls it once per
+        submission on its event loop, so it must not block.
+        """
         ...
 
     async def next_batch(self, max_count: int, timeout: float | None) -> list[tuple[int, bytes]]:
@@ -53,7 +59,7 @@ class EmbeddedSequencer:
     def __len__(self) -> int:
         return len(self._entries)
 
-    async def append(self, tx: bytes) -> int:
+    def append(self, tx: bytes) -> int:
         """Queue ``tx`` and return its sequence number."""
         seq = self._next
         self._next += 1

@@ -1,4 +1,4 @@
-"""The request server: many clients, one task each, never crashes on bad input.
+"""The request server: many clients, never crashes on bad input.
 
 ``RpcServer`` reads frames from every connection, decodes requests and calls
 the handler registered for the command. Every failure of one request becomes
@@ -6,23 +6,34 @@ an error reply on that connection; a frame that is too large or a connection
 that stays idle too long closes that connection only. Nothing a client sends
 can stop the server or delay other clients beyond its own requests.
 
-Requests on one connection are handled in order (so a script's transactions
-are sequenced in the order it sent them), except commands registered as
-*concurrent* (long waits such as ``wait_committed``), which run in their own
-task and reply when done, and *pipelined* commands (``submit``), which also
-run in their own task, each starting its handler only once the previous
-pipelined request of the connection called ``Session.release()`` (its
-transaction is sequenced) or finished; later ordinary requests wait for that
-too. So a client's transactions are still sequenced in the order it sent
-them, while many of them wait for acceptance at once and their replies go
-out as they are accepted (matched to requests by id, as every reply).
+Order. The requests of one connection are answered in the order they were
+sent, through a per-connection queue, except commands registered as
+*concurrent* (long waits such as ``wait_committed``), which run at once and
+reply when done. Two kinds of command go through the queue:
 
-A pipelined command may have a *prepare* step, registered apart from its
-handler: the work that does not depend on the order (decoding, checking a
-signature) runs as soon as the request is read, concurrently with the
-requests before it, and returns the rest of the work, which runs at the
-request's turn. A prepare step that fails is answered at the request's turn
-too, so the requests after it still wait for the ones before it.
+- ordinary commands run in a task when they reach the head of the queue,
+  and the requests after them wait until they finished;
+- *pipelined* commands (``submit`` on the operator) are a ``Pipeline`` of
+  two plain functions. ``prepare`` runs as soon as the request is read,
+  concurrently with the requests before it, and does the work that does not
+  depend on the order (decoding, checking the signature): it returns a
+  future. ``run`` is called at the request's turn, once that future is
+  resolved, gives the request its place in the sequence at once and returns
+  a future of the result; the requests after it start right away. So a
+  client's transactions are sequenced in the order it sent them, while many
+  of them wait for acceptance at once and their replies go out as they are
+  accepted (matched to requests by id, as every reply). A prepare step that
+  fails is answered at the request's turn, so the requests after it still
+  wait for the ones before it. No task and no coroutine is made for such a
+  request: at 5,000 submits/s a task per request, its futures and handler
+  coroutines were about a quarter of the operator's event loop.
+
+Writes. Replies and events are queued on the connection and written once
+per loop iteration (one system call for all the frames of an iteration). A
+client that lets ``MAX_PENDING_FRAMES`` frames pile up unread is too slow:
+its connection is closed rather than letting memory grow. A client whose
+queue holds ``MAX_QUEUED_PER_CONNECTION`` requests is not read from until
+it shrinks (backpressure through TCP).
 """
 
 from __future__ import annotations
@@ -31,8 +42,10 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from node.errors import (
     ConnectionLost,
@@ -50,6 +63,7 @@ from node.protocol import (
     E_OVERLOADED,
     E_TIMEOUT,
     E_UNKNOWN_COMMAND,
+    HEADER,
     Request,
     Value,
     error_body,
@@ -57,57 +71,79 @@ from node.protocol import (
     parse_message,
     reply_body,
 )
-from node.transport import Connection, StreamConnection
+from node.transport import Connection, ConnectionSink, FrameSink
 
 log = logging.getLogger("p2pex.server")
 
 Args = dict[str, Value]
 Result = dict[str, Value]
 Handler = Callable[["Session", Args], Awaitable[Result]]
-# A pipelined command's order-independent first step; returns the rest of the work.
-Prepare = Callable[["Session", Args], Awaitable[Callable[[], Awaitable[Result]]]]
 
-MAX_PENDING_EVENTS = 10_000  # a subscriber further behind than this is disconnected
-MAX_CONCURRENT_PER_CONNECTION = 1_000
+MAX_PENDING_FRAMES = 10_000  # unwritten frames of a client before it is disconnected
+MAX_QUEUED_PER_CONNECTION = 1_000  # queued requests before a client is no longer read
+MAX_CONCURRENT_PER_CONNECTION = 1_000  # concurrent commands in flight per client
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    """A pipelined command (see the module doc): plain functions, no coroutines.
+
+    ``prepare(session, args)`` runs when the request is read; it returns a
+    future of whatever ``run`` needs, or raises. ``run(session, prepared)``
+    runs at the request's turn and returns a future of its outcome; the
+    requests after it start at once. ``reply(outcome)`` makes the result map.
+    Any of them may raise (or fail its future) with the errors a handler
+    raises; they become the request's error reply.
+    """
+
+    prepare: Callable[[Session, Args], asyncio.Future[Any]]
+    run: Callable[[Session, Any], asyncio.Future[Any]]
+    reply: Callable[[Any], Result]
+
+
+@dataclass(eq=False, slots=True)
+class _Queued:
+    """A request waiting in its connection's queue."""
+
+    request: Request
+    # What a pipelined command's prepare step gave (a future until it resolves).
+    prepared: asyncio.Future[Any] | None = None
 
 
 @dataclass(eq=False)
 class Session:
     """One client connection as the handlers see it."""
 
-    conn: Connection
-    events: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(MAX_PENDING_EVENTS))
+    sink: FrameSink
     subscriptions: dict[str, int] = field(default_factory=dict)  # topic -> subscription id
     closed: bool = False
-    # Resolved once the last pipelined request read let the requests after it start.
-    order_tail: asyncio.Future[None] | None = None
-    # The release future of the pipelined request whose handler runs now.
-    releasing: asyncio.Future[None] | None = None
-    # Idle tracking (see ``RpcServer._check_idle``): loop time of the last frame
-    # read, and whether the read loop is waiting for the next one.
+    queue: deque[_Queued] = field(default_factory=deque)  # answered in order, head first
+    # True while an ordinary request at the head of the queue runs.
+    busy: bool = False
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    # Loop time of the last frame read (see ``RpcServer._check_idle``).
     last_read: float = 0.0
-    waiting: bool = False
 
-    def release(self) -> None:
-        """Let the requests after the running pipelined one start (see *pipelined*)."""
-        releasing = self.releasing
-        if releasing is not None and not releasing.done():
-            releasing.set_result(None)
+    def send(self, body: bytes) -> None:
+        """Queue one frame for this client; close it if it does not keep up."""
+        if self.closed:
+            return
+        self.sink.send(body)
+        if self.sink.pending > MAX_PENDING_FRAMES:
+            log.warning("closing slow client %s", self.sink.peer)
+            self.closed = True
+            self.sink.close(abort=True)
 
     def push(self, topic: str, data: Mapping[str, Value]) -> None:
-        """Queue an event for this client if it subscribed to ``topic``.
-
-        A client that lets ``MAX_PENDING_EVENTS`` events pile up is too slow:
-        its connection is closed rather than letting memory grow.
-        """
+        """Send an event to this client if it subscribed to ``topic``."""
         sub = self.subscriptions.get(topic)
-        if sub is None or self.closed:
-            return
-        try:
-            self.events.put_nowait(event_body(sub, topic, data))
-        except asyncio.QueueFull:
-            log.warning("closing slow subscriber %s", self.conn.peer)
-            self.closed = True  # the sender loop sees it at its next event and hangs up
+        if sub is not None and not self.closed:
+            self.send(event_body(sub, topic, data))
+
+    def close(self) -> None:
+        """Hang up (after writing what is queued)."""
+        self.closed = True
+        self.sink.close()
 
 
 class RpcServer:
@@ -118,24 +154,22 @@ class RpcServer:
         handlers: Mapping[str, Handler],
         *,
         concurrent: frozenset[str] = frozenset(),
-        pipelined: frozenset[str] = frozenset(),
-        prepare: Mapping[str, Prepare] | None = None,
+        pipelined: Mapping[str, Pipeline] | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
         idle_timeout: float = 300.0,
     ) -> None:
         self.handlers = dict(handlers)
         self.concurrent = concurrent
-        self.pipelined = pipelined
-        self.prepare = dict(prepare or {})  # only for pipelined commands
+        self.pipelined = dict(pipelined or {})  # these take precedence over handlers
         self.max_frame = max_frame
         self.idle_timeout = idle_timeout
         self.sessions: set[Session] = set()
-        self._hang_ups: set[asyncio.Task[None]] = set()  # idle connections being closed
         self._tcp: asyncio.Server | None = None
 
     async def start_tcp(self, host: str, port: int) -> int:
         """Listen on ``host:port`` (0 = any free port) and return the actual port."""
-        self._tcp = await asyncio.start_server(self._on_tcp, host, port, limit=2**16)
+        loop = asyncio.get_running_loop()
+        self._tcp = await loop.create_server(lambda: _FrameProtocol(self), host, port)
         sockets = self._tcp.sockets
         return int(sockets[0].getsockname()[1])
 
@@ -144,7 +178,8 @@ class RpcServer:
         if self._tcp is not None:
             self._tcp.close()
         for session in list(self.sessions):
-            await session.conn.close()
+            session.close()
+            await session.sink.wait_closed()
         if self._tcp is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._tcp.wait_closed(), 2.0)
@@ -155,201 +190,385 @@ class RpcServer:
 
     def broadcast(self, topic: str, data: Mapping[str, Value]) -> None:
         """Push an event to every session subscribed to ``topic``."""
-        for session in self.sessions:
+        for session in list(self.sessions):
             session.push(topic, data)
 
-    async def _on_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await self.serve(StreamConnection(reader, writer, max_frame=self.max_frame))
+    # -- connections -----------------------------------------------------------------------------
+
+    def open_session(self, sink: FrameSink) -> Session:
+        """Register a new connection and start its idle timer."""
+        loop = asyncio.get_running_loop()
+        session = Session(sink, last_read=loop.time())
+        self.sessions.add(session)
+        loop.call_later(self.idle_timeout, self._check_idle, session)
+        return session
+
+    def end_session(self, session: Session) -> None:
+        """Forget a connection that ended; cancel what it still had running."""
+        session.closed = True
+        self.sessions.discard(session)
+        for task in list(session.tasks):
+            task.cancel()
+        for queued in session.queue:
+            if queued.prepared is not None:
+                queued.prepared.cancel()
+        session.queue.clear()
 
     async def serve(self, conn: Connection) -> None:
-        """Serve one connection until it closes; never raises."""
-        session = Session(conn)
-        self.sessions.add(session)
-        sender = asyncio.create_task(self._send_events(session))
-        tasks: set[asyncio.Task[None]] = set()
-        loop = asyncio.get_running_loop()
-        session.last_read = loop.time()
-        watchdog = loop.call_later(self.idle_timeout, self._check_idle, session)
+        """Serve one ``Connection`` (e.g. in memory) until it closes; never raises.
+
+        TCP connections do not come here: they are read by ``_FrameProtocol``.
+        """
+        sink = ConnectionSink(conn)
+        session = self.open_session(sink)
         try:
-            await self._read_loop(session, tasks)
+            while not session.closed:
+                if self.queue_full(session):
+                    sink.pause()
+                    await sink.wait_resumed()
+                    continue
+                try:
+                    body = await conn.read_frame()
+                except FrameTooLarge as exc:
+                    # The body was not read, so the stream is out of step: reply and hang up.
+                    session.send(error_body(0, E_FRAME_TOO_LARGE, str(exc)))
+                    break
+                except ConnectionLost:
+                    break
+                self.on_frame(session, body)
         except Exception:  # a bug in the server must cost one connection, not the node
             log.exception("connection %s failed", conn.peer)
         finally:
-            watchdog.cancel()
-            session.closed = True
-            self.sessions.discard(session)
-            sender.cancel()
-            for task in tasks:
-                task.cancel()
-            await conn.close()
+            self.end_session(session)
+            sink.close()
+            await sink.wait_closed()
 
-    async def _read_loop(self, session: Session, tasks: set[asyncio.Task[None]]) -> None:
-        conn = session.conn
-        loop = asyncio.get_running_loop()
-        while not session.closed:
-            try:
-                session.waiting = True
-                body = await conn.read_frame()
-            except FrameTooLarge as exc:
-                # The body was not read, so the stream is out of step: reply and hang up.
-                await self._send_error(conn, 0, E_FRAME_TOO_LARGE, str(exc))
+    # -- requests --------------------------------------------------------------------------------
+
+    def on_frame(self, session: Session, body: bytes) -> None:
+        """Handle one frame body read from ``session``'s connection."""
+        session.last_read = asyncio.get_running_loop().time()
+        try:
+            message = parse_message(body)
+        except MalformedMessage as exc:
+            self._send_error(session, 0, E_MALFORMED, str(exc))
+            return
+        if not isinstance(message, Request):
+            self._send_error(session, 0, E_MALFORMED, "expected a request")
+            return
+        command = message.command
+        if command in self.concurrent:
+            if len(session.tasks) >= MAX_CONCURRENT_PER_CONNECTION:
+                self._send_error(
+                    session, message.request_id, E_OVERLOADED, "too many pending requests"
+                )
                 return
-            except ConnectionLost:
+            self._start(session, self._answer(session, message))
+            return
+        queued = _Queued(message)
+        pipeline = self.pipelined.get(command)
+        try:
+            if pipeline is not None:
+                queued.prepared = pipeline.prepare(session, message.args)
+        except Exception as exc:  # answered at the request's turn
+            queued.prepared = asyncio.get_running_loop().create_future()
+            queued.prepared.set_exception(exc)
+        session.queue.append(queued)
+        if queued.prepared is not None and not queued.prepared.done():
+            queued.prepared.add_done_callback(functools.partial(self._prepared, session))
+        if len(session.queue) == 1:
+            self._advance(session)
+
+    def queue_full(self, session: Session) -> bool:
+        """True when ``session`` should not be read from until its queue shrinks."""
+        return len(session.queue) >= MAX_QUEUED_PER_CONNECTION
+
+    def _prepared(self, session: Session, _future: object) -> None:
+        if session.queue and session.queue[0].prepared is _future:
+            self._advance(session)
+
+    def _advance(self, session: Session) -> None:
+        """Start the requests at the head of the queue whose turn it is."""
+        queue = session.queue
+        while queue and not session.busy and not session.closed:
+            queued = queue[0]
+            prepared = queued.prepared
+            if prepared is not None and not prepared.done():
+                return  # _prepared calls again when it is
+            request = queued.request
+            pipeline = self.pipelined.get(request.command)
+            if pipeline is None:
+                session.busy = True
+                self._start(session, self._answer_queued(session, queued))
                 return
-            finally:
-                session.waiting = False
-            session.last_read = loop.time()
+            queue.popleft()
+            if prepared is None or prepared.cancelled():
+                continue  # the connection ended (a pipelined command always has a prepare step)
             try:
-                message = parse_message(body)
-            except MalformedMessage as exc:
-                await self._send_error(conn, 0, E_MALFORMED, str(exc))
+                outcome = pipeline.run(session, prepared.result())
+            except Exception as exc:  # a failed prepare step or run: its error reply, in turn
+                self._reply_error(session, request.request_id, request.command, exc)
                 continue
-            if not isinstance(message, Request):
-                await self._send_error(conn, 0, E_MALFORMED, "expected a request")
-                continue
-            command = message.command
-            if command in self.concurrent or command in self.pipelined:
-                if len(tasks) >= MAX_CONCURRENT_PER_CONNECTION:
-                    await self._send_error(
-                        conn, message.request_id, E_OVERLOADED, "too many pending requests"
-                    )
-                    continue
-                if command in self.pipelined:
-                    after = session.order_tail
-                    mine = session.order_tail = asyncio.get_running_loop().create_future()
-                    task = asyncio.create_task(self._answer_in_order(session, message, after, mine))
-                    # a handler that fails before release() must not block the others
-                    task.add_done_callback(functools.partial(_resolve, mine))
-                else:
-                    task = asyncio.create_task(self._answer(session, message))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
+            answer = functools.partial(
+                self._reply_with, session, request.request_id, request.command, pipeline.reply
+            )
+            if outcome.done():
+                answer(outcome)
             else:
-                tail = session.order_tail
-                if tail is not None and not tail.done():
-                    await tail  # handled after the pipelined requests before it are sequenced
-                await self._answer(session, message)
+                outcome.add_done_callback(answer)
+        self._resume_reading(session)
+
+    def _resume_reading(self, session: Session) -> None:
+        if not self.queue_full(session):
+            session.sink.resume()
+
+    def _start(self, session: Session, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        session.tasks.add(task)
+        task.add_done_callback(session.tasks.discard)
+
+    async def _answer_queued(self, session: Session, queued: _Queued) -> None:
+        """Answer the ordinary request at the head of the queue, then start the next."""
+        try:
+            await self._answer(session, queued.request)
+        finally:
+            if session.queue and session.queue[0] is queued:
+                session.queue.popleft()
+            session.busy = False
+            self._advance(session)
+
+    async def _answer(self, session: Session, request: Request) -> None:
+        """Run one request's handler and send its reply or error reply."""
+        handler = self.handlers.get(request.command)
+        if handler is None:
+            self._send_error(
+                session,
+                request.request_id,
+                E_UNKNOWN_COMMAND,
+                f"unknown command {request.command!r}",
+            )
+            return
+        try:
+            result = await handler(session, request.args)
+        except Exception as exc:
+            self._reply_error(session, request.request_id, request.command, exc)
+            return
+        self._reply(session, request.request_id, result)
+
+    def _reply_with(
+        self,
+        session: Session,
+        request_id: int,
+        command: str,
+        reply: Callable[[Any], Result],
+        outcome: asyncio.Future[Any],
+    ) -> None:
+        """Done callback of a pipelined command's outcome: send its reply or error reply."""
+        if outcome.cancelled():
+            return
+        error = outcome.exception()
+        if error is not None:
+            self._reply_error(session, request_id, command, error)
+            return
+        try:
+            result = reply(outcome.result())
+        except Exception as exc:
+            self._reply_error(session, request_id, command, exc)
+            return
+        self._reply(session, request_id, result)
+
+    def _reply(self, session: Session, request_id: int, result: Result) -> None:
+        try:
+            body = reply_body(request_id, result)
+        except Exception as exc:  # a handler returned something the protocol cannot carry
+            log.exception("reply to request %d cannot be encoded", request_id)
+            self._send_error(session, request_id, E_INTERNAL, type(exc).__name__)
+            return
+        if len(body) > self.max_frame:
+            too_large = FrameTooLarge(len(body), self.max_frame)
+            self._send_error(session, request_id, E_FRAME_TOO_LARGE, f"reply: {too_large}")
+            return
+        session.send(body)
+
+    def _reply_error(
+        self, session: Session, request_id: int, command: str, exc: BaseException
+    ) -> None:
+        """The error reply for a handler's exception (a bug is logged and answered ``internal``)."""
+        if isinstance(exc, RequestFailed):
+            self._send_error(session, request_id, exc.code, exc.message)
+        elif isinstance(exc, InvalidTransaction):
+            self._send_error(session, request_id, exc.code, str(exc))
+        elif isinstance(exc, KeyError | TypeError | ValueError):
+            self._send_error(session, request_id, E_BAD_ARGUMENTS, repr(exc))
+        else:
+            log.error("command %s failed", command, exc_info=exc)
+            self._send_error(session, request_id, E_INTERNAL, type(exc).__name__)
+
+    def _send_error(self, session: Session, request_id: int, code: str, text: str) -> None:
+        session.send(error_body(request_id, code, text[:1000]))
+
+    # -- idle connections ------------------------------------------------------------------------
 
     def _check_idle(self, session: Session) -> None:
-        """Hang up on a client that sent nothing for ``idle_timeout`` while we waited for it.
+        """Hang up on a client that sent nothing for ``idle_timeout`` and waits for nothing.
 
         One timer per connection, re-armed from the last read when it fires,
         instead of a timeout around every read (which cost ~5% of the
         operator's time at 5,000 requests/s). A subscriber may listen silently
-        for as long as it likes.
+        for as long as it likes, and a client waiting for an answer is not idle.
         """
         if session.closed:
             return
         loop = asyncio.get_running_loop()
         idle = loop.time() - session.last_read
-        if session.waiting and not session.subscriptions and idle >= self.idle_timeout:
-            session.closed = True
-            task = loop.create_task(self._hang_up(session.conn))
-            self._hang_ups.add(task)
-            task.add_done_callback(self._hang_ups.discard)
+        waiting_for_us = bool(session.queue or session.tasks)
+        if not waiting_for_us and not session.subscriptions and idle >= self.idle_timeout:
+            self._send_error(session, 0, E_TIMEOUT, "idle for too long")
+            session.close()
             return
         delay = self.idle_timeout - idle if idle < self.idle_timeout else self.idle_timeout
         loop.call_later(delay, self._check_idle, session)
 
-    async def _hang_up(self, conn: Connection) -> None:
-        await self._send_error(conn, 0, E_TIMEOUT, "idle for too long")
-        await conn.close()
 
-    async def _answer_in_order(
-        self,
-        session: Session,
-        request: Request,
-        after: asyncio.Future[None] | None,
-        mine: asyncio.Future[None],
-    ) -> None:
-        """Answer a pipelined request once the one before it released (see the module doc)."""
-        run: Callable[[], Awaitable[Result]] | None = None
-        failed: BaseException | None = None
-        prepare = self.prepare.get(request.command)
-        if prepare is not None:
-            try:
-                run = await prepare(session, request.args)
-            except Exception as exc:  # answered at this request's turn, like the handler's
-                failed = exc
-        if after is not None:
-            await after  # usually done already: awaiting a done future does not yield
-        # No other pipelined handler of this session can run until ``mine`` is
-        # resolved (the next one awaits it), so ``releasing`` stays ours until then.
-        session.releasing = mine
-        if failed is not None:
-            await self._answer(session, request, _raise(failed))
-        else:
-            await self._answer(session, request, run)
+class _FrameProtocol(asyncio.Protocol):
+    """One TCP connection: frames parsed as bytes arrive, frames written once per iteration.
 
-    async def _answer(
-        self,
-        session: Session,
-        request: Request,
-        run: Callable[[], Awaitable[Result]] | None = None,
-    ) -> None:
-        """Run one request's handler (or its prepared rest) and send its reply or error reply."""
-        conn = session.conn
-        handler = self.handlers.get(request.command)
-        if handler is None and run is None:
-            await self._send_error(
-                conn, request.request_id, E_UNKNOWN_COMMAND, f"unknown command {request.command!r}"
-            )
+    It is both the reader (``data_received`` splits the stream into frames and
+    hands each to ``RpcServer.on_frame``) and the session's ``FrameSink``.
+    """
+
+    def __init__(self, server: RpcServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.session: Session | None = None
+        self.peer = "?"
+        self._buffer = bytearray()
+        self._out: list[bytes] = []  # framed bytes not yet handed to the transport
+        self._flush_soon = False
+        self._write_paused = False  # the transport's buffer is above its high-water mark
+        self._read_paused = False
+        self._closing = False
+        self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    # -- asyncio.Protocol --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        name = transport.get_extra_info("peername")
+        self.peer = f"{name[0]}:{name[1]}" if isinstance(name, tuple) else str(name)
+        self.session = self.server.open_session(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._closing:
             return
+        self._buffer += data
+        self._parse()
+
+    def _parse(self) -> None:
+        """Hand every complete frame in the buffer to the server (unless its queue is full)."""
+        buffer = self._buffer
+        session = self.session
+        assert session is not None
+        server = self.server
+        start = 0
+        size_limit = server.max_frame
         try:
-            if run is not None:
-                result = await run()
-            else:
-                assert handler is not None
-                result = await handler(session, request.args)
-            body = reply_body(request.request_id, result)
-        except RequestFailed as exc:
-            await self._send_error(conn, request.request_id, exc.code, exc.message)
+            while len(buffer) - start >= HEADER.size and not self._closing:
+                if server.queue_full(session):
+                    self.pause()
+                    break
+                (size,) = HEADER.unpack_from(buffer, start)
+                if size > size_limit:
+                    # The body will not be read, so the stream is out of step: reply and hang up.
+                    exc = FrameTooLarge(size, size_limit)
+                    session.send(error_body(0, E_FRAME_TOO_LARGE, str(exc)))
+                    session.close()
+                    return
+                end = start + HEADER.size + size
+                if len(buffer) < end:
+                    break
+                body = bytes(buffer[start + HEADER.size : end])
+                start = end
+                server.on_frame(session, body)
+        except Exception:  # a bug in the server must cost one connection, not the node
+            log.exception("connection %s failed", self.peer)
+            session.close()
+        finally:
+            del buffer[:start]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        if self.session is not None:
+            self.server.end_session(self.session)
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._flush()
+
+    # -- FrameSink ---------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Frames queued and not handed to the transport."""
+        return len(self._out)
+
+    def send(self, body: bytes) -> None:
+        """Queue a frame; all frames of one loop iteration go out in one write."""
+        if self._closing:
             return
-        except InvalidTransaction as exc:
-            await self._send_error(conn, request.request_id, exc.code, str(exc))
+        self._out.append(HEADER.pack(len(body)))
+        self._out.append(body)
+        if not self._flush_soon:
+            self._flush_soon = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_soon = False
+        if self._write_paused or not self._out or self.transport is None:
             return
-        except (KeyError, TypeError, ValueError) as exc:
-            await self._send_error(conn, request.request_id, E_BAD_ARGUMENTS, repr(exc))
+        data = b"".join(self._out)
+        self._out.clear()
+        if not self.transport.is_closing():
+            self.transport.write(data)
+
+    def pause(self) -> None:
+        """Stop reading (the session's queue is full)."""
+        if not self._read_paused and self.transport is not None:
+            self._read_paused = True
+            self.transport.pause_reading()
+
+    def resume(self) -> None:
+        """Read again (and parse what is buffered) once the queue has room."""
+        if self._read_paused and self.transport is not None and not self._closing:
+            self._read_paused = False
+            self.transport.resume_reading()
+            asyncio.get_running_loop().call_soon(self._parse)
+
+    def close(self, *, abort: bool = False) -> None:
+        """Write what is queued, then close (``abort``: drop it and close at once)."""
+        if self._closing or self.transport is None:
             return
-        except Exception as exc:
-            log.exception("command %s failed", request.command)
-            await self._send_error(conn, request.request_id, E_INTERNAL, type(exc).__name__)
+        self._flush_soon = False
+        self._closing = True
+        if abort:
+            self._out.clear()
+            self.transport.abort()
             return
-        try:
-            await conn.write_frame(body)
-        except FrameTooLarge as exc:
-            await self._send_error(conn, request.request_id, E_FRAME_TOO_LARGE, f"reply: {exc}")
-        except ConnectionLost:
-            pass
+        if self._out and not self.transport.is_closing():
+            self.transport.write(b"".join(self._out))  # even when paused: it is the last
+        self._out.clear()
+        self.transport.close()
 
-    async def _send_error(self, conn: Connection, request_id: int, code: str, text: str) -> None:
-        with contextlib.suppress(ConnectionLost, FrameTooLarge):
-            await conn.write_frame(error_body(request_id, code, text[:1000]))
+    async def wait_resumed(self) -> None:
+        """Not used: TCP reading resumes through the transport."""
 
-    async def _send_events(self, session: Session) -> None:
-        """Write queued events to the client; close it when it is too slow."""
-        while True:
-            body = await session.events.get()
-            if session.closed:
-                await session.conn.close()
-                return
-            try:
-                await session.conn.write_frame(body)
-            except ConnectionLost:
-                session.closed = True
-                return
-
-
-def _raise(exc: BaseException) -> Callable[[], Awaitable[Result]]:
-    """A prepared rest of the work that raises ``exc`` (a failed prepare step)."""
-
-    async def run() -> Result:
-        raise exc
-
-    return run
-
-
-def _resolve(future: asyncio.Future[None], _task: object) -> None:
-    """Done callback: resolve ``future`` unless it already is."""
-    if not future.done():
-        future.set_result(None)
+    async def wait_closed(self) -> None:
+        """Return once the connection is closed (or after 2 s)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._closed), 2.0)

@@ -18,7 +18,7 @@ from node.clock import Clock
 from node.config import NodeConfig
 from node.errors import ConfigError, RequestFailed
 from node.protocol import E_BAD_ARGUMENTS, E_NOT_FOUND, E_TIMEOUT, Value
-from node.server import Args, Handler, Prepare, Result, RpcServer, Session
+from node.server import Args, Handler, Pipeline, Result, RpcServer, Session
 from node.state import MarketState
 from orderbook.types import Instrument, Product
 
@@ -86,8 +86,7 @@ class NodeService:
         self.server = RpcServer(
             self.handlers(),
             concurrent=frozenset({"wait_committed", "wait_height"}),
-            pipelined=frozenset({"submit"}),
-            prepare=self.prepare_steps(),
+            pipelined=self.pipelines(),
             max_frame=config.max_frame,
             idle_timeout=config.idle_timeout_s,
         )
@@ -160,8 +159,8 @@ class NodeService:
             "wait_height": self.h_wait_height,
         }
 
-    def prepare_steps(self) -> dict[str, Prepare]:
-        """The prepare steps of pipelined commands (see ``node.server``): none here."""
+    def pipelines(self) -> dict[str, Pipeline]:
+        """The pipelined commands (see ``node.server``): none here."""
         return {}
 
     async def start(self, host: str, port: int) -> int:

@@ -3,15 +3,20 @@
 Both check the frame size limit before reading a body and raise the node's
 typed errors: ``FrameTooLarge`` for an oversized length prefix,
 ``ConnectionLost`` when the other side goes away mid-frame.
+
+A ``FrameSink`` is the server's side of writing: ``send`` queues a frame and
+returns at once (no await per reply). ``ConnectionSink`` puts one over any
+``Connection``; the server's TCP protocol is its own sink (``node.server``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from typing import Protocol
 
-from node.errors import ConnectionLost
+from node.errors import ConnectionLost, FrameTooLarge
 from node.protocol import DEFAULT_MAX_FRAME, HEADER, frame, frame_length
 
 
@@ -39,6 +44,112 @@ class Connection(Protocol):
     async def close(self) -> None:
         """Close the connection; idempotent."""
         ...
+
+
+class FrameSink(Protocol):
+    """Where a server session writes its frames (replies and events)."""
+
+    @property
+    def peer(self) -> str:
+        """A printable name of the other side (for logs)."""
+        ...
+
+    @property
+    def pending(self) -> int:
+        """Frames queued and not written yet."""
+        ...
+
+    def send(self, body: bytes) -> None:
+        """Queue one frame (the body; the sink adds the length prefix). Never blocks."""
+        ...
+
+    def pause(self) -> None:
+        """Stop reading from the other side (the session has too much queued)."""
+        ...
+
+    def resume(self) -> None:
+        """Read again."""
+        ...
+
+    async def wait_resumed(self) -> None:
+        """Return once reading may go on (after ``pause``)."""
+        ...
+
+    def close(self, *, abort: bool = False) -> None:
+        """Write what is queued, then close (``abort``: drop it); idempotent."""
+        ...
+
+    async def wait_closed(self) -> None:
+        """Return once the connection is closed."""
+        ...
+
+
+class ConnectionSink:
+    """A ``FrameSink`` over a ``Connection``: one task writes the queued frames in order."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._frames: deque[bytes] = deque()
+        self._wakeup = asyncio.Event()
+        self._readable = asyncio.Event()
+        self._readable.set()
+        self._closing = False
+        self._writer = asyncio.ensure_future(self._write_loop())
+
+    @property
+    def peer(self) -> str:
+        """The connection's peer."""
+        return self.conn.peer
+
+    @property
+    def pending(self) -> int:
+        """Frames queued and not written yet."""
+        return len(self._frames)
+
+    def send(self, body: bytes) -> None:
+        """Queue one frame for the writer task."""
+        if not self._closing:
+            self._frames.append(body)
+            self._wakeup.set()
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                while not self._frames:
+                    if self._closing:
+                        return
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                await self.conn.write_frame(self._frames.popleft())
+        except (ConnectionLost, FrameTooLarge):
+            pass
+        finally:
+            await self.conn.close()
+
+    def pause(self) -> None:
+        """Let ``wait_resumed`` wait."""
+        self._readable.clear()
+
+    def resume(self) -> None:
+        """Wake ``wait_resumed``."""
+        self._readable.set()
+
+    async def wait_resumed(self) -> None:
+        """Return once ``resume`` was called (or the sink closes)."""
+        await self._readable.wait()
+
+    def close(self, *, abort: bool = False) -> None:
+        """Let the writer finish the queued frames (``abort``: drop them), then close."""
+        if abort:
+            self._frames.clear()
+        self._closing = True
+        self._wakeup.set()
+        self._readable.set()
+
+    async def wait_closed(self) -> None:
+        """Return once the writer task finished (or after 2 s)."""
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(self._writer), 2.0)
 
 
 class StreamConnection:

@@ -66,14 +66,14 @@ def test_embedded_sequencer_keeps_order_and_times_out():
         seq = EmbeddedSequencer()
         assert await seq.next_batch(10, 0.01) == []
         for i in range(5):
-            assert await seq.append(bytes([i])) == i
+            assert seq.append(bytes([i])) == i
         assert await seq.next_batch(3, None) == [(0, b"\x00"), (1, b"\x01"), (2, b"\x02")]
         waiter = asyncio.create_task(seq.next_batch(10, None))
         await asyncio.sleep(0)
         assert await waiter == [(3, b"\x03"), (4, b"\x04")]
         waiter = asyncio.create_task(seq.next_batch(10, 5))
         await asyncio.sleep(0.01)
-        await seq.append(b"x")
+        seq.append(b"x")
         assert await waiter == [(5, b"x")]
 
     asyncio.run(main())

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 import pytest
 
 from node.errors import ConnectionLost, RequestFailed
-from node.protocol import HEADER, ErrorReply, Reply, parse_message, request_body
+from node.protocol import HEADER, ErrorReply, Reply, frame, parse_message, request_body
 from node.rpc import AsyncRpc, SyncRpc
-from node.server import RpcServer
+from node.server import Pipeline, RpcServer
 from node.transport import memory_pair
 
 
@@ -180,14 +181,14 @@ def test_a_subscriber_that_falls_too_far_behind_is_dropped(monkeypatch):
     import node.server as server_module
 
     async def main():
-        monkeypatch.setattr(server_module, "MAX_PENDING_EVENTS", 3)
+        monkeypatch.setattr(server_module, "MAX_PENDING_FRAMES", 3)
         server = make_server()
         slow_end, server_end = memory_pair()
         task = asyncio.create_task(server.serve(server_end))
         rpc = AsyncRpc(slow_end)
         await rpc.call("subscribe")
         session = next(iter(server.sessions))
-        # the sender task cannot run while we push: the queue fills up
+        # the writer task cannot run while we push: the queue fills up
         for i in range(10):
             server.broadcast("tick", {"i": i})
         assert session.closed
@@ -201,55 +202,120 @@ def test_a_subscriber_that_falls_too_far_behind_is_dropped(monkeypatch):
     run(main())
 
 
-def test_prepare_steps_run_out_of_order_but_handlers_run_in_order():
-    """A pipelined command's prepare step runs at once; its rest waits for its turn.
+def test_pipeline_prepares_out_of_order_but_runs_in_order():
+    """A pipelined command's prepare step runs at once; its run waits for its turn.
 
-    Request 1's prepare is slow and request 2's fails at once: the handlers
-    still run in request order, and 2's error reply comes only after 1 ran
-    (a failed prepare must not let the requests after it jump the queue).
+    Request 1's prepare is slow and request 2's fails at once: the runs still
+    happen in request order, and 2's error reply comes only after 1 ran (a
+    failed prepare must not let the requests after it jump the queue). Once
+    a request ran, the next starts without waiting for the first one's
+    outcome (request 4's outcome comes last, after the echo sent after it).
     """
 
     async def main():
-        ran: list[str] = []
+        loop = asyncio.get_running_loop()
+        ran: list[int] = []
         prepared: list[int] = []
+        outcomes: dict[int, asyncio.Future] = {}
 
-        async def prepare(session, args):
+        def prepare(session, args):
             i = args["i"]
-            if i == 1:
-                await asyncio.sleep(0.05)
             if i == 2:
                 raise ValueError("bad request 2")
-            prepared.append(i)
+            future = loop.create_future()
+            prepared_now = functools.partial(_resolve_with, future, prepared, i)
+            if i == 1:
+                loop.call_later(0.05, prepared_now)
+            else:
+                prepared_now()
+            return future
 
-            async def rest():
-                ran.append(f"run {i}")
-                session.release()
-                return {"i": i}
-
-            return rest
-
-        async def run_plain(session, args):  # what runs without a prepare step
-            raise AssertionError("the prepared rest must run instead")
+        def run_at_turn(session, i):
+            ran.append(i)
+            outcome = outcomes[i] = loop.create_future()
+            if i == 4:
+                loop.call_later(0.05, outcome.set_result, i)
+            else:
+                outcome.set_result(i)
+            return outcome
 
         server = RpcServer(
-            {"submit": run_plain, "echo": echo},
-            pipelined=frozenset({"submit"}),
-            prepare={"submit": prepare},
+            {"echo": echo},
+            pipelined={"submit": Pipeline(prepare, run_at_turn, lambda i: {"i": i})},
         )
         client_end, server_end = memory_pair()
         task = asyncio.create_task(server.serve(server_end))
         rpc = AsyncRpc(client_end)
-        calls = [asyncio.create_task(rpc.call("submit", {"i": i})) for i in (1, 2, 3)]
-        first, second, third = await asyncio.gather(*calls, return_exceptions=True)
-        assert first == {"i": 1} and third == {"i": 3}
-        assert isinstance(second, RequestFailed) and second.code == "bad_arguments"
-        assert prepared == [3, 1]  # 3 was prepared while 1 still slept
-        assert ran == ["run 1", "run 3"]
-        assert await rpc.call("echo", {"after": True}) == {"echo": {"after": True}}
+        replies: list[object] = []
+
+        async def call(command, args):
+            try:
+                result = await rpc.call(command, args)
+            except RequestFailed as exc:
+                result = exc.code
+            replies.append((command, args, result))
+
+        await asyncio.gather(
+            *(call("submit", {"i": i}) for i in (1, 2, 3)),
+            call("submit", {"i": 4}),
+            call("echo", {"after": 4}),
+        )
+        assert prepared == [3, 4, 1]  # 3 and 4 were prepared while 1 still waited
+        assert ran == [1, 3, 4]
+        assert replies == [
+            ("submit", {"i": 1}, {"i": 1}),
+            ("submit", {"i": 2}, "bad_arguments"),
+            ("submit", {"i": 3}, {"i": 3}),
+            ("echo", {"after": 4}, {"echo": {"after": 4}}),
+            ("submit", {"i": 4}, {"i": 4}),
+        ]
         await rpc.close()
         await task
 
     run(main())
+
+
+def test_an_ordinary_request_holds_the_pipelined_ones_after_it():
+    """Requests are taken in order: a pipelined submit waits for the slow echo before it."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        ran: list[str] = []
+
+        async def slow_echo(session, args):
+            await asyncio.sleep(0.05)
+            ran.append("echo")
+            return {}
+
+        def run_at_turn(session, value):
+            ran.append("submit")
+            future = loop.create_future()
+            future.set_result(value)
+            return future
+
+        def prepare(session, args):
+            future = loop.create_future()
+            future.set_result(1)
+            return future
+
+        server = RpcServer(
+            {"echo": slow_echo},
+            pipelined={"submit": Pipeline(prepare, run_at_turn, lambda v: {"v": v})},
+        )
+        client_end, server_end = memory_pair()
+        task = asyncio.create_task(server.serve(server_end))
+        rpc = AsyncRpc(client_end)
+        await asyncio.gather(rpc.call("echo"), rpc.call("submit"))
+        assert ran == ["echo", "submit"]
+        await rpc.close()
+        await task
+
+    run(main())
+
+
+def _resolve_with(future, log, value):
+    log.append(value)
+    future.set_result(value)
 
 
 def test_async_client_times_out_each_request_on_its_own():
@@ -276,5 +342,74 @@ def test_async_client_times_out_each_request_on_its_own():
         await rpc.close()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+    run(main())
+
+
+@pytest.mark.parametrize("transport", ["memory", "tcp"])
+def test_a_full_queue_stops_reading_until_it_shrinks(monkeypatch, transport):
+    """With the queue limit at 3, 40 pipelined requests are all answered, in order."""
+    import node.server as server_module
+
+    async def main():
+        monkeypatch.setattr(server_module, "MAX_QUEUED_PER_CONNECTION", 3)
+        queued_at_most = 0
+
+        async def slow_echo(session, args):
+            nonlocal queued_at_most
+            queued_at_most = max(queued_at_most, len(session.queue))
+            await asyncio.sleep(0.001)
+            return {"i": args["i"]}
+
+        server = RpcServer({"echo": slow_echo})
+        if transport == "memory":
+            client_end, server_end = memory_pair()
+            task = asyncio.create_task(server.serve(server_end))
+            rpc = AsyncRpc(client_end)
+        else:
+            port = await server.start_tcp("127.0.0.1", 0)
+            rpc = await AsyncRpc.connect("127.0.0.1", port)
+        replies = await asyncio.gather(*(rpc.call("echo", {"i": i}) for i in range(40)))
+        assert replies == [{"i": i} for i in range(40)]
+        assert queued_at_most == 3
+        await rpc.close()
+        if transport == "memory":
+            await task
+        await server.close()
+
+    run(main())
+
+
+def test_a_tcp_client_that_reads_nothing_is_cut_off(monkeypatch):
+    """Frames a client does not read pile up in the server only up to the limit."""
+    import socket
+
+    import node.server as server_module
+
+    async def main():
+        monkeypatch.setattr(server_module, "MAX_PENDING_FRAMES", 50)
+        server = make_server()
+        port = await server.start_tcp("127.0.0.1", 0)
+        deaf = socket.create_connection(("127.0.0.1", port))
+        deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        good = await AsyncRpc.connect("127.0.0.1", port)
+        deaf.sendall(frame(request_body(1, "subscribe", {})))
+        for _ in range(100):
+            if any(session.subscriptions for session in server.sessions):
+                break
+            await asyncio.sleep(0.01)
+        for i in range(2000):  # ~2 MB of events: far more than the socket buffers hold
+            server.broadcast("tick", {"i": i, "pad": b"x" * 1000})
+            if i % 100 == 0:
+                await asyncio.sleep(0)  # let the transport write and pause
+        for _ in range(100):
+            if len(server.sessions) == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert len(server.sessions) == 1  # the deaf client is gone
+        assert await good.call("echo", {"still": "here"}) == {"echo": {"still": "here"}}
+        deaf.close()
+        await good.close()
+        await server.close()
 
     run(main())
