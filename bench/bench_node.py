@@ -37,12 +37,14 @@ import argparse
 import asyncio
 import gc
 import hashlib
+import os
 import random
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench import proc_cpu
 from bench.machine import describe, git_commit
 from ledger.block import decode_block
 from ledger.keys import SigningKey
@@ -193,7 +195,26 @@ async def open_loop(recorder: Recorder, clients: list[AsyncClient], signed, rate
     return start
 
 
-async def run_clients(address: str, args: argparse.Namespace) -> dict[str, object]:
+def cpu_per_order(before: dict[str, dict[str, float]], orders: int) -> str:
+    """CPU microseconds per order since ``before``, by where they were spent."""
+    if not orders:
+        return "n/a"
+    node = proc_cpu.spent(before["node"], proc_cpu.snapshot(before["pids"]["node"]))  # type: ignore[index]
+    own = proc_cpu.spent(before["clients"], proc_cpu.snapshot(os.getpid()))
+    own.pop("children", None)  # the operator itself is a child of this process
+    parts = {
+        "operator loop": node.pop("main", 0.0),
+        "signature worker(s)": node.pop("children", 0.0),
+        # Python does not name OS threads: the rest is mostly the store's writer thread
+        "operator's other threads (store writer)": sum(node.values()),
+        "clients": sum(own.values()),
+    }
+    total = sum(parts.values())
+    text = ", ".join(f"{name} {sec * 1e6 / orders:.0f}" for name, sec in parts.items())
+    return f"{text}; total {total * 1e6 / orders:.0f} us"
+
+
+async def run_clients(address: str, args: argparse.Namespace, node_pid: int) -> dict[str, object]:
     """Register the clients, pre-sign their orders, stream them, return the measurements."""
     rng = random.Random(args.seed)
     clients = [
@@ -216,17 +237,23 @@ async def run_clients(address: str, args: argparse.Namespace) -> dict[str, objec
     recorder = Recorder()
     watch_task = asyncio.create_task(recorder.watch(watcher))
     gc_was = gc.isenabled()
+    cpu_before = {
+        "node": proc_cpu.snapshot(node_pid),
+        "clients": proc_cpu.snapshot(os.getpid()),
+        "pids": {"node": node_pid},
+    }
     if args.rate > 0:
         start = await open_loop(recorder, clients, signed, args.rate)
     else:
         start = await closed_loop(recorder, clients, signed, args.window)
+    cpu = cpu_per_order(cpu_before, len(recorder.accepted_at))
     deadline = time.monotonic() + 10  # let the last block land
     while time.monotonic() < deadline and len(recorder.committed_at) < len(recorder.accepted_at):
         await asyncio.sleep(0.01)
     watch_task.cancel()
     for c in [*clients, watcher]:
         await c.close()
-    return {**recorder.report(start), "gc": gc_was}
+    return {**recorder.report(start), "gc": gc_was, "cpu": cpu}
 
 
 def machine() -> str:
@@ -290,7 +317,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             with net:
                 assert net.operator is not None
-                result = asyncio.run(run_clients(net.operator.address, args))
+                assert net.operator.process is not None
+                pid = net.operator.process.pid
+                result = asyncio.run(run_clients(net.operator.address, args, pid))
         throughputs.append(float(result["throughput"]))  # type: ignore[arg-type]
         line = (
             f"run {run + 1}: {result['orders']} orders in {result['seconds']:.2f} s = "
@@ -298,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  submit -> accepted : {result['accepted']}\n"
             f"  accepted p99 by quarter of the run (ms): "
             f"{' / '.join(f'{q:.2f}' for q in result['accepted_p99_by_quarter'])}\n"
-            f"  submit -> committed: {result['committed']} ({result['committed_seen']} seen)"
+            f"  submit -> committed: {result['committed']} ({result['committed_seen']} seen)\n"
+            f"  CPU per order (us): {result['cpu']}"
         )
         if result["errors"]:
             line += f"\n  errors: {result['errors']} (first: {result['first_error']})"

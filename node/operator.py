@@ -9,7 +9,7 @@ Write path of one transaction:
    applied one joins the open block and its client gets ``accepted`` with
    the order's events.
 3. The block is cut ``block_interval_ms`` after its first transaction or at
-   ``block_max_txs``, signed, and handed to the store's writer thread
+   ``block_max_txs``, signed, and handed to the store's writer process
    (``node.store_writer``), which appends it to the SQLite store (synchronous
    FULL: durable when ``append`` returns) while the loop goes on accepting
    and cutting the next blocks. Blocks are appended one at a time, in order;
@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,7 +43,7 @@ from node.sequencer import EmbeddedSequencer, Sequencer
 from node.server import Args, Handler, Pipeline, Result, Session
 from node.service import NodeService, arg_bytes, arg_int
 from node.state import Outcome
-from node.store_writer import ThreadedBlockStore
+from node.store_writer import ProcessBlockStore
 from node.verifier import BatchVerifier
 
 if TYPE_CHECKING:
@@ -80,14 +80,14 @@ class Operator(NodeService):
     ) -> None:
         data_dir = Path(config.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.writer = ThreadedBlockStore(data_dir / "chain.sqlite3")
+        self.writer = ProcessBlockStore(data_dir / "chain.sqlite3")
         super().__init__(config, key.public_key_bytes(), clock, store=self.writer)
         self.key = key
         # The header of the last block built: blocks are built while earlier
         # ones are still being stored, so the store's head may lag behind it.
         self.last_header = self.store.head()
-        # Blocks handed to the writer thread, in order, with their append's future.
-        self.storing: asyncio.Queue[tuple[Future[None], Block, OpenBlock]] = asyncio.Queue()
+        # Blocks handed to the writer process, in order, with their append's future.
+        self.storing: asyncio.Queue[tuple[asyncio.Future[None], Block, OpenBlock]] = asyncio.Queue()
         # Transactions decoded and signature-checked by submit_bytes, by their
         # bytes, so the sequencing loop does not decode them a second time.
         self.verified: dict[bytes, txn.SignedTransaction] = {}
@@ -115,6 +115,7 @@ class Operator(NodeService):
 
     async def start(self, host: str, port: int) -> int:
         """Start the sequencing and gate-closure loops, then listen."""
+        await self.writer.start()
         self._tasks.append(self.watch(asyncio.create_task(self._sequence_loop())))
         self._tasks.append(self.watch(asyncio.create_task(self._commit_loop())))
         if self.config.slot_length_ms > 0:
@@ -251,7 +252,7 @@ class Operator(NodeService):
             future.set_result(outcome)
 
     def _cut(self) -> None:
-        """Sign the open block and hand it to the writer thread (see ``_commit_loop``)."""
+        """Sign the open block and hand it to the writer process (see ``_commit_loop``)."""
         block = self.block
         assert block is not None
         self.block = None
@@ -265,8 +266,7 @@ class Operator(NodeService):
             state_digest=self.state.state_digest(),
         )
         self.last_header = signed_block.header
-        # Look up ``self.store.append`` now, on the loop: the writer runs it as found.
-        stored = self.writer.submit(self.store.append, signed_block)
+        stored = self.writer.append_soon(signed_block)
         self.storing.put_nowait((stored, signed_block, block))
 
     async def _commit_loop(self) -> None:
@@ -278,7 +278,7 @@ class Operator(NodeService):
         """
         while True:
             stored, signed_block, block = await self.storing.get()
-            await asyncio.wrap_future(stored)
+            await stored
             height = signed_block.header.height
             self._stored_closed.update(block.closes)
             self._stored_cleared.update(block.clears)

@@ -1,9 +1,9 @@
 """Request/reply clients of the wire protocol, blocking and asyncio.
 
 ``SyncRpc`` uses a blocking socket (no event loop, no threads: safe to use
-from any script). ``AsyncRpc`` runs one reader task that routes replies to
-their request by id and pushed events to a queue, so many requests can be in
-flight at once. Both raise ``RequestFailed(code, message)`` for an error reply.
+from any script). ``AsyncRpc`` routes replies to their request by id and
+pushed events to a queue as frames arrive, so many requests can be in flight
+at once. Both raise ``RequestFailed(code, message)`` for an error reply.
 """
 
 from __future__ import annotations
@@ -14,9 +14,17 @@ import itertools
 import math
 import socket
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
-from node.errors import ClientClosed, ConnectionLost, NodeTimeout, RequestFailed
+from node.errors import (
+    ClientClosed,
+    ConnectionLost,
+    FrameTooLarge,
+    MalformedMessage,
+    NodeTimeout,
+    RequestFailed,
+)
 from node.protocol import (
     DEFAULT_MAX_FRAME,
     HEADER,
@@ -29,7 +37,7 @@ from node.protocol import (
     parse_message,
     request_body,
 )
-from node.transport import Connection, open_connection
+from node.transport import Connection, ConnectionSink, FrameProtocol
 
 Result = dict[str, Value]
 _CLOSED = Event(-1, "", {})  # sentinel queued when the connection ends
@@ -141,11 +149,92 @@ class SyncRpc:
                 return message
 
 
-class AsyncRpc:
-    """An asyncio client connection to one node, with requests in flight concurrently."""
+class _Link(Protocol):
+    """How ``AsyncRpc`` sends frames (it is told of arriving ones by callback)."""
 
-    def __init__(self, conn: Connection, *, timeout: float = 30.0) -> None:
+    def send(self, body: bytes) -> None: ...
+
+    async def wait_writable(self) -> None: ...
+
+    def close(self, *, abort: bool = False) -> None: ...
+
+    async def wait_closed(self) -> None: ...
+
+
+class _ClientProtocol(FrameProtocol):
+    """A TCP connection of an ``AsyncRpc``: frames go to its callbacks."""
+
+    def __init__(self, max_frame: int) -> None:
+        super().__init__(max_frame)
+        self.on_frame: Callable[[bytes], None] = _ignore
+        self.on_lost: Callable[[BaseException], None] = _ignore
+
+    def frame_received(self, body: bytes) -> None:
+        self.on_frame(body)
+
+    def frame_too_large(self, error: FrameTooLarge) -> None:
+        self.close(abort=True)
+        self.on_lost(ConnectionLost(f"node sent a frame too large: {error}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.on_lost(ConnectionLost(f"connection to {self.peer} closed: {exc or 'by the node'}"))
+
+
+class _ConnectionLink:
+    """An ``AsyncRpc`` link over any ``Connection``: a task reads, a ``ConnectionSink`` writes."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        on_frame: Callable[[bytes], None],
+        on_lost: Callable[[BaseException], None],
+    ) -> None:
         self._conn = conn
+        self._sink = ConnectionSink(conn)
+        self._reader = asyncio.ensure_future(self._read_loop(on_frame, on_lost))
+
+    async def _read_loop(
+        self, on_frame: Callable[[bytes], None], on_lost: Callable[[BaseException], None]
+    ) -> None:
+        try:
+            while True:
+                on_frame(await self._conn.read_frame())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            on_lost(exc if isinstance(exc, ConnectionLost) else ConnectionLost(str(exc)))
+
+    def send(self, body: bytes) -> None:
+        self._sink.send(body)
+
+    async def wait_writable(self) -> None:
+        return
+
+    def close(self, *, abort: bool = False) -> None:
+        self._reader.cancel()
+        self._sink.close(abort=abort)
+
+    async def wait_closed(self) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
+        await self._sink.wait_closed()
+
+
+def _ignore(_value: object) -> None:
+    return None
+
+
+class AsyncRpc:
+    """An asyncio client connection to one node, with requests in flight concurrently.
+
+    Over TCP (``connect``) the connection is an ``asyncio.Protocol``: replies
+    are parsed as they arrive and routed to their request by id, pushed
+    events go to a queue, and every request of one loop iteration goes out in
+    one write. ``AsyncRpc(conn)`` runs over any ``Connection`` (tests: in memory).
+    """
+
+    def __init__(self, conn: Connection | None = None, *, timeout: float = 30.0) -> None:
         self.timeout = timeout
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Result]] = {}
@@ -158,26 +247,42 @@ class AsyncRpc:
         self._timer_at = math.inf
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self._closed: BaseException | None = None
-        self._reader = asyncio.create_task(self._read_loop())
+        self._link: _Link | None = None
+        if conn is not None:
+            self._link = _ConnectionLink(conn, self._on_frame, self._fail_all)
 
     @classmethod
     async def connect(
         cls, host: str, port: int, *, timeout: float = 30.0, max_frame: int = DEFAULT_MAX_FRAME
     ) -> AsyncRpc:
-        """Open a TCP connection to ``host:port``."""
-        conn = await open_connection(host, port, max_frame=max_frame, timeout=timeout)
-        return cls(conn, timeout=timeout)
+        """Open a TCP connection to ``host:port``.
+
+        Raises:
+            ConnectionLost: the connection could not be made in ``timeout`` seconds.
+        """
+        rpc = cls(timeout=timeout)
+        loop = asyncio.get_running_loop()
+        try:
+            _, protocol = await asyncio.wait_for(
+                loop.create_connection(lambda: _ClientProtocol(max_frame), host, port), timeout
+            )
+        except (OSError, TimeoutError) as exc:
+            msg = f"cannot connect to {host}:{port}: {exc or type(exc).__name__}"
+            raise ConnectionLost(msg) from exc
+        protocol.on_frame = rpc._on_frame
+        protocol.on_lost = rpc._fail_all
+        rpc._link = protocol
+        return rpc
 
     async def close(self) -> None:
         """Close the connection and fail every pending request."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer, self._timer_at = None, math.inf
-        self._reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._reader
-        await self._conn.close()
-        self._fail_all(ClientClosed("client is closed"))
+        self._fail_all(ClientClosed("client is closed"))  # first: what later calls raise
+        if self._link is not None:
+            self._link.close()
+            await self._link.wait_closed()
 
     async def __aenter__(self) -> AsyncRpc:
         return self
@@ -186,34 +291,37 @@ class AsyncRpc:
         await self.close()
 
     def _fail_all(self, error: BaseException) -> None:
-        self._closed = error
-        self.events.put_nowait(_CLOSED)  # wakes a ``next_event`` waiter
+        if self._closed is None:
+            self._closed = error
+            self.events.put_nowait(_CLOSED)  # wakes a ``next_event`` waiter
         for future in self._waiting.values():
             if not future.done():
                 future.set_exception(error)
         self._waiting.clear()
         self._deadlines.clear()
 
-    async def _read_loop(self) -> None:
+    def _on_frame(self, body: bytes) -> None:
+        """Route one frame from the node: a reply to its request, an event to the queue."""
         try:
-            while True:
-                message = parse_message(await self._conn.read_frame())
-                if isinstance(message, Event):
-                    self.events.put_nowait(message)
-                    continue
-                if not isinstance(message, Reply | ErrorReply):
-                    continue
-                future = self._waiting.pop(message.request_id, None)
-                if future is None or future.done():
-                    continue
-                if isinstance(message, ErrorReply):
-                    future.set_exception(RequestFailed(message.code, message.message))
-                else:
-                    future.set_result(message.result)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._fail_all(exc if isinstance(exc, ConnectionLost) else ConnectionLost(str(exc)))
+            message = parse_message(body)
+        except MalformedMessage as exc:
+            error = ConnectionLost(f"node sent a malformed message: {exc}")
+            if self._link is not None:
+                self._link.close(abort=True)
+            self._fail_all(error)
+            return
+        if isinstance(message, Event):
+            self.events.put_nowait(message)
+            return
+        if not isinstance(message, Reply | ErrorReply):
+            return
+        future = self._waiting.pop(message.request_id, None)
+        if future is None or future.done():
+            return
+        if isinstance(message, ErrorReply):
+            future.set_exception(RequestFailed(message.code, message.message))
+        else:
+            future.set_result(message.result)
 
     async def call(
         self, command: str, args: Mapping[str, Value] | None = None, *, timeout: float | None = None
@@ -221,6 +329,9 @@ class AsyncRpc:
         """Send one request and await its result (see ``SyncRpc.call``)."""
         if self._closed is not None:
             raise self._closed
+        link = self._link
+        assert link is not None
+        await link.wait_writable()  # the node reads too slowly: do not pile up requests here
         request_id = next(self._ids)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Result] = loop.create_future()
@@ -230,7 +341,7 @@ class AsyncRpc:
         if deadline < self._timer_at:
             self._arm(loop, deadline)
         try:
-            await self._conn.write_frame(request_body(request_id, command, args or {}))
+            link.send(request_body(request_id, command, args or {}))
             return await future
         finally:
             self._waiting.pop(request_id, None)

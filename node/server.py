@@ -63,7 +63,6 @@ from node.protocol import (
     E_OVERLOADED,
     E_TIMEOUT,
     E_UNKNOWN_COMMAND,
-    HEADER,
     Request,
     Value,
     error_body,
@@ -71,7 +70,7 @@ from node.protocol import (
     parse_message,
     reply_body,
 )
-from node.transport import Connection, ConnectionSink, FrameSink
+from node.transport import Connection, ConnectionSink, FrameProtocol, FrameSink
 
 log = logging.getLogger("p2pex.server")
 
@@ -169,7 +168,7 @@ class RpcServer:
     async def start_tcp(self, host: str, port: int) -> int:
         """Listen on ``host:port`` (0 = any free port) and return the actual port."""
         loop = asyncio.get_running_loop()
-        self._tcp = await loop.create_server(lambda: _FrameProtocol(self), host, port)
+        self._tcp = await loop.create_server(lambda: _ServerProtocol(self), host, port)
         sockets = self._tcp.sockets
         return int(sockets[0].getsockname()[1])
 
@@ -430,145 +429,31 @@ class RpcServer:
         loop.call_later(delay, self._check_idle, session)
 
 
-class _FrameProtocol(asyncio.Protocol):
-    """One TCP connection: frames parsed as bytes arrive, frames written once per iteration.
-
-    It is both the reader (``data_received`` splits the stream into frames and
-    hands each to ``RpcServer.on_frame``) and the session's ``FrameSink``.
-    """
+class _ServerProtocol(FrameProtocol):
+    """One TCP client connection: its frames go to ``RpcServer.on_frame``; it is the sink."""
 
     def __init__(self, server: RpcServer) -> None:
+        super().__init__(server.max_frame)
         self.server = server
-        self.transport: asyncio.Transport | None = None
         self.session: Session | None = None
-        self.peer = "?"
-        self._buffer = bytearray()
-        self._out: list[bytes] = []  # framed bytes not yet handed to the transport
-        self._flush_soon = False
-        self._write_paused = False  # the transport's buffer is above its high-water mark
-        self._read_paused = False
-        self._closing = False
-        self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    # -- asyncio.Protocol --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        name = transport.get_extra_info("peername")
-        self.peer = f"{name[0]}:{name[1]}" if isinstance(name, tuple) else str(name)
+        super().connection_made(transport)
         self.session = self.server.open_session(self)
 
-    def data_received(self, data: bytes) -> None:
-        if self._closing:
-            return
-        self._buffer += data
-        self._parse()
+    def reading_allowed(self) -> bool:
+        return self.session is not None and not self.server.queue_full(self.session)
 
-    def _parse(self) -> None:
-        """Hand every complete frame in the buffer to the server (unless its queue is full)."""
-        buffer = self._buffer
-        session = self.session
-        assert session is not None
-        server = self.server
-        start = 0
-        size_limit = server.max_frame
-        try:
-            while len(buffer) - start >= HEADER.size and not self._closing:
-                if server.queue_full(session):
-                    self.pause()
-                    break
-                (size,) = HEADER.unpack_from(buffer, start)
-                if size > size_limit:
-                    # The body will not be read, so the stream is out of step: reply and hang up.
-                    exc = FrameTooLarge(size, size_limit)
-                    session.send(error_body(0, E_FRAME_TOO_LARGE, str(exc)))
-                    session.close()
-                    return
-                end = start + HEADER.size + size
-                if len(buffer) < end:
-                    break
-                body = bytes(buffer[start + HEADER.size : end])
-                start = end
-                server.on_frame(session, body)
-        except Exception:  # a bug in the server must cost one connection, not the node
-            log.exception("connection %s failed", self.peer)
-            session.close()
-        finally:
-            del buffer[:start]
+    def frame_received(self, body: bytes) -> None:
+        assert self.session is not None
+        self.server.on_frame(self.session, body)
+
+    def frame_too_large(self, error: FrameTooLarge) -> None:
+        assert self.session is not None
+        self.session.send(error_body(0, E_FRAME_TOO_LARGE, str(error)))
+        self.session.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._closing = True
+        super().connection_lost(exc)
         if self.session is not None:
             self.server.end_session(self.session)
-        if not self._closed.done():
-            self._closed.set_result(None)
-
-    def pause_writing(self) -> None:
-        self._write_paused = True
-
-    def resume_writing(self) -> None:
-        self._write_paused = False
-        self._flush()
-
-    # -- FrameSink ---------------------------------------------------------------------------
-
-    @property
-    def pending(self) -> int:
-        """Frames queued and not handed to the transport."""
-        return len(self._out)
-
-    def send(self, body: bytes) -> None:
-        """Queue a frame; all frames of one loop iteration go out in one write."""
-        if self._closing:
-            return
-        self._out.append(HEADER.pack(len(body)))
-        self._out.append(body)
-        if not self._flush_soon:
-            self._flush_soon = True
-            asyncio.get_running_loop().call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_soon = False
-        if self._write_paused or not self._out or self.transport is None:
-            return
-        data = b"".join(self._out)
-        self._out.clear()
-        if not self.transport.is_closing():
-            self.transport.write(data)
-
-    def pause(self) -> None:
-        """Stop reading (the session's queue is full)."""
-        if not self._read_paused and self.transport is not None:
-            self._read_paused = True
-            self.transport.pause_reading()
-
-    def resume(self) -> None:
-        """Read again (and parse what is buffered) once the queue has room."""
-        if self._read_paused and self.transport is not None and not self._closing:
-            self._read_paused = False
-            self.transport.resume_reading()
-            asyncio.get_running_loop().call_soon(self._parse)
-
-    def close(self, *, abort: bool = False) -> None:
-        """Write what is queued, then close (``abort``: drop it and close at once)."""
-        if self._closing or self.transport is None:
-            return
-        self._flush_soon = False
-        self._closing = True
-        if abort:
-            self._out.clear()
-            self.transport.abort()
-            return
-        if self._out and not self.transport.is_closing():
-            self.transport.write(b"".join(self._out))  # even when paused: it is the last
-        self._out.clear()
-        self.transport.close()
-
-    async def wait_resumed(self) -> None:
-        """Not used: TCP reading resumes through the transport."""
-
-    async def wait_closed(self) -> None:
-        """Return once the connection is closed (or after 2 s)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._closed), 2.0)

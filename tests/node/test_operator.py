@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 
 import pytest
 
 from ledger.block import decode_block
+from ledger.errors import StoreError
 from ledger.keys import SigningKey
 from node import txn
 from node.client import AsyncClient
@@ -146,17 +146,12 @@ def test_a_failed_block_append_is_fatal_and_never_reported_committed(tmp_path):
         await node.start("127.0.0.1", 0)
         client = await attach(node, peer_key(1))
 
-        class FullDisk:
-            def __init__(self, store):
-                self.store = store
+        def full_disk(block):
+            failed = asyncio.get_running_loop().create_future()
+            failed.set_exception(StoreError("disk full"))
+            return failed
 
-            def append(self, block):
-                raise OSError("disk full")
-
-            def __getattr__(self, name):
-                return getattr(self.store, name)
-
-        node.store = FullDisk(node.store)
+        node.writer.append_soon = full_disk
         done = await client.register("p", bus="B1", role="prosumer")
         await asyncio.wait_for(node.fatal.wait(), 5)
         with pytest.raises(RequestFailed) as exc:
@@ -225,20 +220,28 @@ def test_status_lists_a_closed_slot_only_once_its_block_is_stored(tmp_path):
         node, _ = make_operator(tmp_path, block_interval_ms=10)
         await node.start("127.0.0.1", 0)
         client = await attach(node)
-        release = threading.Event()
+        release = asyncio.Event()
+        append_soon = node.writer.append_soon
+        holding = set()
 
-        class HeldStore:
-            def __init__(self, store):
-                self.store = store
+        def held(block):
+            stored = asyncio.get_running_loop().create_future()
 
-            def append(self, block):
-                release.wait(10)
-                return self.store.append(block)
+            async def later():
+                await release.wait()
+                try:
+                    await append_soon(block)
+                except Exception as exc:
+                    stored.set_exception(exc)
+                else:
+                    stored.set_result(None)
 
-            def __getattr__(self, name):
-                return getattr(self.store, name)
+            task = asyncio.ensure_future(later())
+            holding.add(task)
+            task.add_done_callback(holding.discard)
+            return stored
 
-        node.store = HeldStore(node.store)
+        node.writer.append_soon = held
         outcome = await node.submit_own(txn.CloseSlot("electricity", 5))
         await asyncio.sleep(0.05)  # the block is cut and waits in the writer
         assert ("electricity", 5) in node.state.closed

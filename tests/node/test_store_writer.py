@@ -1,16 +1,18 @@
-"""The threaded block store: appends on a writer thread, reads on the caller's connection."""
+"""The operator's block store: appends in a child process, reads on the caller's connection."""
 
 from __future__ import annotations
 
-import threading
+import asyncio
+import os
 
 import pytest
 
 from ledger.block import build_block
-from ledger.errors import NotExtendingHead
+from ledger.errors import NotExtendingHead, StoreError
 from ledger.keys import SigningKey
 from ledger.sqlite_store import SqliteBlockStore
-from node.store_writer import ThreadedBlockStore
+from node.errors import NodeError
+from node.store_writer import ProcessBlockStore
 
 KEY = SigningKey.from_seed(b"\x07" * 32)
 
@@ -24,40 +26,77 @@ def make_chain(n: int):
     return blocks
 
 
-def test_appends_run_on_the_writer_thread_and_reads_see_them(tmp_path):
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 30))
+
+
+def test_appends_run_in_the_child_and_reads_see_them(tmp_path):
     blocks = make_chain(3)
-    store = ThreadedBlockStore(tmp_path / "chain.sqlite3")
-    seen_threads = []
 
-    def append(block):
-        seen_threads.append(threading.get_ident())
-        store.append(block)
+    async def main():
+        store = ProcessBlockStore(tmp_path / "chain.sqlite3")
+        assert store.process.pid != os.getpid() and store.process.is_alive()
+        await store.start()
+        futures = [store.append_soon(b) for b in blocks]  # all in flight at once
+        assert store.height == 0  # nothing is durable yet
+        for future in futures:
+            await future
+        assert store.height == 3
+        assert store.head() == blocks[-1].header
+        assert [store.block_bytes(h) for h in range(3)] == [b.to_bytes() for b in blocks]
+        assert store.block_by_hash(blocks[1].hash) == blocks[1]
+        with pytest.raises(StoreError, match="append_soon"):
+            store.append(blocks[0])
+        store.close()
+        store.close()  # idempotent
+        assert not store.process.is_alive()
 
-    futures = [store.submit(append, b) for b in blocks]
-    for future in futures:
-        future.result(timeout=10)
-    assert set(seen_threads) != {threading.get_ident()} and len(set(seen_threads)) == 1
-    assert store.height == 3
-    assert store.head() == blocks[-1].header
-    assert [store.block_bytes(h) for h in range(3)] == [b.to_bytes() for b in blocks]
-    assert store.block_by_hash(blocks[1].hash) == blocks[1]
-    store.close()
-    store.close()  # idempotent
+    run(main())
     with SqliteBlockStore(tmp_path / "chain.sqlite3") as reopened:
         assert reopened.height == 3
 
 
-def test_append_from_the_caller_thread_and_a_refused_append_change_nothing(tmp_path):
+def test_a_refused_append_raises_its_typed_error_and_changes_nothing(tmp_path):
     blocks = make_chain(3)
-    store = ThreadedBlockStore(tmp_path / "chain.sqlite3")
-    store.append(blocks[0])  # handed to the writer thread and waited for
-    with pytest.raises(NotExtendingHead):
-        store.append(blocks[2])
-    with pytest.raises(NotExtendingHead):
-        store.submit(store.append, blocks[2]).result(timeout=10)
-    assert store.height == 1
-    assert store.head() == blocks[0].header
-    store.close()
-    reopened = ThreadedBlockStore(tmp_path / "chain.sqlite3")
-    assert (reopened.height, reopened.head()) == (1, blocks[0].header)
+
+    async def main():
+        store = ProcessBlockStore(tmp_path / "chain.sqlite3")
+        await store.start()
+        await store.append_soon(blocks[0])
+        with pytest.raises(NotExtendingHead):
+            await store.append_soon(blocks[2])
+        assert (store.height, store.head()) == (1, blocks[0].header)
+        await store.append_soon(blocks[1])  # the writer goes on
+        assert store.height == 2
+        store.close()
+
+    run(main())
+    reopened = ProcessBlockStore(tmp_path / "chain.sqlite3")
+    assert (reopened.height, reopened.head()) == (2, blocks[1].header)
     reopened.close()
+
+
+def test_a_dead_writer_fails_every_append_and_reports_nothing_stored(tmp_path):
+    blocks = make_chain(3)
+
+    async def main():
+        store = ProcessBlockStore(tmp_path / "chain.sqlite3")
+        await store.start()
+        await store.append_soon(blocks[0])
+        store.process.kill()
+        store.process.join()
+        with pytest.raises(StoreError, match="gone"):
+            await store.append_soon(blocks[1])
+        with pytest.raises(StoreError):
+            await store.append_soon(blocks[1])  # and every later one, at once
+        assert store.height == 1
+        store.close()
+
+    run(main())
+
+
+def test_an_unusable_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "chain.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(NodeError, match="block store"):
+        ProcessBlockStore(path)
