@@ -316,6 +316,7 @@ class AsyncRpc:
         if not isinstance(message, Reply | ErrorReply):
             return
         future = self._waiting.pop(message.request_id, None)
+        self._deadlines.pop(message.request_id, None)
         if future is None or future.done():
             return
         if isinstance(message, ErrorReply):
@@ -327,11 +328,24 @@ class AsyncRpc:
         self, command: str, args: Mapping[str, Value] | None = None, *, timeout: float | None = None
     ) -> Result:
         """Send one request and await its result (see ``SyncRpc.call``)."""
+        if self._closed is None and self._link is not None:
+            await self._link.wait_writable()  # the node reads too slowly: do not pile up here
+        return await self.request(command, args, timeout=timeout)
+
+    def request(
+        self, command: str, args: Mapping[str, Value] | None = None, *, timeout: float | None = None
+    ) -> asyncio.Future[Result]:
+        """Send one request now and return the future of its result.
+
+        For scripts that keep many requests in flight: no coroutine or task
+        per request (add a done callback instead). The future fails as
+        ``call`` raises; it fails with ``NodeTimeout`` after ``timeout``
+        seconds (default: the client's).
+        """
         if self._closed is not None:
             raise self._closed
         link = self._link
         assert link is not None
-        await link.wait_writable()  # the node reads too slowly: do not pile up requests here
         request_id = next(self._ids)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Result] = loop.create_future()
@@ -340,12 +354,8 @@ class AsyncRpc:
         self._deadlines[request_id] = (deadline, command)
         if deadline < self._timer_at:
             self._arm(loop, deadline)
-        try:
-            link.send(request_body(request_id, command, args or {}))
-            return await future
-        finally:
-            self._waiting.pop(request_id, None)
-            self._deadlines.pop(request_id, None)
+        link.send(request_body(request_id, command, args or {}))
+        return future
 
     def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         if self._timer is not None:

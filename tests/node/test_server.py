@@ -7,7 +7,7 @@ import functools
 
 import pytest
 
-from node.errors import ConnectionLost, RequestFailed
+from node.errors import ClientClosed, ConnectionLost, NodeTimeout, RequestFailed
 from node.protocol import HEADER, ErrorReply, Reply, frame, parse_message, request_body
 from node.rpc import AsyncRpc, SyncRpc
 from node.server import Pipeline, RpcServer
@@ -411,5 +411,31 @@ def test_a_tcp_client_that_reads_nothing_is_cut_off(monkeypatch):
         deaf.close()
         await good.close()
         await server.close()
+
+    run(main())
+
+
+def test_async_client_requests_without_a_task_each():
+    """``request`` sends at once and returns a future; replies find their future by id."""
+
+    async def main():
+        server = make_server()
+        client_end, server_end = memory_pair()
+        task = asyncio.create_task(server.serve(server_end))
+        rpc = AsyncRpc(client_end)
+        slow = rpc.request("slow", {"ms": 100})
+        quick = [rpc.request("echo", {"i": i}) for i in range(20)]
+        late = rpc.request("slow", {"ms": 2000}, timeout=0.05)
+        assert await asyncio.gather(*quick) == [{"echo": {"i": i}} for i in range(20)]
+        assert not slow.done()  # a concurrent command, answered when done
+        with pytest.raises(NodeTimeout):
+            await late
+        assert await slow == {"slept": 100}
+        assert rpc._waiting == {} and rpc._deadlines == {}
+        await rpc.close()
+        with pytest.raises(ClientClosed):
+            rpc.request("echo")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
     run(main())
