@@ -7,7 +7,7 @@ Example file (every key optional except where the role needs it)::
     listen = "127.0.0.1:7400"     # port 0 picks a free port (see port_file)
     operator_key = "operator.pem" # operator: signing key; replica: to learn its public key
     chain_id = "p2pex-local"
-    block_interval_ms = 50        # cut a block this long after its first transaction ...
+    block_interval_ms = 50        # cut a block this long after its first transaction came ...
     block_max_txs = 500           # ... or as soon as it holds this many
     verify_workers = 1            # operator: processes checking signatures (0: on the event loop)
     gc_freeze_interval_s = 1.0    # collect young objects and freeze survivors this often (0: off)

@@ -8,8 +8,8 @@ Write path of one transaction:
    machine: a refused one gets its error reply (``bad_nonce``, ...), an
    applied one joins the open block and its client gets ``accepted`` with
    the order's events.
-3. The block is cut ``block_interval_ms`` after its first transaction or at
-   ``block_max_txs``, signed, and handed to the store's writer process
+3. The block is cut ``block_interval_ms`` after its first transaction
+   arrived or at ``block_max_txs``, signed, and handed to the store's writer process
    (``node.store_writer``), which appends it to the SQLite store (synchronous
    FULL: durable when ``append`` returns) while the loop goes on accepting
    and cutting the next blocks. Blocks are appended one at a time, in order;
@@ -88,9 +88,10 @@ class Operator(NodeService):
         self.last_header = self.store.head()
         # Blocks handed to the writer process, in order, with their append's future.
         self.storing: asyncio.Queue[tuple[asyncio.Future[None], Block, OpenBlock]] = asyncio.Queue()
-        # Transactions decoded and signature-checked by submit_bytes, by their
-        # bytes, so the sequencing loop does not decode them a second time.
-        self.verified: dict[bytes, txn.SignedTransaction] = {}
+        # Transactions decoded and signature-checked before sequencing, by their
+        # bytes (so the sequencing loop does not decode them a second time),
+        # with the loop time they arrived at.
+        self.verified: dict[bytes, tuple[txn.SignedTransaction, float]] = {}
         # not `or`: an empty EmbeddedSequencer is falsy (it has __len__)
         self.sequencer: Sequencer = sequencer if sequencer is not None else EmbeddedSequencer()
         self.block: OpenBlock | None = None
@@ -146,13 +147,15 @@ class Operator(NodeService):
         """
         signed = txn.decode(data)
         txn.verify(signed)
-        return await self.sequence(signed)
+        return await self.sequence(signed, asyncio.get_running_loop().time())
 
-    def sequence(self, signed: txn.SignedTransaction) -> asyncio.Future[Outcome]:
+    def sequence(self, signed: txn.SignedTransaction, arrived: float) -> asyncio.Future[Outcome]:
         """Give a signature-checked transaction its place in the sequence, at once.
 
         Returns the future of its outcome, resolved when the sequencing loop
         applied it (or failed with the ``InvalidTransaction`` it was refused for).
+        ``arrived``: the loop time the node received it (a block is cut at the
+        latest ``block_interval_ms`` after its first transaction arrived).
 
         Raises:
             BadNonce: the same transaction is already waiting or in a block being stored.
@@ -163,7 +166,7 @@ class Operator(NodeService):
             raise BadNonce(last + 1, signed.transaction.nonce)
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self.accept_waiters[tx_id] = future
-        self.verified[signed.data] = signed
+        self.verified[signed.data] = (signed, arrived)
         self.sequencer.append(signed.data)
         return future
 
@@ -173,13 +176,14 @@ class Operator(NodeService):
 
     def _prepare_submit(
         self, session: Session, args: Args
-    ) -> asyncio.Future[txn.SignedTransaction]:
-        return self.verifier.check(txn.decode(arg_bytes(args, "tx")))
+    ) -> asyncio.Future[tuple[txn.SignedTransaction, float]]:
+        signed = txn.decode(arg_bytes(args, "tx"))
+        return self.verifier.check(signed, (signed, session.last_read))  # read just now
 
     def _run_submit(
-        self, session: Session, signed: txn.SignedTransaction
+        self, session: Session, checked: tuple[txn.SignedTransaction, float]
     ) -> asyncio.Future[Outcome]:
-        return self.sequence(signed)
+        return self.sequence(*checked)
 
     async def h_wait_committed(self, session: Session, args: Args) -> Result:
         """``wait_committed``: reply with the height once the transaction's block is stored."""
@@ -218,16 +222,23 @@ class Operator(NodeService):
     def _apply(self, data: bytes) -> None:
         """Apply one sequenced transaction; resolve its submitter's future."""
         future = None
+        loop = asyncio.get_running_loop()
         try:
-            signed = self.verified.pop(data, None) or txn.decode(data)
+            verified = self.verified.pop(data, None)
+            if verified is None:  # sequenced by another writer of the log
+                signed, arrived = txn.decode(data), loop.time()
+            else:
+                signed, arrived = verified
             future = self.accept_waiters.pop(signed.tx_id, None)
             # submit_bytes checked the signature before sequencing (a sequencer
             # fed by other writers must verify here instead)
             self.state.check(signed, verify_signature=False)
             if self.block is None:
-                loop = asyncio.get_running_loop()
+                # The block interval counts from when its first transaction
+                # reached the node, not from when its signature check ended:
+                # it bounds how long a transaction waits in the node for a block.
                 now = max(self.clock.time_ns(), self.state.time_ns)
-                self.block = OpenBlock(now, loop.time() + self.config.block_interval_ms / 1000)
+                self.block = OpenBlock(now, arrived + self.config.block_interval_ms / 1000)
                 self.block.results.extend(self.state.begin_block(now))
             outcome = self.state.apply(signed, verify_signature=False)
         except InvalidTransaction as exc:

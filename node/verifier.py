@@ -37,6 +37,7 @@ import multiprocessing
 from collections import deque
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
+from typing import Any
 
 import msgpack
 
@@ -52,8 +53,8 @@ MAX_BATCH_BYTES = 48 * 1024  # signed bytes per message (below a pipe buffer)
 IN_FLIGHT = 2  # batches per worker
 
 Item = tuple[bytes, bytes, bytes]  # public key, signature, signed message
-# A transaction waiting for its check, and the future its submitter holds.
-Check = tuple[txn.SignedTransaction, asyncio.Future[txn.SignedTransaction]]
+# A transaction waiting for its check, the future its submitter holds, and its value.
+Check = tuple[txn.SignedTransaction, asyncio.Future[Any], object]
 
 
 def check_items(items: Sequence[Sequence[bytes]]) -> bytes:
@@ -125,25 +126,27 @@ class BatchVerifier:
         """
         await self.check(signed)
 
-    def check(self, signed: txn.SignedTransaction) -> asyncio.Future[txn.SignedTransaction]:
-        """Start checking ``signed``'s signature; the future resolves to ``signed`` if it is valid.
+    def check(self, signed: txn.SignedTransaction, value: object = None) -> asyncio.Future[Any]:
+        """Start checking ``signed``'s signature; the future resolves if it is valid.
 
-        The future fails with ``BadSignature`` if it is not. Without workers
-        the check runs here and the future is already done.
+        It resolves to ``value`` (default: ``signed``), or fails with
+        ``BadSignature``. Without workers the check runs here and the future
+        is already done.
         """
         loop = asyncio.get_running_loop()
         if self._loop is None:
             self._start(loop)
-        future: asyncio.Future[txn.SignedTransaction] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
+        result = signed if value is None else value
         if not self._workers:
             try:
                 txn.verify(signed)
             except BadSignature as exc:
                 future.set_exception(exc)
             else:
-                future.set_result(signed)
+                future.set_result(result)
             return future
-        self._pending.append((signed, future))
+        self._pending.append((signed, future, result))
         if not self._flush_soon:
             # One write per loop iteration for every check asked for in it:
             # a pipe write per submission cost ~13% of the loop at 5,000/s.
@@ -161,7 +164,7 @@ class BatchVerifier:
             while self._pending and len(worker.batches) < IN_FLIGHT:
                 items: list[Item] = []
                 size = 0
-                for signed, _ in self._pending[:MAX_BATCH]:
+                for signed, _, _ in self._pending[:MAX_BATCH]:
                     item = _item(signed)
                     size += sum(map(len, item)) + 10  # + msgpack headers
                     if items and size > MAX_BATCH_BYTES:
@@ -187,10 +190,10 @@ class BatchVerifier:
             log.error("verify worker answered %d checks for %d", len(answer), len(batch))
             self._settle_here(batch)
         else:
-            for ok, (signed, future) in zip(answer, batch, strict=True):
+            for ok, (signed, future, result) in zip(answer, batch, strict=True):
                 if not future.done():  # else its submitter went away
                     if ok:
-                        future.set_result(signed)
+                        future.set_result(result)
                     else:
                         future.set_exception(_failure(signed))
         self._dispatch()
@@ -212,7 +215,7 @@ class BatchVerifier:
 
     @staticmethod
     def _settle_here(batch: list[Check]) -> None:
-        for signed, future in batch:
+        for signed, future, result in batch:
             if future.done():
                 continue
             try:
@@ -220,7 +223,7 @@ class BatchVerifier:
             except BadSignature as exc:
                 future.set_exception(exc)
             else:
-                future.set_result(signed)
+                future.set_result(result)
 
     def close(self) -> None:
         """Stop the workers (their batches' submitters get ``CancelledError``)."""
@@ -228,13 +231,13 @@ class BatchVerifier:
             if self._loop is not None and not self._loop.is_closed():
                 self._loop.remove_reader(worker.conn.fileno())
             for batch in worker.batches:
-                for _, future in batch:
+                for _, future, _ in batch:
                     future.cancel()
             worker.conn.close()  # EOF: the worker returns
             worker.process.join(timeout=1)
             if worker.process.is_alive():
                 worker.process.kill()
         self._workers.clear()
-        for _, future in self._pending:
+        for _, future, _ in self._pending:
             future.cancel()
         self._pending.clear()

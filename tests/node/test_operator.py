@@ -166,11 +166,12 @@ def test_a_failed_block_append_is_fatal_and_never_reported_committed(tmp_path):
 class ShuffledChecks(BatchVerifier):
     """Signature checks that finish out of order, as they may with several workers."""
 
-    def check(self, signed):
+    def check(self, signed, value=None):
         future = asyncio.get_running_loop().create_future()
         txn.verify(signed)
         delay = (signed.transaction.nonce * 7 % 5) / 1000  # later nonces often finish first
-        asyncio.get_running_loop().call_later(delay, future.set_result, signed)
+        result = signed if value is None else value
+        asyncio.get_running_loop().call_later(delay, future.set_result, result)
         return future
 
 
@@ -267,6 +268,38 @@ def test_status_ignores_a_rejected_clearing(tmp_path):
         await client.wait_committed(early.tx_id)
         assert node.store.transaction(early.tx_id) is not None  # in a stored block
         assert (await client.status())["cleared"] == []
+        await client.close()
+        await node.close()
+
+    run(main())
+
+
+def test_the_block_interval_counts_from_when_the_first_transaction_arrived(tmp_path):
+    """A slow signature check eats into the block interval instead of adding to it."""
+
+    class SlowChecks(BatchVerifier):
+        def __init__(self):
+            super().__init__(0)
+            self.asked_at: list[float] = []
+
+        def check(self, signed, value=None):
+            loop = asyncio.get_running_loop()
+            self.asked_at.append(loop.time())
+            future = loop.create_future()
+            loop.call_later(0.2, future.set_result, signed if value is None else value)
+            return future
+
+    async def main():
+        node, _ = make_operator(tmp_path, block_interval_ms=500)
+        node.verifier = checks = SlowChecks()
+        await node.start("127.0.0.1", 0)
+        client = await attach(node, peer_key(1))
+        await client.register("p", bus="B1", role="prosumer")
+        applied_at = asyncio.get_running_loop().time()
+        assert node.block is not None
+        # read just before the check started, 0.2 s before it was applied
+        assert node.block.deadline == pytest.approx(checks.asked_at[0] + 0.5, abs=0.01)
+        assert node.block.deadline < applied_at + 0.5 - 0.15
         await client.close()
         await node.close()
 

@@ -102,7 +102,7 @@ def test_dispatch_keeps_two_batches_in_flight_each_below_a_pipe_buffer():
         verifier._workers.append(worker)
         loop = asyncio.get_running_loop()
         tx = signed(1)
-        verifier._pending = [(tx, loop.create_future()) for _ in range(1000)]
+        verifier._pending = [(tx, loop.create_future(), tx) for _ in range(1000)]
         verifier._dispatch()
         assert len(worker.conn.sent) == v.IN_FLIGHT == 2
         assert all(len(data) <= v.MAX_BATCH_BYTES + 64 for data in worker.conn.sent)
