@@ -288,6 +288,11 @@ class RpcServer:
 
     def _advance(self, session: Session) -> None:
         """Start the requests at the head of the queue whose turn it is."""
+        self._take_turns(session)
+        if not self.queue_full(session):
+            session.sink.resume()  # reading stopped at a full queue: it has room again
+
+    def _take_turns(self, session: Session) -> None:
         queue = session.queue
         while queue and not session.busy and not session.closed:
             queued = queue[0]
@@ -315,11 +320,6 @@ class RpcServer:
                 answer(outcome)
             else:
                 outcome.add_done_callback(answer)
-        self._resume_reading(session)
-
-    def _resume_reading(self, session: Session) -> None:
-        if not self.queue_full(session):
-            session.sink.resume()
 
     def _start(self, session: Session, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
