@@ -137,16 +137,11 @@ class BatchVerifier:
         if self._loop is None:
             self._start(loop)
         future: asyncio.Future[Any] = loop.create_future()
-        result = signed if value is None else value
+        check = (signed, future, signed if value is None else value)
         if not self._workers:
-            try:
-                txn.verify(signed)
-            except BadSignature as exc:
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
+            self._settle_here([check])
             return future
-        self._pending.append((signed, future, result))
+        self._pending.append(check)
         if not self._flush_soon:
             # One write per loop iteration for every check asked for in it:
             # a pipe write per submission cost ~13% of the loop at 5,000/s.

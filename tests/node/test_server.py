@@ -41,6 +41,12 @@ def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 10))
 
 
+def serve_in_memory(server):
+    """A client on an in-memory connection to ``server``, and the task serving it."""
+    client_end, server_end = memory_pair()
+    return AsyncRpc(client_end), asyncio.create_task(server.serve(server_end))
+
+
 def test_memory_transport_request_reply_and_errors():
     async def main():
         server = make_server(max_frame=1000)
@@ -243,9 +249,7 @@ def test_pipeline_prepares_out_of_order_but_runs_in_order():
             {"echo": echo},
             pipelined={"submit": Pipeline(prepare, run_at_turn, lambda i: {"i": i})},
         )
-        client_end, server_end = memory_pair()
-        task = asyncio.create_task(server.serve(server_end))
-        rpc = AsyncRpc(client_end)
+        rpc, task = serve_in_memory(server)
         replies: list[object] = []
 
         async def call(command, args):
@@ -302,9 +306,7 @@ def test_an_ordinary_request_holds_the_pipelined_ones_after_it():
             {"echo": slow_echo},
             pipelined={"submit": Pipeline(prepare, run_at_turn, lambda v: {"v": v})},
         )
-        client_end, server_end = memory_pair()
-        task = asyncio.create_task(server.serve(server_end))
-        rpc = AsyncRpc(client_end)
+        rpc, task = serve_in_memory(server)
         await asyncio.gather(rpc.call("echo"), rpc.call("submit"))
         assert ran == ["echo", "submit"]
         await rpc.close()
@@ -420,9 +422,7 @@ def test_async_client_requests_without_a_task_each():
 
     async def main():
         server = make_server()
-        client_end, server_end = memory_pair()
-        task = asyncio.create_task(server.serve(server_end))
-        rpc = AsyncRpc(client_end)
+        rpc, task = serve_in_memory(server)
         slow = rpc.request("slow", {"ms": 100})
         quick = [rpc.request("echo", {"i": i}) for i in range(20)]
         late = rpc.request("slow", {"ms": 2000}, timeout=0.05)
