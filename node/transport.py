@@ -22,6 +22,8 @@ from node.protocol import DEFAULT_MAX_FRAME, HEADER, frame, frame_length
 
 log = logging.getLogger("p2pex.transport")
 
+OUT_LIMIT = 1 << 20  # bytes queued for writing before FrameProtocol.wait_writable waits
+
 
 class Connection(Protocol):
     """A bidirectional stream of frames."""
@@ -173,6 +175,7 @@ class FrameProtocol(asyncio.Protocol):
         self.peer = "?"
         self._buffer = bytearray()
         self._out: list[bytes] = []  # framed bytes not yet handed to the transport
+        self._out_bytes = 0
         self._flush_soon = False
         self._write_paused = False  # the transport's buffer is above its high-water mark
         self._writable: asyncio.Event | None = None  # made when someone waits for it
@@ -273,6 +276,7 @@ class FrameProtocol(asyncio.Protocol):
             return
         self._out.append(HEADER.pack(len(body)))
         self._out.append(body)
+        self._out_bytes += HEADER.size + len(body)
         if not self._flush_soon:
             self._flush_soon = True
             asyncio.get_running_loop().call_soon(self._flush)
@@ -283,16 +287,24 @@ class FrameProtocol(asyncio.Protocol):
             return
         data = b"".join(self._out)
         self._out.clear()
+        self._out_bytes = 0
         if not self.transport.is_closing():
-            self.transport.write(data)
+            self.transport.write(data)  # may call pause_writing
+        if self._writable is not None and not self._write_paused:
+            self._writable.set()
 
     async def wait_writable(self) -> None:
-        """Return once the transport takes more (at once unless it is above its high-water mark)."""
-        if not self._write_paused:
-            return
-        if self._writable is None:
-            self._writable = asyncio.Event()
-        await self._writable.wait()
+        """Return once more may be sent: at once unless ``OUT_LIMIT`` bytes wait to be written.
+
+        They wait in this iteration's frames or in the transport's buffer
+        above its high-water mark (the other side does not read). Senders
+        that await this keep memory bounded; ``send`` itself never waits.
+        """
+        while not self._closing and (self._write_paused or self._out_bytes >= OUT_LIMIT):
+            if self._writable is None:
+                self._writable = asyncio.Event()
+            self._writable.clear()
+            await self._writable.wait()
 
     def pause(self) -> None:
         """Stop reading."""
@@ -319,11 +331,13 @@ class FrameProtocol(asyncio.Protocol):
         self._closing = True
         if abort:
             self._out.clear()
+            self._out_bytes = 0
             self.transport.abort()
             return
         if self._out:
             self.transport.write(b"".join(self._out))  # even when paused: it is the last
         self._out.clear()
+        self._out_bytes = 0
         self.transport.close()
 
     async def wait_closed(self) -> None:

@@ -439,3 +439,31 @@ def test_async_client_requests_without_a_task_each():
         await asyncio.gather(task, return_exceptions=True)
 
     run(main())
+
+
+def test_async_client_call_waits_while_the_node_does_not_read():
+    """``call`` stops sending once the socket and transport buffers are full."""
+
+    async def main():
+        accepted: list[asyncio.StreamWriter] = []
+
+        async def never_read(reader, writer):
+            accepted.append(writer)
+            await asyncio.sleep(3600)
+
+        deaf = await asyncio.start_server(never_read, "127.0.0.1", 0)
+        port = deaf.sockets[0].getsockname()[1]
+        rpc = await AsyncRpc.connect("127.0.0.1", port, timeout=5)
+        payload = b"x" * 200_000
+        calls = [asyncio.create_task(rpc.call("echo", {"pad": payload})) for _ in range(60)]
+        await asyncio.sleep(0.3)
+        sent = len(rpc._waiting)
+        assert 0 < sent < 60  # the rest wait to be written: ~12 MB would be buffered otherwise
+        for writer in accepted:
+            writer.transport.abort()
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert all(isinstance(r, ConnectionLost) for r in results)
+        await rpc.close()
+        deaf.close()
+
+    run(main())
