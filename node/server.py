@@ -6,7 +6,7 @@ an error reply on that connection; a frame that is too large or a connection
 that stays idle too long closes that connection only. Nothing a client sends
 can stop the server or delay other clients beyond its own requests.
 
-Order. The requests of one connection are answered in the order they were
+Order. The requests of one connection are taken in the order they were
 sent, through a per-connection queue, except commands registered as
 *concurrent* (long waits such as ``wait_committed``), which run at once and
 reply when done. Two kinds of command go through the queue:
@@ -120,7 +120,8 @@ class Session:
     # True while an ordinary request at the head of the queue runs.
     busy: bool = False
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    # Loop time of the last frame read (see ``RpcServer._check_idle``).
+    # Loop time of the last frame read (see ``RpcServer._check_idle``; while a
+    # pipelined command's prepare step runs, it is when that request arrived).
     last_read: float = 0.0
 
     def send(self, body: bytes) -> None:
