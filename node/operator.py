@@ -240,7 +240,7 @@ class Operator(NodeService):
                 now = max(self.clock.time_ns(), self.state.time_ns)
                 self.block = OpenBlock(now, arrived + self.config.block_interval_ms / 1000)
                 self.block.results.extend(self.state.begin_block(now))
-            outcome = self.state.apply(signed, verify_signature=False)
+            outcome = self.state.apply_checked(signed)  # begin_block changes no check
         except InvalidTransaction as exc:
             if future is not None and not future.done():
                 future.set_exception(exc)

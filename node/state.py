@@ -191,6 +191,13 @@ class MarketState:
             InvalidTransaction: the transaction is refused; the state is unchanged.
         """
         self.check(signed, verify_signature=verify_signature)
+        return self.apply_checked(signed)
+
+    def apply_checked(self, signed: txn.SignedTransaction) -> Outcome:
+        """Apply a transaction that passed ``check`` just now, with no change to the state since.
+
+        The operator checks first so that a refused transaction does not open a block.
+        """
         tx = signed.transaction
         self.nonces[tx.sender] = tx.nonce
         out = Outcome(signed.tx_id)
