@@ -28,19 +28,14 @@ stored yet. If the child dies, every append in flight and every later one
 fails with ``StoreError``: a block that was not answered is never reported
 stored.
 
-The child ignores SIGINT (a Ctrl-C on the terminal reaches the whole process
-group): it finishes the appends it was sent and exits when the operator
-closes its end of the socket, or dies.
+The child (``node.worker_link``) finishes the appends it was sent and exits
+when the operator closes its end of the socket, or dies.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import multiprocessing
-import os
 import pickle
-import signal
 import socket
 from collections import deque
 from multiprocessing.connection import Connection
@@ -51,8 +46,8 @@ from ledger.block import decode_block, decode_header
 from ledger.errors import LedgerError, StoreError
 from ledger.sqlite_store import SqliteBlockStore
 from node.errors import NodeError
-from node.protocol import HEADER
 from node.transport import FrameProtocol
+from node.worker_link import child_socket, link, recv_frame, send_frame, spawn, stop
 
 if TYPE_CHECKING:
     from ledger.block import Block, BlockHeader
@@ -64,23 +59,7 @@ MAX_ANSWER = 1 << 20  # bytes: an answer is a pickled None or error
 
 
 def _send(sock: socket.socket, message: object) -> None:
-    body = pickle.dumps(message)
-    sock.sendall(HEADER.pack(len(body)) + body)
-
-
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
-    data = bytearray()
-    while len(data) < size:
-        chunk = sock.recv(min(size - len(data), 1 << 20))
-        if not chunk:
-            raise EOFError
-        data += chunk
-    return bytes(data)
-
-
-def _recv(sock: socket.socket) -> bytes:
-    (size,) = HEADER.unpack(_recv_exact(sock, HEADER.size))
-    return _recv_exact(sock, size)
+    send_frame(sock, pickle.dumps(message))
 
 
 def serve_appends(conn: Connection, path: str) -> None:
@@ -91,9 +70,7 @@ def serve_appends(conn: Connection, path: str) -> None:
     LedgerError)`` if the store cannot be opened), then per block ``None``
     (stored) or ``("error", LedgerError)``.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sock = socket.socket(fileno=os.dup(conn.fileno()))
-    conn.close()
+    sock = child_socket(conn)
     try:
         store = SqliteBlockStore(path)
     except LedgerError as exc:
@@ -104,7 +81,7 @@ def serve_appends(conn: Connection, path: str) -> None:
     try:
         while True:
             try:
-                data = _recv(sock)
+                data = recv_frame(sock)
             except (EOFError, OSError):
                 return  # the operator closed its end, or died
             try:
@@ -150,17 +127,9 @@ class ProcessBlockStore:
         except LedgerError as exc:
             msg = f"cannot open the block store in {path.parent}: {exc}"
             raise NodeError(msg) from exc
-        context = multiprocessing.get_context("spawn")  # the node has threads: never fork
-        parent, child = context.Pipe(duplex=True)  # a socket pair on Unix
-        self.process = context.Process(
-            target=serve_appends, args=(child, str(path)), name="p2pex-store", daemon=True
-        )
-        self.process.start()
-        child.close()
-        self._sock = socket.socket(fileno=os.dup(parent.fileno()))
-        parent.close()
+        self.process, self._sock = spawn(serve_appends, (str(path),), "p2pex-store")
         try:
-            answer = pickle.loads(_recv(self._sock))  # trusted: our own child process
+            answer = pickle.loads(recv_frame(self._sock))  # trusted: our own child process
         except (EOFError, OSError) as exc:
             self._stop()
             msg = f"the block store writer for {path} did not start: {exc}"
@@ -189,10 +158,7 @@ class ProcessBlockStore:
     async def start(self) -> None:
         """Take the child's socket into the running event loop (before ``append_soon``)."""
         if self._link is None:
-            loop = asyncio.get_running_loop()
-            _, self._link = await loop.connect_accepted_socket(
-                lambda: _AnswerLink(self), self._sock
-            )
+            self._link = await link(self._sock, lambda: _AnswerLink(self))
 
     def append_soon(self, block: Block) -> asyncio.Future[None]:
         """Send ``block`` to be appended; the future resolves once it is durable.
@@ -285,12 +251,6 @@ class ProcessBlockStore:
         self._reader.close()
 
     def _stop(self) -> None:
-        """EOF to the child now (not at the loop's next turn), then wait for it to exit."""
-        with contextlib.suppress(OSError):
-            self._sock.shutdown(socket.SHUT_RDWR)
+        stop(self.process, self._sock)
         if self._link is None:
             self._sock.close()
-        self.process.join(timeout=10)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()

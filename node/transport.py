@@ -272,14 +272,22 @@ class FrameProtocol(asyncio.Protocol):
 
     def send(self, body: bytes) -> None:
         """Queue a frame; all frames of one loop iteration go out in one write."""
+        if self._queue(body) and not self._flush_soon:
+            self._flush_soon = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def send_now(self, body: bytes) -> None:
+        """Queue a frame and write everything queued now (for callers that batch already)."""
+        if self._queue(body):
+            self._flush()
+
+    def _queue(self, body: bytes) -> bool:
         if self._closing:
-            return
+            return False
         self._out.append(HEADER.pack(len(body)))
         self._out.append(body)
         self._out_bytes += HEADER.size + len(body)
-        if not self._flush_soon:
-            self._flush_soon = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        return True
 
     def _flush(self) -> None:
         self._flush_soon = False

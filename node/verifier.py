@@ -9,20 +9,19 @@ but each check must take the GIL back to return, and a busy event loop only
 hands the GIL over every ``sys.getswitchinterval()`` (5 ms). Measured here: a
 thread verifying next to a busy Python thread managed one check per 5.2 ms
 instead of per 53 us. A worker process has its own interpreter: the loop
-only packs a batch (msgpack, in C), writes it to a pipe and reads back one
-byte per transaction.
+only packs a batch (msgpack, in C), writes it to the worker's socket
+(``node.worker_link``: it never blocks the loop) and reads back one byte per
+transaction.
 
 Batching: the checks asked for in one loop iteration go out together (one
-pipe write), and each worker has at most two batches in flight, so it starts on
+write), and each worker has at most two batches in flight, so it starts on
 the next batch the moment it answers one, instead of idling until the busy
 event loop has read its answer and sent more (measured at 5,000 submits/s:
 with one batch in flight the wait for a check was p50 2.5 ms). The checks
 asked for while both are out wait in the next batch, which goes out as soon
 as one comes back: under light load a batch holds one transaction (no added
-wait), under heavy load batches grow and the per-batch cost is shared. A
-batch is capped at ``MAX_BATCH_BYTES`` so that the one batch that may sit
-unread in the pipe fits its buffer (64 KiB on Linux) and writing it never
-blocks the event loop.
+wait), under heavy load batches grow (up to ``MAX_BATCH``) and the
+per-batch cost is shared.
 
 Checking out of order is safe: the sequencer decides the order, and a
 signature's validity does not depend on it. If a worker dies, its batch and
@@ -33,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 from collections import deque
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
@@ -45,12 +43,14 @@ from ledger.keys import verify_signature
 from ledger.transactions import signing_message
 from node import txn
 from node.errors import BadSignature
+from node.transport import FrameProtocol
+from node.worker_link import child_socket, link, recv_frame, send_frame, spawn, stop
 
 log = logging.getLogger("p2pex.verifier")
 
 MAX_BATCH = 512  # transactions per message to a worker
-MAX_BATCH_BYTES = 48 * 1024  # signed bytes per message (below a pipe buffer)
 IN_FLIGHT = 2  # batches per worker
+MAX_ANSWER = 1 << 16  # bytes: one per transaction of a batch
 
 Item = tuple[bytes, bytes, bytes]  # public key, signature, signed message
 # A transaction waiting for its check, the future its submitter holds, and its value.
@@ -64,12 +64,13 @@ def check_items(items: Sequence[Sequence[bytes]]) -> bytes:
 
 def serve_checks(conn: Connection) -> None:
     """A worker process's loop: read a batch, answer its check bytes, until EOF."""
-    while True:
-        try:
-            data = conn.recv_bytes()
-        except (EOFError, OSError):
-            return
-        conn.send_bytes(check_items(msgpack.unpackb(data)))
+    with child_socket(conn) as sock:
+        while True:
+            try:
+                data = recv_frame(sock)
+            except (EOFError, OSError):
+                return
+            send_frame(sock, check_items(msgpack.unpackb(data)))
 
 
 def _item(signed: txn.SignedTransaction) -> Item:
@@ -82,18 +83,29 @@ def _failure(signed: txn.SignedTransaction) -> BadSignature:
 
 
 class _Worker:
-    """One worker process and the batch it is checking."""
+    """One worker process and the batches it is checking."""
 
     def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")  # the node has threads: never fork
-        self.conn, child = context.Pipe(duplex=True)
-        self.process = context.Process(
-            target=serve_checks, args=(child,), name="p2pex-verify", daemon=True
-        )
-        self.process.start()
-        child.close()
+        self.process, self.sock = spawn(serve_checks, (), "p2pex-verify")
+        self.link: _WorkerLink | None = None  # once its socket is in the event loop
         # Batches sent and not answered yet, oldest first (the worker answers in order).
         self.batches: deque[list[Check]] = deque()
+
+
+class _WorkerLink(FrameProtocol):
+    """The loop's end of a worker's socket: answers go to the verifier."""
+
+    def __init__(self, verifier: BatchVerifier, worker: _Worker) -> None:
+        super().__init__(MAX_ANSWER)
+        self.verifier = verifier
+        self.worker = worker
+
+    def frame_received(self, body: bytes) -> None:
+        self.verifier._on_answer(self.worker, body)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.verifier._lost(self.worker)
 
 
 class BatchVerifier:
@@ -105,6 +117,8 @@ class BatchVerifier:
         self._pending: list[Check] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flush_soon = False  # a _flush is scheduled
+        self._attaching: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     def start(self) -> None:
         """Start the worker processes now (else on the first check: a spawn takes ~0.2 s)."""
@@ -115,8 +129,19 @@ class BatchVerifier:
         self._loop = loop
         for _ in range(self._wanted):
             worker = _Worker()
-            loop.add_reader(worker.conn.fileno(), self._on_answer, worker)
             self._workers.append(worker)
+            task = loop.create_task(self._attach(worker))
+            self._attaching.add(task)
+            task.add_done_callback(self._attaching.discard)
+
+    async def _attach(self, worker: _Worker) -> None:
+        """Take a worker's socket into the loop; checks asked for meanwhile wait for it."""
+        try:
+            worker.link = await link(worker.sock, lambda: _WorkerLink(self, worker))
+        except OSError:
+            self._lost(worker)
+            return
+        self._dispatch()
 
     async def verify(self, signed: txn.SignedTransaction) -> None:
         """Return once ``signed``'s signature is checked.
@@ -156,30 +181,15 @@ class BatchVerifier:
     def _dispatch(self) -> None:
         """Send the pending checks to the workers with room, least loaded first."""
         for worker in sorted(self._workers, key=lambda w: len(w.batches)):
+            if worker.link is None:
+                continue  # not in the loop yet: _attach dispatches when it is
             while self._pending and len(worker.batches) < IN_FLIGHT:
-                items: list[Item] = []
-                size = 0
-                for signed, _, _ in self._pending[:MAX_BATCH]:
-                    item = _item(signed)
-                    size += sum(map(len, item)) + 10  # + msgpack headers
-                    if items and size > MAX_BATCH_BYTES:
-                        break
-                    items.append(item)
-                batch, self._pending = self._pending[: len(items)], self._pending[len(items) :]
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
                 worker.batches.append(batch)
-                try:
-                    worker.conn.send_bytes(msgpack.packb(items))
-                except OSError:
-                    self._lost(worker)
-                    return
+                worker.link.send_now(msgpack.packb([_item(signed) for signed, _, _ in batch]))
 
-    def _on_answer(self, worker: _Worker) -> None:
-        """A worker answered (or died): settle its batch, send it the next one."""
-        try:
-            answer = worker.conn.recv_bytes()
-        except (EOFError, OSError):
-            self._lost(worker)
-            return
+    def _on_answer(self, worker: _Worker, answer: bytes) -> None:
+        """A worker answered: settle its batch, send it the next one."""
         batch = worker.batches.popleft() if worker.batches else []
         if len(answer) != len(batch):
             log.error("verify worker answered %d checks for %d", len(answer), len(batch))
@@ -195,11 +205,14 @@ class BatchVerifier:
 
     def _lost(self, worker: _Worker) -> None:
         """A worker died: check its batch here; the others (if any) take the rest."""
+        if self._closing or worker not in self._workers:
+            return
         log.error("signature worker %s died; checking on the event loop", worker.process.pid)
-        assert self._loop is not None
-        self._loop.remove_reader(worker.conn.fileno())
         self._workers.remove(worker)
-        worker.conn.close()
+        if worker.link is not None:
+            worker.link.close(abort=True)
+        else:
+            worker.sock.close()
         while worker.batches:
             self._settle_here(worker.batches.popleft())
         if not self._workers:
@@ -222,16 +235,18 @@ class BatchVerifier:
 
     def close(self) -> None:
         """Stop the workers (their batches' submitters get ``CancelledError``)."""
+        self._closing = True
+        for task in self._attaching:
+            task.cancel()
         for worker in self._workers:
-            if self._loop is not None and not self._loop.is_closed():
-                self._loop.remove_reader(worker.conn.fileno())
             for batch in worker.batches:
                 for _, future, _ in batch:
                     future.cancel()
-            worker.conn.close()  # EOF: the worker returns
-            worker.process.join(timeout=1)
-            if worker.process.is_alive():
-                worker.process.kill()
+            stop(worker.process, worker.sock, timeout=1)  # EOF: the worker returns
+            if worker.link is not None:
+                worker.link.close(abort=True)
+            else:
+                worker.sock.close()
         self._workers.clear()
         for _, future, _ in self._pending:
             future.cancel()

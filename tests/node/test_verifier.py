@@ -78,22 +78,24 @@ def test_a_dead_worker_falls_back_to_checking_on_the_loop():
     assert isinstance(bad, BadSignature)
 
 
-def test_dispatch_keeps_two_batches_in_flight_each_below_a_pipe_buffer():
-    """A worker gets its next batch before it answers the last; no write may block the loop."""
+def test_dispatch_keeps_two_batches_in_flight():
+    """A worker gets its next batch before it answers the last, and no more than that."""
     from collections import deque
+
+    import msgpack
 
     from node import verifier as v
 
-    class FakeConn:
+    class FakeLink:
         def __init__(self):
             self.sent: list[bytes] = []
 
-        def send_bytes(self, data: bytes) -> None:
+        def send_now(self, data: bytes) -> None:
             self.sent.append(data)
 
     class FakeWorker:
         def __init__(self):
-            self.conn = FakeConn()
+            self.link = FakeLink()
             self.batches = deque()
 
     async def main():
@@ -102,14 +104,16 @@ def test_dispatch_keeps_two_batches_in_flight_each_below_a_pipe_buffer():
         verifier._workers.append(worker)
         loop = asyncio.get_running_loop()
         tx = signed(1)
-        verifier._pending = [(tx, loop.create_future(), tx) for _ in range(1000)]
+        verifier._pending = [(tx, loop.create_future(), tx) for _ in range(1200)]
         verifier._dispatch()
-        assert len(worker.conn.sent) == v.IN_FLIGHT == 2
-        assert all(len(data) <= v.MAX_BATCH_BYTES + 64 for data in worker.conn.sent)
-        sent = sum(len(batch) for batch in worker.batches)
-        assert sent + len(verifier._pending) == 1000
-        assert 0 < len(worker.batches[0]) < 1000
+        assert len(worker.link.sent) == v.IN_FLIGHT == 2
+        assert [len(msgpack.unpackb(data)) for data in worker.link.sent] == [v.MAX_BATCH] * 2
+        assert [len(batch) for batch in worker.batches] == [v.MAX_BATCH] * 2
+        assert len(verifier._pending) == 1200 - 2 * v.MAX_BATCH
         verifier._dispatch()  # both batches still out: nothing more is sent
-        assert len(worker.conn.sent) == 2
+        assert len(worker.link.sent) == 2
+        verifier._on_answer(worker, b"\x01" * v.MAX_BATCH)  # one answered: the next goes out
+        assert len(worker.link.sent) == 3
+        assert len(verifier._pending) == 0
 
     asyncio.run(main())
