@@ -169,7 +169,7 @@ class BatchVerifier:
         self._pending.append(check)
         if not self._flush_soon:
             # One write per loop iteration for every check asked for in it:
-            # a pipe write per submission cost ~13% of the loop at 5,000/s.
+            # a write per submission cost ~13% of the loop at 5,000/s.
             self._flush_soon = True
             loop.call_soon(self._flush)
         return future
