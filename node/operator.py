@@ -2,19 +2,21 @@
 
 Write path of one transaction:
 
-1. ``submit``: decode and check the signature (refused at once if bad), then
-   append the bytes to the ``Sequencer``.
+1. ``submit``: decoded when read and its signature checked by a worker
+   process (``node.verifier``; refused at once if bad), then, in the order
+   its client sent it, appended to the ``Sequencer``.
 2. The sequencing loop takes entries in order and applies each to the state
    machine: a refused one gets its error reply (``bad_nonce``, ...), an
    applied one joins the open block and its client gets ``accepted`` with
    the order's events.
 3. The block is cut ``block_interval_ms`` after its first transaction
-   arrived or at ``block_max_txs``, signed, and handed to the store's writer process
-   (``node.store_writer``), which appends it to the SQLite store (synchronous
-   FULL: durable when ``append`` returns) while the loop goes on accepting
-   and cutting the next blocks. Blocks are appended one at a time, in order;
-   only after a block's ``append`` returned are its transactions reported
-   committed (``wait_committed``) and the block pushed to replicas.
+   arrived or at ``block_max_txs``, signed, and handed to the store's writer
+   process (``node.store_writer``), which appends it to the SQLite store
+   (synchronous FULL: durable when the append is answered) while the loop
+   goes on accepting and cutting the next blocks. Blocks are appended one at
+   a time, in order; only after a block's append was answered are its
+   transactions reported committed (``wait_committed``) and the block pushed
+   to replicas.
 
 Gate closure: when ``slot_length_ms`` > 0 the operator closes every open slot
 whose delivery starts (``slot * slot_length_ms`` Unix ms) with a ``CloseSlot``
@@ -230,8 +232,8 @@ class Operator(NodeService):
             else:
                 signed, arrived = verified
             future = self.accept_waiters.pop(signed.tx_id, None)
-            # submit_bytes checked the signature before sequencing (a sequencer
-            # fed by other writers must verify here instead)
+            # the submit pipeline or submit_bytes checked the signature before
+            # sequencing (a sequencer fed by other writers must verify here instead)
             self.state.check(signed, verify_signature=False)
             if self.block is None:
                 # The block interval counts from when its first transaction
