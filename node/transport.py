@@ -1,8 +1,11 @@
-"""Connections that carry frames: TCP (asyncio streams) and an in-memory pair.
+"""Connections that carry frames: TCP as an asyncio protocol, and an in-memory pair.
 
-Both check the frame size limit before reading a body and raise the node's
-typed errors: ``FrameTooLarge`` for an oversized length prefix,
-``ConnectionLost`` when the other side goes away mid-frame.
+``FrameProtocol`` is a TCP connection's frames: the node's server, its
+asyncio client and its worker processes all use it. ``Connection`` is the
+awaitable interface (``read_frame``/``write_frame``) that the in-memory pair
+implements, for tests. Both check the frame size limit before reading a
+body: an oversized length prefix is ``FrameTooLarge``, and the other side
+going away is ``ConnectionLost``.
 
 A ``FrameSink`` is the server's side of writing: ``send`` queues a frame and
 returns at once (no await per reply). ``ConnectionSink`` puts one over any
@@ -352,86 +355,6 @@ class FrameProtocol(asyncio.Protocol):
         """Return once the connection is closed (or after 2 s)."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._closed), 2.0)
-
-
-class StreamConnection:
-    """A ``Connection`` over asyncio streams (TCP)."""
-
-    __slots__ = ("_closed", "_max_frame", "_peer", "_reader", "_write_lock", "_writer")
-
-    def __init__(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        *,
-        max_frame: int = DEFAULT_MAX_FRAME,
-    ) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._max_frame = max_frame
-        self._write_lock = asyncio.Lock()
-        self._closed = False
-        name = writer.get_extra_info("peername")
-        self._peer = f"{name[0]}:{name[1]}" if isinstance(name, tuple) else str(name)
-
-    @property
-    def peer(self) -> str:
-        """The remote ``host:port``."""
-        return self._peer
-
-    async def read_frame(self) -> bytes:
-        """Read one frame body (see ``Connection.read_frame``)."""
-        try:
-            header = await self._reader.readexactly(HEADER.size)
-            size = frame_length(header, self._max_frame)
-            return await self._reader.readexactly(size)
-        except asyncio.IncompleteReadError as exc:
-            msg = f"connection from {self._peer} closed"
-            raise ConnectionLost(msg) from exc
-        except (ConnectionError, OSError) as exc:
-            msg = f"connection from {self._peer} failed: {exc}"
-            raise ConnectionLost(msg) from exc
-
-    async def write_frame(self, body: bytes) -> None:
-        """Write one frame and wait until the kernel took it."""
-        data = frame(body, self._max_frame)
-        async with self._write_lock:
-            if self._closed:
-                msg = f"connection to {self._peer} is closed"
-                raise ConnectionLost(msg)
-            try:
-                self._writer.write(data)
-                await self._writer.drain()
-            except (ConnectionError, OSError) as exc:
-                msg = f"connection to {self._peer} failed: {exc}"
-                raise ConnectionLost(msg) from exc
-
-    async def close(self) -> None:
-        """Close the stream and wait for it to finish closing."""
-        if self._closed:
-            return
-        self._closed = True
-        self._writer.close()
-        with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
-            await self._writer.wait_closed()
-
-
-async def open_connection(
-    host: str, port: int, *, max_frame: int = DEFAULT_MAX_FRAME, timeout: float = 10.0
-) -> StreamConnection:
-    """Connect to ``host:port`` over TCP.
-
-    Raises:
-        ConnectionLost: the connection could not be made in ``timeout`` seconds.
-    """
-    try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, limit=2**16), timeout
-        )
-    except (OSError, TimeoutError) as exc:
-        msg = f"cannot connect to {host}:{port}: {exc or type(exc).__name__}"
-        raise ConnectionLost(msg) from exc
-    return StreamConnection(reader, writer, max_frame=max_frame)
 
 
 _EOF = b"\x00eof"  # sentinel object identity, never compared by value
