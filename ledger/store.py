@@ -21,7 +21,13 @@ from typing import Generic, Protocol, TypeVar
 
 from ledger.block import Block, BlockHeader, decode_block
 from ledger.errors import BlockNotFound, DuplicateTransaction, NotExtendingHead, StoreCorrupted
-from ledger.results import ResultRecord, SettlementRecord, TradeRecord, decode_result
+from ledger.results import (
+    ResultRecord,
+    SettlementRecord,
+    TradeRecord,
+    decode_result,
+    result_accounts,
+)
 from ledger.transactions import SignedTransaction, decode_transaction
 from ledger.types import ZERO_HASH
 
@@ -64,8 +70,8 @@ def index_block(block: Block) -> BlockIndex:
         raise DuplicateTransaction(msg)
     rows: list[tuple[bytes, int, int]] = []
     for index, data in enumerate(block.results):
-        record = decode_result(data)
-        rows.extend((account, int(record.KIND), index) for account in record.accounts())
+        kind, accounts = result_accounts(data)
+        rows.extend((account, int(kind), index) for account in accounts)
     return BlockIndex(tx_ids, tuple(rows))
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ledger import (
     AmendOrder,
@@ -36,6 +38,7 @@ from ledger import (
 )
 from ledger.codec import decode
 from ledger.fields import check_values, compile_checker, fields_to_values
+from ledger.results import result_accounts
 from ledger.transactions import TX_DOMAIN_TAG, parse_transaction
 from tests.ledger.chainkit import CHAIN_ID, OPERATOR, PEERS
 
@@ -228,6 +231,44 @@ def test_result_accounts():
     assert self_trade.accounts() == (ACCOUNT,)
 
 
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: type(r).__name__)
+def test_result_accounts_without_building_the_record(record):
+    assert result_accounts(record.to_bytes()) == (record.KIND, record.accounts())
+
+
+accounts = st.sampled_from([ACCOUNT, PEERS[1].account_id, PEERS[2].account_id])
+amounts = st.integers(-(2**40), 2**40)
+any_record = st.one_of(
+    st.builds(
+        TradeRecord,
+        st.binary(min_size=32, max_size=32),
+        st.sampled_from(["electricity", "heat"]),
+        st.integers(0, 2**31),
+        st.integers(1, 10_000),
+        st.integers(1, 10**9),
+        accounts,
+        accounts,
+        st.integers(0, 2**40),
+        st.integers(0, 2**40),
+    ),
+    st.builds(RejectionRecord, st.binary(min_size=32, max_size=32), st.just("self_trade")),
+    st.builds(SettlementRecord, st.just("heat"), st.integers(0, 99), accounts, amounts, amounts),
+    st.builds(
+        EventRecord,
+        st.binary(min_size=32, max_size=32),
+        st.sampled_from(["accepted", "cancelled", "expired"]),
+        st.one_of(st.just(b""), accounts),
+        st.lists(amounts, max_size=4).map(tuple),
+    ),
+)
+
+
+@given(any_record)
+def test_result_accounts_agree_with_the_decoded_record(record):
+    decoded = decode_result(record.to_bytes())
+    assert result_accounts(record.to_bytes()) == (decoded.KIND, decoded.accounts())
+
+
 @pytest.mark.parametrize(
     "fields",
     [
@@ -243,6 +284,8 @@ def test_result_accounts():
 def test_bad_results(fields):
     with pytest.raises(BadRecord):
         decode_result(encode(fields))
+    with pytest.raises(BadRecord):
+        result_accounts(encode(fields))
 
 
 def test_envelope_fast_path_and_its_fallback():
