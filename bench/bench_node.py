@@ -328,6 +328,12 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="operator's signature-checking processes (0: on its event loop)",
     )
+    parser.add_argument(
+        "--loop-slice-us",
+        type=int,
+        default=None,
+        help="the operator's loop_slice_us (default: the node's default; 0: off)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs (a fresh operator each)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
@@ -342,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         + "pre-signed, "
         + f"block interval {args.block_interval_ms} ms / {args.block_max_txs} txs, "
         + f"{args.verify_workers} verify worker(s), "
+        + (f"loop slice {args.loop_slice_us} us, " if args.loop_slice_us is not None else "")
         + f"seed {args.seed}",
     ]
     print("\n".join(lines), flush=True)
@@ -358,6 +365,11 @@ def main(argv: list[str] | None = None) -> int:
                     str(args.block_max_txs),
                     "--verify-workers",
                     str(args.verify_workers),
+                    *(
+                        ("--loop-slice-us", str(args.loop_slice_us))
+                        if args.loop_slice_us is not None
+                        else ()
+                    ),
                 ),
             )
             with net:

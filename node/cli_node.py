@@ -58,6 +58,7 @@ def run_node(args: argparse.Namespace) -> int:
         "verify_workers": args.verify_workers,
         "gc_freeze_interval_s": args.gc_freeze_interval_s,
         "gc_full_interval_s": args.gc_full_interval_s,
+        "loop_slice_us": args.loop_slice_us,
         "slot_length_ms": args.slot_length_ms,
         "clearing_model": args.clearing_model,
         "max_frame": args.max_frame,
@@ -93,6 +94,12 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         "--gc-full-interval-s",
         type=float,
         help="run a full garbage collection this often (default 600; 0: never)",
+    )
+    run.add_argument(
+        "--loop-slice-us",
+        type=int,
+        help="Linux: ask the scheduler for this short a slice for the event loop, so the "
+        "processes it wakes do not preempt it (default 100; 0: off)",
     )
     run.add_argument("--slot-length-ms", type=int, help="auto gate closure (0: off)")
     run.add_argument("--clearing-model", help="clearing model at gate closure (default basic)")

@@ -12,6 +12,7 @@ Example file (every key optional except where the role needs it)::
     verify_workers = 1            # operator: processes checking signatures (0: on the event loop)
     gc_freeze_interval_s = 1.0    # collect young objects and freeze survivors this often (0: off)
     gc_full_interval_s = 600.0    # a full collection this often (0: never; see node/gc_policy.py)
+    loop_slice_us = 100           # Linux: ask a short scheduling slice for the event loop (0: off)
     slot_length_ms = 0            # > 0: close slot s's gate at s * slot_length_ms (Unix ms)
     clearing_model = "basic"
     max_frame = 8388608           # bytes
@@ -27,6 +28,7 @@ from typing import Any
 
 from node.errors import ConfigError
 from node.protocol import DEFAULT_MAX_FRAME
+from node.sched_hint import MAX_SLICE_US, MIN_SLICE_US
 
 ROLES = ("operator", "replica")
 
@@ -63,6 +65,7 @@ class NodeConfig:
     verify_workers: int = 1
     gc_freeze_interval_s: float = 1.0
     gc_full_interval_s: float = 600.0
+    loop_slice_us: int = 100  # see node/sched_hint.py
     slot_length_ms: int = 0
     clearing_model: str = "basic"
     max_frame: int = DEFAULT_MAX_FRAME
@@ -102,6 +105,12 @@ class NodeConfig:
             msg = (
                 "slot_length_ms, verify_workers and the gc intervals must be >= 0, "
                 "idle_timeout_s > 0"
+            )
+            raise ConfigError(msg)
+        if self.loop_slice_us != 0 and not MIN_SLICE_US <= self.loop_slice_us <= MAX_SLICE_US:
+            msg = (
+                f"loop_slice_us must be 0 (off) or {MIN_SLICE_US}-{MAX_SLICE_US}, "
+                f"got {self.loop_slice_us}"
             )
             raise ConfigError(msg)
         if not self.chain_id:

@@ -23,6 +23,7 @@ from node.config import NodeConfig, parse_address
 from node.errors import ConfigError
 from node.gc_policy import keep_pauses_short
 from node.keys import load_key, parse_public_key
+from node.sched_hint import request_slice
 from node.service import NodeService
 
 log = logging.getLogger("p2pex.runner")
@@ -106,11 +107,18 @@ async def serve(config: NodeConfig, stop: asyncio.Event | None = None) -> int:
 
 
 def run(config: NodeConfig) -> int:
-    """Run a node in a new event loop; return the exit code."""
+    """Run a node in a new event loop, in this thread; return the exit code.
+
+    The thread asks for a short scheduling slice first (``loop_slice_us``,
+    ``node.sched_hint``): like the GC policy, only a process that runs a node
+    does this, not a library or a test embedding one.
+    """
     logging.basicConfig(
         level=os.environ.get("P2PEX_LOG", "INFO"),
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    if config.loop_slice_us > 0:
+        request_slice(config.loop_slice_us)
     return asyncio.run(serve(config))
 
 

@@ -39,6 +39,8 @@ def test_file_then_flags(tmp_path):
         ({"operator_key": "k", "colour": "red"}, "unknown configuration key"),
         ({"operator_key": "k", "max_frame": "big"}, "must be an integer"),
         ({"operator_key": "k", "slot_length_ms": -1}, "slot_length_ms"),
+        ({"operator_key": "k", "loop_slice_us": 50}, "loop_slice_us must be 0"),
+        ({"operator_key": "k", "loop_slice_us": 200_000}, "loop_slice_us must be 0"),
     ],
 )
 def test_bad_configuration_is_refused(values, message):
