@@ -99,7 +99,7 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         "--loop-slice-us",
         type=int,
         help="Linux: ask the scheduler for this short a slice for the event loop, so the "
-        "processes it wakes do not preempt it (default 100; 0: off)",
+        "processes it wakes are less likely to preempt it (default 100; 0: off)",
     )
     run.add_argument("--slot-length-ms", type=int, help="auto gate closure (0: off)")
     run.add_argument("--clearing-model", help="clearing model at gate closure (default basic)")
