@@ -54,6 +54,7 @@ from node import txn
 from node.client import AsyncClient
 from node.errors import NodeError
 from node.localnet import LocalNet
+from node.rpc import Result
 
 PRODUCT = "electricity"
 SLOT = 1
@@ -126,7 +127,7 @@ class Recorder:
                 self.committed_at[hashlib.sha256(tx).digest()] = now
         self.blocks_at.clear()
 
-    def send(self, client: AsyncClient, data: bytes, due_ns: int) -> asyncio.Future[object]:
+    def send(self, client: AsyncClient, data: bytes, due_ns: int) -> asyncio.Future[Result]:
         """Submit one signed transaction now; its acceptance is recorded from ``due_ns``.
 
         No task per order: the client's loop is on this machine's cores too,
@@ -137,9 +138,9 @@ class Recorder:
         self.sent_at[tx_id] = time.perf_counter_ns()
         future = client.rpc.request("submit", {"tx": data})
         future.add_done_callback(functools.partial(self._answered, tx_id))
-        return future  # type: ignore[return-value]
+        return future
 
-    def _answered(self, tx_id: bytes, future: asyncio.Future[object]) -> None:
+    def _answered(self, tx_id: bytes, future: asyncio.Future[Result]) -> None:
         error = None if future.cancelled() else future.exception()
         if error is not None or future.cancelled():
             self.errors.append(str(error))
@@ -218,7 +219,7 @@ async def open_loop(recorder: Recorder, clients: list[AsyncClient], signed, rate
     """
     n = len(clients)
     start = time.perf_counter_ns() + 50_000_000
-    pending: set[asyncio.Future[object]] = set()  # answered ones are dropped (less for the GC)
+    pending: set[asyncio.Future[Result]] = set()  # answered ones are dropped (less for the GC)
 
     async def stream(c: int, client: AsyncClient, txs: list[bytes]) -> None:
         for k, data in enumerate(txs):
@@ -236,12 +237,14 @@ async def open_loop(recorder: Recorder, clients: list[AsyncClient], signed, rate
     return start
 
 
-def cpu_per_order(before: dict[str, dict[str, float]], orders: int) -> str:
-    """CPU microseconds per order since ``before``, by where they were spent."""
+def cpu_per_order(
+    node_pid: int, node_before: dict[str, float], own_before: dict[str, float], orders: int
+) -> str:
+    """CPU microseconds per order since the snapshots, by where they were spent."""
     if not orders:
         return "n/a"
-    node = proc_cpu.spent(before["node"], proc_cpu.snapshot(before["pids"]["node"]))  # type: ignore[index]
-    own = proc_cpu.spent(before["clients"], proc_cpu.snapshot(os.getpid()))
+    node = proc_cpu.spent(node_before, proc_cpu.snapshot(node_pid))
+    own = proc_cpu.spent(own_before, proc_cpu.snapshot(os.getpid()))
     own.pop("children", None)  # the operator itself is a child of this process
     parts = {
         "operator loop": node.pop("main", 0.0),
@@ -281,16 +284,12 @@ async def run_clients(address: str, args: argparse.Namespace, node_pid: int) -> 
     # so the collector does not scan them again (the node's runner does the same).
     gc.collect()
     gc.freeze()
-    cpu_before = {
-        "node": proc_cpu.snapshot(node_pid),
-        "clients": proc_cpu.snapshot(os.getpid()),
-        "pids": {"node": node_pid},
-    }
+    node_before, own_before = proc_cpu.snapshot(node_pid), proc_cpu.snapshot(os.getpid())
     if args.rate > 0:
         start = await open_loop(recorder, clients, signed, args.rate)
     else:
         start = await closed_loop(recorder, clients, signed, args.window)
-    cpu = cpu_per_order(cpu_before, len(recorder.accepted_at))
+    cpu = cpu_per_order(node_pid, node_before, own_before, len(recorder.accepted_at))
     deadline = time.monotonic() + 10  # let the last block land
     while time.monotonic() < deadline and len(recorder.committed_at) < len(recorder.accepted_at):
         recorder.index_blocks()

@@ -224,11 +224,10 @@ class Operator(NodeService):
     def _apply(self, data: bytes) -> None:
         """Apply one sequenced transaction; resolve its submitter's future."""
         future = None
-        loop = asyncio.get_running_loop()
         try:
             verified = self.verified.pop(data, None)
             if verified is None:  # sequenced by another writer of the log
-                signed, arrived = txn.decode(data), loop.time()
+                signed, arrived = txn.decode(data), asyncio.get_running_loop().time()
             else:
                 signed, arrived = verified
             future = self.accept_waiters.pop(signed.tx_id, None)

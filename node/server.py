@@ -230,8 +230,7 @@ class RpcServer:
                 try:
                     body = await conn.read_frame()
                 except FrameTooLarge as exc:
-                    # The body was not read, so the stream is out of step: reply and hang up.
-                    session.send(error_body(0, E_FRAME_TOO_LARGE, str(exc)))
+                    self.refuse_oversized(session, exc)
                     break
                 except ConnectionLost:
                     break
@@ -278,6 +277,15 @@ class RpcServer:
             queued.prepared.add_done_callback(functools.partial(self._prepared, session))
         if len(session.queue) == 1:
             self._advance(session)
+
+    def refuse_oversized(self, session: Session, error: FrameTooLarge) -> None:
+        """Answer an oversized length prefix with ``frame_too_large`` and hang up.
+
+        Its body is not read, so the stream is out of step: nothing after it
+        can be parsed.
+        """
+        session.send(error_body(0, E_FRAME_TOO_LARGE, str(error)))
+        session.close()
 
     def queue_full(self, session: Session) -> bool:
         """True when ``session`` should not be read from until its queue shrinks."""
@@ -451,8 +459,7 @@ class _ServerProtocol(FrameProtocol):
 
     def frame_too_large(self, error: FrameTooLarge) -> None:
         assert self.session is not None
-        self.session.send(error_body(0, E_FRAME_TOO_LARGE, str(error)))
-        self.session.close()
+        self.server.refuse_oversized(self.session, error)
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)

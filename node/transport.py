@@ -264,11 +264,6 @@ class FrameProtocol(asyncio.Protocol):
     # -- FrameSink ---------------------------------------------------------------------------
 
     @property
-    def closing(self) -> bool:
-        """True once the connection is closing or closed."""
-        return self._closing
-
-    @property
     def pending(self) -> int:
         """Frames queued and not handed to the transport."""
         return len(self._out) // 2
