@@ -10,12 +10,30 @@ leaves no trace of it: after reopening, the store holds exactly the blocks
 whose ``append`` returned (and possibly the one in flight, if the crash came
 after its commit but before ``append`` returned), never a half-written one.
 
+The index may trail the chain. ``append(block, index_later=True)`` commits
+the block alone (link and transaction-id checks made, results not decoded)
+and its index rows follow in ``index_trail()``, a second transaction the
+caller runs once it has reported the block stored: the operator's writer
+process does this, because the index rows are most of an append's cost
+(random transaction-id keys touch ~100 pages per block, each written to the
+WAL in full) and a block is reported committed only after its append. The
+index is derived data: the ``indexed`` meta row says up to which height it
+is complete, every read also looks at the blocks above it (at most a block
+or two, scanned), and opening the store for writing indexes them, so a crash
+between the two transactions loses nothing. The trail's index transaction
+commits without its own fsync (``synchronous=NORMAL``): the next block's
+commit syncs the WAL, and a crash before that only leaves a trail to index.
+
 Schema (version ``SCHEMA_VERSION``)::
 
-    meta(key TEXT PRIMARY KEY, value BLOB)
+    meta(key TEXT PRIMARY KEY, value BLOB)        'schema', 'indexed' (height)
     blocks(height INTEGER PRIMARY KEY, hash BLOB UNIQUE, data BLOB)
     txs(tx_id BLOB PRIMARY KEY, height, idx)                      WITHOUT ROWID
     account_results(account BLOB, kind, height, idx, PRIMARY KEY (all))  WITHOUT ROWID
+
+A store written before the ``indexed`` row existed is fully indexed (every
+append indexed its block in the same transaction): opening it for writing
+adds the row.
 
 Appending slows down as the chain grows: transaction ids are random keys,
 so every block's 1,000 index rows touch up to 1,000 different index pages,
@@ -32,8 +50,11 @@ its stored hash) and raises ``StoreCorrupted`` otherwise; the full audit
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from ledger.block import Block, BlockHeader, decode_block
@@ -44,8 +65,22 @@ from ledger.errors import (
     StoreCorrupted,
     StoreError,
 )
-from ledger.results import ResultRecord, SettlementRecord, TradeRecord, decode_result
-from ledger.store import Located, check_extends, index_block, settlements_of, trades_of
+from ledger.results import (
+    ResultRecord,
+    SettlementRecord,
+    TradeRecord,
+    decode_result,
+    result_accounts,
+)
+from ledger.store import (
+    BlockIndex,
+    Located,
+    block_tx_ids,
+    check_extends,
+    index_block,
+    settlements_of,
+    trades_of,
+)
 from ledger.transactions import SignedTransaction, decode_transaction
 
 SCHEMA_VERSION = b"p2pex-ledger-sqlite/1"
@@ -80,11 +115,14 @@ class SqliteBlockStore:
         StoreError: the database cannot be opened.
     """
 
-    __slots__ = ("_conn", "_head", "_height", "path", "readonly")
+    __slots__ = ("_conn", "_head", "_height", "_trail", "path", "readonly")
 
     def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
         self.path = Path(path)
         self.readonly = readonly
+        # Blocks this connection committed with index_later and not indexed yet,
+        # with their transaction ids (checked against every later block).
+        self._trail: list[tuple[Block, tuple[bytes, ...]]] = []
         try:
             if readonly:
                 uri = f"file:{self.path}?mode=ro"
@@ -104,6 +142,8 @@ class SqliteBlockStore:
         except StoreError:
             self._conn.close()
             raise
+        if not readonly:
+            self._index_from(self._indexed_height(), self._height)
 
     def _setup(self) -> None:
         conn = self._conn
@@ -132,6 +172,11 @@ class SqliteBlockStore:
                     (SCHEMA_VERSION,),
                 )
                 version = self._meta_version()
+                # Stores from before the 'indexed' row indexed every block as
+                # they appended it (and a new store has no block yet).
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) SELECT 'indexed', COUNT(*) FROM blocks"
+                )
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -139,6 +184,13 @@ class SqliteBlockStore:
         if version != SCHEMA_VERSION:
             msg = f"{self.path} has schema {version!r}, expected {SCHEMA_VERSION!r}"
             raise StoreCorrupted(msg)
+
+    def _indexed_height(self) -> int:
+        """The height below which every block is indexed (the ``indexed`` meta row)."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'indexed'").fetchone()
+        if row is None:  # an older store opened read-only: it indexed as it appended
+            return int(self._conn.execute("SELECT COUNT(*) FROM blocks").fetchone()[0])
+        return int(row[0])
 
     def _meta_version(self) -> bytes | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
@@ -173,19 +225,30 @@ class SqliteBlockStore:
         """Return the header of the last block, or None when empty."""
         return self._head
 
-    def append(self, block: Block) -> None:
+    def append(self, block: Block, *, index_later: bool = False) -> None:
         """Store ``block`` with its index rows in one durable transaction, or change nothing.
+
+        ``index_later``: commit the block without its index rows and without
+        decoding its results; ``index_trail()`` writes them (reads see the
+        block at once either way). Only for blocks whose results are known to
+        decode, such as those this node's own state machine produced: a
+        result that does not decode is then found by ``index_trail``, after
+        the block is stored.
 
         Raises:
             NotExtendingHead: the block does not follow the head.
             DuplicateTransaction: one of its transaction ids is already stored.
-            DecodeError: one of its results does not decode.
+            DecodeError: one of its results does not decode (not with ``index_later``).
             StoreError: read-only store, or SQLite failed.
         """
         if self.readonly:
             msg = f"{self.path} is open read-only"
             raise StoreError(msg)
-        entries = index_block(block)  # decode and hash before the write lock
+        if self._trail and not index_later:
+            self.index_trail()  # the index is written in chain order
+        # decode and hash before the write lock
+        entries = None if index_later else index_block(block)
+        tx_ids = block_tx_ids(block) if entries is None else entries.tx_ids
         data = block.to_bytes()
         height = block.height
         conn = self._conn
@@ -207,16 +270,9 @@ class SqliteBlockStore:
                 "INSERT INTO blocks (height, hash, data) VALUES (?, ?, ?)",
                 (height, block.hash, data),
             )
-            _insert_rows(
-                conn,
-                "INSERT INTO txs (tx_id, height, idx) VALUES ",
-                [(tx_id, height, index) for index, tx_id in enumerate(entries.tx_ids)],
-            )
-            _insert_rows(
-                conn,
-                "INSERT OR IGNORE INTO account_results (account, kind, height, idx) VALUES ",
-                [(account, kind, height, index) for account, kind, index in entries.account_rows],
-            )
+            self._refuse_stored(tx_ids)
+            if entries is not None:
+                self._insert_index(height, entries)
             conn.execute("COMMIT")
         except sqlite3.IntegrityError as exc:
             conn.execute("ROLLBACK")
@@ -231,6 +287,93 @@ class SqliteBlockStore:
             raise
         self._height = height + 1
         self._head = block.header
+        if entries is None:
+            self._trail.append((block, tx_ids))
+
+    def _refuse_stored(self, tx_ids: tuple[bytes, ...]) -> None:
+        """Raise DuplicateTransaction if one of ``tx_ids`` is in the index or the trail.
+
+        Point lookups: they read index pages and write none.
+        """
+        trail = {tx_id for _, ids in self._trail for tx_id in ids}
+        for start in range(0, len(tx_ids), ROWS_PER_INSERT):
+            chunk = tx_ids[start : start + ROWS_PER_INSERT]
+            marks = ", ".join("?" * len(chunk))
+            found = self._conn.execute(
+                f"SELECT tx_id FROM txs WHERE tx_id IN ({marks}) LIMIT 1", chunk
+            ).fetchone()
+            if found is None:
+                found = next(((t,) for t in chunk if t in trail), None)
+            if found is not None:
+                msg = f"transaction {bytes(found[0]).hex()} is already stored"
+                raise DuplicateTransaction(msg)
+
+    def _insert_index(self, height: int, entries: BlockIndex) -> None:
+        """Write one block's index rows and move the ``indexed`` mark past it (in a transaction).
+
+        ``OR IGNORE``: indexing a block again (an older version appended it
+        without moving the mark) changes nothing; duplicates across blocks
+        were refused before the block was stored.
+        """
+        conn = self._conn
+        _insert_rows(
+            conn,
+            "INSERT OR IGNORE INTO txs (tx_id, height, idx) VALUES ",
+            [(tx_id, height, index) for index, tx_id in enumerate(entries.tx_ids)],
+        )
+        _insert_rows(
+            conn,
+            "INSERT OR IGNORE INTO account_results (account, kind, height, idx) VALUES ",
+            [(account, kind, height, index) for account, kind, index in entries.account_rows],
+        )
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('indexed', ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)",
+            (height + 1,),
+        )
+
+    def index_trail(self) -> None:
+        """Write the index rows of the blocks appended with ``index_later``, oldest first.
+
+        Each block is indexed in its own transaction, committed without an
+        fsync of its own (see the module docstring).
+
+        Raises:
+            DecodeError: a block's result does not decode. The rows that do
+                decode are written and the block counts as indexed.
+            StoreError: SQLite failed (the block stays in the trail).
+        """
+        while self._trail:
+            block, tx_ids = self._trail[0]
+            entries, error = _index_leniently(block, tx_ids)
+            self._write_index(block.height, entries)
+            self._trail.pop(0)
+            if error is not None:
+                raise error
+
+    def _index_from(self, start: int, stop: int) -> None:
+        """Index the stored blocks ``start`` <= height < ``stop`` (opening after a crash)."""
+        for height in range(start, stop):
+            block = self.block_at(height)
+            entries, _ = _index_leniently(block, tuple(block_tx_ids(block)))
+            self._write_index(height, entries)
+
+    def _write_index(self, height: int, entries: BlockIndex) -> None:
+        conn = self._conn
+        try:
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._insert_index(height, entries)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            finally:
+                conn.execute("PRAGMA synchronous=FULL")
+        except sqlite3.Error as exc:
+            msg = f"cannot index block {height} of {self.path}: {exc}"
+            raise StoreError(msg) from exc
 
     def block_bytes(self, height: int) -> bytes:
         """Return the exact stored bytes of the block at ``height``."""
@@ -251,30 +394,68 @@ class SqliteBlockStore:
         ).fetchone()
         return None if row is None else decode_block(bytes(row[0]))
 
+    def _trail_blocks(self) -> list[Block]:
+        """The stored blocks above the ``indexed`` mark (call inside a read transaction)."""
+        stop = self._conn.execute("SELECT COUNT(*) FROM blocks").fetchone()[0]
+        return [self.block_at(height) for height in range(self._indexed_height(), stop)]
+
     def transaction(self, tx_id: bytes) -> Located[SignedTransaction] | None:
         """Return the transaction with that id and where it is, or None."""
-        row = self._conn.execute(
-            "SELECT height, idx FROM txs WHERE tx_id = ?", (bytes(tx_id),)
-        ).fetchone()
-        if row is None:
-            return None
-        height, index = row
-        signed = decode_transaction(self.block_at(height).transactions[index])
-        return Located(height, index, signed)
+        tx_id = bytes(tx_id)
+        with self._snapshot():
+            row = self._conn.execute(
+                "SELECT height, idx FROM txs WHERE tx_id = ?", (tx_id,)
+            ).fetchone()
+            if row is not None:
+                height, index = row
+                signed = decode_transaction(self.block_at(height).transactions[index])
+                return Located(height, index, signed)
+            for block in self._trail_blocks():
+                for index, data in enumerate(block.transactions):
+                    if hashlib.sha256(data).digest() == tx_id:
+                        return Located(block.height, index, decode_transaction(data))
+        return None
 
     def results_by_account(self, account: bytes) -> list[Located[ResultRecord]]:
         """Return every result naming ``account``, in chain order."""
-        rows = self._conn.execute(
-            "SELECT height, idx FROM account_results WHERE account = ? ORDER BY height, idx",
-            (bytes(account),),
-        ).fetchall()
-        found: list[Located[ResultRecord]] = []
-        block: Block | None = None
-        for height, index in rows:
-            if block is None or block.height != height:
-                block = self.block_at(height)
-            found.append(Located(height, index, decode_result(block.results[index])))
+        account = bytes(account)
+        with self._snapshot():
+            rows = self._conn.execute(
+                "SELECT height, idx FROM account_results WHERE account = ? ORDER BY height, idx",
+                (account,),
+            ).fetchall()
+            found: list[Located[ResultRecord]] = []
+            block: Block | None = None
+            for height, index in rows:
+                if block is None or block.height != height:
+                    block = self.block_at(height)
+                found.append(Located(height, index, decode_result(block.results[index])))
+            indexed = {(located.height, located.index) for located in found}
+            for block in self._trail_blocks():
+                for index, data in enumerate(block.results):
+                    if (block.height, index) in indexed:
+                        continue  # indexed by a writer since the mark was read
+                    if account in result_accounts(data)[1]:
+                        found.append(Located(block.height, index, decode_result(data)))
         return found
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """Run several reads on one snapshot of the database (a read transaction).
+
+        A read that combines the index with the blocks above its mark must
+        not see a writer index those blocks in between. Inside a write
+        transaction (nothing to do) it runs as it is.
+        """
+        conn = self._conn
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            conn.execute("COMMIT")
 
     def trades_by_account(self, account: bytes) -> list[Located[TradeRecord]]:
         """Return the trades where ``account`` is maker or taker, in chain order."""
@@ -287,6 +468,9 @@ class SqliteBlockStore:
     def _check(self) -> None:
         """Check that the index tables match the stored blocks, O(total size); for tests.
 
+        The blocks below the ``indexed`` mark must have exactly their rows,
+        those above it (the trail) none.
+
         Raises:
             StoreCorrupted: an index row is missing, extra or wrong.
         """
@@ -294,6 +478,10 @@ class SqliteBlockStore:
         count = conn.execute("SELECT COUNT(*) FROM blocks").fetchone()[0]
         if count != self._height:
             msg = f"{count} blocks stored, the store believes {self._height}"
+            raise StoreCorrupted(msg)
+        indexed = self._indexed_height()
+        if not 0 <= indexed <= count:
+            msg = f"the index is marked complete up to {indexed}, but {count} blocks are stored"
             raise StoreCorrupted(msg)
         want_txs: set[tuple[bytes, int, int]] = set()
         want_rows: set[tuple[bytes, int, int, int]] = set()
@@ -305,6 +493,8 @@ class SqliteBlockStore:
             if block.hash != bytes(block_hash) or block.height != height:
                 msg = f"block {height} is stored under another height or hash"
                 raise StoreCorrupted(msg)
+            if height >= indexed:
+                continue
             entries = index_block(block)
             want_txs.update((t, height, i) for i, t in enumerate(entries.tx_ids))
             want_rows.update((a, k, height, i) for a, k, i in entries.account_rows)
@@ -326,6 +516,26 @@ class SqliteBlockStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _index_leniently(
+    block: Block, tx_ids: tuple[bytes, ...]
+) -> tuple[BlockIndex, DecodeError | None]:
+    """``block``'s index entries, leaving out the results that do not decode.
+
+    Returns the entries and the first decode error (None if every result decoded).
+    """
+    rows: list[tuple[bytes, int, int]] = []
+    error: DecodeError | None = None
+    for index, data in enumerate(block.results):
+        try:
+            kind, accounts = result_accounts(data)
+        except DecodeError as exc:
+            if error is None:
+                error = DecodeError(f"block {block.height}, result {index}: {exc}")
+            continue
+        rows.extend((account, int(kind), index) for account in accounts)
+    return BlockIndex(tx_ids, tuple(rows)), error
 
 
 ROWS_PER_INSERT = 256  # rows per multi-row INSERT (SQLite allows 250,000 parameters here)

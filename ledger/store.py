@@ -56,11 +56,10 @@ class BlockIndex:
     account_rows: tuple[tuple[bytes, int, int], ...]
 
 
-def index_block(block: Block) -> BlockIndex:
-    """Compute the index entries of ``block``.
+def block_tx_ids(block: Block) -> tuple[bytes, ...]:
+    """The ids (SHA-256) of ``block``'s transactions, in order.
 
     Raises:
-        DecodeError: a result record does not decode.
         DuplicateTransaction: the block holds the same transaction twice.
     """
     sha = hashlib.sha256
@@ -68,6 +67,17 @@ def index_block(block: Block) -> BlockIndex:
     if len(set(tx_ids)) != len(tx_ids):
         msg = f"block {block.height} holds the same transaction twice"
         raise DuplicateTransaction(msg)
+    return tx_ids
+
+
+def index_block(block: Block) -> BlockIndex:
+    """Compute the index entries of ``block``.
+
+    Raises:
+        DecodeError: a result record does not decode.
+        DuplicateTransaction: the block holds the same transaction twice.
+    """
+    tx_ids = block_tx_ids(block)
     rows: list[tuple[bytes, int, int]] = []
     for index, data in enumerate(block.results):
         kind, accounts = result_accounts(data)

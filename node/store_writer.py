@@ -4,7 +4,12 @@ The operator must not stop accepting transactions while a block is made
 durable: with SQLite ``synchronous=FULL`` every append waits for an fsync of
 the WAL (~1.2 ms here), after ~1.2 ms of Python and SQLite work for a block
 of ~110 transactions (decoding its results to index them, inserting the index
-rows). ``ProcessBlockStore`` keeps two connections to the same SQLite file:
+rows). The child answers as soon as the block itself is committed and writes
+its index rows after that (``SqliteBlockStore.append(index_later=True)``,
+then ``index_trail``): the index rows are most of the work, and the block's
+transactions are reported committed after the answer. Reads see the block
+at once either way. ``ProcessBlockStore`` keeps two connections to the same
+SQLite file:
 
 - a writer ``SqliteBlockStore`` in a child process (``serve_appends``), which
   performs every ``append``;
@@ -37,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 import socket
+import sys
 from collections import deque
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -85,11 +91,16 @@ def serve_appends(conn: Connection, path: str) -> None:
             except (EOFError, OSError):
                 return  # the operator closed its end, or died
             try:
-                store.append(decode_block(data))
+                # The operator's own blocks: the index rows follow the answer.
+                store.append(decode_block(data), index_later=True)
             except LedgerError as exc:
                 _send(sock, ("error", exc))
-            else:
-                _send(sock, None)
+                continue
+            _send(sock, None)
+            try:
+                store.index_trail()
+            except LedgerError as exc:  # reads still see the block; the next append retries
+                print(f"p2pex-store: indexing failed: {exc}", file=sys.stderr, flush=True)
     finally:
         store.close()
         sock.close()
