@@ -1,7 +1,9 @@
 """Crash safety of the SQLite store: SIGKILL a writer at random moments, 50 times.
 
 A forked child appends small blocks in a loop and writes each height to a
-pipe once ``append`` has returned (the block is then reported committed).
+pipe once ``append`` has returned (the block is then reported committed);
+every other block is appended with ``index_later`` and indexed after it is
+reported, so some kills leave a trail that reopening must index.
 The parent kills it with SIGKILL after a random 20-300 ms, reopens the store
 and checks that it opens (its head is consistent), that every reported block
 is there, that at most the one block in flight beyond them is there, and that
@@ -46,8 +48,13 @@ def _append_forever(path: str, write_fd: int) -> None:
             transactions=txs,
             results=results_for(txs, height),
         )
-        store.append(block)
+        # Odd heights as the operator's writer appends: the block, reported
+        # committed, then its index rows (a kill can land in between).
+        later = height % 2 == 1
+        store.append(block, index_later=later)
         os.write(write_fd, b"%d\n" % height)
+        if later:
+            store.index_trail()
         parent = block.header
 
 
