@@ -22,7 +22,10 @@ Measured, each as min / median / max over ``--repeat`` runs after a warm-up:
 4. SQLite append rate (WAL, synchronous=FULL, one transaction per block) of
    ``--blocks`` blocks into a fresh database file, in blocks/s and
    transactions/s; then, with ``--long-blocks``, the rate per window of
-   blocks as one chain grows (random-key index pages make it fall);
+   blocks as one chain grows (random-key index pages make it fall); and
+   per block, as the operator's store writer appends, the commit of the
+   block alone (``append(index_later=True)``) and the index rows after it
+   (``index_trail()``), p50 / p99 / max;
 5. the whole-chain audit of that database (every rule: decode, canonical
    checks, roots, signatures, nonces), in transactions/s, on one core
    (``audit_chain``) and on ``--workers`` processes (``audit_segment`` on
@@ -84,6 +87,13 @@ def stats(values: Sequence[float]) -> str:
         f"min {min(values):>11,.0f}  median {statistics.median(values):>11,.0f}"
         f"  max {max(values):>11,.0f}"
     )
+
+
+def percentiles_ms(values: Sequence[float]) -> str:
+    """p50 / p99 / max of durations in milliseconds."""
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    return f"p50 {statistics.median(ordered):.2f}  p99 {p99:.2f}  max {ordered[-1]:.2f}"
 
 
 def repeat_rate(fn: Callable[[], int], repeat: int) -> list[float]:
@@ -350,6 +360,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 append_tx_rates.append(total_tx / elapsed)
         say(f"SQLite append FULL      (blocks/s, wall) {stats(append_block_rates)}")
         say(f"SQLite append FULL      (tx/s, wall)     {stats(append_tx_rates)}")
+
+        # As the operator's store writer appends: the block committed first
+        # (what a client waits for), its index rows after.
+        commit_ms: list[float] = []
+        index_ms: list[float] = []
+        for run in range(args.repeat):
+            with SqliteBlockStore(os.path.join(tmp, f"later-{run}.db")) as store:
+                for block in chain:
+                    start = time.perf_counter()
+                    store.append(block, index_later=True)
+                    committed = time.perf_counter()
+                    store.index_trail()
+                    commit_ms.append((committed - start) * 1e3)
+                    index_ms.append((time.perf_counter() - committed) * 1e3)
+        say(f"append(index_later): commit (ms/block, wall) {percentiles_ms(commit_ms)}")
+        say(f"then index_trail()          (ms/block, wall) {percentiles_ms(index_ms)}")
 
         # The yardstick: the very signature checks the audit must make (every
         # transaction and every header), with the keys already loaded, in a
