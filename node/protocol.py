@@ -22,7 +22,7 @@ See ``docs/protocol.md`` for the commands.
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -60,6 +60,7 @@ Value = Any  # a protocol value: None, bool, int, str, bytes, list, dict[str, Va
 
 
 _SCALARS: Final = frozenset({str, bytes, bool, type(None)})
+_LEAVES: Final = _SCALARS | {int}  # decoded: an int is always in range
 _INT_MIN: Final = -(2**63)
 _INT_END: Final = 2**64
 
@@ -102,6 +103,46 @@ def _canonical(value: Value, depth: int = 0) -> Value:
     raise MalformedMessage(msg)
 
 
+def _check_decoded(value: Value, depth: int = 0) -> None:
+    """Raise unless a decoded ``value`` is a protocol value with its maps in canonical order.
+
+    The decoding side of ``_canonical``: it builds nothing. A map decodes
+    with its keys in wire order, so keys in sorted order mean ``_canonical``
+    would leave it as it is, and re-packing the value then gives the bytes
+    ``encode_message`` would. Decoded integers always fit in 64 bits, and
+    map keys are str or bytes (``strict_map_key``).
+    """
+    kind = type(value)
+    if kind in _LEAVES:
+        return
+    if depth >= MAX_DEPTH:
+        msg = f"message nested deeper than {MAX_DEPTH}"
+        raise MalformedMessage(msg)
+    if kind is dict:
+        keys = list(value)
+        try:
+            in_order = keys == sorted(keys)
+        except TypeError:  # str and bytes keys: not comparable
+            in_order = False
+        if keys and (not in_order or type(keys[0]) is not str):
+            bad = next((key for key in keys if type(key) is not str), None)
+            if bad is not None:
+                msg = f"map key {bad!r} is not a string"
+                raise MalformedMessage(msg)
+            msg = "message is not canonically encoded"
+            raise MalformedMessage(msg)
+        items: Iterable[Value] = value.values()
+    elif kind is list:
+        items = value
+    else:
+        msg = f"type {kind.__name__} is not a protocol value"
+        raise MalformedMessage(msg)
+    if not _LEAVES.issuperset(map(type, items)):  # a container inside
+        for item in items:
+            if type(item) not in _LEAVES:
+                _check_decoded(item, depth + 1)
+
+
 def _string_key(key: object) -> str:
     """Sort key of a map key; raise unless it is a string."""
     if type(key) is not str:
@@ -138,29 +179,33 @@ def decode_message(data: bytes) -> list[Value]:
     if not isinstance(value, list) or not value:
         msg = "message is not a non-empty array"
         raise MalformedMessage(msg)
-    if encode_message(value) != data:
+    # = encode_message(value) != data, without building sorted copies
+    _check_decoded(value)
+    if msgpack.packb(value, use_bin_type=True) != data:
         msg = "message is not canonically encoded"
         raise MalformedMessage(msg)
     _check_shape(value)
     return value
 
 
+_SHAPES: Final[dict[int, tuple[type, ...]]] = {
+    KIND_REQUEST: (int, int, str, dict),
+    KIND_REPLY: (int, int, dict),
+    KIND_ERROR: (int, int, str, str),
+    KIND_EVENT: (int, int, str, dict),
+}
+
+
 def _check_shape(value: list[Value]) -> None:
     """Raise ``MalformedMessage`` unless ``value`` has a message kind's shape."""
     kind = value[0]
-    shapes: dict[int, tuple[type, ...]] = {
-        KIND_REQUEST: (int, int, str, dict),
-        KIND_REPLY: (int, int, dict),
-        KIND_ERROR: (int, int, str, str),
-        KIND_EVENT: (int, int, str, dict),
-    }
-    if isinstance(kind, bool) or kind not in shapes:
+    if type(kind) is not int or kind not in _SHAPES:
         msg = f"unknown message kind {kind!r}"
         raise MalformedMessage(msg)
-    shape = shapes[kind]
+    shape = _SHAPES[kind]
+    # decoded values: exact types (a bool is not an int here)
     ok = len(value) == len(shape) and all(
-        isinstance(item, want) and not isinstance(item, bool)
-        for item, want in zip(value, shape, strict=True)
+        type(item) is want for item, want in zip(value, shape, strict=True)
     )
     if not ok:
         msg = f"message of kind {kind} has the wrong shape"

@@ -103,6 +103,86 @@ def test_frame_limit_is_checked_on_both_sides():
         frame_length(HEADER.pack(2**32 - 1), 1 << 20)
 
 
+def _reference_decode(data: bytes) -> object:
+    """The naive canonical check: re-encode the decoded value and compare the bytes."""
+    try:
+        value = msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True)
+    except Exception as exc:
+        raise MalformedMessage(str(exc)) from exc
+    if not isinstance(value, list) or not value:
+        raise MalformedMessage("not a non-empty array")
+    if encode_message(value) != data:  # raises MalformedMessage for a non-protocol value
+        raise MalformedMessage("not canonical")
+    kind = value[0]
+    shapes = {0: (int, int, str, dict), 1: (int, int, dict), 2: (int, int, str, str)}
+    shapes[3] = (int, int, str, dict)
+    shape = shapes.get(kind) if type(kind) is int else None
+    if shape is None or len(value) != len(shape):
+        raise MalformedMessage("shape")
+    if not all(type(item) is want for item, want in zip(value, shape, strict=True)):
+        raise MalformedMessage("shape")
+    return value
+
+
+def _verdict(decode, data: bytes) -> object:
+    try:
+        return decode(data)
+    except MalformedMessage:
+        return MalformedMessage
+
+
+_VALID_LEAF = (
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(max_size=4)
+) | st.binary(max_size=4)
+# Maps keep insertion order when packed, so unsorted maps occur as often as sorted ones.
+_VALID = st.recursive(
+    _VALID_LEAF,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+# ... and, less often, what no protocol value holds: floats, bytes map keys.
+_VALUE = st.recursive(
+    _VALID_LEAF | st.floats(allow_nan=False),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=3) | st.binary(max_size=2), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_MAP = st.dictionaries(st.text(max_size=3), _VALID, max_size=5) | st.dictionaries(
+    st.text(max_size=3) | st.binary(max_size=2), _VALUE, max_size=4
+)
+_ID = st.integers(-(2**63), 2**64 - 1)
+_MESSAGE = st.one_of(
+    # the four shapes, with any values inside: the canonical check decides
+    st.builds(lambda i, c, m: [0, i, c, m], _ID, st.text(max_size=3), _MAP),
+    st.builds(lambda i, m: [1, i, m], _ID, _MAP),
+    st.builds(lambda i, c, t: [2, i, c, t], _ID, st.text(max_size=3), st.text(max_size=3)),
+    st.builds(lambda i, t, m: [3, i, t, m], _ID, st.text(max_size=3), _MAP),
+    # anything else
+    st.tuples(st.sampled_from([0, 1, 2, 3, 7, True]), st.lists(_VALUE, max_size=3)).map(
+        lambda parts: [parts[0], *parts[1]]
+    ),
+)
+
+
+@given(_MESSAGE)
+def test_the_canonical_check_agrees_with_re_encoding(message):
+    data = msgpack.packb(message, use_bin_type=True)
+    assert _verdict(decode_message, data) == _verdict(_reference_decode, data)
+
+
+def test_map_keys_must_be_strings_and_sorted_at_any_depth():
+    nested_unsorted = msgpack.packb([1, 1, {"a": [{"y": 1, "x": 2}]}])
+    with pytest.raises(MalformedMessage, match="canonical"):
+        decode_message(nested_unsorted)
+    for keys in ({b"k": 1}, {"a": 1, b"b": 2}, {b"a": 1, "b": 2}):
+        with pytest.raises(MalformedMessage, match="not a string"):
+            decode_message(msgpack.packb([1, 1, {"x": keys}], use_bin_type=True))
+
+
 @given(st.binary(max_size=200))
 def test_any_bytes_decode_or_raise_malformed(data):
     with contextlib.suppress(MalformedMessage):
