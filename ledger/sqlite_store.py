@@ -75,6 +75,7 @@ from ledger.results import (
 from ledger.store import (
     BlockIndex,
     Located,
+    account_rows,
     block_tx_ids,
     check_extends,
     index_block,
@@ -189,8 +190,14 @@ class SqliteBlockStore:
         """The height below which every block is indexed (the ``indexed`` meta row)."""
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'indexed'").fetchone()
         if row is None:  # an older store opened read-only: it indexed as it appended
-            return int(self._conn.execute("SELECT COUNT(*) FROM blocks").fetchone()[0])
+            return self._stored_count()
         return int(row[0])
+
+    def _stored_count(self) -> int:
+        """The number of blocks in the file (heights are contiguous: O(log n), not a scan)."""
+        return int(
+            self._conn.execute("SELECT COALESCE(MAX(height) + 1, 0) FROM blocks").fetchone()[0]
+        )
 
     def _meta_version(self) -> bytes | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
@@ -355,7 +362,7 @@ class SqliteBlockStore:
         """Index the stored blocks ``start`` <= height < ``stop`` (opening after a crash)."""
         for height in range(start, stop):
             block = self.block_at(height)
-            entries, _ = _index_leniently(block, tuple(block_tx_ids(block)))
+            entries, _ = _index_leniently(block, block_tx_ids(block))
             self._write_index(height, entries)
 
     def _write_index(self, height: int, entries: BlockIndex) -> None:
@@ -396,7 +403,7 @@ class SqliteBlockStore:
 
     def _trail_blocks(self) -> list[Block]:
         """The stored blocks above the ``indexed`` mark (call inside a read transaction)."""
-        stop = self._conn.execute("SELECT COUNT(*) FROM blocks").fetchone()[0]
+        stop = self._stored_count()
         return [self.block_at(height) for height in range(self._indexed_height(), stop)]
 
     def transaction(self, tx_id: bytes) -> Located[SignedTransaction] | None:
@@ -521,21 +528,12 @@ class SqliteBlockStore:
 def _index_leniently(
     block: Block, tx_ids: tuple[bytes, ...]
 ) -> tuple[BlockIndex, DecodeError | None]:
-    """``block``'s index entries, leaving out the results that do not decode.
-
-    Returns the entries and the first decode error (None if every result decoded).
-    """
-    rows: list[tuple[bytes, int, int]] = []
-    error: DecodeError | None = None
-    for index, data in enumerate(block.results):
-        try:
-            kind, accounts = result_accounts(data)
-        except DecodeError as exc:
-            if error is None:
-                error = DecodeError(f"block {block.height}, result {index}: {exc}")
-            continue
-        rows.extend((account, int(kind), index) for account in accounts)
-    return BlockIndex(tx_ids, tuple(rows)), error
+    """``block``'s index entries without the results that do not decode, and the first error."""
+    rows, failed = account_rows(block)
+    if failed is None:
+        return BlockIndex(tx_ids, rows), None
+    index, exc = failed
+    return BlockIndex(tx_ids, rows), DecodeError(f"block {block.height}, result {index}: {exc}")
 
 
 ROWS_PER_INSERT = 256  # rows per multi-row INSERT (SQLite allows 250,000 parameters here)

@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from ledger.block import Block, BlockHeader, decode_block
-from ledger.errors import BlockNotFound, DuplicateTransaction, NotExtendingHead, StoreCorrupted
+from ledger.errors import (
+    BlockNotFound,
+    DecodeError,
+    DuplicateTransaction,
+    NotExtendingHead,
+    StoreCorrupted,
+)
 from ledger.results import (
     ResultRecord,
     SettlementRecord,
@@ -70,6 +76,26 @@ def block_tx_ids(block: Block) -> tuple[bytes, ...]:
     return tx_ids
 
 
+def account_rows(
+    block: Block,
+) -> tuple[tuple[tuple[bytes, int, int], ...], tuple[int, DecodeError] | None]:
+    """(account, record kind, result index) per account a result of ``block`` names.
+
+    A result that does not decode gives no rows. Also returns the index and
+    error of the first such result (None if every result decoded).
+    """
+    rows: list[tuple[bytes, int, int]] = []
+    failed: tuple[int, DecodeError] | None = None
+    for index, data in enumerate(block.results):
+        try:
+            kind, accounts = result_accounts(data)
+        except DecodeError as exc:
+            failed = failed or (index, exc)
+            continue
+        rows.extend((account, int(kind), index) for account in accounts)
+    return tuple(rows), failed
+
+
 def index_block(block: Block) -> BlockIndex:
     """Compute the index entries of ``block``.
 
@@ -78,11 +104,10 @@ def index_block(block: Block) -> BlockIndex:
         DuplicateTransaction: the block holds the same transaction twice.
     """
     tx_ids = block_tx_ids(block)
-    rows: list[tuple[bytes, int, int]] = []
-    for index, data in enumerate(block.results):
-        kind, accounts = result_accounts(data)
-        rows.extend((account, int(kind), index) for account in accounts)
-    return BlockIndex(tx_ids, tuple(rows))
+    rows, failed = account_rows(block)
+    if failed is not None:
+        raise failed[1]
+    return BlockIndex(tx_ids, rows)
 
 
 def check_extends(head: BlockHeader | None, block: Block) -> None:
