@@ -46,7 +46,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import proc_cpu
+from bench import proc_cpu, speed
 from bench.machine import describe, git_commit
 from ledger.block import decode_block
 from ledger.keys import SigningKey
@@ -375,7 +375,11 @@ def main(argv: list[str] | None = None) -> int:
                 assert net.operator is not None
                 assert net.operator.process is not None
                 pid = net.operator.process.pid
-                result = asyncio.run(run_clients(net.operator.address, args, pid))
+                sampler = speed.SpeedSampler()
+                try:
+                    result = asyncio.run(run_clients(net.operator.address, args, pid))
+                finally:
+                    machine_speed = speed.summary(sampler.stop())
         throughputs.append(float(result["throughput"]))  # type: ignore[arg-type]
         line = (
             f"run {run + 1}: {result['orders']} orders in {result['seconds']:.2f} s = "
@@ -387,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  client send lag    : {result['send_lag']} (due -> sent; part of the above)\n"
             f"  from sent: accepted: {result['accepted_from_sent']}\n"
             f"  from sent: committed: {result['committed_from_sent']}\n"
-            f"  CPU per order (us): {result['cpu']}"
+            f"  CPU per order (us): {result['cpu']}\n"
+            f"  machine speed: {machine_speed}"
         )
         if result["errors"]:
             line += f"\n  errors: {result['errors']} (first: {result['first_error']})"

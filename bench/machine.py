@@ -12,6 +12,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.speed import speed_probe
+
 # Above this 1-minute load average another job was competing for the 2 cores.
 BUSY_LOAD = 1.0
 
@@ -59,6 +61,7 @@ def describe(dirty_paths: Sequence[str] = ()) -> list[str]:
         f"commit: {git_commit(dirty_paths)}",
         f"date (UTC): {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())}",
         f"machine: {platform.platform()}; CPU: {cpu_model()}; cores: {os.cpu_count()}",
+        f"speed probe: {speed_probe()}",
         f"python: {platform.python_version()} ({platform.python_implementation()})",
         f"load average at start: {load_average()}",
     ]
