@@ -15,7 +15,8 @@ def event_to_wire(event: object) -> dict[str, object]:
     the event's fields; an instrument becomes ``product`` and ``slot``, enums
     their string value, owners stay account-id hex strings.
     """
-    kind, fields = _layout(type(event))
+    event_type = type(event)
+    kind, fields = _layout(event_type)
     out: dict[str, object] = {"type": kind}
     for key, value in zip(fields, event, strict=True):  # type: ignore[call-overload]
         value_type = type(value)
@@ -28,10 +29,16 @@ def event_to_wire(event: object) -> dict[str, object]:
             out[key] = value.value
         else:
             out[key] = value
-    return out
+    # Keys in sorted order: the map is then canonical as it is, and encoding
+    # the reply or event that carries it does not copy it (node.protocol).
+    order = _ORDERS.get(event_type)
+    if order is None or len(order) != len(out):
+        order = _ORDERS[event_type] = tuple(sorted(out))
+    return {key: out[key] for key in order}
 
 
 _LAYOUTS: dict[type, tuple[str, tuple[str, ...]]] = {}
+_ORDERS: dict[type, tuple[str, ...]] = {}  # an event class's wire keys, sorted
 
 
 def _layout(event_type: type) -> tuple[str, tuple[str, ...]]:

@@ -392,9 +392,9 @@ class Operator(NodeService):
 
 def _accepted(outcome: Outcome) -> Result:
     """The reply to an accepted ``submit``."""
-    return {
-        "tx_id": outcome.tx_id,
-        "status": "accepted",
-        "order_id": outcome.order_id,
+    return {  # keys in sorted order: canonical as built (node.protocol._canonical)
         "events": outcome.events,
+        "order_id": outcome.order_id,
+        "status": "accepted",
+        "tx_id": outcome.tx_id,
     }

@@ -61,44 +61,44 @@ Value = Any  # a protocol value: None, bool, int, str, bytes, list, dict[str, Va
 
 _SCALARS: Final = frozenset({str, bytes, bool, type(None)})
 _LEAVES: Final = _SCALARS | {int}  # decoded: an int is always in range
-_INT_MIN: Final = -(2**63)
-_INT_END: Final = 2**64
+_STRINGS: Final = frozenset({str})
 
 
 def _canonical(value: Value, depth: int = 0) -> Value:
     """Return ``value`` with maps in sorted key order; raise unless it is a protocol value.
 
-    One walk does both jobs: this runs for every message sent and received,
-    so exact-type checks come first and a map's or array's scalar items are
-    taken without a call (half the time of an ``isinstance`` walk).
+    This runs for every message sent, so what is canonical already is
+    returned as it is, checked with C-level operations: a map whose keys are
+    strings in sorted order and whose values are scalars is not copied (the
+    node builds its replies and events that way), nor an array of scalars.
+    Integers are not range-checked here: ``encode_message``'s ``packb``
+    refuses those outside [-2^63, 2^64 - 1], the protocol's range.
     """
     kind = type(value)
-    if kind in _SCALARS:
-        return value
-    if kind is int:
-        if not _INT_MIN <= value < _INT_END:
-            msg = f"integer {value} out of the 64-bit range"
-            raise MalformedMessage(msg)
+    if kind in _LEAVES:
         return value
     if depth >= MAX_DEPTH:
         msg = f"message nested deeper than {MAX_DEPTH}"
         raise MalformedMessage(msg)
+    if kind is dict:
+        keys = list(value)
+        if _STRINGS.issuperset(map(type, keys)) and keys == sorted(keys):
+            if _LEAVES.issuperset(map(type, value.values())):
+                return value
+            return {
+                key: item if type(item) in _LEAVES else _canonical(item, depth + 1)
+                for key, item in value.items()
+            }
     if kind is dict or isinstance(value, Mapping):
-        out = {}
-        for key in sorted(value, key=_string_key):
-            item = value[key]
-            item_kind = type(item)
-            if item_kind in _SCALARS or (item_kind is int and _INT_MIN <= item < _INT_END):
-                out[key] = item
-            else:
-                out[key] = _canonical(item, depth + 1)
-        return out
+        return {key: _canonical(value[key], depth + 1) for key in sorted(value, key=_string_key)}
     if kind is list or kind is tuple:
-        return [item if type(item) in _SCALARS else _canonical(item, depth + 1) for item in value]
+        if _LEAVES.issuperset(map(type, value)):
+            return value
+        return [item if type(item) in _LEAVES else _canonical(item, depth + 1) for item in value]
     if isinstance(value, bool | str | bytes):  # a subclass, such as a StrEnum member
         return value
     if isinstance(value, int):  # an IntEnum member
-        return _canonical(int(value), depth)
+        return int(value)
     msg = f"type {kind.__name__} is not a protocol value"
     raise MalformedMessage(msg)
 
@@ -157,12 +157,22 @@ def encode_message(message: list[Value]) -> bytes:
     >>> encode_message([1, 7, {"b": 1, "a": b"x"}]).hex()
     '93010782a161c40178a16201'
     """
-    data: bytes = msgpack.packb(_canonical(message), use_bin_type=True)
+    try:
+        data: bytes = msgpack.packb(_canonical(message), use_bin_type=True)
+    except OverflowError as exc:  # an integer outside [-2^63, 2^64 - 1]
+        msg = f"integer out of the 64-bit range: {exc}"
+        raise MalformedMessage(msg) from exc
     return data
 
 
-def decode_message(data: bytes) -> list[Value]:
+def decode_message(data: bytes, *, canonical: bool = True) -> list[Value]:
     """Decode one frame body and check that it is canonical.
+
+    ``canonical=False`` skips the canonical-form check (key order, shortest
+    forms, value types inside maps and arrays) and keeps the shape check: for
+    a client reading its node's replies and events, where the form protects
+    nothing (no signature covers an envelope) and the check cost more than
+    the decoding itself (22 vs 6 us for a reply with three order events).
 
     Raises:
         MalformedMessage: not msgpack, trailing bytes, not canonical, or not a
@@ -179,11 +189,12 @@ def decode_message(data: bytes) -> list[Value]:
     if not isinstance(value, list) or not value:
         msg = "message is not a non-empty array"
         raise MalformedMessage(msg)
-    # = encode_message(value) != data, without building sorted copies
-    _check_decoded(value)
-    if msgpack.packb(value, use_bin_type=True) != data:
-        msg = "message is not canonically encoded"
-        raise MalformedMessage(msg)
+    if canonical:
+        # = encode_message(value) != data, without building sorted copies
+        _check_decoded(value)
+        if msgpack.packb(value, use_bin_type=True) != data:
+            msg = "message is not canonically encoded"
+            raise MalformedMessage(msg)
     _check_shape(value)
     return value
 
@@ -273,9 +284,9 @@ class Event:
 Message = Request | Reply | ErrorReply | Event
 
 
-def parse_message(data: bytes) -> Message:
+def parse_message(data: bytes, *, canonical: bool = True) -> Message:
     """Decode a frame body into its message record (see ``decode_message``)."""
-    value = decode_message(data)
+    value = decode_message(data, canonical=canonical)
     kind = value[0]
     if kind == KIND_REQUEST:
         return Request(value[1], value[2], value[3])

@@ -112,7 +112,7 @@ class SyncRpc:
         """Read the next message (reply, error reply or event) from the node."""
         wait = self.timeout if timeout is None else timeout
         size = frame_length(self._recv_exact(HEADER.size, wait), self.max_frame)
-        message = parse_message(self._recv_exact(size, wait))
+        message = parse_message(self._recv_exact(size, wait), canonical=False)
         if not isinstance(message, Reply | ErrorReply | Event):
             msg = "node sent a request"
             raise ConnectionLost(msg)
@@ -303,7 +303,7 @@ class AsyncRpc:
     def _on_frame(self, body: bytes) -> None:
         """Route one frame from the node: a reply to its request, an event to the queue."""
         try:
-            message = parse_message(body)
+            message = parse_message(body, canonical=False)  # from the node: shape only
         except MalformedMessage as exc:
             error = ConnectionLost(f"node sent a malformed message: {exc}")
             if self._link is not None:

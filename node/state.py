@@ -207,7 +207,7 @@ class MarketState:
         if reason is not None:
             out.rejected = reason
             out.results.append(txn.rejection(signed.tx_id, reason))
-            out.events.append({"type": "rejected", "reason": reason})
+            out.events.append({"reason": reason, "type": "rejected"})  # sorted: canonical
         return out
 
     def _dispatch(self, out: Outcome, account: bytes, sender: bytes, payload: object) -> str | None:

@@ -228,6 +228,10 @@ outgoing = st.recursive(
         st.lists(inner, max_size=4)
         | st.lists(inner, max_size=3).map(tuple)
         | st.dictionaries(st.text(max_size=5) | st.integers(0, 3), inner, max_size=4)
+        # sorted as built: encode_message sends these without copying them
+        | st.dictionaries(st.text(max_size=5), inner, max_size=4).map(
+            lambda d: dict(sorted(d.items()))
+        )
     ),
     max_leaves=25,
 )
@@ -243,3 +247,28 @@ def test_encoding_agrees_with_a_naive_walk(value):
             encode_message([1, 1, {"v": value}])
     else:
         assert encode_message([1, 1, {"v": value}]) == expected
+
+
+def test_a_map_already_canonical_is_encoded_as_it_is():
+    from node.protocol import _canonical
+
+    built_sorted = {"a": 1, "b": "x", "c": b"y", "d": None}
+    assert _canonical(built_sorted) is built_sorted
+    unsorted = {"b": 1, "a": 2}
+    assert list(_canonical(unsorted)) == ["a", "b"]
+    assert list(unsorted) == ["b", "a"]  # the caller's map is not reordered
+
+
+def test_a_client_checks_the_shape_of_what_its_node_sends_not_the_form():
+    unsorted = msgpack.packb([1, 4, {"b": 1, "a": 2}])
+    long_int = b"\x93\x01\xcd\x00\x01\x80"  # [1, uint16(1), {}]
+    assert parse_message(unsorted, canonical=False) == Reply(4, {"b": 1, "a": 2})
+    assert parse_message(long_int, canonical=False) == Reply(1, {})
+    for body, why in [
+        (b"\xc1", "not one msgpack value"),
+        (msgpack.packb([1, 1, {}]) + b"\x00", "not one msgpack value"),
+        (msgpack.packb([7, 1, {}]), "unknown message kind"),
+        (msgpack.packb([1, "x", {}]), "wrong shape"),
+    ]:
+        with pytest.raises(MalformedMessage, match=why):
+            decode_message(body, canonical=False)
