@@ -64,18 +64,31 @@ _LEAVES: Final = _SCALARS | {int}  # decoded: an int is always in range
 _STRINGS: Final = frozenset({str})
 
 
+class CanonicalMap(dict[str, Value]):
+    """A map its builder made canonical: string keys in sorted order, scalar values.
+
+    ``encode_message`` sends it as it is, without looking inside: for maps
+    built by code that guarantees the form, many per second (the order book
+    events of every reply, ``node.events``), where even checking the form
+    cost more than packing the map. Integers are still range-checked by
+    ``packb``.
+    """
+
+    __slots__ = ()
+
+
 def _canonical(value: Value, depth: int = 0) -> Value:
     """Return ``value`` with maps in sorted key order; raise unless it is a protocol value.
 
     This runs for every message sent, so what is canonical already is
-    returned as it is, checked with C-level operations: a map whose keys are
-    strings in sorted order and whose values are scalars is not copied (the
-    node builds its replies and events that way), nor an array of scalars.
+    returned as it is: a ``CanonicalMap`` unchecked, and, checked with
+    C-level operations, a map whose keys are strings in sorted order and
+    whose values are scalars, or an array of scalars.
     Integers are not range-checked here: ``encode_message``'s ``packb``
     refuses those outside [-2^63, 2^64 - 1], the protocol's range.
     """
     kind = type(value)
-    if kind in _LEAVES:
+    if kind in _LEAVES or kind is CanonicalMap:
         return value
     if depth >= MAX_DEPTH:
         msg = f"message nested deeper than {MAX_DEPTH}"
