@@ -79,10 +79,12 @@ from ledger.store import (
     block_tx_ids,
     check_extends,
     index_block,
+    newest,
     settlements_of,
     trades_of,
 )
 from ledger.transactions import SignedTransaction, decode_transaction
+from ledger.types import RecordKind
 
 SCHEMA_VERSION = b"p2pex-ledger-sqlite/1"
 CACHE_KIB = 64 * 1024
@@ -423,27 +425,45 @@ class SqliteBlockStore:
                         return Located(block.height, index, decode_transaction(data))
         return None
 
-    def results_by_account(self, account: bytes) -> list[Located[ResultRecord]]:
-        """Return every result naming ``account``, in chain order."""
+    def results_by_account(
+        self, account: bytes, kind: RecordKind | None = None, limit: int | None = None
+    ) -> list[Located[ResultRecord]]:
+        """Return the results naming ``account`` (see ``BlockStore.results_by_account``).
+
+        Only the results returned are decoded: the index rows are read newest
+        first, at most ``limit`` of them.
+        """
         account = bytes(account)
+        query = "SELECT height, idx FROM account_results WHERE account = ?"
+        params: list[object] = [account]
+        if kind is not None:
+            query += " AND kind = ?"
+            params.append(int(kind))
+        query += " ORDER BY height DESC, idx DESC"
+        if limit is not None:
+            query += " LIMIT ?"
+            params.append(max(0, limit))
         with self._snapshot():
-            rows = self._conn.execute(
-                "SELECT height, idx FROM account_results WHERE account = ? ORDER BY height, idx",
-                (account,),
-            ).fetchall()
+            rows = self._conn.execute(query, params).fetchall()
+            rows.reverse()
+            indexed = set(rows)
+            # The blocks above the mark (a block or two) are newer than every indexed row.
+            located: list[tuple[int, int, bytes | None]] = [(h, i, None) for h, i in rows]
+            for trail_block in self._trail_blocks():
+                for index, data in enumerate(trail_block.results):
+                    if (trail_block.height, index) in indexed:
+                        continue  # indexed by a writer since the mark was read
+                    found_kind, accounts = result_accounts(data)
+                    if account in accounts and (kind is None or found_kind == kind):
+                        located.append((trail_block.height, index, data))
             found: list[Located[ResultRecord]] = []
             block: Block | None = None
-            for height, index in rows:
-                if block is None or block.height != height:
-                    block = self.block_at(height)
-                found.append(Located(height, index, decode_result(block.results[index])))
-            indexed = {(located.height, located.index) for located in found}
-            for block in self._trail_blocks():
-                for index, data in enumerate(block.results):
-                    if (block.height, index) in indexed:
-                        continue  # indexed by a writer since the mark was read
-                    if account in result_accounts(data)[1]:
-                        found.append(Located(block.height, index, decode_result(data)))
+            for height, index, stored in newest(located, limit):
+                if stored is None:  # an indexed row: read its block
+                    if block is None or block.height != height:
+                        block = self.block_at(height)
+                    stored = block.results[index]
+                found.append(Located(height, index, decode_result(stored)))
         return found
 
     @contextlib.contextmanager
@@ -464,13 +484,17 @@ class SqliteBlockStore:
         finally:
             conn.execute("COMMIT")
 
-    def trades_by_account(self, account: bytes) -> list[Located[TradeRecord]]:
-        """Return the trades where ``account`` is maker or taker, in chain order."""
-        return trades_of(self.results_by_account(account))
+    def trades_by_account(
+        self, account: bytes, limit: int | None = None
+    ) -> list[Located[TradeRecord]]:
+        """Return the trades where ``account`` is maker or taker (the newest ``limit``)."""
+        return trades_of(self.results_by_account(account, RecordKind.TRADE, limit))
 
-    def settlements_by_account(self, account: bytes) -> list[Located[SettlementRecord]]:
-        """Return the settlements of ``account``, in chain order."""
-        return settlements_of(self.results_by_account(account))
+    def settlements_by_account(
+        self, account: bytes, limit: int | None = None
+    ) -> list[Located[SettlementRecord]]:
+        """Return the settlements of ``account`` (the newest ``limit``), in chain order."""
+        return settlements_of(self.results_by_account(account, RecordKind.SETTLEMENT, limit))
 
     def _check(self) -> None:
         """Check that the index tables match the stored blocks, O(total size); for tests.

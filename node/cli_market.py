@@ -97,8 +97,8 @@ def run_trades(args: argparse.Namespace) -> int:
     elif args.key:
         account = load_key(Path(args.key)).account_id
     with _client(args, signed=False) as client:
-        trades: list[dict[str, Any]] = client.trades(account)
-    for t in trades[-args.limit :]:
+        trades: list[dict[str, Any]] = client.trades(account, limit=args.limit)
+    for t in trades:
         print(
             f"block {t['height']} {t['product']} slot {t['slot']} {t['quantity']} Wh "
             f"@ {t['price']} maker {t['maker_account'].hex()[:12]} (order {t['maker_order']}) "
@@ -106,6 +106,18 @@ def run_trades(args: argparse.Namespace) -> int:
         )
     print(f"{len(trades)} trades")
     return 0
+
+
+def _positive(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"expected a whole number of at least 1, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
 
 
 def _node_flag(parser: argparse.ArgumentParser, key: bool) -> None:
@@ -177,5 +189,7 @@ def add_trades_command(commands: SubParsers) -> None:
     )
     _node_flag(parser, key=True)
     parser.add_argument("--account", metavar="HEX", help="account id (default: --key's, or all)")
-    parser.add_argument("--limit", type=int, default=50, help="print the last N")
+    parser.add_argument(
+        "--limit", type=_positive, default=50, help="print the newest N (default: 50)"
+    )
     parser.set_defaults(handler=run_trades)

@@ -212,18 +212,28 @@ class Client(_Signer):
         """L2 depth: ``{"bids": [[price, Wh], ...], "asks": [...], "closed": bool}``."""
         return self.call("book", {"product": product, "slot": slot, "levels": levels})
 
-    def trades(self, account: bytes | None = None, *, mine: bool = False) -> list[Result]:
-        """Trades of ``account`` (``mine``: this client's), or all trades."""
-        args: dict[str, Any] = {}
+    def trades(
+        self,
+        account: bytes | None = None,
+        *,
+        mine: bool = False,
+        limit: int | None = None,
+        start: int | None = None,
+    ) -> list[Result]:
+        """The newest trades of ``account`` (``mine``: this client's), or of everyone.
+
+        ``limit``: how many (the node's default: 1,000). ``start``: instead,
+        every account's trades from that height on, in whole blocks, until
+        at least ``limit`` (page on from the last one's height + 1).
+        """
         if mine:
             account = self.account
-        if account is not None:
-            args["account"] = account
-        return list(self.call("trades", args)["trades"])
+        return list(self.call("trades", _trades_args(account, limit, start))["trades"])
 
-    def settlements(self, account: bytes | None = None) -> list[Result]:
-        """Clearing settlements of ``account`` (default: this client's)."""
-        return list(self.call("settlements", {"account": account or self.account})["settlements"])
+    def settlements(self, account: bytes | None = None, limit: int | None = None) -> list[Result]:
+        """The newest clearing settlements of ``account`` (default: this client's)."""
+        args = _settlements_args(account or self.account, limit)
+        return list(self.call("settlements", args)["settlements"])
 
     def blocks(self, start: int = 0, limit: int = 64) -> list[bytes]:
         """Stored blocks' bytes from height ``start``."""
@@ -350,14 +360,17 @@ class AsyncClient(_Signer):
         """L2 depth of one book."""
         return await self.call("book", {"product": product, "slot": slot, "levels": levels})
 
-    async def trades(self, account: bytes | None = None) -> list[Result]:
-        """Trades of ``account``, or all trades."""
-        args: dict[str, Any] = {} if account is None else {"account": account}
-        return list((await self.call("trades", args))["trades"])
+    async def trades(
+        self, account: bytes | None = None, *, limit: int | None = None, start: int | None = None
+    ) -> list[Result]:
+        """The newest trades of ``account``, or of everyone (see ``Client.trades``)."""
+        return list((await self.call("trades", _trades_args(account, limit, start)))["trades"])
 
-    async def settlements(self, account: bytes | None = None) -> list[Result]:
-        """Clearing settlements of ``account`` (default: this client's)."""
-        args = {"account": account or self.account}
+    async def settlements(
+        self, account: bytes | None = None, limit: int | None = None
+    ) -> list[Result]:
+        """The newest clearing settlements of ``account`` (default: this client's)."""
+        args = _settlements_args(account or self.account, limit)
         return list((await self.call("settlements", args))["settlements"])
 
     async def blocks(self, start: int = 0, limit: int = 64) -> list[bytes]:
@@ -379,3 +392,22 @@ class AsyncClient(_Signer):
     async def next_event(self, timeout: float | None = None) -> Event:
         """The next pushed event."""
         return await self.rpc.next_event(timeout)
+
+
+def _trades_args(account: bytes | None, limit: int | None, start: int | None) -> dict[str, Any]:
+    """The arguments of a ``trades`` request (the node's defaults for what is None)."""
+    args: dict[str, Any] = {}
+    if account is not None:
+        args["account"] = account
+    if limit is not None:
+        args["limit"] = limit
+    if start is not None:
+        args["from"] = start
+    return args
+
+
+def _settlements_args(account: bytes | None, limit: int | None) -> dict[str, Any]:
+    args: dict[str, Any] = {"account": account}
+    if limit is not None:
+        args["limit"] = limit
+    return args

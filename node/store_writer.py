@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from ledger.results import ResultRecord, SettlementRecord, TradeRecord
     from ledger.store import Located
     from ledger.transactions import SignedTransaction
+    from ledger.types import RecordKind
 
 MAX_ANSWER = 1 << 20  # bytes: an answer is a pickled None or error
 
@@ -235,17 +236,23 @@ class ProcessBlockStore:
         """Return the transaction with that id and where it is, or None."""
         return self._reader.transaction(tx_id)
 
-    def results_by_account(self, account: bytes) -> list[Located[ResultRecord]]:
-        """Return every result naming ``account``, in chain order."""
-        return self._reader.results_by_account(account)
+    def results_by_account(
+        self, account: bytes, kind: RecordKind | None = None, limit: int | None = None
+    ) -> list[Located[ResultRecord]]:
+        """Return the results naming ``account`` (see ``BlockStore.results_by_account``)."""
+        return self._reader.results_by_account(account, kind, limit)
 
-    def trades_by_account(self, account: bytes) -> list[Located[TradeRecord]]:
-        """Return the trades where ``account`` is maker or taker, in chain order."""
-        return self._reader.trades_by_account(account)
+    def trades_by_account(
+        self, account: bytes, limit: int | None = None
+    ) -> list[Located[TradeRecord]]:
+        """Return the trades where ``account`` is maker or taker (the newest ``limit``)."""
+        return self._reader.trades_by_account(account, limit)
 
-    def settlements_by_account(self, account: bytes) -> list[Located[SettlementRecord]]:
-        """Return the settlements of ``account``, in chain order."""
-        return self._reader.settlements_by_account(account)
+    def settlements_by_account(
+        self, account: bytes, limit: int | None = None
+    ) -> list[Located[SettlementRecord]]:
+        """Return the settlements of ``account`` (the newest ``limit``), in chain order."""
+        return self._reader.settlements_by_account(account, limit)
 
     def close(self) -> None:
         """Stop the writer once it finished the append it is doing; close both connections.

@@ -24,12 +24,16 @@ from ledger import (
     build_block,
     encode,
 )
+from ledger.results import RESULT_TYPES
 from tests.ledger.chainkit import CHAIN_ID, OPERATOR, PEERS, T0, make_chain, order
 
 
 @pytest.fixture(scope="module")
 def chain():
     return make_chain(6, 4)
+
+
+RESULT_KINDS = sorted(RESULT_TYPES)
 
 
 def tx_id(data: bytes) -> bytes:
@@ -56,8 +60,18 @@ def same_reads(store, reference, chain) -> None:
             assert store.transaction(tx_id(data)) == reference.transaction(tx_id(data))
     for peer in [*PEERS, OPERATOR]:
         account = peer.account_id
-        assert store.results_by_account(account) == reference.results_by_account(account)
+        everything = reference.results_by_account(account)
+        assert store.results_by_account(account) == everything
         assert store.trades_by_account(account) == reference.trades_by_account(account)
+        # of one kind, the newest few: the naive filter and slice of the whole history
+        for kind in (None, *RESULT_KINDS):
+            of_kind = [r for r in everything if kind is None or kind == r.record.KIND]
+            for limit in (None, 0, 1, 3, 1000):
+                want = of_kind if limit is None else of_kind[max(0, len(of_kind) - limit) :]
+                assert store.results_by_account(account, kind, limit) == want, (kind, limit)
+                assert reference.results_by_account(account, kind, limit) == want
+        trades = reference.trades_by_account(account)
+        assert store.trades_by_account(account, 2) == trades[-2:]
 
 
 def test_reads_see_a_block_before_its_index_rows(tmp_path, chain):

@@ -1,0 +1,81 @@
+"""Reads of trades and settlements: newest first, bounded, and never holding other clients up."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from node.errors import RequestFailed
+from tests.node.conftest import peer_key
+from tests.node.test_operator import attach, make_operator, run
+
+BLOCKS = 6  # blocks with trades, two trades each
+
+
+async def market_with_trades(tmp_path):
+    """An operator whose chain holds BLOCKS blocks with two trades each (and the registrations)."""
+    node, _ = make_operator(tmp_path, block_interval_ms=5)
+    await node.start("127.0.0.1", 0)
+    seller, buyer = await attach(node, peer_key(1)), await attach(node, peer_key(2))
+    await seller.register("s", bus="B1", role="producer")
+    await buyer.register("b", bus="B1", role="consumer")
+    for n in range(BLOCKS):
+        await seller.place_order("electricity", 4, "ask", 100 + n, 300)
+        bid = await buyer.place_order("electricity", 4, "bid", 100 + n, 100)
+        bid2 = await buyer.place_order("electricity", 4, "bid", 100 + n, 200)
+        await buyer.wait_committed(bid.tx_id)
+        await buyer.wait_committed(bid2.tx_id)
+    return node, seller, buyer
+
+
+def test_trades_are_the_newest_in_chain_order_or_pages_from_a_height(tmp_path):
+    async def main():
+        node, seller, buyer = await market_with_trades(tmp_path)
+        everything = await buyer.trades(start=0, limit=10_000)
+        assert [t["quantity"] for t in everything] == [100, 200] * BLOCKS
+        heights = [t["height"] for t in everything]
+        assert heights == sorted(heights)
+        # the newest, of everyone and of one account
+        assert await buyer.trades(limit=3) == everything[-3:]
+        assert await buyer.trades(peer_key(2).account_id, limit=3) == everything[-3:]
+        assert await buyer.trades() == everything  # the default limit is 1,000
+        # a page from a height holds whole blocks until at least `limit`
+        first = everything[0]["height"]
+        page = await buyer.trades(start=first, limit=3)
+        assert page == [t for t in everything if t["height"] <= first + 1]
+        assert len(page) == 4
+        after = await buyer.trades(start=page[-1]["height"] + 1, limit=10_000)
+        assert page + after == everything
+        for bad in (0, -5):
+            with pytest.raises(RequestFailed, match="limit must be at least 1"):
+                await buyer.trades(limit=bad)
+        for client in (seller, buyer):
+            await client.close()
+        await node.close()
+
+    run(main())
+
+
+def test_a_long_trades_read_lets_other_clients_in_between_blocks(tmp_path):
+    async def main():
+        node, seller, buyer = await market_with_trades(tmp_path)
+        order: list[str] = []
+
+        async def read_all() -> None:
+            await buyer.trades(start=0, limit=10_000)
+            order.append("trades")
+
+        async def status() -> None:
+            await asyncio.sleep(0)  # asked once the scan has started
+            await seller.call("status")
+            order.append("status")
+
+        await asyncio.gather(read_all(), status())
+        # the scan of the whole chain hands the loop back after each block
+        assert order == ["status", "trades"]
+        for client in (seller, buyer):
+            await client.close()
+        await node.close()
+
+    run(main())
