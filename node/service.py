@@ -17,7 +17,7 @@ from node import chain, txn
 from node.clock import Clock
 from node.config import NodeConfig
 from node.errors import ConfigError, RequestFailed
-from node.protocol import E_BAD_ARGUMENTS, E_NOT_FOUND, E_TIMEOUT, Value
+from node.protocol import E_BAD_ARGUMENTS, E_NOT_FOUND, E_TIMEOUT, CanonicalMap, Value
 from node.server import Args, Handler, Pipeline, Result, RpcServer, Session
 from node.state import MarketState
 from orderbook.types import Instrument, Product
@@ -59,20 +59,22 @@ def arg_bytes(args: Args, name: str, size: int | None = None) -> bytes:
     return value
 
 
-def trade_to_wire(record: txn.TradeRecord, height: int) -> dict[str, Value]:
-    """A trade record as a protocol map."""
-    return {
-        "height": height,
-        "tx_id": record.tx_id,
-        "product": record.product,
-        "slot": record.slot,
-        "price": record.price,
-        "quantity": record.quantity,
-        "maker_account": record.maker_account,
-        "taker_account": record.taker_account,
-        "maker_order": record.maker_order,
-        "taker_order": record.taker_order,
-    }
+def trade_to_wire(record: txn.TradeRecord, height: int) -> CanonicalMap:
+    """A trade record as a protocol map (keys sorted: sent without a check)."""
+    return CanonicalMap(
+        {
+            "height": height,
+            "maker_account": record.maker_account,
+            "maker_order": record.maker_order,
+            "price": record.price,
+            "product": record.product,
+            "quantity": record.quantity,
+            "slot": record.slot,
+            "taker_account": record.taker_account,
+            "taker_order": record.taker_order,
+            "tx_id": record.tx_id,
+        }
+    )
 
 
 class NodeService:

@@ -36,6 +36,8 @@ def test_trades_are_the_newest_in_chain_order_or_pages_from_a_height(tmp_path):
         assert [t["quantity"] for t in everything] == [100, 200] * BLOCKS
         heights = [t["height"] for t in everything]
         assert heights == sorted(heights)
+        # sent as CanonicalMaps, unchecked: the keys must arrive sorted
+        assert all(list(t) == sorted(t) for t in everything)
         # the newest, of everyone and of one account
         assert await buyer.trades(limit=3) == everything[-3:]
         assert await buyer.trades(peer_key(2).account_id, limit=3) == everything[-3:]
