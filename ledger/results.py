@@ -252,6 +252,21 @@ def result_accounts(
     return cls.KIND, _ACCOUNTS[cls](values)
 
 
+def peek_result_kind(data: bytes) -> int | None:
+    """The kind number a result record's bytes announce, read off its first three bytes.
+
+    Nothing else is checked (``decode_result`` does that): for readers that
+    want the records of one kind, such as a node listing trades, and would
+    otherwise decode every result of a block to find them. None if the
+    bytes do not start as a canonical result does: a short array, version
+    ``RESULT_VERSION``, a small kind number.
+    """
+    if len(data) < 3 or not 0x92 <= data[0] <= 0x9F or data[1] != RESULT_VERSION:
+        return None
+    kind = data[2]
+    return kind if kind < 0x80 else None  # a positive fixint: every kind number is one
+
+
 def decode_result(data: bytes, *, max_size: int = MAX_RESULT_SIZE) -> ResultRecord:
     """Decode one result record from its exact bytes.
 

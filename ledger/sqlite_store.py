@@ -75,6 +75,7 @@ from ledger.results import (
 from ledger.store import (
     BlockIndex,
     Located,
+    Position,
     account_rows,
     block_tx_ids,
     check_extends,
@@ -426,7 +427,11 @@ class SqliteBlockStore:
         return None
 
     def results_by_account(
-        self, account: bytes, kind: RecordKind | None = None, limit: int | None = None
+        self,
+        account: bytes,
+        kind: RecordKind | None = None,
+        limit: int | None = None,
+        before: Position | None = None,
     ) -> list[Located[ResultRecord]]:
         """Return the results naming ``account`` (see ``BlockStore.results_by_account``).
 
@@ -439,6 +444,9 @@ class SqliteBlockStore:
         if kind is not None:
             query += " AND kind = ?"
             params.append(int(kind))
+        if before is not None:
+            query += " AND (height < ? OR (height = ? AND idx < ?))"
+            params.extend((before[0], before[0], before[1]))
         query += " ORDER BY height DESC, idx DESC"
         if limit is not None:
             query += " LIMIT ?"
@@ -451,8 +459,9 @@ class SqliteBlockStore:
             located: list[tuple[int, int, bytes | None]] = [(h, i, None) for h, i in rows]
             for trail_block in self._trail_blocks():
                 for index, data in enumerate(trail_block.results):
-                    if (trail_block.height, index) in indexed:
-                        continue  # indexed by a writer since the mark was read
+                    position = (trail_block.height, index)
+                    if position in indexed or (before is not None and position >= before):
+                        continue  # indexed by a writer since the mark was read, or not asked for
                     found_kind, accounts = result_accounts(data)
                     if account in accounts and (kind is None or found_kind == kind):
                         located.append((trail_block.height, index, data))
@@ -485,16 +494,17 @@ class SqliteBlockStore:
             conn.execute("COMMIT")
 
     def trades_by_account(
-        self, account: bytes, limit: int | None = None
+        self, account: bytes, limit: int | None = None, before: Position | None = None
     ) -> list[Located[TradeRecord]]:
         """Return the trades where ``account`` is maker or taker (the newest ``limit``)."""
-        return trades_of(self.results_by_account(account, RecordKind.TRADE, limit))
+        return trades_of(self.results_by_account(account, RecordKind.TRADE, limit, before))
 
     def settlements_by_account(
-        self, account: bytes, limit: int | None = None
+        self, account: bytes, limit: int | None = None, before: Position | None = None
     ) -> list[Located[SettlementRecord]]:
         """Return the settlements of ``account`` (the newest ``limit``), in chain order."""
-        return settlements_of(self.results_by_account(account, RecordKind.SETTLEMENT, limit))
+        found = self.results_by_account(account, RecordKind.SETTLEMENT, limit, before)
+        return settlements_of(found)
 
     def _check(self) -> None:
         """Check that the index tables match the stored blocks, O(total size); for tests.

@@ -58,7 +58,7 @@ from node.worker_link import child_socket, link, recv_frame, send_frame, spawn, 
 if TYPE_CHECKING:
     from ledger.block import Block, BlockHeader
     from ledger.results import ResultRecord, SettlementRecord, TradeRecord
-    from ledger.store import Located
+    from ledger.store import Located, Position
     from ledger.transactions import SignedTransaction
     from ledger.types import RecordKind
 
@@ -237,22 +237,26 @@ class ProcessBlockStore:
         return self._reader.transaction(tx_id)
 
     def results_by_account(
-        self, account: bytes, kind: RecordKind | None = None, limit: int | None = None
+        self,
+        account: bytes,
+        kind: RecordKind | None = None,
+        limit: int | None = None,
+        before: Position | None = None,
     ) -> list[Located[ResultRecord]]:
         """Return the results naming ``account`` (see ``BlockStore.results_by_account``)."""
-        return self._reader.results_by_account(account, kind, limit)
+        return self._reader.results_by_account(account, kind, limit, before)
 
     def trades_by_account(
-        self, account: bytes, limit: int | None = None
+        self, account: bytes, limit: int | None = None, before: Position | None = None
     ) -> list[Located[TradeRecord]]:
         """Return the trades where ``account`` is maker or taker (the newest ``limit``)."""
-        return self._reader.trades_by_account(account, limit)
+        return self._reader.trades_by_account(account, limit, before)
 
     def settlements_by_account(
-        self, account: bytes, limit: int | None = None
+        self, account: bytes, limit: int | None = None, before: Position | None = None
     ) -> list[Located[SettlementRecord]]:
         """Return the settlements of ``account`` (the newest ``limit``), in chain order."""
-        return self._reader.settlements_by_account(account, limit)
+        return self._reader.settlements_by_account(account, limit, before)
 
     def close(self) -> None:
         """Stop the writer once it finished the append it is doing; close both connections.

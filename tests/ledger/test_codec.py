@@ -27,7 +27,7 @@ from ledger import (
 from ledger.audit import decode_inclusion_proof
 from ledger.block import decode_header
 from ledger.codec import MAX_DEPTH, decode_record
-from ledger.results import decode_result
+from ledger.results import decode_result, peek_result_kind
 from tests.ledger.chainkit import make_chain
 
 scalars = st.one_of(
@@ -199,3 +199,27 @@ def test_mutated_valid_records_only_raise_decode_errors(data):
         for decoder in DECODERS:
             with contextlib.suppress(DecodeError):
                 decoder(candidate)
+
+
+RESULT_SAMPLES = [result for block in make_chain(6, 4) for result in block.results]
+
+
+def test_peek_result_kind_reads_each_kind_off_the_bytes():
+    kinds = {peek_result_kind(data) for data in RESULT_SAMPLES}
+    assert kinds == {16, 17, 18, 19}  # trade, rejection, settlement, event
+    for data in RESULT_SAMPLES:
+        assert peek_result_kind(data) == decode_result(data).KIND
+    for data in (b"", b"\x92", b"\x93\x02\x10", b"\x93\x01\xcc\x80", b"\x80\x01\x10", b"\xa3abc"):
+        assert peek_result_kind(data) is None
+
+
+@given(st.data())
+def test_peek_result_kind_agrees_with_decoding_whenever_decoding_succeeds(data):
+    mutated = bytearray(data.draw(st.sampled_from(RESULT_SAMPLES)))
+    position = data.draw(st.integers(0, len(mutated) - 1))
+    mutated[position] = data.draw(st.integers(0, 255))
+    try:
+        record = decode_result(bytes(mutated))
+    except DecodeError:
+        return
+    assert peek_result_kind(bytes(mutated)) == record.KIND

@@ -72,6 +72,13 @@ def same_reads(store, reference, chain) -> None:
                 assert reference.results_by_account(account, kind, limit) == want
         trades = reference.trades_by_account(account)
         assert store.trades_by_account(account, 2) == trades[-2:]
+        # pages: only what lies before a (height, index)
+        for cut in {(0, 0), *((r.height, r.index) for r in everything[::3]), (10**6, 0)}:
+            earlier = [r for r in everything if (r.height, r.index) < cut]
+            for limit in (None, 2):
+                want = earlier if limit is None else earlier[max(0, len(earlier) - limit) :]
+                assert store.results_by_account(account, None, limit, cut) == want, cut
+                assert reference.results_by_account(account, None, limit, cut) == want
 
 
 def test_reads_see_a_block_before_its_index_rows(tmp_path, chain):

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from node import service
 from node.errors import RequestFailed
 from tests.node.conftest import peer_key
 from tests.node.test_operator import attach, make_operator, run
@@ -75,6 +76,59 @@ def test_a_long_trades_read_lets_other_clients_in_between_blocks(tmp_path):
 
         await asyncio.gather(read_all(), status())
         # the scan of the whole chain hands the loop back after each block
+        assert order == ["status", "trades"]
+        for client in (seller, buyer):
+            await client.close()
+        await node.close()
+
+    run(main())
+
+
+def test_reads_in_pages_give_the_newest_in_chain_order():
+    located = [(h, i) for h in range(5) for i in range(3)]  # 15 positions
+
+    def read(count, before):
+        earlier = [p for p in located if before is None or p < before]
+        return [_Located(h, i) for h, i in earlier[max(0, len(earlier) - count) :]]
+
+    async def main(limit):
+        return [(x.height, x.index) for x in await service.newest_in_pages(read, limit)]
+
+    for page in (1, 2, 4, 15, 200):
+        service_page, service.READ_PAGE = service.READ_PAGE, page
+        try:
+            for limit in (1, 2, 3, 14, 15, 16, 1000):
+                assert asyncio.run(main(limit)) == located[-limit:], (page, limit)
+        finally:
+            service.READ_PAGE = service_page
+
+
+class _Located:
+    def __init__(self, height: int, index: int) -> None:
+        self.height, self.index = height, index
+
+
+def test_an_account_history_is_read_in_pages_that_let_other_clients_in(tmp_path, monkeypatch):
+    monkeypatch.setattr(service, "READ_PAGE", 2)
+
+    async def main():
+        node, seller, buyer = await market_with_trades(tmp_path)
+        everything = await buyer.trades(start=0, limit=10_000)
+        account = peer_key(2).account_id
+        assert await buyer.trades(account, limit=5) == everything[-5:]
+        assert await buyer.trades(account) == everything
+        order: list[str] = []
+
+        async def read() -> None:
+            await buyer.trades(account)
+            order.append("trades")
+
+        async def status() -> None:
+            await asyncio.sleep(0)
+            await seller.call("status")
+            order.append("status")
+
+        await asyncio.gather(read(), status())
         assert order == ["status", "trades"]
         for client in (seller, buyer):
             await client.close()
