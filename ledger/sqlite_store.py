@@ -342,11 +342,6 @@ class SqliteBlockStore:
             (height + 1,),
         )
 
-    @property
-    def unindexed(self) -> int:
-        """Blocks this connection appended with ``index_later`` and has not indexed yet."""
-        return len(self._trail)
-
     def index_trail(self) -> None:
         """Write the index rows of the blocks appended with ``index_later``, oldest first.
 

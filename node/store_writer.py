@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import pickle
-import select
 import socket
 import sys
 from collections import deque
@@ -64,8 +63,6 @@ if TYPE_CHECKING:
     from ledger.types import RecordKind
 
 MAX_ANSWER = 1 << 20  # bytes: an answer is a pickled None or error
-# Blocks stored and not yet indexed while more blocks wait; reads scan these.
-MAX_UNINDEXED = 4
 
 
 def _send(sock: socket.socket, message: object) -> None:
@@ -93,8 +90,7 @@ def serve_appends(conn: Connection, path: str) -> None:
             try:
                 data = recv_frame(sock)
             except (EOFError, OSError):
-                _index(store)  # the operator closed its end, or died
-                return
+                return  # the operator closed its end, or died
             try:
                 # The operator's own blocks: the index rows follow the answer.
                 store.append(decode_block(data), index_later=True)
@@ -102,26 +98,13 @@ def serve_appends(conn: Connection, path: str) -> None:
                 _send(sock, ("error", exc))
                 continue
             _send(sock, None)
-            # A block already waiting is stored first (its commit waited for
-            # this block's index rows before), up to MAX_UNINDEXED blocks.
-            if store.unindexed >= MAX_UNINDEXED or not _readable(sock):
-                _index(store)
+            try:
+                store.index_trail()
+            except LedgerError as exc:  # reads still see the block; the next append retries
+                print(f"p2pex-store: indexing failed: {exc}", file=sys.stderr, flush=True)
     finally:
         store.close()
         sock.close()
-
-
-def _readable(sock: socket.socket) -> bool:
-    """Whether a frame (or EOF) is waiting on ``sock``."""
-    return bool(select.select([sock], [], [], 0)[0])
-
-
-def _index(store: SqliteBlockStore) -> None:
-    """Write the trail's index rows; a failure is reported and retried with the next block."""
-    try:
-        store.index_trail()
-    except LedgerError as exc:  # reads still see the blocks; the next index_trail retries
-        print(f"p2pex-store: indexing failed: {exc}", file=sys.stderr, flush=True)
 
 
 class _AnswerLink(FrameProtocol):
