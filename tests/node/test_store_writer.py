@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
+import sqlite3
 
 import pytest
 
@@ -100,3 +102,29 @@ def test_an_unusable_file_is_a_clear_error(tmp_path):
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(NodeError, match="block store"):
         ProcessBlockStore(path)
+
+
+def test_blocks_sent_back_to_back_are_all_stored_and_indexed(tmp_path):
+    from tests.ledger.chainkit import make_chain as make_trading_chain
+
+    blocks = make_trading_chain(8, 4)  # transactions and results: index rows to write
+    path = tmp_path / "chain.sqlite3"
+
+    async def main():
+        store = ProcessBlockStore(path)
+        await store.start()
+        for future in [store.append_soon(b) for b in blocks]:  # all queued at once
+            await future
+        assert store.height == len(blocks)
+        for block in blocks:  # every transaction is found, indexed or in the trail
+            for data in block.transactions:
+                located = store.transaction(hashlib.sha256(data).digest())
+                assert located is not None and located.height == block.height
+        store.close()
+
+    run(main())
+    with sqlite3.connect(path) as conn:
+        mark = conn.execute("SELECT value FROM meta WHERE key = 'indexed'").fetchone()[0]
+    assert mark == len(blocks)
+    with SqliteBlockStore(path, readonly=True) as reopened:
+        reopened._check()
