@@ -67,12 +67,11 @@ from ledger.errors import (
 )
 from ledger.results import (
     ResultRecord,
-    SettlementRecord,
-    TradeRecord,
     decode_result,
     result_accounts,
 )
 from ledger.store import (
+    AccountReads,
     BlockIndex,
     Located,
     Position,
@@ -81,8 +80,6 @@ from ledger.store import (
     check_extends,
     index_block,
     newest,
-    settlements_of,
-    trades_of,
 )
 from ledger.transactions import SignedTransaction, decode_transaction
 from ledger.types import RecordKind
@@ -105,7 +102,7 @@ _SCHEMA = (
 )
 
 
-class SqliteBlockStore:
+class SqliteBlockStore(AccountReads):
     """A ``BlockStore`` in one SQLite database file.
 
     Args:
@@ -492,19 +489,6 @@ class SqliteBlockStore:
             yield
         finally:
             conn.execute("COMMIT")
-
-    def trades_by_account(
-        self, account: bytes, limit: int | None = None, before: Position | None = None
-    ) -> list[Located[TradeRecord]]:
-        """Return the trades where ``account`` is maker or taker (the newest ``limit``)."""
-        return trades_of(self.results_by_account(account, RecordKind.TRADE, limit, before))
-
-    def settlements_by_account(
-        self, account: bytes, limit: int | None = None, before: Position | None = None
-    ) -> list[Located[SettlementRecord]]:
-        """Return the settlements of ``account`` (the newest ``limit``), in chain order."""
-        found = self.results_by_account(account, RecordKind.SETTLEMENT, limit, before)
-        return settlements_of(found)
 
     def _check(self) -> None:
         """Check that the index tables match the stored blocks, O(total size); for tests.

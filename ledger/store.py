@@ -236,7 +236,36 @@ def settlements_of(results: Sequence[Located[ResultRecord]]) -> list[Located[Set
     ]
 
 
-class MemoryBlockStore:
+class AccountReads:
+    """A store's ``trades_by_account`` and ``settlements_by_account``, from its
+    ``results_by_account`` (see ``BlockStore``)."""
+
+    __slots__ = ()
+
+    def results_by_account(
+        self,
+        account: bytes,
+        kind: RecordKind | None = None,
+        limit: int | None = None,
+        before: Position | None = None,
+    ) -> list[Located[ResultRecord]]:
+        raise NotImplementedError
+
+    def trades_by_account(
+        self, account: bytes, limit: int | None = None, before: Position | None = None
+    ) -> list[Located[TradeRecord]]:
+        """Return the trades where ``account`` is maker or taker (the newest ``limit``)."""
+        return trades_of(self.results_by_account(account, RecordKind.TRADE, limit, before))
+
+    def settlements_by_account(
+        self, account: bytes, limit: int | None = None, before: Position | None = None
+    ) -> list[Located[SettlementRecord]]:
+        """Return the settlements of ``account`` (the newest ``limit``), in chain order."""
+        found = self.results_by_account(account, RecordKind.SETTLEMENT, limit, before)
+        return settlements_of(found)
+
+
+class MemoryBlockStore(AccountReads):
     """A ``BlockStore`` in memory (tests, replicas that do not persist).
 
     Blocks are kept as their exact bytes, as on disk, and decoded on read.
@@ -322,19 +351,6 @@ class MemoryBlockStore:
             record = decode_result(self.block_at(height).results[index])
             found.append(Located(height, index, record))
         return found
-
-    def trades_by_account(
-        self, account: bytes, limit: int | None = None, before: Position | None = None
-    ) -> list[Located[TradeRecord]]:
-        """Return the trades where ``account`` is maker or taker (the newest ``limit``)."""
-        return trades_of(self.results_by_account(account, RecordKind.TRADE, limit, before))
-
-    def settlements_by_account(
-        self, account: bytes, limit: int | None = None, before: Position | None = None
-    ) -> list[Located[SettlementRecord]]:
-        """Return the settlements of ``account`` (the newest ``limit``), in chain order."""
-        found = self.results_by_account(account, RecordKind.SETTLEMENT, limit, before)
-        return settlements_of(found)
 
     def close(self) -> None:
         """Nothing to release."""

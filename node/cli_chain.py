@@ -20,6 +20,7 @@ from ledger.results import decode_result
 from ledger.sqlite_store import SqliteBlockStore
 from ledger.store import BlockStore, MemoryBlockStore
 from node import chain
+from node.cli_types import positive_int
 from node.client import Client
 from node.errors import BlockRefused, ConfigError, NodeError
 from node.keys import load_key, parse_public_key
@@ -178,17 +179,6 @@ def run_prove(args: argparse.Namespace) -> int:
     return 0
 
 
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        msg = f"must be a whole number >= 1, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
 def _source_flags(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--data-dir", type=Path, help="a node's data directory (read-only)")
@@ -217,7 +207,7 @@ def add_chain_command(commands: SubParsers) -> None:
     verify.add_argument("--chain-id", help="default: the genesis block's")
     verify.add_argument(
         "--workers",
-        type=_workers,
+        type=positive_int,
         metavar="N",
         help="processes for the ledger audit of a --data-dir chain (default: every core for "
         "chains of 32 blocks or more; 1 audits in this process); the replay is serial",

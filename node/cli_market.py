@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from node.cli_types import positive_int
 from node.client import Client, Submitted
 from node.errors import ConfigError
 from node.keys import load_key
@@ -108,18 +109,6 @@ def run_trades(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    """An argparse type: an integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        msg = f"expected a whole number of at least 1, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
 def _node_flag(parser: argparse.ArgumentParser, key: bool) -> None:
     parser.add_argument("--node", default=DEFAULT_NODE, metavar="HOST:PORT", help="node address")
     if key:
@@ -185,11 +174,13 @@ def add_book_command(commands: SubParsers) -> None:
 def add_trades_command(commands: SubParsers) -> None:
     """Register ``p2pex trades``."""
     parser = commands.add_parser(
-        "trades", help="list trades", description="List trades, all or of one account."
+        "trades",
+        help="list the newest trades",
+        description="List the newest trades, of every account or of one.",
     )
     _node_flag(parser, key=True)
     parser.add_argument("--account", metavar="HEX", help="account id (default: --key's, or all)")
     parser.add_argument(
-        "--limit", type=_positive, default=50, help="print the newest N (default: 50)"
+        "--limit", type=positive_int, default=50, help="print the newest N (default: 50)"
     )
     parser.set_defaults(handler=run_trades)
