@@ -38,7 +38,7 @@ import clarabel
 import cvxpy
 import numpy as np
 
-from bench.machine import describe, git_commit, load_average
+from bench.machine import describe, load_average, write_results
 from clearing import (
     Case,
     Clearer,
@@ -309,11 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     out += [f"peak RSS: {peak:.0f} MiB", f"load average at end: {load_average()}"]
     print(out[-2])
     print(out[-1])
-    commit = git_commit().split()[0]
-    path = args.out or Path("bench/results") / f"clearing-{commit}.txt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(out) + "\n", encoding="utf-8")
-    print(f"wrote {path}")
+    write_results("clearing", out, path=args.out)
     return 0
 
 

@@ -35,9 +35,8 @@ import random
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
-from bench.machine import describe, git_commit, load_average
+from bench.machine import describe, load_average, write_results
 from orderbook import Instrument, Market, MarketConfig, Product, Side
 from orderbook.digest import snapshot_digest
 
@@ -157,13 +156,9 @@ def main(argv: list[str] | None = None) -> None:
     out.append(f"load average at end: {load_average()}")
     print("\n".join(out[-(len(SITUATIONS) + 4) :]))
     if args.write:
-        commit = git_commit().split()[0]
         suffix = f"-books{args.quiet_books + 1}" if args.quiet_books else ""
         suffix += f"-orders{args.orders}" if args.orders != 5_000 else ""
-        path = Path("bench/results") / f"digest-{commit}{suffix}.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(out) + "\n", encoding="utf-8")
-        print(f"wrote {path}")
+        write_results("digest", out, suffix)
 
 
 if __name__ == "__main__":

@@ -50,12 +50,11 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from nacl.bindings import crypto_sign_open
 
-from bench.machine import describe, git_commit, load_average
+from bench.machine import describe, load_average, write_results
 from ledger import (
     Block,
     PlaceOrder,
@@ -464,11 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     say(f"load average at end: {load_average()}")
 
     if args.write:
-        commit = git_commit().split()[0]
-        target = Path(__file__).parent / "results" / f"ledger-{commit}.txt"
-        target.parent.mkdir(exist_ok=True)
-        target.write_text("\n".join(out) + "\n", encoding="utf-8")
-        print(f"wrote {target}")
+        write_results("ledger", out)
     return 0
 
 

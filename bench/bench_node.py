@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 
 from bench import proc_cpu, speed
-from bench.machine import describe, git_commit
+from bench.machine import describe, write_results
 from ledger.block import decode_block
 from ledger.keys import SigningKey
 from node import txn
@@ -405,12 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     print(summary)
     lines.append(summary)
     if not args.no_save:
-        out = Path(__file__).parent / "results"
-        out.mkdir(exist_ok=True)
-        commit = git_commit().split()[0]
-        path = out / f"node-{commit}.txt"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        print(f"wrote {path}")
+        write_results("node", lines)
     return 0
 
 

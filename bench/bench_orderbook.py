@@ -37,9 +37,8 @@ import gc
 import random
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-from bench.machine import describe, git_commit, load_average
+from bench.machine import describe, load_average, write_results
 from orderbook import (
     AmendOrder,
     CancelOrder,
@@ -375,11 +374,7 @@ def main(argv: list[str] | None = None) -> None:
     out.append(f"load average at end: {load_average()}")
     print(out[-1])
     if args.write:
-        commit = git_commit().split()[0]
-        path = Path("bench/results") / f"orderbook-{commit}{'-nogc' if args.no_gc else ''}.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(out) + "\n", encoding="utf-8")
-        print(f"wrote {path}")
+        write_results("orderbook", out, "-nogc" if args.no_gc else "")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from bench.bench_node import run_clients
-from bench.machine import describe, git_commit
+from bench.machine import describe, write_results
 from node.client import AsyncClient
 from node.localnet import LocalNet
 from node.rpc import Result
@@ -99,11 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(line, flush=True)
                 lines.append(line)
     if not args.no_save:
-        out = Path(__file__).parent / "results"
-        out.mkdir(exist_ok=True)
-        path = out / f"reads-{git_commit().split()[0]}.txt"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        print(f"wrote {path}")
+        write_results("reads", lines)
     return 0
 
 

@@ -16,6 +16,7 @@ from bench.speed import speed_probe
 
 # Above this 1-minute load average another job was competing for the 2 cores.
 BUSY_LOAD = 1.0
+RESULTS = Path(__file__).parent / "results"
 
 
 def git_commit(dirty_paths: Sequence[str] = ()) -> str:
@@ -65,3 +66,18 @@ def describe(dirty_paths: Sequence[str] = ()) -> list[str]:
         f"python: {platform.python_version()} ({platform.python_implementation()})",
         f"load average at start: {load_average()}",
     ]
+
+
+def write_results(
+    kind: str, lines: Sequence[str], suffix: str = "", path: Path | None = None
+) -> Path:
+    """Write ``lines`` to ``bench/results/<kind>-<commit><suffix>.txt`` (or to ``path``).
+
+    Relative to this file, not to the working directory; prints where it wrote.
+    """
+    if path is None:
+        path = RESULTS / f"{kind}-{git_commit().split()[0]}{suffix}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
+    return path
