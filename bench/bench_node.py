@@ -44,17 +44,19 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bench import proc_cpu, speed
 from bench.machine import describe, write_results
+from bench.raw_client import RawSubmitter
 from ledger.block import decode_block
 from ledger.keys import SigningKey
 from node import txn
 from node.client import AsyncClient
 from node.errors import NodeError
 from node.localnet import LocalNet
-from node.rpc import Result
 
 PRODUCT = "electricity"
 SLOT = 1
@@ -98,6 +100,26 @@ def presign(client: AsyncClient, first_nonce: int, plan: list[tuple[str, int, in
     ]
 
 
+# An order ready to go: its transaction id, and what submits it (returns the reply's future).
+Order = tuple[bytes, Callable[[], asyncio.Future[Any]]]
+
+
+def orders_for(client: AsyncClient, raw: RawSubmitter | None, txs: list[bytes]) -> list[Order]:
+    """Each signed transaction with how it is submitted: by the library client, or ``raw``."""
+    ids = [hashlib.sha256(data).digest() for data in txs]
+    if raw is None:
+        request = client.rpc.request
+        return [
+            (tx_id, functools.partial(request, "submit", {"tx": data}))
+            for tx_id, data in zip(ids, txs, strict=True)
+        ]
+    frames = raw.prepare(txs)  # encoded before the clock starts, as they were signed
+    return [
+        (tx_id, functools.partial(raw.send, prepared))
+        for tx_id, prepared in zip(ids, frames, strict=True)
+    ]
+
+
 class Recorder:
     """Latencies of one run: submit -> accepted, submit -> committed (block pushed)."""
 
@@ -127,30 +149,30 @@ class Recorder:
                 self.committed_at[hashlib.sha256(tx).digest()] = now
         self.blocks_at.clear()
 
-    def send(self, client: AsyncClient, data: bytes, due_ns: int) -> asyncio.Future[Result]:
+    def send(self, order: Order, due_ns: int) -> asyncio.Future[Any]:
         """Submit one signed transaction now; its acceptance is recorded from ``due_ns``.
 
         No task per order: the client's loop is on this machine's cores too,
         and its own overhead shows up as latency.
         """
-        tx_id = hashlib.sha256(data).digest()
+        tx_id, submit = order
         self.due_at[tx_id] = due_ns
         self.sent_at[tx_id] = time.perf_counter_ns()
-        future = client.rpc.request("submit", {"tx": data})
+        future = submit()
         future.add_done_callback(functools.partial(self._answered, tx_id))
         return future
 
-    def _answered(self, tx_id: bytes, future: asyncio.Future[Result]) -> None:
+    def _answered(self, tx_id: bytes, future: asyncio.Future[Any]) -> None:
         error = None if future.cancelled() else future.exception()
         if error is not None or future.cancelled():
             self.errors.append(str(error))
         else:
             self.accepted_at[tx_id] = time.perf_counter_ns()
 
-    async def submit(self, client: AsyncClient, data: bytes, due_ns: int) -> None:
-        """Submit one signed transaction and wait for its answer."""
-        with contextlib.suppress(NodeError):
-            await self.send(client, data, due_ns)
+    async def submit(self, order: Order, due_ns: int) -> None:
+        """Submit one signed transaction and wait for its answer (an error is recorded)."""
+        with contextlib.suppress(NodeError, RuntimeError, ConnectionError):
+            await self.send(order, due_ns)
 
     def report(self, start_ns: int) -> dict[str, object]:
         """Throughput and latency percentiles (accept latency per quarter of the run too).
@@ -194,45 +216,44 @@ def p99(values_ns: list[int]) -> float:
     return s[min(len(s) - 1, int(0.99 * len(s)))] / 1e6 if s else float("nan")
 
 
-async def closed_loop(recorder: Recorder, clients: list[AsyncClient], signed, window: int) -> int:
+async def closed_loop(recorder: Recorder, streams: list[list[Order]], window: int) -> int:
     """Each client keeps ``window`` submits in flight until its orders are done."""
 
-    async def stream(client: AsyncClient, txs: list[bytes]) -> None:
+    async def stream(orders: list[Order]) -> None:
         slots = asyncio.Semaphore(window)
 
-        async def one(data: bytes) -> None:
+        async def one(order: Order) -> None:
             async with slots:
-                await recorder.submit(client, data, time.perf_counter_ns())
+                await recorder.submit(order, time.perf_counter_ns())
 
-        await asyncio.gather(*(one(d) for d in txs))
+        await asyncio.gather(*(one(order) for order in orders))
 
     start = time.perf_counter_ns()
-    await asyncio.gather(*(stream(c, s) for c, s in zip(clients, signed, strict=True)))
+    await asyncio.gather(*(stream(orders) for orders in streams))
     return start
 
 
-async def open_loop(recorder: Recorder, clients: list[AsyncClient], signed, rate: float) -> int:
+async def open_loop(recorder: Recorder, streams: list[list[Order]], rate: float) -> int:
     """Submit at a fixed total ``rate`` whatever the replies do (no coordinated omission).
 
     Client ``c``'s order ``k`` is due at ``start + (k * clients + c) / rate``;
     latency counts from the due time, so a late sender shows up as latency.
     """
-    n = len(clients)
+    n = len(streams)
     start = time.perf_counter_ns() + 50_000_000
-    pending: set[asyncio.Future[Result]] = set()  # answered ones are dropped (less for the GC)
+    pending: set[asyncio.Future[Any]] = set()  # answered ones are dropped (less for the GC)
 
-    async def stream(c: int, client: AsyncClient, txs: list[bytes]) -> None:
-        for k, data in enumerate(txs):
+    async def stream(c: int, orders: list[Order]) -> None:
+        for k, order in enumerate(orders):
             due = start + int((k * n + c) * 1e9 / rate)
             delay = (due - time.perf_counter_ns()) / 1e9
             if delay > 0.0005:
                 await asyncio.sleep(delay)
-            answer = recorder.send(client, data, due)
+            answer = recorder.send(order, due)
             pending.add(answer)
             answer.add_done_callback(pending.discard)
 
-    streams = enumerate(zip(clients, signed, strict=True))
-    await asyncio.gather(*(stream(c, client, txs) for c, (client, txs) in streams))
+    await asyncio.gather(*(stream(c, orders) for c, orders in enumerate(streams)))
     await asyncio.gather(*pending, return_exceptions=True)
     return start
 
@@ -275,6 +296,11 @@ async def run_clients(address: str, args: argparse.Namespace, node_pid: int) -> 
         presign(c, r.nonce + 1, plan_orders(rng, args.orders))
         for c, r in zip(clients, registered, strict=True)
     ]
+    raw = [await RawSubmitter.connect(address) for _ in clients] if args.client == "raw" else []
+    streams = [
+        orders_for(client, raw[i] if raw else None, txs)
+        for i, (client, txs) in enumerate(zip(clients, signed, strict=True))
+    ]
     watcher = await AsyncClient.connect(address)
     await watcher.subscribe("blocks")
     recorder = Recorder()
@@ -286,9 +312,9 @@ async def run_clients(address: str, args: argparse.Namespace, node_pid: int) -> 
     gc.freeze()
     node_before, own_before = proc_cpu.snapshot(node_pid), proc_cpu.snapshot(os.getpid())
     if args.rate > 0:
-        start = await open_loop(recorder, clients, signed, args.rate)
+        start = await open_loop(recorder, streams, args.rate)
     else:
-        start = await closed_loop(recorder, clients, signed, args.window)
+        start = await closed_loop(recorder, streams, args.window)
     cpu = cpu_per_order(node_pid, node_before, own_before, len(recorder.accepted_at))
     deadline = time.monotonic() + 10  # let the last block land
     while time.monotonic() < deadline and len(recorder.committed_at) < len(recorder.accepted_at):
@@ -297,6 +323,8 @@ async def run_clients(address: str, args: argparse.Namespace, node_pid: int) -> 
     watch_task.cancel()
     for c in [*clients, watcher]:
         await c.close()
+    for submitter in raw:
+        submitter.close()
     return {**recorder.report(start), "gc": gc_was, "cpu": cpu}
 
 
@@ -318,6 +346,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--window", type=int, default=32, help="closed loop: requests in flight per client"
+    )
+    parser.add_argument(
+        "--client",
+        choices=("library", "raw"),
+        default="library",
+        help="library: the Python client (node.client.AsyncClient); raw: pre-encoded submit "
+        "frames, replies read as far as their id (bench/raw_client.py), which leaves the node "
+        "more of the shared cores",
     )
     parser.add_argument("--block-interval-ms", type=int, default=20)
     parser.add_argument("--block-max-txs", type=int, default=1000)
@@ -345,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         + (f"open loop at {args.rate:,.0f} orders/s, " if args.rate > 0 else "")
         + (f"closed loop, window {args.window}, " if args.rate <= 0 else "")
         + "pre-signed, "
+        + f"{args.client} client, "
         + f"block interval {args.block_interval_ms} ms / {args.block_max_txs} txs, "
         + f"{args.verify_workers} verify worker(s), "
         + (f"loop slice {args.loop_slice_us} us, " if args.loop_slice_us is not None else "")

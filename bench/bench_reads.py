@@ -91,7 +91,12 @@ def main(argv: list[str] | None = None) -> int:
         with net:
             assert net.operator is not None and net.operator.process is not None
             build = argparse.Namespace(
-                seed=args.seed, clients=args.clients, orders=args.orders, rate=0, window=32
+                seed=args.seed,
+                clients=args.clients,
+                orders=args.orders,
+                rate=0,
+                window=32,
+                client="library",
             )
             print("building the chain ...", flush=True)
             asyncio.run(run_clients(net.operator.address, build, net.operator.process.pid))
