@@ -28,7 +28,10 @@ acceptance), latency percentiles from submit to ``accepted`` and from submit
 to ``committed`` (block stored and pushed). The clients run in this process
 (one asyncio loop), the operator in another, sharing the machine's cores.
 Orders are signed in advance because signing is the clients' work, done on
-their own machines in real use; here it would take CPU from the node.
+their own machines in real use; here it would take CPU from the node. For
+the same reason ``--client raw`` replaces the library client by a load
+generator whose request frames are encoded in advance too and whose replies
+are read only as far as their id (``bench/raw_client.py``).
 """
 
 from __future__ import annotations
