@@ -76,21 +76,22 @@ def honest_chain() -> tuple[list[Block], MarketState]:
 def resign(block: Block, **changes) -> Block:
     """The block with header fields or body changed, re-signed by the operator."""
     results = changes.pop("results", block.results)
+    transactions = changes.pop("transactions", block.transactions)
     header = block.header
     fields = {f.name: getattr(header, f.name) for f in dataclasses.fields(BlockHeader) if f.init}
     fields.update(changes)
-    if results is not block.results:
-        fields["result_root"] = chain.build(
-            OPERATOR,
-            chain_id=CHAIN,
-            parent=None,
-            time_ns=0,
-            transactions=[],
-            results=results,
-            state_digest=bytes(32),
-        ).header.result_root
+    roots = chain.build(
+        OPERATOR,
+        chain_id=CHAIN,
+        parent=None,
+        time_ns=0,
+        transactions=transactions,
+        results=results,
+        state_digest=bytes(32),
+    ).header
+    fields["result_root"], fields["tx_root"] = roots.result_root, roots.tx_root
     new = BlockHeader(**fields)
-    return Block(new, OPERATOR.sign(new.signing_message()), block.transactions, tuple(results))
+    return Block(new, OPERATOR.sign(new.signing_message()), tuple(transactions), tuple(results))
 
 
 def forgeries() -> dict[str, tuple[list[bytes], str]]:
@@ -104,6 +105,8 @@ def forgeries() -> dict[str, tuple[list[bytes], str]]:
     altered = list(good1.results)
     altered[trade_index] = dataclasses.replace(trade, price=trade.price + 1).to_bytes()
     unsigned_alter = Block(good1.header, good1.signature, good1.transactions, tuple(altered))
+    tx = good1.transactions[0]  # canonical [1, 1, body, signature]: the signature ends it
+    forged_txs = (tx[:-1] + bytes([tx[-1] ^ 1]), *good1.transactions[1:])
     return {
         "bad_signature": (
             [
@@ -113,6 +116,11 @@ def forgeries() -> dict[str, tuple[list[bytes], str]]:
             "BadBlockSignature",
         ),
         "altered_trade": ([good0.to_bytes(), unsigned_alter.to_bytes()], "BadResultRoot"),
+        # a transaction whose signature does not verify, in a block the operator signed
+        "forged_transaction_signature": (
+            [good0.to_bytes(), resign(good1, transactions=forged_txs).to_bytes()],
+            "BadTransactionSignature",
+        ),
         "altered_trade_resigned": (
             [good0.to_bytes(), resign(good1, results=tuple(altered)).to_bytes()],
             "replay gives other results",
