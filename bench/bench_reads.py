@@ -18,6 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bench.bench_node import run_clients
@@ -25,9 +26,10 @@ from bench.machine import describe, write_results
 from node.client import AsyncClient
 from node.localnet import LocalNet
 from node.rpc import Result
+from node.service import MAX_READ_LIMIT
 
 
-async def held_up(read: asyncio.Task[Result], other: AsyncClient) -> float:
+async def held_up(read: asyncio.Task[list[Result]], other: AsyncClient) -> float:
     """The longest ``status`` round trip while ``read`` runs, in seconds."""
     longest = 0.0
     while not read.done():
@@ -44,19 +46,30 @@ async def measure(address: str, repeat: int) -> list[str]:
     peers = (await reader.call("peers"))["peers"]
     account = next(peer["account"] for peer in peers if peer["name"] == "bench0")
     status = await reader.call("status")
-    reads = [
-        ("trades, newest 1,000 (no arguments)", {}),
-        ("trades of one account, newest 1,000", {"account": account}),
-        ("trades, whole chain (from 0, limit 10^9)", {"from": 0, "limit": 10**9}),
+
+    async def whole_chain() -> list[Result]:
+        """Every trade, in pages of the most a reply holds, as a client reads them."""
+        trades: list[Result] = []
+        while True:
+            start = trades[-1]["height"] + 1 if trades else 0
+            page = await reader.trades(start=start, limit=MAX_READ_LIMIT)
+            if not page:
+                return trades
+            trades.extend(page)
+
+    reads: list[tuple[str, Callable[[], Awaitable[list[Result]]]]] = [
+        ("trades, newest 1,000 (no arguments)", reader.trades),
+        ("trades of one account, newest 1,000", lambda: reader.trades(account)),
+        (f"trades, whole chain (pages of {MAX_READ_LIMIT:,} from height 0)", whole_chain),
     ]
     lines = [f"chain: {status['height']} blocks"]
-    for name, args in reads:
+    for name, read_trades in reads:
         took, held, count = [], [], 0
         for _ in range(repeat):
             start = time.perf_counter()
-            read = asyncio.create_task(reader.call("trades", args))
+            read = asyncio.create_task(read_trades())
             held.append(await held_up(read, other))
-            count = len((await read)["trades"])
+            count = len(await read)
             took.append(time.perf_counter() - start)
         lines.append(
             f"{name}: {count} trades; read {_spread(took)}; "

@@ -26,6 +26,9 @@ from node.state import MarketState
 from orderbook.types import Instrument, Product
 
 DEFAULT_READ_LIMIT = 1000  # records per `trades` / `settlements` reply unless asked otherwise
+# At most this many per reply: ~2.5 MB of trades, well inside the default frame
+# limit, and one reply's encoding stays ~20 ms of the event loop.
+MAX_READ_LIMIT = 10_000
 READ_PAGE = 50  # records decoded between two turns of the event loop (~5 ms on the Xeon)
 R = TypeVar("R")
 
@@ -72,10 +75,11 @@ async def newest_in_pages(
 
 
 def arg_limit(args: Args) -> int:
-    """Return the ``limit`` argument (default ``DEFAULT_READ_LIMIT``), at least 1."""
+    """Return the ``limit`` argument (default ``DEFAULT_READ_LIMIT``), 1 to ``MAX_READ_LIMIT``."""
     limit = arg_int(args, "limit", DEFAULT_READ_LIMIT)
-    if limit < 1:
-        raise RequestFailed(E_BAD_ARGUMENTS, "limit must be at least 1")
+    if not 1 <= limit <= MAX_READ_LIMIT:
+        msg = f"limit must be 1 to {MAX_READ_LIMIT} (read more in pages)"
+        raise RequestFailed(E_BAD_ARGUMENTS, msg)
     return limit
 
 

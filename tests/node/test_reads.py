@@ -68,9 +68,10 @@ def test_trades_are_the_newest_in_chain_order_or_pages_from_a_height(tmp_path):
         assert len(page) == 4
         after = await buyer.trades(start=page[-1]["height"] + 1, limit=10_000)
         assert page + after == everything
-        for bad in (0, -5):
-            with pytest.raises(RequestFailed, match="limit must be at least 1"):
+        for bad in (0, -5, 10_001):
+            with pytest.raises(RequestFailed, match="limit must be 1 to 10000"):
                 await buyer.trades(limit=bad)
+        assert await buyer.trades(limit=10_000) == everything
         for client in (seller, buyer):
             await client.close()
         await node.close()
