@@ -442,8 +442,8 @@ class SqliteBlockStore(AccountReads):
             query += " AND kind = ?"
             params.append(int(kind))
         if before is not None:
-            query += " AND (height < ? OR (height = ? AND idx < ?))"
-            params.extend((before[0], before[0], before[1]))
+            query += " AND (height, idx) < (?, ?)"
+            params.extend(before)
         query += " ORDER BY height DESC, idx DESC"
         if limit is not None:
             query += " LIMIT ?"

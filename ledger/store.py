@@ -189,8 +189,9 @@ class BlockStore(Protocol):
         With ``limit``, only the newest ``limit`` of them; with ``before``, only
         those at a (height, index) before it. A node answers reads on its
         event loop, and decoding an account's whole history there at once
-        held every other client up (94 ms for 3,700 trades): it reads a long
-        history in pages, newest first, each page ``before`` the last.
+        held every other client up (99 ms for one account on a 40,000-order
+        chain, ``bench_reads``): it reads a long history in pages, newest
+        first, each page ``before`` the last.
         """
         ...
 
@@ -341,15 +342,14 @@ class MemoryBlockStore(AccountReads):
         before: Position | None = None,
     ) -> list[Located[ResultRecord]]:
         """Return the results naming ``account`` (see ``BlockStore.results_by_account``)."""
-        rows = [
-            row
-            for row in self._accounts.get(account, [])
-            if (kind is None or row[0] == kind) and (before is None or row[1:] < before)
-        ]
-        found = []
-        for _kind, height, index in newest(rows, limit):
-            record = decode_result(self.block_at(height).results[index])
-            found.append(Located(height, index, record))
+        found: list[Located[ResultRecord]] = []
+        for row_kind, height, index in reversed(self._accounts.get(account, [])):
+            if limit is not None and len(found) >= limit:
+                break
+            if (kind is None or row_kind == kind) and (before is None or (height, index) < before):
+                record = decode_result(self.block_at(height).results[index])
+                found.append(Located(height, index, record))
+        found.reverse()
         return found
 
     def close(self) -> None:

@@ -30,15 +30,20 @@ CertificateCheck = Callable[[MarketState, txn.PublishClearing], str | None]
 """Returns None if a published clearing's certificate checks out, else why not."""
 
 
+def store_file(data_dir: Path) -> Path:
+    """The SQLite file of a node's data directory (the directory is created if missing)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return data_dir / "chain.sqlite3"
+
+
 def open_store(data_dir: Path) -> BlockStore:
     """Open (or create) the SQLite block store of a data directory.
 
     ``height`` of a store is the number of blocks it holds, which is also the
     height of the next block (the genesis block has height 0).
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return SqliteBlockStore(data_dir / "chain.sqlite3")
+        return SqliteBlockStore(store_file(data_dir))
     except LedgerError as exc:
         msg = f"cannot open the block store in {data_dir}: {exc}"
         raise NodeError(msg) from exc

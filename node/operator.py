@@ -80,9 +80,7 @@ class Operator(NodeService):
         clock: Clock,
         sequencer: Sequencer | None = None,
     ) -> None:
-        data_dir = Path(config.data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.writer = ProcessBlockStore(data_dir / "chain.sqlite3")
+        self.writer = ProcessBlockStore(chain.store_file(Path(config.data_dir)))
         super().__init__(config, key.public_key_bytes(), clock, store=self.writer)
         self.key = key
         # The header of the last block built: blocks are built while earlier

@@ -44,11 +44,9 @@ class Replica(NodeService):
     role = "replica"
 
     def __init__(self, config: NodeConfig, operator_public_key: bytes, clock: Clock) -> None:
-        data_dir = Path(config.data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
         # Appends (an fsync each) run in a child process, as the operator's do:
         # on the event loop they held reads and forwarded writes up.
-        self.writer = ProcessBlockStore(data_dir / "chain.sqlite3")
+        self.writer = ProcessBlockStore(chain.store_file(Path(config.data_dir)))
         super().__init__(config, operator_public_key, clock, store=self.writer)
         assert config.upstream is not None
         self.upstream = parse_address(config.upstream)

@@ -1,8 +1,9 @@
 """A node's block store: appends (and their fsync) in a child process.
 
 The operator must not stop accepting transactions while a block is made
-durable, nor a replica stop serving reads (before it used this store, an
-append on its event loop held reads up: p99 ~40 ms at 2,000 orders/s):
+durable, nor a replica stop serving reads (with the appends on its event
+loop, reads on a replica took p99 298-1,558 ms while the operator took 3,000
+orders/s, 54-66 ms with them here; ``bench_replica``, interleaved pairs):
 with SQLite ``synchronous=FULL`` every append waits for an fsync of the WAL
 (~1.2 ms here), after ~1.2 ms of Python and SQLite work for a block of ~110
 transactions (decoding its results to index them, inserting the index rows).
@@ -53,13 +54,14 @@ from typing import TYPE_CHECKING
 from ledger.block import decode_block, decode_header
 from ledger.errors import LedgerError, StoreError
 from ledger.sqlite_store import SqliteBlockStore
+from ledger.store import AccountReads
 from node.errors import NodeError
 from node.transport import FrameProtocol
 from node.worker_link import child_socket, link, recv_frame, send_frame, spawn, stop
 
 if TYPE_CHECKING:
     from ledger.block import Block, BlockHeader
-    from ledger.results import ResultRecord, SettlementRecord, TradeRecord
+    from ledger.results import ResultRecord
     from ledger.store import Located, Position
     from ledger.transactions import SignedTransaction
     from ledger.types import RecordKind
@@ -124,7 +126,7 @@ class _AnswerLink(FrameProtocol):
         self.store._lost(exc)
 
 
-class ProcessBlockStore:
+class ProcessBlockStore(AccountReads):
     """A ``BlockStore`` over one SQLite file whose appends run in a child process.
 
     Args:
@@ -247,18 +249,6 @@ class ProcessBlockStore:
     ) -> list[Located[ResultRecord]]:
         """Return the results naming ``account`` (see ``BlockStore.results_by_account``)."""
         return self._reader.results_by_account(account, kind, limit, before)
-
-    def trades_by_account(
-        self, account: bytes, limit: int | None = None, before: Position | None = None
-    ) -> list[Located[TradeRecord]]:
-        """Return the trades where ``account`` is maker or taker (the newest ``limit``)."""
-        return self._reader.trades_by_account(account, limit, before)
-
-    def settlements_by_account(
-        self, account: bytes, limit: int | None = None, before: Position | None = None
-    ) -> list[Located[SettlementRecord]]:
-        """Return the settlements of ``account`` (the newest ``limit``), in chain order."""
-        return self._reader.settlements_by_account(account, limit, before)
 
     def close(self) -> None:
         """Stop the writer once it finished the append it is doing; close both connections.
