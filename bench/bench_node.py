@@ -56,8 +56,8 @@ from bench.machine import describe, write_results
 from bench.raw_client import RawSubmitter
 from ledger.block import decode_block
 from ledger.keys import SigningKey
-from node import txn
-from node.client import AsyncClient
+from market import transactions as txn
+from node.client.clients import AsyncClient
 from node.errors import NodeError
 from node.localnet import LocalNet
 

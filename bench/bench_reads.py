@@ -23,10 +23,10 @@ from pathlib import Path
 
 from bench.bench_node import run_clients
 from bench.machine import describe, write_results
-from node.client import AsyncClient
+from node.client.clients import AsyncClient
 from node.localnet import LocalNet
-from node.rpc import Result
-from node.service import MAX_READ_LIMIT
+from node.roles.service import MAX_READ_LIMIT
+from node.wire.rpc import Result
 
 
 async def held_up(read: asyncio.Task[list[Result]], other: AsyncClient) -> float:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from bench.bench_node import run_clients
 from bench.machine import describe, write_results
-from node.client import AsyncClient
+from node.client.clients import AsyncClient
 from node.localnet import LocalNet
 
 PROBE_EVERY_S = 0.005

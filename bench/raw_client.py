@@ -18,7 +18,7 @@ import itertools
 import msgpack
 
 from node.config import parse_address
-from node.protocol import HEADER, KIND_ERROR, KIND_REPLY, frame, request_body
+from node.wire.protocol import HEADER, KIND_ERROR, KIND_REPLY, frame, request_body
 
 
 class RawSubmitter(asyncio.Protocol):

@@ -1,8 +1,10 @@
 """p2pex peer nodes: market state machine, networking, persistence, CLI and demo."""
 
-from node.client import AsyncClient as AsyncClient
-from node.client import Client as Client
-from node.client import Submitted as Submitted
+from market.state import ExchangeState as ExchangeState
+from market.state import Outcome as Outcome
+from node.client.clients import AsyncClient as AsyncClient
+from node.client.clients import Client as Client
+from node.client.clients import Submitted as Submitted
 from node.clock import Clock as Clock
 from node.clock import FakeClock as FakeClock
 from node.clock import SystemClock as SystemClock
@@ -25,12 +27,10 @@ from node.errors import RemotePeerError as RemotePeerError
 from node.errors import RequestFailed as RequestFailed
 from node.localnet import LocalNet as LocalNet
 from node.localnet import NodeProcess as NodeProcess
-from node.operator import Operator as Operator
-from node.replica import Replica as Replica
-from node.sequencer import EmbeddedSequencer as EmbeddedSequencer
-from node.sequencer import Sequencer as Sequencer
-from node.state import MarketState as MarketState
-from node.state import Outcome as Outcome
+from node.pipeline.sequencer import EmbeddedSequencer as EmbeddedSequencer
+from node.pipeline.sequencer import Sequencer as Sequencer
+from node.roles.operator import Operator as Operator
+from node.roles.replica import Replica as Replica
 from node.version import __version__ as __version__
 
 __all__ = [
@@ -44,13 +44,13 @@ __all__ = [
     "ConfigError",
     "ConnectionLost",
     "EmbeddedSequencer",
+    "ExchangeState",
     "FakeClock",
     "FrameTooLarge",
     "InvalidTransaction",
     "LocalError",
     "LocalNet",
     "MalformedMessage",
-    "MarketState",
     "NodeConfig",
     "NodeError",
     "NodeProcess",

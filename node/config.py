@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from node.errors import ConfigError
-from node.protocol import DEFAULT_MAX_FRAME
-from node.sched_hint import MAX_SLICE_US, MIN_SLICE_US
+from node.roles.sched_hint import MAX_SLICE_US, MIN_SLICE_US
+from node.wire.protocol import DEFAULT_MAX_FRAME
 
 ROLES = ("operator", "replica")
 

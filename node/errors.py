@@ -13,17 +13,35 @@ NodeError
 ├── RemotePeerError
 │   ├── FrameTooLarge
 │   ├── MalformedMessage
-│   ├── ConnectionLost
-│   └── BlockRefused
+│   └── ConnectionLost
 ├── RequestFailed
-├── InvalidTransaction
-│   ├── BadSignature
-│   ├── BadNonce
-│   └── NotPermitted
 └── NodeTimeout
+
+The state machine's refusals (``InvalidTransaction`` and its subclasses,
+``BlockRefused``) are ``market.errors``: re-exported here because the node
+reports them, but they are not I/O errors.
 """
 
 from __future__ import annotations
+
+from market.errors import (
+    BadNonce as BadNonce,
+)
+from market.errors import (
+    BadSignature as BadSignature,
+)
+from market.errors import (
+    BlockRefused as BlockRefused,
+)
+from market.errors import (
+    InvalidTransaction as InvalidTransaction,
+)
+from market.errors import (
+    MarketError as MarketError,
+)
+from market.errors import (
+    NotPermitted as NotPermitted,
+)
 
 
 class NodeError(Exception):
@@ -63,15 +81,6 @@ class ConnectionLost(RemotePeerError):
     """Raised when the connection closes in the middle of a frame or a request."""
 
 
-class BlockRefused(RemotePeerError):
-    """Raised when a block from upstream fails verification (it is never stored)."""
-
-    def __init__(self, height: int, reason: str) -> None:
-        self.height = height
-        self.reason = reason
-        super().__init__(f"block {height} refused: {reason}")
-
-
 class RequestFailed(NodeError):
     """Raised when a node answers a request with an error reply.
 
@@ -82,35 +91,6 @@ class RequestFailed(NodeError):
         self.code = code
         self.message = message
         super().__init__(f"{code}: {message}")
-
-
-class InvalidTransaction(NodeError):
-    """Raised when a transaction cannot be sequenced (signature, chain, form)."""
-
-    code = "bad_transaction"
-
-
-class BadSignature(InvalidTransaction):
-    """Raised when a transaction's signature does not verify under its sender key."""
-
-    code = "bad_signature"
-
-
-class BadNonce(InvalidTransaction):
-    """Raised when a transaction's nonce is not the sender's next nonce (replay or gap)."""
-
-    code = "bad_nonce"
-
-    def __init__(self, expected: int, got: int) -> None:
-        self.expected = expected
-        self.got = got
-        super().__init__(f"nonce {got}, want {expected}")
-
-
-class NotPermitted(InvalidTransaction):
-    """Raised when the sender may not send this kind of transaction (e.g. operator-only)."""
-
-    code = "not_permitted"
 
 
 class NodeTimeout(NodeError):

@@ -68,7 +68,7 @@ class NodeProcess:
         cmd = [
             sys.executable,
             "-m",
-            "node.runner",  # = `p2pex node run`, without the CLI's other imports
+            "node.roles.runner",  # = `p2pex node run`, without the CLI's other imports
             "--role",
             self.role,
             "--data-dir",

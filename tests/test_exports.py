@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGES = ("orderbook", "ledger", "clearing", "node")
+PACKAGES = ("orderbook", "ledger", "clearing", "market", "node")
 ROOT = Path(__file__).resolve().parent.parent
 
 

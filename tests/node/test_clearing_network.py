@@ -10,7 +10,7 @@ import pytest
 
 from clearing import reference_case_path
 from ledger.keys import SigningKey
-from node.client import Client
+from node.client.clients import Client
 from node.keys import load_key
 from tests.node.test_network import wait_level
 
@@ -24,7 +24,7 @@ def test_gate_closure_clears_the_slot_and_replicas_verify_it(make_net, capsys):
     ref = json.loads(reference_case_path().read_text(encoding="utf-8"))
     network = {k: v for k, v in ref["network"].items() if k != "peer_bus"}
     with Client.connect(net.operator.address, key=load_key(net.operator_key)) as operator:
-        from node import txn
+        from market import transactions as txn
 
         operator.submit(txn.SetNetwork(json.dumps(network)))
         operator.submit(txn.SetTariff(5, 5))
@@ -55,7 +55,7 @@ def test_gate_closure_clears_the_slot_and_replicas_verify_it(make_net, capsys):
     statuses = wait_level(net)
     assert statuses[0]["head"] == statuses[1]["head"]
     assert statuses[1]["refused"] == []
-    from node.cli import main
+    from node.cli.main import main
 
     key = ["--operator-key", str(net.operator_key)]
     assert main(["chain", "verify", "--node", net.replicas[0].address, *key]) == 0

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from node import __version__
-from node.cli import main
+from node.cli.main import main
 
 
 def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
@@ -109,7 +109,7 @@ def test_cli_trades_and_audits_against_real_nodes(make_net, tmp_path, capsys) ->
     seller, buyer = tmp_path / "seller.pem", tmp_path / "buyer.pem"
     assert main(["keygen", str(seller)]) == 0
     assert main(["keygen", str(buyer)]) == 0
-    from node.client import Client
+    from node.client.clients import Client
     from node.keys import load_key
 
     for path, role in ((seller, "producer"), (buyer, "consumer")):
@@ -231,7 +231,7 @@ def test_cli_trades_and_audits_against_real_nodes(make_net, tmp_path, capsys) ->
 @pytest.mark.slow
 def test_node_refuses_a_busy_port_and_another_operators_chain(make_net, tmp_path, capsys) -> None:
     net = make_net(replicas=0)
-    from node.client import Client
+    from node.client.clients import Client
     from tests.node.conftest import peer_key
 
     with Client.connect(net.operator.address, key=peer_key(77)) as client:
@@ -255,7 +255,7 @@ def test_node_refuses_a_busy_port_and_another_operators_chain(make_net, tmp_path
 def test_node_run_from_a_config_file(tmp_path) -> None:
     import time
 
-    from node.client import Client
+    from node.client.clients import Client
 
     assert main(["keygen", str(tmp_path / "op.pem")]) == 0
     config = tmp_path / "node.toml"

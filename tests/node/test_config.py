@@ -9,7 +9,7 @@ import pytest
 from node.clock import FakeClock
 from node.config import NodeConfig, load_config, parse_address
 from node.errors import ConfigError
-from node.sequencer import EmbeddedSequencer
+from node.pipeline.sequencer import EmbeddedSequencer
 
 
 def test_file_then_flags(tmp_path):

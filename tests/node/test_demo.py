@@ -12,8 +12,7 @@ import pytest
 
 from clearing import Role, load_reference_case
 from clearing.case import Peer
-from node.demo import curve_ints
-from node.demo_agents import (
+from node.demo.agents import (
     ASK,
     BID,
     allocative_efficiency,
@@ -22,6 +21,7 @@ from node.demo_agents import (
     ladder,
     surplus,
 )
+from node.demo.scenario import curve_ints
 
 PRODUCER = Peer("G", Role.PRODUCER, 0.02, 0.10, 0.0, 0.0, 10.0)
 CONSUMER = Peer("C", Role.CONSUMER, 0.01, 0.40, 0.0, -20.0, -5.0)

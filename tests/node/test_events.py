@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from enum import Enum
 
-from node.events import event_to_wire, events_to_wire
-from node.protocol import CanonicalMap, encode_message
+from node.wire.events import event_to_wire, events_to_wire
+from node.wire.protocol import CanonicalMap, encode_message
 from orderbook.events import (
     EVENT_TYPES,
     Accepted,

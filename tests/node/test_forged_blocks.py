@@ -18,11 +18,12 @@ import pytest
 from ledger.block import Block, BlockHeader, decode_block
 from ledger.keys import SigningKey, save_signing_key
 from ledger.results import TradeRecord, decode_result
-from node import chain, txn
-from node.client import Client
+from market import transactions as txn
+from market.state import ExchangeState
+from node.client.clients import Client
 from node.localnet import NodeProcess
-from node.server import RpcServer
-from node.state import MarketState
+from node.pipeline import chain
+from node.wire.server import RpcServer
 from tests.node.conftest import peer_key
 
 pytestmark = pytest.mark.slow
@@ -31,9 +32,9 @@ CHAIN = "p2pex-local"  # the default chain id of `p2pex node run`
 OPERATOR = SigningKey.from_seed(b"\x07" * 32)
 
 
-def honest_chain() -> tuple[list[Block], MarketState]:
+def honest_chain() -> tuple[list[Block], ExchangeState]:
     """Block 0: two peers register, one sells; block 1: the other buys (a trade)."""
-    state = MarketState(CHAIN, OPERATOR.public_key_bytes())
+    state = ExchangeState(CHAIN, OPERATOR.public_key_bytes())
     seller, buyer = peer_key(1), peer_key(2)
     batches = [
         [

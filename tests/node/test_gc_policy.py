@@ -8,9 +8,9 @@ import weakref
 
 import pytest
 
-from node import gc_policy
 from node.config import NodeConfig
 from node.errors import ConfigError
+from node.roles import gc_policy
 
 
 class Cell:

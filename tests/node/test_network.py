@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from node.client import AsyncClient, Client
+from node.client.clients import AsyncClient, Client
 from node.errors import RequestFailed
 from tests.node.conftest import peer_key
 

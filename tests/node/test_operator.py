@@ -10,16 +10,16 @@ import pytest
 from ledger.block import decode_block
 from ledger.errors import StoreError
 from ledger.keys import SigningKey
-from node import txn
-from node.client import AsyncClient
+from market import transactions as txn
+from node.client.clients import AsyncClient
 from node.clock import FakeClock
 from node.config import NodeConfig
 from node.errors import RequestFailed
-from node.operator import Operator
-from node.rpc import AsyncRpc
-from node.sequencer import EmbeddedSequencer
-from node.transport import memory_pair
-from node.verifier import BatchVerifier
+from node.pipeline.sequencer import EmbeddedSequencer
+from node.pipeline.verifier import BatchVerifier
+from node.roles.operator import Operator
+from node.wire.rpc import AsyncRpc
+from node.wire.transport import memory_pair
 from tests.node.conftest import peer_key
 
 OPERATOR = SigningKey.from_seed(b"\x05" * 32)

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from ledger import SqliteBlockStore, audit_chain
-from node.parallel_audit import MIN_BLOCKS_PER_WORKER, audit_file, default_workers
+from node.pipeline.parallel_audit import MIN_BLOCKS_PER_WORKER, audit_file, default_workers
 from tests.ledger.chainkit import AUDIT_ARGS, fill, make_chain
 
 pytestmark = pytest.mark.slow  # worker processes

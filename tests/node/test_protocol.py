@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from node.errors import FrameTooLarge, MalformedMessage
-from node.protocol import (
+from node.wire.protocol import (
     HEADER,
     ErrorReply,
     Event,
@@ -250,7 +250,7 @@ def test_encoding_agrees_with_a_naive_walk(value):
 
 
 def test_a_map_already_canonical_is_encoded_as_it_is():
-    from node.protocol import _canonical
+    from node.wire.protocol import _canonical
 
     built_sorted = {"a": 1, "b": "x", "c": b"y", "d": None}
     assert _canonical(built_sorted) is built_sorted

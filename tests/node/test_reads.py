@@ -7,8 +7,8 @@ from collections.abc import Awaitable
 
 import pytest
 
-from node import service
 from node.errors import RequestFailed
+from node.roles import service
 from tests.node.conftest import peer_key
 from tests.node.test_operator import attach, make_operator, run
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from node import txn
-from node.client import Client
+from market import transactions as txn
+from node.client.clients import Client
 from node.errors import ConnectionLost, RequestFailed
-from node.protocol import HEADER, ErrorReply, frame, request_body
-from node.rpc import SyncRpc
+from node.wire.protocol import HEADER, ErrorReply, frame, request_body
+from node.wire.rpc import SyncRpc
 from tests.node.conftest import peer_key
 
 pytestmark = pytest.mark.slow

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from node import sched_hint
 from node.config import load_config
+from node.roles import sched_hint
 
 
 def _in_a_thread(fn):

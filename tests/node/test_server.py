@@ -8,10 +8,10 @@ import functools
 import pytest
 
 from node.errors import ClientClosed, ConnectionLost, NodeTimeout, RequestFailed
-from node.protocol import HEADER, ErrorReply, Reply, frame, parse_message, request_body
-from node.rpc import AsyncRpc, SyncRpc
-from node.server import Pipeline, RpcServer
-from node.transport import memory_pair
+from node.wire.protocol import HEADER, ErrorReply, Reply, frame, parse_message, request_body
+from node.wire.rpc import AsyncRpc, SyncRpc
+from node.wire.server import Pipeline, RpcServer
+from node.wire.transport import memory_pair
 
 
 async def echo(session, args):
@@ -175,7 +175,7 @@ def test_tcp_bad_clients_do_not_disturb_a_good_one(tcp_server):
 
 def test_tcp_pipelined_requests_answer_in_order(tcp_server):
     with SyncRpc("127.0.0.1", tcp_server) as rpc:
-        from node.protocol import frame
+        from node.wire.protocol import frame
 
         rpc.send_raw(b"".join(frame(request_body(i, "echo", {"i": i})) for i in range(1, 51)))
         got = [rpc.read_message() for _ in range(50)]
@@ -184,7 +184,7 @@ def test_tcp_pipelined_requests_answer_in_order(tcp_server):
 
 
 def test_a_subscriber_that_falls_too_far_behind_is_dropped(monkeypatch):
-    import node.server as server_module
+    import node.wire.server as server_module
 
     async def main():
         monkeypatch.setattr(server_module, "MAX_PENDING_FRAMES", 3)
@@ -351,7 +351,7 @@ def test_async_client_times_out_each_request_on_its_own():
 @pytest.mark.parametrize("transport", ["memory", "tcp"])
 def test_a_full_queue_stops_reading_until_it_shrinks(monkeypatch, transport):
     """With the queue limit at 3, 40 pipelined requests are all answered, in order."""
-    import node.server as server_module
+    import node.wire.server as server_module
 
     async def main():
         monkeypatch.setattr(server_module, "MAX_QUEUED_PER_CONNECTION", 3)
@@ -386,7 +386,7 @@ def test_a_tcp_client_that_reads_nothing_is_cut_off(monkeypatch):
     """Frames a client does not read pile up in the server only up to the limit."""
     import socket
 
-    import node.server as server_module
+    import node.wire.server as server_module
 
     async def main():
         monkeypatch.setattr(server_module, "MAX_PENDING_FRAMES", 50)

@@ -14,7 +14,7 @@ from ledger.errors import NotExtendingHead, StoreError
 from ledger.keys import SigningKey
 from ledger.sqlite_store import SqliteBlockStore
 from node.errors import NodeError
-from node.store_writer import ProcessBlockStore
+from node.pipeline.store_writer import ProcessBlockStore
 
 KEY = SigningKey.from_seed(b"\x07" * 32)
 

@@ -9,9 +9,9 @@ import socket
 import pytest
 
 from node.errors import ConnectionLost, FrameTooLarge
-from node.protocol import HEADER
-from node.rpc import AsyncRpc
-from node.transport import FrameProtocol, memory_pair
+from node.wire.protocol import HEADER
+from node.wire.rpc import AsyncRpc
+from node.wire.transport import FrameProtocol, memory_pair
 
 LIMIT = 1024
 

@@ -9,9 +9,9 @@ import pytest
 
 from ledger.keys import SigningKey
 from ledger.transactions import signing_message
-from node import txn
+from market import transactions as txn
 from node.errors import BadSignature
-from node.verifier import BatchVerifier, check_items
+from node.pipeline.verifier import BatchVerifier, check_items
 
 KEY = SigningKey.from_seed(b"\x07" * 32)
 
@@ -84,7 +84,7 @@ def test_dispatch_keeps_two_batches_in_flight():
 
     import msgpack
 
-    from node import verifier as v
+    from node.pipeline import verifier as v
 
     class FakeLink:
         def __init__(self):

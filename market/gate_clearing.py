@@ -1,0 +1,225 @@
+"""From the chain's state to a clearing case, and back to ledger settlements.
+
+The operator builds a ``ClearingJob`` (plain data, picklable) from the state
+when a slot's gate has closed and runs ``run_job`` in a worker process; the
+result is a ``PublishClearing`` payload: one settlement per participant and
+the certificate. A replica, replaying that ``PublishClearing``, rebuilds the
+same case from its own state and checks the certificate with
+``clearing.check_certificate`` (``check_published``): no solver.
+
+Mapping of the ledger's integer data onto the chapter's units (the case uses
+``slot_hours = 1``, so a slot's kWh are read as kW):
+
+- network: the ``SetNetwork`` JSON (``voltage_kv``, ``root``, ``buses``,
+  ``lines``); each participant sits at the bus it registered with;
+- peers: every account that declared a curve for (product, slot), named by
+  its registered name (made unique with the account id when needed); the
+  role is the registered one, a prosumer is a producer if its curve's
+  ``q_min >= 0`` and a consumer if its ``q_max <= 0`` (a prosumer whose range
+  spans zero is left out: the chapter fixes a peer's role per slot);
+- curve: ``a`` milli-ticks/kWh² -> ``a / 1000 * tick``, ``b`` ticks/kWh ->
+  ``b * tick``, ``c`` tick*Wh -> ``c * tick / 1000``, ``q`` Wh -> kW / 1000;
+- tariff: ``SetTariff`` alpha_milli / 1000 and beta_milli / 1000; tariff and
+  network are those in force at the slot's ``CloseSlot`` (kept in the state);
+- settlement: energy in Wh as rounded by ``clearing.round_settlement``
+  (+ injected), payment = money received minus money paid minus penalties,
+  in tick*Wh (the ledger's sign: received >= 0).
+
+Only electricity slots are cleared from the chain for now.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.codec import decode, encode
+from market import transactions as txn
+from market.state import ExchangeState
+
+TICK = 0.0001  # currency per tick (the case's tick; the order book needs none)
+
+
+@dataclass(frozen=True, slots=True)
+class ClearingJob:
+    """Everything a worker process needs to clear one slot."""
+
+    product: str
+    slot: int
+    model: str
+    case: dict[str, Any]  # clearing's JSON case form
+    accounts: dict[str, bytes]  # peer name in the case -> account id
+
+
+def job_from_state(state: ExchangeState, product: str, slot: int, model: str) -> ClearingJob:
+    """Build the clearing job of (product, slot) from the state machine.
+
+    Raises:
+        ValueError: no network, or fewer than one producer and one consumer.
+    """
+    # The terms in force when the gate closed, so a later SetTariff or
+    # SetNetwork cannot change a closed slot's clearing.
+    (alpha, beta), network_json = state.gate_terms.get(
+        (product, slot), (state.tariff, state.network_json)
+    )
+    if not network_json:
+        msg = "no network published (SetNetwork)"
+        raise ValueError(msg)
+    network = json.loads(network_json)
+    curves = state.curves.get((product, slot), {})
+    names: dict[bytes, str] = {}
+    taken: set[str] = set()
+    peers: list[dict[str, Any]] = []
+    peer_bus: dict[str, str] = {}
+    for account, (a, b, c, q_min, q_max) in sorted(curves.items()):
+        peer = state.peers[account]
+        role = peer.role
+        if role == "prosumer":
+            if q_min >= 0:
+                role = "producer"
+            elif q_max <= 0:
+                role = "consumer"
+            else:
+                continue
+        name = peer.name if peer.name not in taken else f"{peer.name}#{account.hex()[:8]}"
+        taken.add(name)
+        names[account] = name
+        peer_bus[name] = peer.bus
+        peers.append(
+            {
+                "name": name,
+                "role": role,
+                "a": a / 1000 * TICK,
+                "b": b * TICK,
+                "c": c * TICK / 1000,
+                "p_min": q_min / 1000,
+                "p_max": q_max / 1000,
+            }
+        )
+    network = {**network, "peer_bus": peer_bus}
+    case = {
+        "name": f"{product} slot {slot}",
+        "tick": TICK,
+        "slot_hours": 1.0,
+        "tariff": {"alpha": alpha / 1000, "beta": beta / 1000},
+        "network": network,
+        "peers": peers,
+    }
+    return ClearingJob(product, slot, model, case, {n: a for a, n in names.items()})
+
+
+def warm_up() -> None:
+    """Import the solver stack (run once in a fresh worker process)."""
+    import clearing  # noqa: F401
+
+
+Rows = tuple[tuple[bytes, int, int], ...]
+
+
+def settlement_rows(case: Any, certificate: Any, accounts: dict[str, bytes], product: str) -> Rows:
+    """The ledger settlements a certified solution gives, rounded by ``round_settlement``.
+
+    Both the operator and the replicas derive the rows from the certificate
+    as it is on the ledger (fixed point, decoded), so the same floats are
+    rounded on both sides and the published rows can be checked exactly.
+
+    Raises:
+        ClearingError: the options do not fit the case, or the rounding does not balance.
+    """
+    from clearing import round_settlement
+    from clearing.problem import build_problem
+    from clearing.result import assemble_result
+    from clearing.solution import SolveInfo
+
+    data = build_problem(case, certificate.spec)
+    info = SolveInfo("certified", "certificate", 0.0, 0.0, 0, 0.0)
+    result = assemble_result(
+        case, certificate.model, data, certificate.solution, info, certificate.spec
+    )
+    settlement = round_settlement(case, result)
+    settlement.check()
+    return tuple(
+        (accounts[p.peer], p.energy_wh, -p.payment - p.penalty)
+        for p in settlement.peers
+        if p.product == product
+    )
+
+
+def run_job(job: ClearingJob) -> tuple[Rows, bytes]:
+    """Solve one slot (in a worker process); return (settlements, certificate bytes).
+
+    Raises:
+        ClearingError: the case cannot be cleared, or its own certificate fails.
+    """
+    from clearing import (
+        Case,
+        ClearingError,
+        certificate_from_plain,
+        certificate_to_plain,
+        check_certificate,
+        clear,
+    )
+
+    case = Case.from_dict(job.case)
+    result = clear(case, job.model)
+    certificate_bytes = encode(certificate_to_plain(result.certificate))
+    # from here on, exactly what a replica will decode from the ledger
+    certificate = certificate_from_plain(decode(certificate_bytes, max_size=len(certificate_bytes)))  # type: ignore[arg-type]
+    report = check_certificate(case, certificate, model=job.model)
+    if not report.ok:
+        msg = f"the clearing's own certificate fails: {report.failures}"
+        raise ClearingError(msg)
+    return settlement_rows(case, certificate, job.accounts, job.product), certificate_bytes
+
+
+def check_published(state: ExchangeState, payload: txn.PublishClearing) -> str | None:
+    """Check a published clearing against the replica's state; None if it is valid.
+
+    The certificate must be optimal for the slot's case under the chain's
+    tariff (``clearing.check_certificate``, no solver), and the settlements
+    must be exactly the ones its solution rounds to.
+    """
+    from clearing import Case, ClearingError, certificate_from_plain, check_certificate
+    from ledger.errors import LedgerError
+
+    try:
+        job = job_from_state(state, payload.product, payload.slot, "basic")
+        case = Case.from_dict(job.case)
+        plain = decode(payload.certificate, max_size=len(payload.certificate))
+        certificate = certificate_from_plain(plain)  # type: ignore[arg-type]
+        # model=: the options (alpha, beta per peer) must be the chain's tariff
+        report = check_certificate(case, certificate, model=certificate.model)
+        if not report.ok:
+            return "; ".join(report.failures) or "residuals above tolerance"
+        rows = settlement_rows(case, certificate, job.accounts, payload.product)
+    except (ClearingError, LedgerError, ValueError, KeyError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if tuple(payload.settlements) != rows:
+        return "settlements differ from the certified solution's rounding"
+    return None
+
+
+def curve_for_peer(peer: Any, slot: int, *, product: str = "electricity") -> txn.DeclareCurve:
+    """The ``DeclareCurve`` that ``job_from_state`` maps back onto ``peer`` (a ``clearing.Peer``).
+
+    The inverse of the unit mapping above, for scripts (and the demo) that
+    start from a clearing case: a, b, c rounded to milli-ticks/kWh², ticks/kWh
+    and tick*Wh, the bounds to Wh.
+    """
+    return txn.DeclareCurve(
+        product,
+        slot,
+        round(peer.a / TICK * 1000),
+        round(peer.b / TICK),
+        round(peer.c / TICK * 1000),
+        round(peer.p_min * 1000),
+        round(peer.p_max * 1000),
+    )
+
+
+def network_for_case(case: Any) -> txn.SetNetwork:
+    """The ``SetNetwork`` of a ``clearing.Case``'s feeder (peers' buses come from registration)."""
+    network = dict(case.network.to_dict())
+    network.pop("peer_bus", None)
+    return txn.SetNetwork(json.dumps(network, sort_keys=True))

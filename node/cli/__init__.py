@@ -1,0 +1,1 @@
+"""The ``p2pex`` command line: one module per command group, ``main`` ties them."""

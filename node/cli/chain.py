@@ -1,0 +1,239 @@
+"""``p2pex chain verify | show | prove``: audit a chain from a data directory or a node."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ledger.audit import (
+    audit_chain,
+    decode_inclusion_proof,
+    prove_result,
+    prove_transaction,
+    verify_inclusion_proof,
+)
+from ledger.block import decode_block, decode_header
+from ledger.errors import LedgerError
+from ledger.results import decode_result
+from ledger.sqlite_store import SqliteBlockStore
+from ledger.store import BlockStore, MemoryBlockStore
+from market import replay
+from market.state import ExchangeState
+from node.cli.arguments import positive_int
+from node.client.clients import Client
+from node.errors import BlockRefused, ConfigError, NodeError
+from node.keys import load_key, parse_public_key
+from node.pipeline.parallel_audit import audit_file, default_workers
+
+if TYPE_CHECKING:
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def open_source(args: argparse.Namespace) -> BlockStore:
+    """The chain to read: a data directory's store (read-only) or every block of a node."""
+    if args.data_dir is not None:
+        path = Path(args.data_dir) / "chain.sqlite3"
+        if not path.exists():
+            msg = f"no chain in {args.data_dir} ({path} is missing)"
+            raise ConfigError(msg)
+        try:
+            return SqliteBlockStore(path, readonly=True)
+        except LedgerError as exc:
+            raise ConfigError(str(exc)) from exc
+    if args.node is None:
+        msg = "give --data-dir DIR or --node HOST:PORT"
+        raise ConfigError(msg)
+    store = MemoryBlockStore()
+    with Client.connect(args.node) as client:
+        while True:
+            blocks = client.blocks(store.height, 512)
+            if not blocks:
+                return store
+            for data in blocks:
+                store.append(decode_block(data))
+
+
+def operator_key(args: argparse.Namespace, store: BlockStore) -> bytes:
+    """The operator's public key from the flags, else the genesis block's proposer."""
+    if args.operator_public_key:
+        return parse_public_key(args.operator_public_key)
+    if args.operator_key:
+        return load_key(Path(args.operator_key)).public_key_bytes()
+    genesis = store.block_at(0).header
+    print(f"note: trusting the genesis proposer {genesis.proposer.hex()} as the operator")
+    return genesis.proposer
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Audit every block (ledger rules) and replay the state machine over the whole chain."""
+    store = open_source(args)
+    try:
+        if store.height == 0:
+            print("OK: empty chain")
+            return 0
+        operator = operator_key(args, store)
+        chain_id = args.chain_id or store.block_at(0).header.chain_id
+        workers = default_workers(store.height) if args.workers is None else args.workers
+        if args.data_dir is not None and workers > 1:
+            print(f"ledger audit on {workers} processes ...", flush=True)
+            report = audit_file(
+                Path(args.data_dir) / "chain.sqlite3",
+                chain_id=chain_id,
+                authorised_proposers=[operator],
+                workers=workers,
+            )
+        else:  # a chain fetched from a node lives in this process's memory
+            report = audit_chain(store, chain_id=chain_id, authorised_proposers=[operator])
+        print(f"ledger audit: {report.describe()}")
+        if not report.ok:
+            return 1
+        try:
+            state = replay.replay_store(store, lambda: ExchangeState(chain_id, operator))
+        except BlockRefused as exc:
+            print(f"replay: FAILED at block {exc.height}: {exc.reason}")
+            return 1
+        print(f"replay: OK: results and state digest match at every block ({store.height})")
+        print(f"state digest {state.state_digest().hex()}")
+        return 0
+    finally:
+        store.close()
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """Print block headers (the last N, or one height)."""
+    store = open_source(args)
+    try:
+        heights = (
+            [args.height]
+            if args.height is not None
+            else range(max(0, store.height - args.last), store.height)
+        )
+        for height in heights:
+            block = store.block_at(height)
+            h = block.header
+            when = datetime.datetime.fromtimestamp(h.time_ns / 1e9, datetime.UTC)
+            print(
+                f"block {h.height} {h.hash.hex()} time {when.isoformat()} "
+                f"txs {len(block.transactions)} results {len(block.results)} "
+                f"prev {h.prev_hash.hex()[:16]} state {h.state_digest.hex()[:16]}"
+            )
+        return 0
+    finally:
+        store.close()
+
+
+def _leaf_name(args: argparse.Namespace) -> str:
+    return f"transaction {args.tx}" if args.tx else f"result {args.result}"
+
+
+def _proof_target(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``prove`` arguments: ``tx_id``, or ``height`` and ``index`` of a result."""
+    try:
+        if args.tx:
+            return {"tx_id": bytes.fromhex(args.tx)}
+        height, _, index = args.result.partition(":")
+        return {"height": int(height), "index": int(index)}
+    except ValueError as exc:
+        msg = "--tx takes a hex transaction id, --result HEIGHT:INDEX"
+        raise ConfigError(msg) from exc
+
+
+def run_prove(args: argparse.Namespace) -> int:
+    """Print and check an inclusion proof (transaction or result) against its block header."""
+    target = _proof_target(args)
+    if args.node is not None:
+        with Client.connect(args.node) as client:
+            reply = client.call("prove", target)
+        proof = decode_inclusion_proof(reply["proof"])
+        header = decode_header(reply["header"])
+        leaf = reply["leaf"]
+    else:
+        store = open_source(args)
+        try:
+            if "tx_id" in target:
+                found = prove_transaction(store, target["tx_id"])
+                located = store.transaction(target["tx_id"])
+                if found is None or located is None:
+                    msg = f"{_leaf_name(args)} is not in the chain"
+                    raise NodeError(msg)
+                proof, leaf = found, located.record.to_bytes()
+            else:
+                proof = prove_result(store, target["height"], target["index"])
+                leaf = store.block_at(target["height"]).results[target["index"]]
+            header = store.block_at(proof.height).header
+        finally:
+            store.close()
+    verify_inclusion_proof(header, proof, leaf)
+    tree = "tx_root" if "tx_id" in target else "result_root"
+    root = header.tx_root if "tx_id" in target else header.result_root
+    print(_leaf_name(args))
+    if "tx_id" not in target:
+        print(f"record {decode_result(leaf)}")
+    print(f"block {header.height} {header.hash.hex()} {tree} {root.hex()}")
+    print(f"leaf {proof.index} of {proof.size}, path:")
+    for node in proof.path:
+        print(f"  {node.hex()}")
+    print(f"proof OK: the {_leaf_name(args).split()[0]} is in the block")
+    return 0
+
+
+def _source_flags(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--data-dir", type=Path, help="a node's data directory (read-only)")
+    where.add_argument("--node", metavar="HOST:PORT", help="fetch the chain from a running node")
+
+
+def add_chain_command(commands: SubParsers) -> None:
+    """Register ``p2pex chain verify | show | prove``."""
+    parser = commands.add_parser(
+        "chain",
+        help="verify, show and prove the chain",
+        description="Audit the hash-chained ledger of a node's data directory or of a "
+        "running node.",
+    )
+    sub = parser.add_subparsers(title="chain commands", metavar="COMMAND")
+    verify = sub.add_parser(
+        "verify",
+        help="check every block and replay the market state machine",
+        description="Check every block (signatures, hash links, Merkle roots, nonces) with "
+        "the ledger audit, then replay every transaction through the state machine and "
+        "compare the results and the state digest with each block. Exit code 1 on failure.",
+    )
+    _source_flags(verify)
+    verify.add_argument("--operator-key", type=Path, help="operator key file (PEM)")
+    verify.add_argument("--operator-public-key", metavar="HEX")
+    verify.add_argument("--chain-id", help="default: the genesis block's")
+    verify.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help="processes for the ledger audit of a --data-dir chain (default: every core for "
+        "chains of 32 blocks or more; 1 audits in this process); the replay is serial",
+    )
+    verify.set_defaults(handler=run_verify)
+    show = sub.add_parser(
+        "show", help="print block headers", description="Print block headers, newest last."
+    )
+    _source_flags(show)
+    show.add_argument("--last", type=int, default=10, help="how many of the newest blocks")
+    show.add_argument("--height", type=int, help="one block")
+    show.set_defaults(handler=run_show)
+    prove = sub.add_parser(
+        "prove",
+        help="print and check a Merkle inclusion proof of a transaction or a result",
+        description="Print the RFC 6962 inclusion proof of a transaction (or of one result "
+        "record: a trade, a settlement...) and check it against the block header's root.",
+    )
+    _source_flags(prove)
+    what = prove.add_mutually_exclusive_group(required=True)
+    what.add_argument("--tx", metavar="TX_ID", help="transaction id (hex)")
+    what.add_argument("--result", metavar="HEIGHT:INDEX", help="result INDEX of block HEIGHT")
+    prove.set_defaults(handler=run_prove)
+
+    def usage(_args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    parser.set_defaults(handler=usage)

@@ -1,0 +1,1 @@
+"""``p2pex demo``: an operator and replicas trading the chapter's community."""

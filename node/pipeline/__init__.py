@@ -1,0 +1,1 @@
+"""The write path's stages: sequencer log, signature checks, block production, store writer."""

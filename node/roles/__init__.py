@@ -1,0 +1,1 @@
+"""Node roles composed from the pipeline's parts: the operator and the replica."""

@@ -1,0 +1,185 @@
+"""The replica node: fetch blocks, verify everything, store, serve reads, forward writes.
+
+The sync loop connects to the upstream (the operator or another replica),
+subscribes to new blocks, then pulls every block after its own head
+(``blocks`` from height h) until it is level, and afterwards takes pushed
+blocks, pulling again whenever it sees a gap. Every block is verified in full
+before it is stored (``replay.verify_and_replay``); a block that fails is
+refused, logged and listed in ``status``'s ``refused``, and never stored; the
+state machine is rebuilt from the store so the next block is checked against
+the last good state. After a restart the replica rebuilds its state from its
+own store and continues from its stored head.
+
+Writes (``submit``, ``wait_committed``) are forwarded to the upstream, which
+forwards them on until they reach the operator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from ledger.errors import StoreError
+from market import replay
+from market.gate_clearing import check_published
+from node.clock import Clock
+from node.config import NodeConfig, parse_address
+from node.errors import BlockRefused, NodeError, RequestFailed
+from node.pipeline import chain
+from node.pipeline.store_writer import ProcessBlockStore
+from node.roles.service import NodeService
+from node.wire.protocol import E_UNAVAILABLE
+from node.wire.rpc import AsyncRpc
+from node.wire.server import Args, Handler, Result, Session
+
+log = logging.getLogger("p2pex.replica")
+
+PULL_LIMIT = 256  # blocks per ``blocks`` request
+RETRY_SECONDS = 0.5
+
+
+class Replica(NodeService):
+    """A verifying follower of the chain."""
+
+    role = "replica"
+
+    def __init__(self, config: NodeConfig, operator_public_key: bytes, clock: Clock) -> None:
+        # Appends (an fsync each) run in a child process, as the operator's do:
+        # on the event loop they held reads and forwarded writes up.
+        self.writer = ProcessBlockStore(chain.store_file(Path(config.data_dir)))
+        super().__init__(config, operator_public_key, clock, store=self.writer)
+        assert config.upstream is not None
+        self.upstream = parse_address(config.upstream)
+        self.synced = asyncio.Event()  # set after the first complete catch-up
+        self._sync_task: asyncio.Task[None] | None = None
+        self._forward: AsyncRpc | None = None
+        self._forward_lock = asyncio.Lock()
+
+    def handlers(self) -> dict[str, Handler]:
+        """Reads plus forwarded writes."""
+        handlers = super().handlers()
+        handlers["submit"] = self.h_forward("submit")
+        handlers["wait_committed"] = self.h_forward("wait_committed")
+        handlers["nonce"] = self.h_forward("nonce")  # the operator knows the pending ones
+        return handlers
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen, then start following the upstream."""
+        await self.writer.start()
+        actual = await super().start(host, port)
+        self._sync_task = self.watch(asyncio.create_task(self._sync_loop()))
+        return actual
+
+    async def close(self) -> None:
+        """Stop following and serving."""
+        if self._sync_task is not None:
+            self._sync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sync_task
+        if self._forward is not None:
+            await self._forward.close()
+        await super().close()
+
+    # -- forwarding ------------------------------------------------------------------------------
+
+    async def _forwarder(self) -> AsyncRpc:
+        async with self._forward_lock:
+            if self._forward is None or self._forward._closed is not None:
+                try:
+                    self._forward = await AsyncRpc.connect(*self.upstream, timeout=60.0)
+                except NodeError as exc:
+                    raise RequestFailed(E_UNAVAILABLE, f"upstream unreachable: {exc}") from exc
+            return self._forward
+
+    def h_forward(self, command: str) -> Handler:
+        """A handler that forwards ``command`` to the upstream and relays the answer."""
+
+        async def forward(session: Session, args: Args) -> Result:
+            rpc = await self._forwarder()
+            try:
+                return await rpc.call(command, args)
+            except RequestFailed:
+                raise
+            except NodeError as exc:
+                raise RequestFailed(E_UNAVAILABLE, f"upstream failed: {exc}") from exc
+
+        return forward
+
+    # -- following -------------------------------------------------------------------------------
+
+    async def _sync_loop(self) -> None:
+        while True:
+            rpc = None
+            try:
+                rpc = await AsyncRpc.connect(*self.upstream, timeout=10.0)
+                await rpc.call("subscribe", {"topics": ["blocks"]})
+                await self._catch_up(rpc)
+                self.synced.set()
+                while True:
+                    event = await rpc.next_event()
+                    height = event.data.get("height")
+                    if not isinstance(height, int) or height < self.store.height:
+                        continue
+                    block = event.data.get("block")
+                    if height == self.store.height and isinstance(block, bytes):
+                        await self._accept(block)
+                    else:
+                        await self._catch_up(rpc)
+            except (asyncio.CancelledError, StoreError):
+                raise  # a store that cannot take blocks stops the node (``watch``)
+            except BlockRefused as exc:
+                self._report(exc)
+            except NodeError as exc:
+                log.info("upstream %s:%d: %s; retrying", *self.upstream, exc)
+            except Exception:
+                log.exception("sync loop failed; retrying")
+            finally:
+                if rpc is not None:
+                    await rpc.close()
+            self.synced.set()  # ready even if the upstream is away: reads still work
+            await asyncio.sleep(RETRY_SECONDS)
+
+    async def _catch_up(self, rpc: AsyncRpc) -> None:
+        """Pull blocks until level with the upstream."""
+        while True:
+            reply = await rpc.call("blocks", {"from": self.store.height, "limit": PULL_LIMIT})
+            blocks = reply.get("blocks")
+            if not isinstance(blocks, list) or not blocks:
+                return
+            for data in blocks:
+                if not isinstance(data, bytes):
+                    raise BlockRefused(self.store.height, "upstream sent a non-bytes block")
+                await self._accept(data)
+                # Reads and forwarded writes go on between blocks: a pull of 256
+                # blocks, each verified in full, once held them up for 1.4 s.
+                await asyncio.sleep(0)
+            if self.store.height >= reply.get("height", 0):
+                return
+
+    async def _accept(self, data: bytes) -> None:
+        """Verify one block in full; store it only if everything checks out."""
+        block = chain.decode(data)
+        expected = self.store.height
+        if block.header.height != expected:
+            raise BlockRefused(block.header.height, f"expected height {expected}")
+        try:
+            replay.verify_and_replay(
+                self.state,
+                block,
+                chain.head_header(self.store),
+                check_certificate=check_published,
+            )
+            await self.writer.append_soon(block)
+        except BaseException:
+            # The state may be half-way through (or past) a block the store does
+            # not hold: rebuild it from the store before anything else reads it.
+            self.state = replay.replay_store(self.store, self.new_state)
+            raise
+        await self.on_block_stored(block, data)
+
+    def _report(self, exc: BlockRefused) -> None:
+        log.error("REFUSED block %d from %s:%d: %s", exc.height, *self.upstream, exc.reason)
+        self.refused.append({"height": exc.height, "reason": exc.reason[:500]})
+        del self.refused[:-100]

@@ -1,0 +1,1 @@
+"""The wire: frames, messages, the request server and the RPC clients' core."""
