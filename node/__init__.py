@@ -27,8 +27,8 @@ from node.errors import RemotePeerError as RemotePeerError
 from node.errors import RequestFailed as RequestFailed
 from node.localnet import LocalNet as LocalNet
 from node.localnet import NodeProcess as NodeProcess
-from node.pipeline.sequencer import EmbeddedSequencer as EmbeddedSequencer
-from node.pipeline.sequencer import Sequencer as Sequencer
+from node.pipeline.sequencer import EmbeddedLog as EmbeddedLog
+from node.pipeline.sequencer import SequencerLog as SequencerLog
 from node.roles.operator import Operator as Operator
 from node.roles.replica import Replica as Replica
 from node.version import __version__ as __version__
@@ -43,7 +43,7 @@ __all__ = [
     "Clock",
     "ConfigError",
     "ConnectionLost",
-    "EmbeddedSequencer",
+    "EmbeddedLog",
     "ExchangeState",
     "FakeClock",
     "FrameTooLarge",
@@ -61,7 +61,7 @@ __all__ = [
     "RemotePeerError",
     "Replica",
     "RequestFailed",
-    "Sequencer",
+    "SequencerLog",
     "Submitted",
     "SystemClock",
     "__version__",

@@ -15,6 +15,7 @@ NodeError
 │   ├── MalformedMessage
 │   └── ConnectionLost
 ├── RequestFailed
+├── SequencerUnavailable
 └── NodeTimeout
 
 The state machine's refusals (``InvalidTransaction`` and its subclasses,
@@ -91,6 +92,10 @@ class RequestFailed(NodeError):
         self.code = code
         self.message = message
         super().__init__(f"{code}: {message}")
+
+
+class SequencerUnavailable(NodeError):
+    """Raised when the sequencing log cannot take an entry (nothing was appended)."""
 
 
 class NodeTimeout(NodeError):

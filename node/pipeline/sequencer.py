@@ -1,40 +1,64 @@
-"""Sequencing: the one place that decides the total order of transactions.
+"""The sequencing log: the one place that decides the total order of transactions.
 
-The operator hands every signature-checked transaction to a ``Sequencer`` and
-applies them to the state machine in the order the sequencer delivers them.
-``EmbeddedSequencer`` is an in-process queue: the default single-operator set
-up. A replicated log (e.g. a NATS JetStream stream: ``append`` publishes to the
-stream, ``next_batch`` reads the durable consumer) is a second implementation
-of this protocol, not a rewrite of the operator: the state machine already
-filters invalid transactions deterministically, so the log may hold any bytes.
+Every transaction an operator applies comes out of a ``SequencerLog``, in the
+log's order, and the operator applies nothing else. The contract is a log,
+not a queue, so that a replicated log (a NATS JetStream stream) can stand in
+for the embedded one without a change to the operator:
+
+- ``append(entry)`` is called in the order the node decided (its submit
+  pipeline's order) and returns at once a future of the entry's position;
+  the future fails with ``SequencerUnavailable`` if the log cannot take it
+  (then nothing was appended).
+- ``read(start, max_count)`` returns the entries from a position on that the
+  log holds now, without waiting; ``on_append(callback)`` says when more may
+  have arrived. Positions start at 0 and have no gaps.
+- ``committed`` is the position below which the log will never lose or
+  reorder an entry. For the embedded log that is everything appended: it
+  lives in the operator's memory, and durability is the block store's job
+  (a transaction is reported committed only once its block is stored, so an
+  entry lost in a crash was never reported committed).
+- ``release(position)`` says the reader no longer needs the entries below
+  ``position`` (they are in stored blocks): the log may drop them.
+
+A log may hold entries this node did not check (other writers of a shared
+log): the reader must treat every entry as untrusted bytes. The state
+machine refuses invalid ones deterministically, and the operator checks the
+signature of every entry that did not pass through its own signature check.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 
-class Sequencer(Protocol):
-    """A totally ordered log of transaction bytes."""
+class SequencerLog(Protocol):
+    """A totally ordered log of transaction bytes (see the module docstring)."""
 
-    def append(self, tx: bytes) -> int:
-        """Add ``tx`` at the end of the log and return its sequence number.
+    def append(self, entry: bytes) -> asyncio.Future[int]:
+        """Append ``entry``; the future gives its position, or fails: ``SequencerUnavailable``."""
+        ...
 
-        Returns at once: the order is fixed by the order of the calls, and a
-        transaction takes effect when ``next_batch`` delivers it (a remote
-        log acknowledges in the background). The operator calls it once per
-        submission on its event loop, so it must not block.
+    def read(self, start: int, max_count: int) -> list[bytes]:
+        """Return up to ``max_count`` entries from position ``start`` on, as far as held now.
+
+        Requires: ``start`` is at least the last ``release`` position.
         """
         ...
 
-    async def next_batch(self, max_count: int, timeout: float | None) -> list[tuple[int, bytes]]:
-        """Return up to ``max_count`` entries after the last ones returned, in order.
+    def on_append(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (on the event loop) whenever entries may have arrived."""
+        ...
 
-        Waits up to ``timeout`` seconds (``None``: forever) for the first one
-        and returns an empty list if none arrives.
-        """
+    @property
+    def committed(self) -> int:
+        """The position below which no entry will ever be lost or reordered by the log."""
+        ...
+
+    def release(self, position: int) -> None:
+        """The reader is done with the entries below ``position``."""
         ...
 
     async def close(self) -> None:
@@ -42,45 +66,65 @@ class Sequencer(Protocol):
         ...
 
 
-class EmbeddedSequencer:
-    """An in-memory, in-process ``Sequencer`` (entries live until they are read).
+class EmbeddedLog:
+    """An in-memory, in-process ``SequencerLog``: the single-operator default.
 
-    Durability is the block store's job: an entry that never made it into a
-    stored block was never reported committed, so losing it in a crash is fine.
+    Entries live until the reader releases them. Appends never fail.
     """
 
-    __slots__ = ("_entries", "_next", "_wakeup")
+    __slots__ = ("_base", "_entries", "_listeners", "_loop")
 
     def __init__(self) -> None:
-        self._entries: deque[tuple[int, bytes]] = deque()
-        self._next = 0
-        self._wakeup = asyncio.Event()
+        self._entries: deque[bytes] = deque()
+        self._base = 0  # position of _entries[0]
+        self._listeners: list[Callable[[], None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __len__(self) -> int:
+        """Entries held (appended and not yet released)."""
         return len(self._entries)
 
-    def append(self, tx: bytes) -> int:
-        """Queue ``tx`` and return its sequence number."""
-        seq = self._next
-        self._next += 1
-        self._entries.append((seq, tx))
-        self._wakeup.set()
-        return seq
+    def append(self, entry: bytes) -> asyncio.Future[int]:
+        """Append ``entry`` at once; the future is already resolved with its position."""
+        position = self._base + len(self._entries)
+        self._entries.append(entry)
+        for listener in self._listeners:
+            listener()
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        future = self._loop.create_future()
+        future.set_result(position)
+        return future
 
-    async def next_batch(self, max_count: int, timeout: float | None) -> list[tuple[int, bytes]]:
-        """Return up to ``max_count`` queued entries (see ``Sequencer.next_batch``)."""
-        if not self._entries:
-            self._wakeup.clear()
-            try:
-                async with asyncio.timeout(timeout):  # no task per wait, unlike wait_for
-                    await self._wakeup.wait()
-            except TimeoutError:
-                return []
-        batch: list[tuple[int, bytes]] = []
-        while self._entries and len(batch) < max_count:
-            batch.append(self._entries.popleft())
-        return batch
+    def read(self, start: int, max_count: int) -> list[bytes]:
+        """Return up to ``max_count`` entries from ``start`` on."""
+        offset = start - self._base
+        if offset < 0:
+            msg = f"position {start} was released (the log starts at {self._base})"
+            raise ValueError(msg)
+        entries = self._entries
+        end = min(len(entries), offset + max_count)
+        if offset == 0 and end == len(entries):
+            return list(entries)
+        return [entries[i] for i in range(offset, end)]
+
+    def on_append(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after every append."""
+        self._listeners.append(callback)
+
+    @property
+    def committed(self) -> int:
+        """Every appended entry: the log is the process's memory (see the module docstring)."""
+        return self._base + len(self._entries)
+
+    def release(self, position: int) -> None:
+        """Drop the entries below ``position``."""
+        entries = self._entries
+        while self._base < position and entries:
+            entries.popleft()
+            self._base += 1
 
     async def close(self) -> None:
-        """Drop every unread entry."""
+        """Drop every entry."""
+        self._base += len(self._entries)
         self._entries.clear()

@@ -9,7 +9,7 @@ import pytest
 from node.clock import FakeClock
 from node.config import NodeConfig, load_config, parse_address
 from node.errors import ConfigError
-from node.pipeline.sequencer import EmbeddedSequencer
+from node.pipeline.sequencer import EmbeddedLog
 
 
 def test_file_then_flags(tmp_path):
@@ -63,22 +63,44 @@ def test_parse_address():
         parse_address("host:99999")
 
 
-def test_embedded_sequencer_keeps_order_and_times_out():
+def test_embedded_log_keeps_order_positions_and_tells_its_reader():
     async def main():
-        seq = EmbeddedSequencer()
-        assert await seq.next_batch(10, 0.01) == []
-        for i in range(5):
-            assert seq.append(bytes([i])) == i
-        assert await seq.next_batch(3, None) == [(0, b"\x00"), (1, b"\x01"), (2, b"\x02")]
-        waiter = asyncio.create_task(seq.next_batch(10, None))
-        await asyncio.sleep(0)
-        assert await waiter == [(3, b"\x03"), (4, b"\x04")]
-        waiter = asyncio.create_task(seq.next_batch(10, 5))
-        await asyncio.sleep(0.01)
-        seq.append(b"x")
-        assert await waiter == [(5, b"x")]
+        log = EmbeddedLog()
+        told = []
+        log.on_append(lambda: told.append(log.committed))
+        assert log.read(0, 10) == []
+        positions = [await log.append(bytes([i])) for i in range(5)]
+        assert positions == [0, 1, 2, 3, 4]
+        assert told == [1, 2, 3, 4, 5]  # every append is final in the log at once
+        assert log.read(0, 3) == [b"\x00", b"\x01", b"\x02"]
+        assert log.read(3, 10) == [b"\x03", b"\x04"]
+        log.release(3)
+        assert len(log) == 2
+        assert log.read(3, 1) == [b"\x03"]
+        with pytest.raises(ValueError, match="released"):
+            log.read(2, 1)
+        assert await log.append(b"x") == 5  # positions go on after a release
+        assert log.read(5, 10) == [b"x"]
 
     asyncio.run(main())
+
+
+def test_fake_clock_fires_timers_in_order_and_never_early():
+    clock = FakeClock(0)
+    fired = []
+    late = clock.call_at(2.0, lambda: fired.append("late"))
+    clock.call_at(1.0, lambda: fired.append("early"))
+    cancelled = clock.call_at(1.5, lambda: fired.append("cancelled"))
+    cancelled.cancel()
+    clock.advance(999_999_999)
+    assert fired == []
+    clock.advance(1)
+    assert fired == ["early"]
+    assert clock.pending_timers() == 1
+    late.cancel()
+    clock.advance(10**9)
+    assert fired == ["early"]
+    assert clock.pending_timers() == 0
 
 
 def test_fake_clock_never_goes_back():

@@ -15,7 +15,7 @@ from node.client.clients import AsyncClient
 from node.clock import FakeClock
 from node.config import NodeConfig
 from node.errors import RequestFailed
-from node.pipeline.sequencer import EmbeddedSequencer
+from node.pipeline.sequencer import EmbeddedLog
 from node.pipeline.verifier import BatchVerifier
 from node.roles.operator import Operator
 from node.wire.rpc import AsyncRpc
@@ -26,8 +26,25 @@ OPERATOR = SigningKey.from_seed(b"\x05" * 32)
 START_NS = 1_700_000_000_000_000_000
 
 
-def make_operator(tmp_path: Path, **config) -> tuple[Operator, FakeClock]:
-    clock = FakeClock(START_NS)
+class JumpingClock(FakeClock):
+    """A ``FakeClock`` whose time jumps to each timer at the event loop's next turn.
+
+    For tests that need blocks cut but do not care when (trio's autojump):
+    a block's deadline passes as soon as the loop has run what was ready.
+    """
+
+    def call_at(self, when, callback):
+        timer = super().call_at(when, callback)
+        asyncio.get_running_loop().call_soon(self._jump_to, when)
+        return timer
+
+    def _jump_to(self, when: float) -> None:
+        self.advance(max(0, round((when - self.monotonic()) * 1e9)))
+
+
+def make_operator(tmp_path: Path, clock: FakeClock | None = None, **config):
+    """An operator on ``clock`` (default: a ``JumpingClock`` at START_NS)."""
+    clock = clock if clock is not None else JumpingClock(START_NS)
     cfg = NodeConfig(data_dir=tmp_path / "op", operator_key=tmp_path / "unused.pem", **config)
     return Operator(cfg, OPERATOR, clock), clock
 
@@ -45,9 +62,11 @@ def run(coro):
 
 def test_blocks_are_cut_by_count_and_by_time(tmp_path):
     async def main():
-        # 1 s: long enough that a slow or busy machine stores the two full
-        # blocks well before the timer cuts the third (300 ms was not, once)
-        node, clock = make_operator(tmp_path, block_max_txs=3, block_interval_ms=1000)
+        # The block deadline is the fake clock's: nothing cuts the third
+        # block until the test moves the clock, however slow the machine.
+        node, clock = make_operator(
+            tmp_path, FakeClock(START_NS), block_max_txs=3, block_interval_ms=1000
+        )
         await node.start("127.0.0.1", 0)
         clients = [await attach(node, peer_key(n)) for n in range(7)]
         done = await asyncio.gather(
@@ -57,16 +76,24 @@ def test_blocks_are_cut_by_count_and_by_time(tmp_path):
         give_up = loop.time() + 0.8
         while node.store.height < 2 and loop.time() < give_up:  # two full blocks are cut
             await asyncio.sleep(0.001)  # at once and stored...
-        assert node.store.height == 2  # ... while the 7th waits for the 1 s timer
+        assert node.store.height == 2  # ... while the 7th waits for the 1 s deadline
+        assert node.producer.block is not None
+        clock.advance(999_999_999)
+        await asyncio.sleep(0)
+        assert node.producer.block is not None  # not a nanosecond early
+        clock.advance(1)
         heights = await asyncio.gather(*(clients[0].wait_committed(d.tx_id) for d in done))
         assert sorted(heights) == [0, 0, 0, 1, 1, 1, 2]
         clock.advance(5_000)
         late = await attach(node, peer_key(9))
-        await late.wait_committed((await late.register("late", bus="B1", role="grid")).tx_id)
+        registered = await late.register("late", bus="B1", role="grid")
+        clock.advance(1_000_000_000)
+        await late.wait_committed(registered.tx_id)
         blocks = [node.store.block_at(h) for h in range(4)]
         assert [len(b.transactions) for b in blocks] == [3, 3, 1, 1]
         # the header time is the node clock's when the block opened
-        assert [b.header.time_ns for b in blocks] == [START_NS] * 3 + [START_NS + 5_000]
+        later = START_NS + 1_000_000_000 + 5_000
+        assert [b.header.time_ns for b in blocks] == [START_NS] * 3 + [later]
         assert blocks[3].header.state_digest == node.state.state_digest()
         clients.append(late)
         for c in clients:
@@ -183,11 +210,11 @@ class ShuffledChecks(BatchVerifier):
 @pytest.mark.parametrize("checks", ["in order", "shuffled"])
 def test_pipelined_submits_on_one_connection_are_sequenced_in_order(tmp_path, checks):
     async def main():
-        clock = FakeClock(START_NS)
+        clock = JumpingClock(START_NS)
         cfg = NodeConfig(
             data_dir=tmp_path / "op", operator_key=tmp_path / "unused.pem", block_interval_ms=5
         )
-        node = Operator(cfg, OPERATOR, clock, EmbeddedSequencer())
+        node = Operator(cfg, OPERATOR, clock, EmbeddedLog())
         if checks == "shuffled":
             node.verifier = ShuffledChecks(0)
         await node.start("127.0.0.1", 0)
@@ -249,7 +276,8 @@ def test_status_lists_a_closed_slot_only_once_its_block_is_stored(tmp_path):
 
         node.writer.append_soon = held
         outcome = await node.submit_own(txn.CloseSlot("electricity", 5))
-        await asyncio.sleep(0.05)  # the block is cut and waits in the writer
+        while node.producer.block is not None:  # the block is cut and waits in the writer
+            await asyncio.sleep(0)
         assert ("electricity", 5) in node.state.closed
         assert (await client.status())["closed"] == []
         release.set()
@@ -282,29 +310,39 @@ def test_status_ignores_a_rejected_clearing(tmp_path):
 def test_the_block_interval_counts_from_when_the_first_transaction_arrived(tmp_path):
     """A slow signature check eats into the block interval instead of adding to it."""
 
+    clock = FakeClock(START_NS)
+
     class SlowChecks(BatchVerifier):
+        """A signature check that takes 0.2 s of the node's clock."""
+
         def __init__(self):
             super().__init__(0)
             self.asked_at: list[float] = []
 
         def check(self, signed, value=None):
             loop = asyncio.get_running_loop()
-            self.asked_at.append(loop.time())
+            self.asked_at.append(clock.monotonic())
             future = loop.create_future()
-            loop.call_later(0.2, future.set_result, signed if value is None else value)
+
+            def done():
+                clock.advance(200_000_000)
+                future.set_result(signed if value is None else value)
+
+            loop.call_soon(done)
             return future
 
     async def main():
-        node, _ = make_operator(tmp_path, block_interval_ms=500)
+        node, _ = make_operator(tmp_path, clock, block_interval_ms=500)
         node.verifier = checks = SlowChecks()
         await node.start("127.0.0.1", 0)
         client = await attach(node, peer_key(1))
         await client.register("p", bus="B1", role="prosumer")
-        applied_at = asyncio.get_running_loop().time()
-        assert node.block is not None
+        applied_at = clock.monotonic()
+        block = node.producer.block
+        assert block is not None
         # read just before the check started, 0.2 s before it was applied
-        assert node.block.deadline == pytest.approx(checks.asked_at[0] + 0.5, abs=0.01)
-        assert node.block.deadline < applied_at + 0.5 - 0.15
+        assert block.deadline == checks.asked_at[0] + 0.5
+        assert applied_at == checks.asked_at[0] + 0.2
         await client.close()
         await node.close()
 

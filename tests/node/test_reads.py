@@ -7,26 +7,30 @@ from collections.abc import Awaitable
 
 import pytest
 
+from node.clock import FakeClock
 from node.errors import RequestFailed
 from node.roles import service
 from tests.node.conftest import peer_key
-from tests.node.test_operator import attach, make_operator, run
+from tests.node.test_operator import START_NS, attach, make_operator, run
 
 BLOCKS = 6  # blocks with trades, two trades each
 
 
 async def market_with_trades(tmp_path):
     """An operator whose chain holds BLOCKS blocks with two trades each (and the registrations)."""
-    node, _ = make_operator(tmp_path, block_interval_ms=5)
+    # The block deadline is the fake clock's: each block holds exactly the
+    # three orders placed before the clock moves, however slow the machine.
+    clock = FakeClock(START_NS)
+    node, _ = make_operator(tmp_path, clock, block_interval_ms=5)
     await node.start("127.0.0.1", 0)
     seller, buyer = await attach(node, peer_key(1)), await attach(node, peer_key(2))
     await seller.register("s", bus="B1", role="producer")
     await buyer.register("b", bus="B1", role="consumer")
     for n in range(BLOCKS):
         await seller.place_order("electricity", 4, "ask", 100 + n, 300)
-        bid = await buyer.place_order("electricity", 4, "bid", 100 + n, 100)
+        await buyer.place_order("electricity", 4, "bid", 100 + n, 100)
         bid2 = await buyer.place_order("electricity", 4, "bid", 100 + n, 200)
-        await buyer.wait_committed(bid.tx_id)
+        clock.advance(5_000_000)
         await buyer.wait_committed(bid2.tx_id)
     return node, seller, buyer
 
