@@ -347,3 +347,44 @@ def test_the_block_interval_counts_from_when_the_first_transaction_arrived(tmp_p
         await node.close()
 
     run(main())
+
+
+def test_entries_of_another_log_writer_are_verified_before_they_are_applied(tmp_path):
+    """A shared log holds bytes this node never checked: a forged entry must not apply."""
+
+    async def main():
+        shared = EmbeddedLog()
+        clock = FakeClock(START_NS)
+        cfg = NodeConfig(
+            data_dir=tmp_path / "op", operator_key=tmp_path / "unused.pem", block_interval_ms=5
+        )
+        node = Operator(cfg, OPERATOR, clock, shared)
+        await node.start("127.0.0.1", 0)
+        honest = peer_key(1)
+        good = txn.make(honest, cfg.chain_id, 1, txn.RegisterPeer("h", "B1", "prosumer"))
+        # the forger puts a registration in another key's name, with a signature
+        # that key never made (a valid one with its last byte changed)
+        victim = txn.make(peer_key(3), cfg.chain_id, 1, txn.RegisterPeer("victim", "B1", "grid"))
+        forged = bytearray(victim.to_bytes())
+        forged[-1] ^= 1
+        assert txn.decode(bytes(forged)).transaction.sender == peer_key(3).public_key_bytes()
+        await shared.append(bytes(forged))  # the second writer
+        await shared.append(good.to_bytes())
+        client = await attach(node, peer_key(4))
+        mine = await client.register("mine", bus="B1", role="consumer")  # through intake
+        clock.advance(5_000_000)
+        await client.wait_committed(mine.tx_id)
+        stored = [
+            txn.decode(data).tx_id
+            for h in range(node.store.height)
+            for data in node.store.block_at(h).transactions
+        ]
+        assert stored == [good.tx_id, mine.tx_id]
+        accounts = {p.name for p in node.state.peers.values()}
+        assert accounts == {"h", "mine"}
+        # and a foreign entry can be waited for like any other
+        assert (await client.wait_committed(good.tx_id)) == 0
+        await client.close()
+        await node.close()
+
+    run(main())
