@@ -19,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from ledger.errors import StoreError
 from market import replay
 from market.gate_clearing import check_published
-from node.clock import Clock
+from node.clock import Clock, sleep
 from node.config import NodeConfig, parse_address
 from node.errors import BlockRefused, NodeError, RequestFailed
 from node.pipeline import chain
@@ -36,6 +38,30 @@ from node.wire.server import Args, Handler, Result, Session
 
 log = logging.getLogger("p2pex.replica")
 
+
+class Upstream(Protocol):
+    """Where a replica gets its blocks and forwards its writes."""
+
+    async def connect(self, timeout: float) -> AsyncRpc:
+        """A new RPC connection to the upstream node."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TcpUpstream:
+    """An upstream node at a TCP address."""
+
+    host: str
+    port: int
+
+    async def connect(self, timeout: float) -> AsyncRpc:
+        """Connect over TCP."""
+        return await AsyncRpc.connect(self.host, self.port, timeout=timeout)
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
 PULL_LIMIT = 256  # blocks per ``blocks`` request
 RETRY_SECONDS = 0.5
 
@@ -45,13 +71,22 @@ class Replica(NodeService):
 
     role = "replica"
 
-    def __init__(self, config: NodeConfig, operator_public_key: bytes, clock: Clock) -> None:
+    def __init__(
+        self,
+        config: NodeConfig,
+        operator_public_key: bytes,
+        clock: Clock,
+        upstream: Upstream | None = None,
+    ) -> None:
+        """A replica of the chain its ``upstream`` serves (default: TCP to ``config.upstream``)."""
         # Appends (an fsync each) run in a child process, as the operator's do:
         # on the event loop they held reads and forwarded writes up.
         self.writer = ProcessBlockStore(chain.store_file(Path(config.data_dir)))
         super().__init__(config, operator_public_key, clock, store=self.writer)
-        assert config.upstream is not None
-        self.upstream = parse_address(config.upstream)
+        if upstream is None:
+            assert config.upstream is not None
+            upstream = TcpUpstream(*parse_address(config.upstream))
+        self.upstream = upstream
         self.synced = asyncio.Event()  # set after the first complete catch-up
         self._sync_task: asyncio.Task[None] | None = None
         self._forward: AsyncRpc | None = None
@@ -88,7 +123,7 @@ class Replica(NodeService):
         async with self._forward_lock:
             if self._forward is None or self._forward._closed is not None:
                 try:
-                    self._forward = await AsyncRpc.connect(*self.upstream, timeout=60.0)
+                    self._forward = await self.upstream.connect(60.0)
                 except NodeError as exc:
                     raise RequestFailed(E_UNAVAILABLE, f"upstream unreachable: {exc}") from exc
             return self._forward
@@ -113,7 +148,7 @@ class Replica(NodeService):
         while True:
             rpc = None
             try:
-                rpc = await AsyncRpc.connect(*self.upstream, timeout=10.0)
+                rpc = await self.upstream.connect(10.0)
                 await rpc.call("subscribe", {"topics": ["blocks"]})
                 await self._catch_up(rpc)
                 self.synced.set()
@@ -132,14 +167,14 @@ class Replica(NodeService):
             except BlockRefused as exc:
                 self._report(exc)
             except NodeError as exc:
-                log.info("upstream %s:%d: %s; retrying", *self.upstream, exc)
+                log.info("upstream %s: %s; retrying", self.upstream, exc)
             except Exception:
                 log.exception("sync loop failed; retrying")
             finally:
                 if rpc is not None:
                     await rpc.close()
             self.synced.set()  # ready even if the upstream is away: reads still work
-            await asyncio.sleep(RETRY_SECONDS)
+            await sleep(self.clock, RETRY_SECONDS)
 
     async def _catch_up(self, rpc: AsyncRpc) -> None:
         """Pull blocks until level with the upstream."""
@@ -180,6 +215,6 @@ class Replica(NodeService):
         await self.on_block_stored(block, data)
 
     def _report(self, exc: BlockRefused) -> None:
-        log.error("REFUSED block %d from %s:%d: %s", exc.height, *self.upstream, exc.reason)
+        log.error("REFUSED block %d from %s: %s", exc.height, self.upstream, exc.reason)
         self.refused.append({"height": exc.height, "reason": exc.reason[:500]})
         del self.refused[:-100]
