@@ -37,8 +37,10 @@ from typing import Any
 from ledger.codec import decode, encode
 from market import transactions as txn
 from market.state import ExchangeState
+from market.units import Units
 
-TICK = 0.0001  # currency per tick (the case's tick; the order book needs none)
+# The chain's cases: the default tick, one-hour slots (a slot's kWh read as kW).
+CHAIN_UNITS = Units()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,21 +89,13 @@ def job_from_state(state: ExchangeState, product: str, slot: int, model: str) ->
         names[account] = name
         peer_bus[name] = peer.bus
         peers.append(
-            {
-                "name": name,
-                "role": role,
-                "a": a / 1000 * TICK,
-                "b": b * TICK,
-                "c": c * TICK / 1000,
-                "p_min": q_min / 1000,
-                "p_max": q_max / 1000,
-            }
+            {"name": name, "role": role, **CHAIN_UNITS.curve_to_clearing(a, b, c, q_min, q_max)}
         )
     network = {**network, "peer_bus": peer_bus}
     case = {
         "name": f"{product} slot {slot}",
-        "tick": TICK,
-        "slot_hours": 1.0,
+        "tick": CHAIN_UNITS.tick,
+        "slot_hours": CHAIN_UNITS.slot_hours,
         "tariff": {"alpha": alpha / 1000, "beta": beta / 1000},
         "network": network,
         "peers": peers,
@@ -207,15 +201,8 @@ def curve_for_peer(peer: Any, slot: int, *, product: str = "electricity") -> txn
     start from a clearing case: a, b, c rounded to milli-ticks/kWh², ticks/kWh
     and tick*Wh, the bounds to Wh.
     """
-    return txn.DeclareCurve(
-        product,
-        slot,
-        round(peer.a / TICK * 1000),
-        round(peer.b / TICK),
-        round(peer.c / TICK * 1000),
-        round(peer.p_min * 1000),
-        round(peer.p_max * 1000),
-    )
+    curve = CHAIN_UNITS.curve_to_ledger(peer.a, peer.b, peer.c, peer.p_min, peer.p_max)
+    return txn.DeclareCurve(product, slot, *curve)
 
 
 def network_for_case(case: Any) -> txn.SetNetwork:

@@ -264,13 +264,15 @@ class ExchangeState:
             return "slot_closed"
         if (account, p.client_order_id) in self.order_ids:
             return "duplicate_client_order_id"
-        if key not in self.opened:
-            self.market.execute(OpenInstrument(Instrument(product, p.slot)))
+        instrument = Instrument(product, p.slot)
+        opens = key not in self.opened  # this order is the first to name the slot
+        if opens:
+            self.market.execute(OpenInstrument(instrument))
             self.opened.add(key)
         order_id = self.next_order_id
         self.next_order_id += 1
         events = self.market.place(
-            Instrument(product, p.slot),
+            instrument,
             order_id,
             account.hex(),
             side,
@@ -283,6 +285,10 @@ class ExchangeState:
         )
         mark = len(out.results)
         reason = self._book(out, events)
+        if reason is not None and opens:
+            # a refused order changes nothing: not even which books exist
+            self.market.discard_instrument(instrument)
+            self.opened.discard(key)
         if reason is None:
             self.order_ids[(account, p.client_order_id)] = order_id
             link = encode_trusted([self.order_ids_chain, account, p.client_order_id, order_id])

@@ -485,6 +485,29 @@ class Market(MarketState):
         self._open_book(instrument)
         return [InstrumentOpened(instrument)]
 
+    def discard_instrument(self, instrument: Instrument) -> bool:
+        """Remove an open book that holds no order: undo an open that nothing used.
+
+        A caller that opens a book for the order that first names it (the
+        market state machine does, per delivery slot) undoes the open when
+        that order is rejected, so a refused command leaves no trace.
+
+        Returns:
+            True if the book was removed; False, changing nothing, if the
+            instrument is unknown, closed, or has resting orders.
+        """
+        book = self._books.get(instrument)
+        if (
+            book is None
+            or book.closed
+            or book.best_bid() is not None
+            or book.best_ask() is not None
+        ):
+            return False
+        del self._books[instrument]
+        self._digest.instruments = self.instruments()  # its cache assumes books only come
+        return True
+
     def close_instrument(self, instrument: Instrument) -> list[Event]:
         """Gate closure: expire every resting order of the book, then refuse new ones.
 

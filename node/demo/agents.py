@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from market.units import Units
+
 if TYPE_CHECKING:  # importing clearing loads cvxpy: keep `p2pex --help` fast
     from clearing.case import Case, Peer
 
@@ -77,10 +79,11 @@ def ladder(peer: Peer, *, tick: float, slot_hours: float, steps: int) -> list[Or
     if span <= 0:
         return orders
     width = span / steps
+    units = Units(tick, slot_hours)
     for k in range(steps):
         mid = (k + 0.5) * width
-        price = round(marginal_price(peer, mid) / tick)
-        quantity = round(width * slot_hours * 1000)
+        price = units.ticks(marginal_price(peer, mid))
+        quantity = units.wh(width)
         if price > 0 and quantity > 0:
             orders.append(OrderIntent(peer.name, side, price, quantity))
     return orders

@@ -35,6 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from market.units import Units
 from node.demo.agents import (
     OrderIntent,
     allocative_efficiency,
@@ -222,7 +223,9 @@ class Demo:
         self.say(f"=== delivery slot {slot} ===")
         last: dict[str, Any] = {}
         for peer in case.peers:
-            a, b, c, q_min, q_max = curve_ints(peer, tick=tick, slot_hours=case.slot_hours)
+            a, b, c, q_min, q_max = Units(tick, case.slot_hours).curve_to_ledger(
+                peer.a, peer.b, peer.c, peer.p_min, peer.p_max
+            )
             client = self.clients[peer.name]
             last[peer.name] = client.declare_curve(PRODUCT, slot, a, b, c, q_min, q_max)
         self.progress(f"slot {slot}: {len(case.peers)} peers declared their curves")
@@ -406,19 +409,3 @@ def audit_data_dir(data_dir: Path, operator_key: Path) -> tuple[bool, str]:
         return True, f"{report.describe()}; replay OK"
     finally:
         store.close()
-
-
-def curve_ints(peer: Any, *, tick: float, slot_hours: float) -> tuple[int, int, int, int, int]:
-    """A peer's curve in the ledger's DeclareCurve units.
-
-    ``a`` milli-ticks per kWh², ``b`` ticks per kWh, ``c`` tick·Wh, bounds in
-    Wh (the inverse of the mapping in ``market.gate_clearing``).
-    """
-    wh = slot_hours * 1000
-    return (
-        round(peer.a / tick * 1000),
-        round(peer.b / tick),
-        round(peer.c / tick * 1000),
-        round(peer.p_min * wh),
-        round(peer.p_max * wh),
-    )

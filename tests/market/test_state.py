@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from ledger.keys import SigningKey
 from ledger.results import EventRecord, RejectionRecord, TradeRecord, decode_result
 from market import transactions as txn
+from market.errors import BadNonce, InvalidTransaction, NotPermitted
 from market.state import ExchangeState
-from node.errors import BadNonce, InvalidTransaction, NotPermitted
 from orderbook.events import Trade
 
 CHAIN = "test-chain"
@@ -301,3 +301,29 @@ def test_refused_transactions_change_nothing_and_replay_is_exact(steps):
     replayed = [r for s in accepted for r in again.apply(s).results]
     assert replayed == results
     assert again.state_digest() == state.state_digest()
+
+
+@pytest.mark.parametrize(
+    "rejected",
+    [
+        order("bid", 100, 500, coid=1, slot=7, tif="FOK"),  # nothing to fill it
+        order("bid", 100, 10**15, coid=1, slot=7),  # more than the book takes
+    ],
+)
+def test_a_rejected_order_on_a_new_slot_leaves_no_book(rejected):
+    """A refused order changes nothing but its sender's nonce: no book, no digest change."""
+    state, other = new_state(), new_state()
+    buyer, twin = registered(state, 2, "consumer"), registered(other, 2, "consumer")
+    out = state.apply(buyer.tx(rejected))
+    assert out.rejected is not None
+    # the same nonce spent on a rejection that never names a slot
+    assert other.apply(twin.tx(txn.CancelOrder(99))).rejected == "unknown_order"
+    assert ("electricity", 7) not in state.opened
+    assert state.market.instruments() == ()
+    # the books and slots are as if the order never came (its order id is spent:
+    # ids are given before the book looks at an order, as in every chain so far)
+    assert state.market.state_digest() == other.market.state_digest()
+    assert state.opened == other.opened
+    # the slot still opens for the first order that is placed in it
+    assert state.apply(buyer.tx(order("bid", 100, 500, coid=2, slot=7))).rejected is None
+    assert ("electricity", 7) in state.opened

@@ -21,7 +21,6 @@ from node.demo.agents import (
     ladder,
     surplus,
 )
-from node.demo.scenario import curve_ints
 
 PRODUCER = Peer("G", Role.PRODUCER, 0.02, 0.10, 0.0, 0.0, 10.0)
 CONSUMER = Peer("C", Role.CONSUMER, 0.01, 0.40, 0.0, -20.0, -5.0)
@@ -74,10 +73,6 @@ def test_surplus_and_efficiency_of_a_two_peer_market() -> None:
     assert surplus(case, power) == pytest.approx(expected)
     assert allocative_efficiency(case, power, power) == pytest.approx(1.0)
     assert allocative_efficiency(case, {}, power) == pytest.approx(0.0)
-
-
-def test_curve_ints_are_the_ledger_units() -> None:
-    assert curve_ints(CONSUMER, tick=0.0001, slot_hours=1.0) == (100_000, 4000, 0, -20_000, -5_000)
 
 
 @pytest.mark.slow
