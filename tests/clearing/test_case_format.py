@@ -99,7 +99,8 @@ def test_unknown_key_message_suggests_the_close_one(reference, tmp_path):
     reference["peers"][3]["p_mx"] = -3.0
     path = tmp_path / "typo.json"
     path.write_text(json.dumps(reference), encoding="utf-8")
-    with pytest.raises(UnknownField, match=r"peer 'C4': unknown field 'p_mx' \(did you mean 'p_max'\?\)"):
+    want = r"peer 'C4': unknown field 'p_mx' \(did you mean 'p_max'\?\)"
+    with pytest.raises(UnknownField, match=want):
         load_case(path)
 
 
