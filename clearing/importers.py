@@ -270,9 +270,9 @@ def parse_matpower(text: str) -> dict[str, Any]:
     Returns ``{"baseMVA": float, "bus": ndarray, "gen": ndarray, "branch":
     ndarray, "gencost": ndarray (if present)}``; cell arrays (names) are ignored.
 
-    >>> m = parse_matpower("mpc.baseMVA = 10;\\nmpc.bus = [1 3 0 0; 2 1 1.5 0.2];")
-    >>> m["baseMVA"], m["bus"].shape
-    (10.0, (2, 4))
+    >>> m = parse_matpower("mpc.baseMVA = 10; mpc.bus = [1 3 0; 2 1 1.5]; mpc.branch = [1 2 0.1];")
+    >>> m["baseMVA"], m["bus"].shape, m["branch"].tolist()
+    (10.0, (2, 3), [[1.0, 2.0, 0.1]])
 
     Raises:
         GridImportError: A malformed matrix or a missing bus, branch or baseMVA.

@@ -215,6 +215,7 @@ def _pyplot() -> Any:
 
 def _draw_panel(ax: Any, case: Case, panel: FeederPanel, pos: Mapping[str, Position]) -> Any:
     """Draw one panel; return the line collection (for the colour bar)."""
+    import matplotlib
     from matplotlib.collections import LineCollection
 
     net = case.network
@@ -222,14 +223,13 @@ def _draw_panel(ax: Any, case: Case, panel: FeederPanel, pos: Mapping[str, Posit
     segments = [(pos[net.parent_bus(li)], pos[net.child_bus(li)]) for li in range(len(net.lines))]
     loading = np.asarray(panel.loading)
     over = np.array([ln.name in panel.congested for ln in net.lines], dtype=bool)
+    # loading 0-1 on viridis, anything over capacity in red (the colour bar's "over" end)
+    cmap = matplotlib.colormaps["viridis"].with_extremes(over="red")
     widths = 1.0 + 3.0 * np.minimum(loading, 1.5)
-    lines = LineCollection(segments, cmap="viridis", linewidths=widths)
+    lines = LineCollection(segments, cmap=cmap, linewidths=widths)
     lines.set_array(loading)
-    lines.set_clim(0.0, max(1.0, float(loading.max(initial=0.0))))
+    lines.set_clim(0.0, 1.0)
     ax.add_collection(lines)
-    if over.any():
-        hot = [s for s, o in zip(segments, over, strict=True) if o]
-        ax.add_collection(LineCollection(hot, colors="red", linewidths=5.0, alpha=0.6))
     for li, line in enumerate(net.lines):
         if not (small or over[li]):
             continue
@@ -303,7 +303,8 @@ def save_plots(
     drawn = None
     for ax, panel in zip(axes, panels, strict=True):
         drawn = _draw_panel(ax, case, panel, pos)
-    fig.colorbar(drawn, ax=list(axes), shrink=0.6, label="line loading |flow| / capacity")
+    fig.colorbar(drawn, ax=list(axes), shrink=0.6, extend="max",
+                 label="line loading |flow| / capacity (red: over)")  # fmt: skip
     fig.suptitle(case.name, fontsize=10)
     paths = [directory / "flows.png", directory / "losses_alpha.png"]
     _save(fig, paths[0], plt)
