@@ -62,7 +62,8 @@ class PeerRule:
         currency: Currency code for the case.
         tick: Price tick, currency/kWh.
         slot_hours: Slot length in hours.
-        alpha, beta: The case tariff (loss and congestion penalties).
+        alpha, beta: The case tariff (loss and congestion penalties), currency/(kWh·Ω)
+            and currency/kWh.
     """
 
     seed: int = 0
@@ -78,8 +79,8 @@ class PeerRule:
     currency: str = "EUR"
     tick: float = 0.0001
     slot_hours: float = 1.0
-    alpha: float = 0.0
-    beta: float = 0.0
+    alpha: float = 0.005  # the chapter's smallest α, as in the reference case
+    beta: float = 0.005  # the chapter's β: without one the congestion procedure cannot act
 
 
 @dataclass(frozen=True, slots=True)
