@@ -20,6 +20,7 @@ from clearing.certificate import certificate_from_plain as certificate_from_plai
 from clearing.certificate import certificate_to_plain as certificate_to_plain
 from clearing.certificate import check_certificate as check_certificate
 from clearing.chp import ChpRegion as ChpRegion
+from clearing.command import run_clear_command as run_clear_command
 from clearing.errors import CertificateError as CertificateError
 from clearing.errors import ClearingError as ClearingError
 from clearing.errors import EmptyMarket as EmptyMarket
@@ -42,7 +43,6 @@ from clearing.network import Network as Network
 from clearing.network import load_network as load_network
 from clearing.network import network_from_dict as network_from_dict
 from clearing.report import format_case_report as format_case_report
-from clearing.report import run_clear_command as run_clear_command
 from clearing.result import ClearingResult as ClearingResult
 from clearing.rounding import PeerSettlement as PeerSettlement
 from clearing.rounding import Settlement as Settlement

@@ -29,6 +29,14 @@ from typing import Any
 
 from clearing.chp import ChpRegion, check_chp
 from clearing.errors import EmptyMarket, InvalidCase, InvalidPeer, UnknownPeer
+from clearing.fields import (
+    CASE_FIELDS,
+    CHP_FIELDS,
+    HEAT_FIELDS,
+    PEER_FIELDS,
+    TARIFF_FIELDS,
+    check_fields,
+)
 from clearing.network import Network, network_from_dict
 
 REFERENCE_CASE = "chapter12_11bus.json"
@@ -338,11 +346,13 @@ def peer_from_dict(data: Any) -> Peer:
 
     Raises:
         InvalidPeer: Missing fields or invalid values.
+        UnknownField: A key the peer format does not define.
     """
     if not isinstance(data, Mapping):
         msg = f"a peer must be an object, got {data!r}"
         raise InvalidCase(msg)
     name = str(_field(data, "name", "peer"))
+    check_fields(data, PEER_FIELDS, f"peer {name!r}")
 
     def need(key: str, src: Mapping[str, Any]) -> Any:
         if not isinstance(src, Mapping) or key not in src:
@@ -353,6 +363,8 @@ def peer_from_dict(data: Any) -> Peer:
     heat = None
     if data.get("heat") is not None:
         h = data["heat"]
+        if isinstance(h, Mapping):
+            check_fields(h, HEAT_FIELDS, f"peer {name!r} heat")
         heat = HeatCurve(
             a=need("a", h),
             b=need("b", h),
@@ -363,6 +375,8 @@ def peer_from_dict(data: Any) -> Peer:
     chp = None
     if data.get("chp") is not None:
         pts = data["chp"]
+        if isinstance(pts, Mapping):
+            check_fields(pts, CHP_FIELDS, f"peer {name!r} chp")
         a, b, c, d = (_point(need(k, pts), name) for k in "ABCD")
         chp = ChpRegion(a=a, b=b, c=c, d=d)
     partners = data.get("partners")
@@ -383,11 +397,24 @@ def peer_from_dict(data: Any) -> Peer:
 
 
 def case_from_dict(data: Any) -> Case:
-    """Build a :class:`Case` from plain data; see :meth:`Case.from_dict`."""
+    """Build a :class:`Case` from plain data; see :meth:`Case.from_dict`.
+
+    The format is described in docs/case-format.md and
+    ``clearing/cases/case.schema.json``.
+
+    Raises:
+        InvalidCase: Missing fields or invalid values (and subclasses).
+        UnknownField: A key the format does not define, at any level.
+    """
     if not isinstance(data, Mapping):
         msg = f"a case must be an object, got {type(data).__name__}"
         raise InvalidCase(msg)
+    check_fields(data, CASE_FIELDS, "case")
     tariff = data.get("tariff") or {}
+    if not isinstance(tariff, Mapping):
+        msg = f"case: tariff must be an object {{alpha, beta}}, got {tariff!r}"
+        raise InvalidCase(msg)
+    check_fields(tariff, TARIFF_FIELDS, "tariff")
     raw_peers = _field(data, "peers", "case")
     if not isinstance(raw_peers, Sequence) or isinstance(raw_peers, str):
         msg = "case: peers must be a list"

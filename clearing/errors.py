@@ -9,7 +9,9 @@ Every error the package raises is a :class:`ClearingError`::
     │   │   └── UnknownBus          a line or a peer refers to a bus that does not exist
     │   ├── InvalidPeer             bad cost, bounds, role, trading set or CHP region
     │   ├── UnknownPeer             a name that is not a peer of the case
-    │   └── EmptyMarket             no producer, no consumer, or no allowed trade
+    │   ├── EmptyMarket             no producer, no consumer, or no allowed trade
+    │   ├── UnknownField            a key the case format does not have (a typo)
+    │   └── GridImportError         a grid file or code cannot be turned into a case
     ├── InvalidOption               an unknown model name, a negative penalty, ...
     ├── SolverFailed                the solver status is not ``optimal``
     │   └── Infeasible              the data admit no feasible clearing
@@ -61,6 +63,26 @@ class UnknownPeer(InvalidCase):
 
 class EmptyMarket(InvalidCase):
     """Raised when there is nothing to clear: no producer, no consumer or no allowed trade."""
+
+
+class UnknownField(InvalidCase):
+    """Raised when case data holds a key the case format does not define.
+
+    Attributes:
+        key: The unknown key.
+        where: Which object held it (``case``, ``network``, ``peer 'C1'``, ...).
+        allowed: The keys that object may have.
+    """
+
+    def __init__(self, message: str, *, key: str, where: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.key = key
+        self.where = where
+        self.allowed = allowed
+
+
+class GridImportError(InvalidCase):
+    """Raised when a MATPOWER file, pandapower network or SimBench code cannot become a case."""
 
 
 class InvalidOption(ClearingError):

@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from clearing.errors import InvalidNetwork, NonRadialNetwork, UnknownBus
+from clearing.fields import LINE_FIELDS, NETWORK_FIELDS, check_fields
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -348,10 +349,12 @@ def network_from_dict(data: Any) -> Network:
 
     Raises:
         InvalidNetwork: Missing fields or bad values (and its subclasses).
+        UnknownField: A key the network or line format does not define.
     """
     if not isinstance(data, Mapping):
         msg = f"network must be an object, got {type(data).__name__}"
         raise InvalidNetwork(msg)
+    check_fields(data, NETWORK_FIELDS, "network")
     lines: list[Line] = []
     raw_lines: Sequence[Any] = _get(data, "lines", "network")
     for raw in raw_lines:
@@ -359,6 +362,7 @@ def network_from_dict(data: Any) -> Network:
             msg = f"each line must be an object, got {raw!r}"
             raise InvalidNetwork(msg)
         name = str(_get(raw, "name", "line"))
+        check_fields(raw, LINE_FIELDS, f"line {name!r}")
         cap = raw.get("capacity_kw")
         lines.append(
             Line(

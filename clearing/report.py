@@ -1,24 +1,20 @@
 """Text report of a case: the chapter's tables 12.1-12.4 and the congestion rounds.
 
-:func:`run_clear_command` is what ``p2pex clear CASE`` calls.
+Text only: ``p2pex clear`` (:mod:`clearing.command`) puts it together with
+the plots and the AC check, so this module imports neither.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
-import numpy as np
-
-from clearing.case import Case, load_case, load_reference_case
-from clearing.errors import InvalidOption
+from clearing.case import Case
 from clearing.market import clear, congestion_procedure, pool_dispatch
 from clearing.problem import FloatArray
 from clearing.result import ClearingResult
 from clearing.solve import Clearer
 from clearing.spec import parse_model
-
-ALPHAS_MILLI = (0.0, 5.0, 10.0, 20.0, 30.0, 35.0)  # table 12.2, 10^-3 currency/(kWh·Ω)
+from clearing.sweep import ALPHAS_MILLI
 
 
 def _table(title: str, head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -161,33 +157,3 @@ def format_case_report(
             out.append(format_trade_matrix(case, heat.heat_trades, "Table 12.4: heat trades"))
         out.append(format_peer_summary(case, heat))
     return "\n\n".join(out) + "\n"
-
-
-def run_clear_command(
-    case_arg: str,
-    *,
-    model: str = "all",
-    alpha_milli: float | None = None,
-    beta_milli: float | None = None,
-    plot_dir: str | None = None,
-) -> str:
-    """Load a case (a JSON path or ``reference``), return its report, optionally save plots.
-
-    Raises:
-        ClearingError: Bad case file or options, or a failed clearing.
-    """
-    for what, value in (("alpha", alpha_milli), ("beta", beta_milli)):
-        if value is not None and not (np.isfinite(value) and value >= 0):
-            msg = f"--{what} must be a finite number >= 0, got {value}"
-            raise InvalidOption(msg)
-    case = load_reference_case() if case_arg == "reference" else load_case(case_arg)
-    clearer = Clearer()
-    text = format_case_report(
-        case, model=model, alpha_milli=alpha_milli, beta_milli=beta_milli, clearer=clearer
-    )
-    if plot_dir is not None:
-        from clearing.plots import save_plots
-
-        paths = save_plots(case, Path(plot_dir), clearer=clearer)
-        text += "\nPlots: " + ", ".join(str(p) for p in paths) + "\n"
-    return text
