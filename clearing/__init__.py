@@ -20,7 +20,6 @@ from clearing.certificate import certificate_from_plain as certificate_from_plai
 from clearing.certificate import certificate_to_plain as certificate_to_plain
 from clearing.certificate import check_certificate as check_certificate
 from clearing.chp import ChpRegion as ChpRegion
-from clearing.command import run_clear_command as run_clear_command
 from clearing.errors import CertificateError as CertificateError
 from clearing.errors import ClearingError as ClearingError
 from clearing.errors import EmptyMarket as EmptyMarket
@@ -98,5 +97,4 @@ __all__ = [
     "pool_dispatch",
     "reference_case_path",
     "round_settlement",
-    "run_clear_command",
 ]
