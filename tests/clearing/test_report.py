@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from clearing import InvalidOption, format_case_report, load_reference_case, run_clear_command
+from clearing import InvalidOption, format_case_report, load_reference_case
+from clearing.command import run_clear_command
 from node.cli.main import main
 from tests.clearing.helpers import two_peer_case
 
