@@ -41,14 +41,30 @@ class TxKind(IntEnum):
     AMEND_ORDER = 4
     DECLARE_CURVE = 5
     DECLARE_CHP = 6
+    METER_READING = 7
     SET_TARIFF = 16
     SET_NETWORK = 17
     CLOSE_SLOT = 18
     PUBLISH_CLEARING = 19
+    DEPOSIT = 20
+    WITHDRAW = 21
+    REGISTER_METER = 22
+    SET_SLOT_TERMS = 23
+    SETTLE_SLOT = 24
 
 
 OPERATOR_KINDS = frozenset(
-    {TxKind.SET_TARIFF, TxKind.SET_NETWORK, TxKind.CLOSE_SLOT, TxKind.PUBLISH_CLEARING}
+    {
+        TxKind.SET_TARIFF,
+        TxKind.SET_NETWORK,
+        TxKind.CLOSE_SLOT,
+        TxKind.PUBLISH_CLEARING,
+        TxKind.DEPOSIT,
+        TxKind.WITHDRAW,
+        TxKind.REGISTER_METER,
+        TxKind.SET_SLOT_TERMS,
+        TxKind.SETTLE_SLOT,
+    }
 )
 """Kinds only an operator key may send (checked by ``ledger.chain``)."""
 
@@ -247,6 +263,120 @@ class PublishClearing:
         check_fields(self, self.SPECS)
 
 
+MAX_AMOUNT = 2**62  # tick·Wh: one deposit or withdrawal (balances are sums of these)
+MAX_READING_WH = 10**9  # Wh: one meter's energy in one slot (1 GWh)
+MARKET_KINDS = frozenset({"cda", "cleared"})
+
+
+@dataclass(frozen=True, slots=True)
+class MeterReading:
+    """A meter's signed reading of one slot: energy delivered (> 0) or consumed (< 0), Wh.
+
+    Sent by the meter's own key, which the operator bound to one account
+    (``RegisterMeter``); it can only ever concern that account.
+    """
+
+    KIND: ClassVar[TxKind] = TxKind.METER_READING
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (
+        StrField("product", 16, PRODUCTS),
+        IntField("slot"),
+        IntField("energy_wh", -MAX_READING_WH, MAX_READING_WH),
+    )
+    product: str
+    slot: int
+    energy_wh: int  # Wh: injected >= 0, withdrawn <= 0 (the chapter's sign)
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+
+@dataclass(frozen=True, slots=True)
+class Deposit:
+    """Operator: credit an account with money brought into the community (tick·Wh)."""
+
+    KIND: ClassVar[TxKind] = TxKind.DEPOSIT
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (
+        BytesField("account"),
+        IntField("amount", 1, MAX_AMOUNT),
+    )
+    account: bytes  # account id
+    amount: int  # tick·Wh, > 0
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    """Operator: debit an account with money taken out of the community (tick·Wh)."""
+
+    KIND: ClassVar[TxKind] = TxKind.WITHDRAW
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (
+        BytesField("account"),
+        IntField("amount", 1, MAX_AMOUNT),
+    )
+    account: bytes  # account id
+    amount: int  # tick·Wh, > 0
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterMeter:
+    """Operator: bind a meter's public key to the account whose delivery it measures."""
+
+    KIND: ClassVar[TxKind] = TxKind.REGISTER_METER
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (BytesField("account"), BytesField("meter_key"))
+    account: bytes  # account id
+    meter_key: bytes  # the meter's raw Ed25519 public key
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+
+@dataclass(frozen=True, slots=True)
+class SetSlotTerms:
+    """Operator: a slot's grid tariffs and how it is settled.
+
+    ``import_price`` is what the grid charges for energy it delivers and
+    ``export_price`` what it pays for energy it takes, both ticks per kWh
+    (12.3.1.1: local prices lie between them). ``market`` is ``"cda"`` (the
+    CDA's trades are the binding contracts) or ``"cleared"`` (the slot's
+    published clearing is).
+    """
+
+    KIND: ClassVar[TxKind] = TxKind.SET_SLOT_TERMS
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (
+        StrField("product", 16, PRODUCTS),
+        IntField("slot"),
+        IntField("import_price", 0, 2**40),
+        IntField("export_price", 0, 2**40),
+        StrField("market", 16, MARKET_KINDS),
+    )
+    product: str
+    slot: int
+    import_price: int  # ticks per kWh
+    export_price: int  # ticks per kWh
+    market: str
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+
+@dataclass(frozen=True, slots=True)
+class SettleSlot:
+    """Operator: settle a delivered slot: contracts, metered energy, imbalances, statements."""
+
+    KIND: ClassVar[TxKind] = TxKind.SETTLE_SLOT
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (StrField("product", 16, PRODUCTS), IntField("slot"))
+    product: str
+    slot: int
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+
 Payload = (
     RegisterPeer
     | PlaceOrder
@@ -258,6 +388,12 @@ Payload = (
     | SetNetwork
     | CloseSlot
     | PublishClearing
+    | MeterReading
+    | Deposit
+    | Withdraw
+    | RegisterMeter
+    | SetSlotTerms
+    | SettleSlot
 )
 
 PAYLOAD_TYPES: dict[TxKind, type[Payload]] = {
@@ -273,5 +409,11 @@ PAYLOAD_TYPES: dict[TxKind, type[Payload]] = {
         SetNetwork,
         CloseSlot,
         PublishClearing,
+        MeterReading,
+        Deposit,
+        Withdraw,
+        RegisterMeter,
+        SetSlotTerms,
+        SettleSlot,
     )
 }

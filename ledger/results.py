@@ -170,10 +170,55 @@ class EventRecord:
         return _encode([RESULT_VERSION, int(self.KIND), *fields_to_values(self, self.SPECS)])
 
 
-ResultRecord = TradeRecord | RejectionRecord | SettlementRecord | EventRecord
+@dataclass(frozen=True, slots=True)
+class StatementRecord:
+    """One account's settlement of a delivered slot: what it contracted, metered and paid.
+
+    Money moves only here and in deposits and withdrawals. ``payment`` is
+    the account's balance change (received >= 0, paid <= 0: the one sign of
+    every payment on the ledger), ``balance_after`` its balance once it is
+    applied. Energy is the chapter's sign: injected >= 0, withdrawn <= 0.
+    """
+
+    KIND: ClassVar[RecordKind] = RecordKind.STATEMENT
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (
+        StrField("product", 16, PRODUCTS),
+        IntField("slot"),
+        BytesField("account"),
+        IntField("contracted_wh"),
+        IntField("metered_wh"),
+        IntField("imbalance_wh"),
+        IntField("charges"),
+        IntField("payment"),
+        IntField("balance_after"),
+    )
+    product: str
+    slot: int
+    account: bytes  # account id
+    contracted_wh: int  # Wh: net energy the account's binding contracts sold (+) or bought (-)
+    metered_wh: int  # Wh: its meter's reading (0 when none arrived)
+    imbalance_wh: int  # Wh: metered - contracted, settled with the grid
+    charges: int  # tick·Wh: grid charges paid (<= 0) or received (the DSO, >= 0)
+    payment: int  # tick·Wh: the balance change, charges included
+    balance_after: int  # tick·Wh
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+    def accounts(self) -> tuple[bytes, ...]:
+        """Return the settled account."""
+        return (self.account,)
+
+    def to_bytes(self) -> bytes:
+        """Return the canonical record bytes (a result leaf)."""
+        return _encode([RESULT_VERSION, int(self.KIND), *fields_to_values(self, self.SPECS)])
+
+
+ResultRecord = TradeRecord | RejectionRecord | SettlementRecord | EventRecord | StatementRecord
 
 RESULT_TYPES: dict[int, type[ResultRecord]] = {
-    cls.KIND: cls for cls in (TradeRecord, RejectionRecord, SettlementRecord, EventRecord)
+    cls.KIND: cls
+    for cls in (TradeRecord, RejectionRecord, SettlementRecord, EventRecord, StatementRecord)
 }
 
 
@@ -212,6 +257,7 @@ def _position(cls: type[ResultRecord], name: str) -> int:
 
 _MAKER, _TAKER = _position(TradeRecord, "maker_account"), _position(TradeRecord, "taker_account")
 _SETTLED = _position(SettlementRecord, "account")
+_STATED = _position(StatementRecord, "account")
 _CONCERNED = _position(EventRecord, "account")
 
 
@@ -231,6 +277,7 @@ _ACCOUNTS: dict[type[ResultRecord], Callable[[list[Value]], tuple[bytes, ...]]] 
     RejectionRecord: lambda values: (),
     SettlementRecord: lambda values: (cast("bytes", values[_SETTLED]),),
     EventRecord: _event_accounts,
+    StatementRecord: lambda values: (cast("bytes", values[_STATED]),),
 }
 
 

@@ -43,3 +43,4 @@ class RecordKind(IntEnum):
     REJECTION = 17
     SETTLEMENT = 18
     EVENT = 19
+    STATEMENT = 20

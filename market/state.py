@@ -30,6 +30,7 @@ from typing import Any
 from ledger.codec import encode_trusted
 from ledger.keys import account_id
 from market import transactions as txn
+from market.accounts import Accounts, SlotTerms
 from market.errors import BadNonce, InvalidTransaction, NotPermitted
 from orderbook.commands import AdvanceClock, CloseInstrument, OpenInstrument
 from orderbook.events import Event, Expired, Rejected, Trade
@@ -104,6 +105,11 @@ class ExchangeState:
         self.clearings: dict[tuple[str, int], bytes] = {}  # -> SHA-256 of the certificate
         self.tariff = (0, 0)  # (alpha_milli, beta_milli)
         self.network_json = ""
+        self.accounts = Accounts()
+        # Set by the first transaction that touches money (a deposit, a meter,
+        # slot terms...): from then on the state digest covers the books. A
+        # chain that never used them keeps the digests it always had.
+        self.money_on = False
 
     # -- blocks --------------------------------------------------------------------------------
 
@@ -149,6 +155,8 @@ class ExchangeState:
             list(self.tariff),
             self.network_json,
         ]
+        if self.money_on:
+            record.append(self.accounts.digest_record())
         # Every value is built here from checked ints, bytes and str: skip the type walk.
         return hashlib.sha256(STATE_TAG + encode_trusted(record)).digest()
 
@@ -178,6 +186,10 @@ class ExchangeState:
         if txn.is_operator_only(payload):
             if tx.sender != self.operator:
                 msg = f"{type(payload).__name__} may only be sent by the operator"
+                raise NotPermitted(msg)
+        elif isinstance(payload, txn.MeterReading):
+            if tx.sender not in self.accounts.meters:
+                msg = "sender is not a registered meter (the operator sends RegisterMeter)"
                 raise NotPermitted(msg)
         elif not isinstance(payload, txn.RegisterPeer) and account_id(tx.sender) not in self.peers:
             msg = "sender is not registered (send RegisterPeer first)"
@@ -229,6 +241,8 @@ class ExchangeState:
             return self._book(out, events)
         if isinstance(payload, txn.DeclareCurve):
             return self._declare_curve(account, payload)
+        if isinstance(payload, txn.MeterReading):
+            return self._reading(sender, payload)
         if isinstance(payload, txn.DeclareChp):
             if ("heat", payload.slot) in self.closed:
                 return "slot_closed"
@@ -241,6 +255,8 @@ class ExchangeState:
     def _register(self, account: bytes, sender: bytes, p: txn.RegisterPeer) -> str | None:
         if account in self.peers:
             return "already_registered"
+        if sender in self.accounts.meters:
+            return "key_is_a_meter"
         if p.role not in ROLES:
             return "invalid_role"
         if not p.name or len(p.name) > MAX_NAME or not p.bus or len(p.bus) > MAX_NAME:
@@ -305,6 +321,18 @@ class ExchangeState:
                 return str(event.reason.value)
             if isinstance(event, Trade):
                 out.results.append(txn.trade_record(out.tx_id, event))
+                instrument = event.instrument
+                if event.taker_side is Side.BID:
+                    seller, buyer = event.maker_owner, event.taker_owner
+                else:
+                    seller, buyer = event.taker_owner, event.maker_owner
+                self.accounts.record_trade(
+                    (instrument.product.value, instrument.slot),
+                    bytes.fromhex(seller),
+                    bytes.fromhex(buyer),
+                    event.price,
+                    event.quantity,
+                )
         return None
 
     def _declare_curve(self, account: bytes, p: txn.DeclareCurve) -> str | None:
@@ -355,8 +383,90 @@ class ExchangeState:
             if key in self.clearings:
                 return "already_cleared"
             self.clearings[key] = hashlib.sha256(payload.certificate).digest()
+            self.accounts.cleared_rows[key] = tuple(payload.settlements)
             for entry in payload.settlements:
                 out.results.append(txn.settlement_record(payload.product, payload.slot, entry))
             return None
+        return self._money(out, payload)
+
+    # -- money ---------------------------------------------------------------------------------
+
+    def _reading(self, meter: bytes, p: txn.MeterReading) -> str | None:
+        """A meter's reading of a delivered slot (see ``market.accounts``)."""
+        self.money_on = True
+        key = (p.product, p.slot)
+        account = self.accounts.meters[meter]
+        if key in self.accounts.settled:
+            return "slot_settled"  # late: the slot's books are closed
+        if key not in self.closed:
+            return "slot_open"  # early: delivery is not over before the gate closed
+        slot = self.accounts.readings.setdefault(key, {})
+        if account in slot:
+            return "duplicate_reading"
+        role = self.peers[account].role if account in self.peers else "prosumer"
+        if (role == "consumer" and p.energy_wh > 0) or (role == "producer" and p.energy_wh < 0):
+            return "reading_out_of_range"  # a consumer cannot inject, a producer cannot draw
+        slot[account] = p.energy_wh
+        return None
+
+    def _money(self, out: Outcome, payload: object) -> str | None:
+        """The operator's money transactions."""
+        accounts = self.accounts
+        if isinstance(payload, txn.Deposit):
+            self.money_on = True
+            balance = accounts.deposit(payload.account, payload.amount)
+            out.results.append(
+                txn.money_record(out.tx_id, "deposit", payload.account, payload.amount, balance)
+            )
+            return None
+        if isinstance(payload, txn.Withdraw):
+            self.money_on = True
+            after = accounts.withdraw(payload.account, payload.amount)
+            if after is None:
+                return "insufficient_balance"
+            out.results.append(
+                txn.money_record(out.tx_id, "withdraw", payload.account, payload.amount, after)
+            )
+            return None
+        if isinstance(payload, txn.RegisterMeter):
+            self.money_on = True
+            if payload.meter_key in accounts.meters:
+                return "meter_taken"
+            if account_id(payload.meter_key) in self.peers or payload.meter_key == self.operator:
+                return "meter_key_is_a_peer"  # a peer's key must not speak for its own meter
+            if payload.account not in self.peers:
+                return "unknown_account"
+            accounts.meters[payload.meter_key] = payload.account
+            return None
+        if isinstance(payload, txn.SetSlotTerms):
+            self.money_on = True
+            key = (payload.product, payload.slot)
+            if key in accounts.settled:
+                return "slot_settled"
+            if key in self.closed and payload.market != self._market_of(key):
+                return "slot_closed"  # the binding market cannot change after the gate
+            if payload.export_price > payload.import_price:
+                return "invalid_tariff"  # the grid would pay more than it charges
+            accounts.terms[key] = SlotTerms(
+                payload.import_price, payload.export_price, payload.market
+            )
+            return None
+        if isinstance(payload, txn.SettleSlot):
+            self.money_on = True
+            key = (payload.product, payload.slot)
+            if key in accounts.settled:
+                return "already_settled"
+            if key not in self.closed:
+                return "slot_open"
+            if key not in accounts.terms:
+                return "no_terms"
+            if accounts.terms[key].market == "cleared" and key not in self.clearings:
+                return "not_cleared"
+            out.results.extend(s.to_bytes() for s in accounts.settle(key))
+            return None
         msg = f"unknown transaction payload {type(payload).__name__}"
         raise InvalidTransaction(msg)
+
+    def _market_of(self, key: tuple[str, int]) -> str:
+        terms = self.accounts.terms.get(key)
+        return "cda" if terms is None else terms.market

@@ -12,6 +12,15 @@ from __future__ import annotations
 from ledger.codec import encode_trusted
 from ledger.errors import LedgerError
 from ledger.keys import SigningKey, account_id
+from ledger.payloads import (
+    MAX_READING_WH,
+    Deposit,
+    MeterReading,
+    RegisterMeter,
+    SetSlotTerms,
+    SettleSlot,
+    Withdraw,
+)
 from ledger.results import (
     RESULT_VERSION,
     EventRecord,
@@ -44,26 +53,34 @@ from market.errors import BadSignature, InvalidTransaction
 from orderbook.events import Expired, Trade
 
 __all__ = [
+    "MAX_READING_WH",
     "AmendOrder",
     "CancelOrder",
     "CloseSlot",
     "DeclareChp",
     "DeclareCurve",
+    "Deposit",
+    "MeterReading",
     "Payload",
     "PlaceOrder",
     "PublishClearing",
+    "RegisterMeter",
     "RegisterPeer",
     "SetNetwork",
+    "SetSlotTerms",
     "SetTariff",
+    "SettleSlot",
     "SettlementRecord",
     "SignedTransaction",
     "TradeRecord",
+    "Withdraw",
     "accepted_record",
     "decode",
     "decode_result",
     "expired_record",
     "is_operator_only",
     "make",
+    "money_record",
     "rejection",
     "settlement_record",
     "trade_record",
@@ -162,6 +179,11 @@ def trade_record(tx_id: bytes, trade: Trade) -> bytes:
             trade.taker_order_id,
         ]
     )
+
+
+def money_record(tx_id: bytes, event: str, account: bytes, amount: int, balance: int) -> bytes:
+    """The result record of a deposit or withdrawal: amount and balance after, tick·Wh."""
+    return EventRecord(tx_id, event, account, (amount, balance)).to_bytes()
 
 
 def settlement_record(product: str, slot: int, entry: tuple[bytes, int, int]) -> bytes:
