@@ -138,7 +138,7 @@ def test_a_cleared_market_slot_binds_the_clearing_and_the_dso_takes_its_penaltie
 
 def test_bad_readings_are_refused_each_with_its_reason_and_change_no_money():
     c = Community(["producer", "consumer"])
-    seller, buyer = c.peers
+    seller, _buyer = c.peers
     m_seller, m_buyer = c.meters
     c.op(txn.SetSlotTerms("electricity", 3, 150, 40, "cda"))
     early = c.send(m_seller.tx(txn.MeterReading("electricity", 3, 10)))
