@@ -46,6 +46,10 @@ from node.demo.agents import (
 from node.errors import NodeError
 
 PRODUCT = "electricity"
+GRID_PEER = "G20"  # the main grid's peer in the chapter's case: it delivers what it sold
+OPENING_BALANCE = 10_000_000_000  # tick*Wh deposited per peer (100 USD at the case's tick)
+IMPORT_PRICE = 2_000  # ticks per kWh: the demo's grid import tariff (0.20 USD/kWh)
+EXPORT_PRICE = 500  # ticks per kWh: the demo's grid export tariff (0.05 USD/kWh)
 EXIT_OK = 0
 EXIT_FAILED = 1
 
@@ -176,6 +180,7 @@ class Demo:
             )
         for client, sub in pending:
             client.wait_committed(sub.tx_id)
+        self.open_accounts(admin, addresses)
         consumers = sum(not p.is_producer for p in case.peers)
         self.progress(
             f"registered {len(case.peers)} peers ({consumers} consumers, "
@@ -240,6 +245,7 @@ class Demo:
             self.clients[name].wait_committed(sub.tx_id)
         self.progress(f"slot {slot}: {len(orders)} signed orders placed and committed")
 
+        admin.submit(txn.SetSlotTerms(PRODUCT, slot, IMPORT_PRICE, EXPORT_PRICE, "cda"))
         closing = admin.submit(txn.CloseSlot(PRODUCT, slot))
         admin.wait_committed(closing.tx_id)
         self.progress(f"slot {slot}: gate closed; the operator's worker is clearing it")
@@ -282,7 +288,93 @@ class Demo:
         optimal = {n: float(reference.injection[i]) for i, n in enumerate(case.names)}
         efficiency = allocative_efficiency(case, achieved, optimal)
         self.say(f"CDA allocative efficiency against the reference: {efficiency:.1%}")
+        ok = self.settle(admin, case, slot, trades, rng) and ok
         return efficiency, ok
+
+    # -- money ---------------------------------------------------------------------------------
+
+    def open_accounts(self, admin: Any, addresses: Sequence[str]) -> None:
+        """Deposit every peer's opening balance and register a meter for each."""
+        from ledger import generate_signing_key
+        from market import transactions as txn
+        from node.client.clients import Client
+
+        self.meters: dict[str, Client] = {}
+        self.deposited = 0
+        last = None
+        for i, (name, client) in enumerate(self.clients.items()):
+            meter_key = generate_signing_key()
+            self.meters[name] = Client.connect(addresses[i % len(addresses)], key=meter_key)
+            last = admin.submit(txn.RegisterMeter(client.account, meter_key.public_key_bytes()))
+            last = admin.submit(txn.Deposit(client.account, OPENING_BALANCE))
+            self.deposited += OPENING_BALANCE
+        if last is not None:
+            admin.wait_committed(last.tx_id)
+        self.progress(
+            f"operator deposited {money(OPENING_BALANCE, self.case)} {self.case.currency} "
+            f"per peer and registered {len(self.meters)} meters"
+        )
+
+    def settle(
+        self, admin: Any, case: Any, slot: int, trades: list[dict[str, Any]], rng: random.Random
+    ) -> bool:
+        """Meters report the slot, the operator settles it; print the statements and check them.
+
+        Each meter reads its peer's contracted energy off by up to 10% (the
+        grid's exactly); one seeded peer's meter stays silent, and the
+        settlement counts it as 0 Wh.
+        """
+        from market import transactions as txn
+
+        contracted: dict[str, int] = dict.fromkeys(self.clients, 0)
+        for trade in trades:
+            contracted[self.seller(trade)] += trade["quantity"]
+            contracted[self.buyer(trade)] -= trade["quantity"]
+        silent = rng.choice(sorted(n for n in contracted if n != GRID_PEER))
+        last = []
+        for name, wh in sorted(contracted.items()):
+            if name == silent or wh == 0:
+                continue
+            metered = wh if name == GRID_PEER else round(wh * rng.uniform(0.9, 1.1))
+            reading = txn.MeterReading(PRODUCT, slot, metered)
+            last.append((self.meters[name], self.meters[name].submit(reading)))
+        for meter, sub in last:
+            meter.wait_committed(sub.tx_id)
+        settled = admin.submit(txn.SettleSlot(PRODUCT, slot))
+        admin.wait_committed(settled.tx_id)
+        self.say("")
+        self.say(
+            f"Settlement of slot {slot} (import {IMPORT_PRICE * case.tick:.2f}, export "
+            f"{EXPORT_PRICE * case.tick:.2f} {case.currency}/kWh; {silent}'s meter sent nothing):"
+        )
+        self.say(
+            f"{'peer':>8} {'contracted kWh':>15} {'metered kWh':>12} {'imbalance kWh':>14} "
+            f"{'payment ' + case.currency:>14} {'balance ' + case.currency:>14}"
+        )
+        total = 0
+        accounts = [(name, c.account) for name, c in self.clients.items()]
+        accounts += [
+            (name, admin.call("balance", {"account": name})["account"])
+            for name in ("grid", "dso", "treasury")
+        ]
+        for name, account in accounts:
+            for s in admin.call("statements", {"account": account, "limit": 1})["statements"]:
+                if (s["product"], s["slot"]) != (PRODUCT, slot):
+                    continue  # this account had nothing to settle in this slot
+                total += s["payment"]
+                self.say(
+                    f"{name:>8} {s['contracted_wh'] / 1000:15.2f} {s['metered_wh'] / 1000:12.2f} "
+                    f"{s['imbalance_wh'] / 1000:14.2f} {money(s['payment'], case):>14} "
+                    f"{money(s['balance_after'], case):>14}"
+                )
+        books = sum(admin.call("balance", {"account": a})["balance"] for _, a in accounts)
+        ok = total == 0 and books == self.deposited
+        self.say(
+            f"money check: the slot's payments add up to {total} tick*Wh; all balances add up to "
+            f"{books} tick*Wh against {self.deposited} deposited: "
+            + ("conserved" if ok else "NOT CONSERVED")
+        )
+        return ok
 
     def place(self, order: OrderIntent, slot: int) -> Any:
         return self.clients[order.peer].place_order(
@@ -409,3 +501,8 @@ def audit_data_dir(data_dir: Path, operator_key: Path) -> tuple[bool, str]:
         return True, f"{report.describe()}; replay OK"
     finally:
         store.close()
+
+
+def money(amount: int, case: Any) -> str:
+    """tick*Wh as currency with 4 decimals (x tick per kWh / 1000 Wh per kWh)."""
+    return f"{amount * case.tick / 1000:.4f}"

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from ledger.audit import prove_result, prove_transaction
-from ledger.results import peek_result_kind
+from ledger.results import StatementRecord, peek_result_kind
 from ledger.types import RecordKind
 from market import replay
 from market import transactions as txn
+from market.accounts import SYSTEM_ACCOUNTS
 from market.state import ExchangeState
 from node.clock import Clock
 from node.config import NodeConfig
@@ -204,6 +205,8 @@ class NodeService:
             "subscribe": self.h_subscribe,
             "prove": self.h_prove,
             "wait_height": self.h_wait_height,
+            "balance": self.h_balance,
+            "statements": self.h_statements,
         }
 
     def pipelines(self) -> dict[str, Pipeline]:
@@ -415,6 +418,59 @@ class NodeService:
                     "payment": row.record.payment,
                 }
                 for row in rows
+            ]
+        }
+
+    async def h_balance(self, session: Session, args: Args) -> Result:
+        """``balance``: an account's balance (tick·Wh) and the community's totals.
+
+        ``account`` is a 32-byte account id or a system account's name
+        (``grid``, ``dso``, ``treasury``). ``total`` is the sum of all balances
+        and ``deposited`` all deposits minus withdrawals: they are equal
+        whenever the books are conserved.
+        """
+        books = self.state.accounts
+        name = args.get("account")
+        if isinstance(name, str):
+            if name not in SYSTEM_ACCOUNTS:
+                msg = f"account must be 32 bytes or one of {sorted(SYSTEM_ACCOUNTS)}"
+                raise RequestFailed(E_BAD_ARGUMENTS, msg)
+            account = SYSTEM_ACCOUNTS[name]
+        else:
+            account = arg_bytes(args, "account", 32)
+        return {
+            "account": account,
+            "balance": books.balances.get(account, 0),
+            "deposited": books.deposited,
+            "total": sum(books.balances.values()),
+        }
+
+    async def h_statements(self, session: Session, args: Args) -> Result:
+        """``statements``: an account's newest ``limit`` settlement statements, in chain order."""
+        limit = arg_limit(args)
+        account = arg_bytes(args, "account", 32)
+        rows = await newest_in_pages(
+            lambda count, before: self.store.results_by_account(
+                account, RecordKind.STATEMENT, count, before
+            ),
+            limit,
+        )
+        return {
+            "statements": [
+                {
+                    "height": row.height,
+                    "index": row.index,
+                    "product": row.record.product,
+                    "slot": row.record.slot,
+                    "contracted_wh": row.record.contracted_wh,
+                    "metered_wh": row.record.metered_wh,
+                    "imbalance_wh": row.record.imbalance_wh,
+                    "charges": row.record.charges,
+                    "payment": row.record.payment,
+                    "balance_after": row.record.balance_after,
+                }
+                for row in rows
+                if isinstance(row.record, StatementRecord)
             ]
         }
 
