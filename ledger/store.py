@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from ledger.block import Block, BlockHeader, decode_block
 from ledger.errors import (
@@ -292,6 +292,7 @@ class BlockStore(Protocol):
         ...
 
 
+@runtime_checkable
 class IndexedBlockStore(BlockStore, Protocol):
     """A block store that shows its index rows, for ``ledger.integrity.check_store_indexes``.
 
