@@ -46,9 +46,7 @@ class IntField:
             raise _bad(owner, self.name, f"an int in [{self.lo}, {self.hi}]", value)
         return value
 
-    def read(self, value: object, owner: str) -> object:
-        """Return a decoded wire value if it is the canonical form of a valid value."""
-        return self.check(value, owner)
+    read = check  # one form on the wire as in Python: no second check to run
 
     def to_value(self, value: object) -> EncodableValue:
         """Return the canonical form of a checked value."""
@@ -96,9 +94,7 @@ class StrField:
             raise _bad(owner, self.name, f"one of {sorted(self.choices)}", value)
         return value
 
-    def read(self, value: object, owner: str) -> object:
-        """Return a decoded wire value if it is the canonical form of a valid value."""
-        return self.check(value, owner)
+    read = check  # one form on the wire as in Python: no second check to run
 
     def to_value(self, value: object) -> EncodableValue:
         """Return the canonical form of a checked value."""
@@ -123,9 +119,7 @@ class BytesField:
             raise _bad(owner, self.name, f"at most {self.max_len} bytes", f"{len(value)} bytes")
         return value
 
-    def read(self, value: object, owner: str) -> object:
-        """Return a decoded wire value if it is the canonical form of a valid value."""
-        return self.check(value, owner)
+    read = check  # one form on the wire as in Python: no second check to run
 
     def to_value(self, value: object) -> EncodableValue:
         """Return the canonical form of a checked value."""
