@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
-from ledger.codec import EncodableValue, Value
+from ledger.codec import EncodableValue, Value, is_utf8
 from ledger.errors import BadRecord
 from ledger.types import HASH_SIZE, I64_MAX, I64_MIN
 
@@ -88,13 +88,18 @@ class StrField:
 
     def check(self, value: object, owner: str) -> object:
         """Return the value if valid, else raise BadRecord."""
+        checked = self.read(value, owner)
+        if not is_utf8(cast("str", checked)):
+            raise _bad(owner, self.name, "a string with a UTF-8 encoding", value)
+        return checked
+
+    def read(self, value: object, owner: str) -> object:
+        """Return a decoded wire value if valid (decoded strs are always valid UTF-8)."""
         if type(value) is not str or len(value) > self.max_len:
             raise _bad(owner, self.name, f"a string of at most {self.max_len} characters", value)
         if self.choices is not None and value not in self.choices:
             raise _bad(owner, self.name, f"one of {sorted(self.choices)}", value)
         return value
-
-    read = check  # one form on the wire as in Python: no second check to run
 
     def to_value(self, value: object) -> EncodableValue:
         """Return the canonical form of a checked value."""

@@ -19,9 +19,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger import (
+    BadRecord,
+    CancelOrder,
     DecodeError,
+    EncodeError,
     MalformedBlockContent,
     PlaceOrder,
+    RejectionRecord,
     SigningKey,
     Transaction,
     TxKind,
@@ -29,6 +33,7 @@ from ledger import (
     decode_block,
     decode_result,
     decode_transaction,
+    encode,
     sign_transaction,
     validate_block,
 )
@@ -263,3 +268,27 @@ def test_every_other_encoding_of_a_header_or_block_field_is_refused():
                 continue
             assert decoded_block.to_bytes() == data
             assert hashlib.sha256(decoded_block.header.to_bytes()).digest()
+
+
+def test_a_str_without_an_encoding_is_a_typed_error_not_a_unicode_error():
+    # a lone surrogate is a valid Python str with no UTF-8 bytes: no canonical form at all
+    key = PEERS[0]
+    sender = key.public_key_bytes()
+    with pytest.raises(BadRecord, match="stp"):
+        PlaceOrder("electricity", 1, "bid", 1, 1, "GTC", 0, False, "\ud800", 1)
+    with pytest.raises(BadRecord, match="chain id"):
+        Transaction(TxKind.CANCEL_ORDER, "x\ud800", sender, 1, CancelOrder(1))
+    with pytest.raises(BadRecord, match="reason"):
+        RejectionRecord(bytes(32), "\udc80")
+    with pytest.raises(BadRecord, match="chain id"):
+        build_block(OPERATOR, chain_id="\ud800", parent=None, time_ns=T0, transactions=[])
+    with pytest.raises(EncodeError):
+        encode(["\ud800"])
+    assert (
+        decode_transaction(
+            sign_transaction(
+                key, Transaction(TxKind.CANCEL_ORDER, "é-chain", sender, 1, CancelOrder(1))
+            ).to_bytes()
+        ).transaction.chain_id
+        == "é-chain"
+    )
