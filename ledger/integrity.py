@@ -355,7 +355,11 @@ def verify_store(
             store, chain_id=chain, authorised_proposers=allowed, operators=operators
         )
     else:
-        report = auditor(chain, allowed)
+        try:
+            report = auditor(chain, allowed)
+        except LedgerError as exc:  # e.g. a worker of a parallel audit could not open the store
+            height = getattr(exc, "height", None)
+            report = AuditReport(False, 0, 0, height, exc, None)
     indexes = None
     if report.ok and check_indexes and isinstance(store, IndexedBlockStore):
         try:

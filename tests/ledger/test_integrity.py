@@ -342,3 +342,21 @@ def test_events_with_no_account_need_no_row(chain):
     )
     store = fill(MemoryBlockStore(), [*chain, block])
     assert check_store_indexes(store).blocks == BLOCKS + 1
+
+
+def test_an_auditor_that_raises_gives_a_failed_report(chain):
+    store = fill(MemoryBlockStore(), chain)
+
+    def auditor(chain_id, proposers):
+        assert (chain_id, tuple(proposers)) == (CHAIN_ID, (OPERATOR.public_key_bytes(),))
+        raise StoreCorrupted("a worker cannot open the file")
+
+    result = verify_store(store, operator=OPERATOR.public_key_bytes(), auditor=auditor)
+    assert not result.ok
+    assert result.describe() == "FAILED: StoreCorrupted: a worker cannot open the file"
+    result = verify_store(
+        store,
+        operator=OPERATOR.public_key_bytes(),
+        auditor=lambda c, p: (_ for _ in ()).throw(StoreCorrupted("page", height=3)),
+    )
+    assert result.describe() == "FAILED at block 3: StoreCorrupted: page"
