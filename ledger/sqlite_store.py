@@ -475,8 +475,12 @@ class SqliteBlockStore(AccountReads):
 
     def _trail_blocks(self) -> list[Block]:
         """The stored blocks above the ``indexed`` mark (call inside a read transaction)."""
-        stop = self._stored_count()
-        return [self.block_at(height) for height in range(self._indexed_height(), stop)]
+        try:
+            stop = self._stored_count()
+            start = self._indexed_height()
+        except sqlite3.Error as exc:
+            self._raise_read_error(exc, "the height of the index mark", None)
+        return [self.block_at(height) for height in range(start, stop)]
 
     def transaction(self, tx_id: bytes) -> Located[SignedTransaction] | None:
         """Return the transaction with that id and where it is, or None.
@@ -571,7 +575,10 @@ class SqliteBlockStore(AccountReads):
         if conn.in_transaction:
             yield
             return
-        conn.execute("BEGIN")
+        try:
+            conn.execute("BEGIN")
+        except sqlite3.Error as exc:
+            self._raise_read_error(exc, "a snapshot", None)
         try:
             yield
         finally:
