@@ -94,7 +94,7 @@ class Transaction:
         if (
             type(self.chain_id) is not str
             or not 0 < len(self.chain_id) <= MAX_CHAIN_ID_LEN
-            or not is_utf8(self.chain_id)
+            or not (self.chain_id.isascii() or is_utf8(self.chain_id))
         ):
             msg = f"chain id must be a non-empty str of at most {MAX_CHAIN_ID_LEN} characters"
             raise BadRecord(msg, expected="chain id", found=self.chain_id)
