@@ -5,7 +5,9 @@ account ids), ``payloads`` and ``transactions`` (signed transactions),
 ``results`` (trade, rejection, settlement and event records), ``merkle``
 (RFC 6962 trees and proofs), ``block`` (headers, blocks), ``chain`` (the
 validation rules), ``store`` and ``sqlite_store`` (block stores), ``audit``
-(whole-chain audit, inclusion proofs), ``errors`` (the exception tree).
+(whole-chain audit, inclusion proofs), ``integrity`` (a stored chain checked
+against a pinned operator key, its index rows, proofs that trust no index),
+``errors`` (the exception tree).
 Everything but ``sqlite_store`` is pure: no clock, no randomness but key
 generation, no I/O but key files.
 """
@@ -64,12 +66,19 @@ from ledger.errors import StoreCorrupted as StoreCorrupted
 from ledger.errors import StoreError as StoreError
 from ledger.errors import TrailingBytes as TrailingBytes
 from ledger.errors import TransactionChainMismatch as TransactionChainMismatch
+from ledger.errors import TransactionNotFound as TransactionNotFound
 from ledger.errors import UnauthorisedProposer as UnauthorisedProposer
 from ledger.errors import UnauthorisedSender as UnauthorisedSender
 from ledger.errors import UnexpectedType as UnexpectedType
 from ledger.errors import UnsupportedVersion as UnsupportedVersion
 from ledger.errors import ValidationError as ValidationError
 from ledger.errors import WrongChainId as WrongChainId
+from ledger.integrity import IndexCheck as IndexCheck
+from ledger.integrity import StoreVerification as StoreVerification
+from ledger.integrity import TransactionProof as TransactionProof
+from ledger.integrity import check_store_indexes as check_store_indexes
+from ledger.integrity import prove_stored_transaction as prove_stored_transaction
+from ledger.integrity import verify_store as verify_store
 from ledger.keys import SigningKey as SigningKey
 from ledger.keys import account_id as account_id
 from ledger.keys import generate_signing_key as generate_signing_key
@@ -94,6 +103,7 @@ from ledger.results import TradeRecord as TradeRecord
 from ledger.results import decode_result as decode_result
 from ledger.sqlite_store import SqliteBlockStore as SqliteBlockStore
 from ledger.store import BlockStore as BlockStore
+from ledger.store import IndexedBlockStore as IndexedBlockStore
 from ledger.store import Located as Located
 from ledger.store import MemoryBlockStore as MemoryBlockStore
 from ledger.transactions import AmendOrder as AmendOrder
@@ -143,6 +153,8 @@ __all__ = [
     "EventRecord",
     "Hash32",
     "InclusionProof",
+    "IndexCheck",
+    "IndexedBlockStore",
     "InvalidBlock",
     "InvalidTransaction",
     "KeyFileError",
@@ -174,10 +186,13 @@ __all__ = [
     "SqliteBlockStore",
     "StoreCorrupted",
     "StoreError",
+    "StoreVerification",
     "TradeRecord",
     "TrailingBytes",
     "Transaction",
     "TransactionChainMismatch",
+    "TransactionNotFound",
+    "TransactionProof",
     "TxKind",
     "UnauthorisedProposer",
     "UnauthorisedSender",
@@ -190,6 +205,7 @@ __all__ = [
     "audit_chain",
     "audit_segment",
     "build_block",
+    "check_store_indexes",
     "consistency_proof",
     "decode",
     "decode_block",
@@ -208,6 +224,7 @@ __all__ = [
     "merge_segments",
     "merkle_root",
     "prove_result",
+    "prove_stored_transaction",
     "prove_transaction",
     "root_from_inclusion_proof",
     "root_from_leaf_hashes",
@@ -221,5 +238,6 @@ __all__ = [
     "verify_inclusion",
     "verify_inclusion_proof",
     "verify_signature",
+    "verify_store",
     "verify_transaction",
 ]

@@ -82,7 +82,8 @@ class AuditReport:
             return f"OK: {self.blocks} blocks, {self.transactions} transactions, {head}"
         assert self.error is not None
         name = type(self.error).__name__
-        return f"FAILED at block {self.first_bad_height}: {name}: {self.error}"
+        where = "" if self.first_bad_height is None else f" at block {self.first_bad_height}"
+        return f"FAILED{where}: {name}: {self.error}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,7 +326,15 @@ def _prove(store: BlockStore, height: int, tree: int, index: int) -> InclusionPr
 
 
 def prove_transaction(store: BlockStore, tx_id: bytes) -> InclusionProof | None:
-    """Return the inclusion proof of a stored transaction, or None if unknown."""
+    """Return the inclusion proof of a stored transaction, or None if unknown.
+
+    The store checks its index row against the block (``store.transaction``);
+    ``ledger.integrity.prove_stored_transaction`` also returns the leaf and
+    header and verifies the proof before handing it out.
+
+    Raises:
+        StoreCorrupted: the index row points nowhere or at another transaction.
+    """
     located = store.transaction(tx_id)
     if located is None:
         return None

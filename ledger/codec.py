@@ -55,6 +55,22 @@ MAX_DEPTH = 16
 _HEX_SHOWN = 32  # bytes of input shown in error messages
 
 
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` has a UTF-8 encoding (a Python str may hold lone surrogates, which do not).
+
+    A str without one has no canonical bytes at all: building a record
+    from it must fail with a ledger error, not a ``UnicodeEncodeError``
+    when it is signed. Decoded strs always pass (msgpack decodes strictly).
+    """
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_encodable(value: object, depth: int) -> None:
     """Raise EncodeError unless ``value`` is an int, bytes, str or array of them."""
     if isinstance(value, bool) or not isinstance(value, int | bytes | str | list | tuple):
@@ -63,6 +79,10 @@ def _check_encodable(value: object, depth: int) -> None:
     if isinstance(value, int):
         if not MIN_INT <= value <= MAX_INT:
             msg = f"int {value} outside the msgpack range [-2**63, 2**64 - 1]"
+            raise EncodeError(msg)
+    elif isinstance(value, str):
+        if not is_utf8(value):
+            msg = f"str {value!r} has no UTF-8 encoding (a lone surrogate)"
             raise EncodeError(msg)
     elif isinstance(value, list | tuple):
         if depth >= MAX_DEPTH:
@@ -262,6 +282,9 @@ def as_str(value: Value, what: str, max_len: int) -> str:
     if len(value) > max_len:
         msg = f"{what}: at most {max_len} characters, found {len(value)}"
         raise BadRecord(msg, expected=max_len, found=len(value))
+    if not is_utf8(value):
+        msg = f"{what}: {value!r} has no UTF-8 encoding (a lone surrogate)"
+        raise BadRecord(msg, expected="a UTF-8 string", found=value)
     return value
 
 

@@ -40,6 +40,7 @@ transaction or result inside it (``None`` for header-level failures).
         ├── NotExtendingHead         append of a block that does not follow the head
         ├── DuplicateTransaction     a transaction id already stored
         ├── BlockNotFound
+        ├── TransactionNotFound      no stored block holds that transaction id
         └── StoreCorrupted           the database is not a consistent chain
 
 Errors survive pickling with their fields (the parallel audit sends them
@@ -249,5 +250,28 @@ class BlockNotFound(StoreError):
     """Raised when a block height is outside the stored chain."""
 
 
+class TransactionNotFound(StoreError):
+    """Raised when no stored block holds a transaction with the id asked for."""
+
+
 class StoreCorrupted(StoreError):
-    """Raised when the database does not hold a consistent chain (checked on open)."""
+    """Raised when the database does not hold a consistent chain, or cannot be read.
+
+    Attributes:
+        height: the first block concerned (a missing height, a block whose
+            page or index row is bad), or None when no block is named.
+        expected, found: what the blocks say and what the store holds.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        height: int | None = None,
+        expected: object = None,
+        found: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.height = height
+        self.expected = expected
+        self.found = found

@@ -4,6 +4,13 @@ A record class lists its fields once, as a tuple of specs; the same tuple
 checks the values on construction (so a bad value from the node or from the
 wire gives ``BadRecord``), writes them as canonical values, and reads them
 back. Keeping one list per class keeps encoder and decoder from drifting.
+
+Each spec has two checks. ``check`` takes what Python code builds (a flag
+as a bool, a list field as a tuple or list). ``read`` takes decoded wire
+values and accepts only what ``to_value`` writes: one value, one encoding.
+A msgpack boolean where a flag's 0 / 1 is meant re-encodes to itself, so
+the codec's byte-level canonical check cannot see it; accepting it gave one
+order two valid byte strings and two transaction ids.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
-from ledger.codec import EncodableValue, Value
+from ledger.codec import EncodableValue, Value, is_utf8
 from ledger.errors import BadRecord
 from ledger.types import HASH_SIZE, I64_MAX, I64_MIN
 
@@ -39,6 +46,8 @@ class IntField:
             raise _bad(owner, self.name, f"an int in [{self.lo}, {self.hi}]", value)
         return value
 
+    read = check  # one form on the wire as in Python: no second check to run
+
     def to_value(self, value: object) -> EncodableValue:
         """Return the canonical form of a checked value."""
         return cast("int", value)
@@ -58,6 +67,12 @@ class BoolField:
             return bool(value)
         raise _bad(owner, self.name, "a bool (0 or 1)", value)
 
+    def read(self, value: object, owner: str) -> object:
+        """Return a decoded flag as a bool: only the ints 0 and 1 (a msgpack boolean is refused)."""
+        if type(value) is int and value in (0, 1):
+            return bool(value)
+        raise _bad(owner, self.name, "the int 0 or 1 (a msgpack boolean is not canonical)", value)
+
     def to_value(self, value: object) -> EncodableValue:
         """Return 0 or 1."""
         return 1 if value else 0
@@ -73,6 +88,13 @@ class StrField:
 
     def check(self, value: object, owner: str) -> object:
         """Return the value if valid, else raise BadRecord."""
+        checked = self.read(value, owner)
+        if not is_utf8(cast("str", checked)):
+            raise _bad(owner, self.name, "a string with a UTF-8 encoding", value)
+        return checked
+
+    def read(self, value: object, owner: str) -> object:
+        """Return a decoded wire value if valid (decoded strs are always valid UTF-8)."""
         if type(value) is not str or len(value) > self.max_len:
             raise _bad(owner, self.name, f"a string of at most {self.max_len} characters", value)
         if self.choices is not None and value not in self.choices:
@@ -102,6 +124,8 @@ class BytesField:
             raise _bad(owner, self.name, f"at most {self.max_len} bytes", f"{len(value)} bytes")
         return value
 
+    read = check  # one form on the wire as in Python: no second check to run
+
     def to_value(self, value: object) -> EncodableValue:
         """Return the canonical form of a checked value."""
         return cast("bytes", value)
@@ -129,6 +153,12 @@ class IntListField:
             if type(item) is not int or not self.lo <= item <= self.hi:
                 raise _bad(owner, self.name, f"ints in [{self.lo}, {self.hi}]", item)
         return items
+
+    def read(self, value: object, owner: str) -> object:
+        """Return a decoded array of ints as a tuple (only an array: ``to_value`` writes one)."""
+        if type(value) is not list:
+            raise _bad(owner, self.name, "an array of ints", value)
+        return self.check(value, owner)
 
     def to_value(self, value: object) -> EncodableValue:
         """Return the ints as a list."""
@@ -167,6 +197,12 @@ class SettlementListField:
                 raise _bad(owner, self.name, want, row)
             checked.append(items)
         return tuple(checked)
+
+    def read(self, value: object, owner: str) -> object:
+        """Return decoded rows as a tuple of tuples (only arrays: ``to_value`` writes them)."""
+        if type(value) is not list or any(type(row) is not list for row in value):
+            raise _bad(owner, self.name, "an array of [account, energy_wh, payment] arrays", value)
+        return self.check(value, owner)
 
     def to_value(self, value: object) -> EncodableValue:
         """Return the rows as lists."""
@@ -238,13 +274,16 @@ def compile_checker(specs: tuple[FieldSpec, ...]) -> Callable[[Sequence[Value]],
 def check_values(specs: tuple[FieldSpec, ...], values: Sequence[Value], what: str) -> list[object]:
     """Check decoded values against specs (in order) and return them normalised.
 
+    Each value must be exactly what the spec's ``to_value`` writes (see the
+    module docstring): re-encoding the record gives the received bytes.
+
     Raises:
         BadRecord: wrong number of values, or a value of the wrong type or range.
     """
     if len(values) != len(specs):
         msg = f"{what}: expected {len(specs)} fields, found {len(values)}"
         raise BadRecord(msg, expected=len(specs), found=len(values))
-    checked = [spec.check(value, what) for spec, value in zip(specs, values, strict=True)]
+    checked = [spec.read(value, what) for spec, value in zip(specs, values, strict=True)]
     return checked
 
 

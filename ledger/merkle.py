@@ -182,7 +182,8 @@ def _consistency_start(size1: int) -> tuple[int, int]:
 def consistency_proof_length(size1: int, size2: int) -> int:
     """Return the number of nodes in a consistency proof from size1 to size2.
 
-    Requires 0 <= size1 <= size2. Empty when size1 is 0 or equals size2.
+    Requires 0 <= size1 <= size2. Empty when size1 equals size2 (and for
+    size1 = 0, where no proof exists: see ``verify_consistency``).
 
     >>> [consistency_proof_length(m, n) for m, n in [(3, 7), (4, 7), (6, 8)]]
     [4, 1, 3]
@@ -194,19 +195,29 @@ def consistency_proof_length(size1: int, size2: int) -> int:
     return length + (1 if index else 0)
 
 
-def consistency_proof(leaf_hashes: Sequence[bytes], size1: int) -> list[bytes]:
-    """Return the RFC 6962 consistency proof from the first ``size1`` leaves to all of them.
-
-    Requires 0 <= size1 <= len(leaf_hashes).
-
-    Raises:
-        ProofIndexError: size1 out of range.
-    """
-    size2 = len(leaf_hashes)
+def _check_consistency_sizes(size1: int, size2: int) -> None:
+    """Raise ProofIndexError unless 0 < size1 <= size2 or size1 = size2 = 0."""
     if not 0 <= size1 <= size2:
         msg = f"old tree size {size1} outside [0, {size2}]"
         raise ProofIndexError(msg, expected=size2, found=size1)
-    if size1 in (0, size2):
+    if size1 == 0 and size2 > 0:
+        msg = f"no consistency proof from the empty tree (to size {size2}): it proves nothing"
+        raise ProofIndexError(msg, expected=(1, size2), found=size1)
+
+
+def consistency_proof(leaf_hashes: Sequence[bytes], size1: int) -> list[bytes]:
+    """Return the RFC 6962 consistency proof from the first ``size1`` leaves to all of them.
+
+    Requires 0 < size1 <= len(leaf_hashes), or size1 = len(leaf_hashes) = 0
+    (an empty proof).
+
+    Raises:
+        ProofIndexError: size1 out of range, or 0 with leaves (no such proof
+            exists, see ``verify_consistency``).
+    """
+    size2 = len(leaf_hashes)
+    _check_consistency_sizes(size1, size2)
+    if size1 == size2:
         return []
     levels = tree_levels(leaf_hashes)
     level, index = _consistency_start(size1)
@@ -221,20 +232,23 @@ def verify_consistency(
 ) -> None:
     """Check that the tree of size2 with ``root2`` extends the tree of size1 with ``root1``.
 
+    Requires 0 < size1 <= size2, or size1 = size2 = 0 (then the roots must
+    be equal and the proof empty). A proof from size 0 to a larger tree is
+    refused, as RFC 9162 (section 2.1.4) and transparency-dev's
+    ``VerifyConsistency`` refuse it: it would accept any ``root1`` and any
+    ``root2``, so it proves nothing, and a caller that took it as proof of
+    an append-only log would be fooled.
+
     Raises:
-        ProofIndexError: not 0 <= size1 <= size2.
+        ProofIndexError: not 0 <= size1 <= size2, or size1 = 0 < size2.
         ProofLengthError: the proof has the wrong number of nodes.
         RootMismatch: the proof does not lead to ``root1`` and ``root2``.
     """
-    if not 0 <= size1 <= size2:
-        msg = f"old tree size {size1} outside [0, {size2}]"
-        raise ProofIndexError(msg, expected=size2, found=size1)
+    _check_consistency_sizes(size1, size2)
     want = consistency_proof_length(size1, size2)
     if len(proof) != want:
         msg = f"wrong proof size {len(proof)}, want {want}"
         raise ProofLengthError(msg, expected=want, found=len(proof))
-    if size1 == 0:
-        return  # the empty tree is a prefix of every tree
     if size1 == size2:
         if root1 != root2:
             msg = f"equal sizes but roots differ: {root1.hex()} != {root2.hex()}"

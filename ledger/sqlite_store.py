@@ -44,8 +44,22 @@ would remove it.
 
 On open the store checks the schema version and that the head row is
 consistent (heights contiguous from 0, the head's bytes decode and hash to
-its stored hash) and raises ``StoreCorrupted`` otherwise; the full audit
-(``ledger.audit``) checks everything else.
+its stored hash) and raises ``StoreCorrupted`` otherwise (naming the first
+missing height when heights have gaps); the full audit (``ledger.audit``)
+and the index check (``ledger.integrity``) check everything else.
+
+What an open writes: a read-write open creates the schema if missing and
+writes the index rows of the blocks above the ``indexed`` mark (a crash
+between a block's commit and its index transaction); it adds rows and
+never changes or deletes one (``INSERT OR IGNORE``), and says which heights
+it indexed in ``indexed_on_open``. A read-only open writes nothing: verify
+a chain read-only.
+
+A read that meets a damaged database (a corrupt page: SQLite's
+``DatabaseError``) raises ``StoreCorrupted`` naming the block it was
+reading, never a bare ``sqlite3`` error; an index row that points past a
+block's transactions or results, or at a record with another id or
+account, raises ``StoreCorrupted`` too (``ledger.store.indexed_transaction``).
 """
 
 from __future__ import annotations
@@ -56,6 +70,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 from ledger.block import Block, BlockHeader, decode_block
 from ledger.errors import (
@@ -77,8 +92,11 @@ from ledger.store import (
     Position,
     account_rows,
     block_tx_ids,
+    block_with_hash,
     check_extends,
     index_block,
+    indexed_result,
+    indexed_transaction,
     newest,
 )
 from ledger.transactions import SignedTransaction, decode_transaction
@@ -116,7 +134,7 @@ class SqliteBlockStore(AccountReads):
         StoreError: the database cannot be opened.
     """
 
-    __slots__ = ("_conn", "_head", "_height", "_trail", "path", "readonly")
+    __slots__ = ("_conn", "_head", "_height", "_trail", "indexed_on_open", "path", "readonly")
 
     def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
         self.path = Path(path)
@@ -143,8 +161,16 @@ class SqliteBlockStore(AccountReads):
         except StoreError:
             self._conn.close()
             raise
+        self.indexed_on_open = range(0)
+        """Heights whose index rows this open wrote (blocks above the mark; see the module doc)."""
         if not readonly:
-            self._index_from(self._indexed_height(), self._height)
+            try:
+                start = self._indexed_height()
+            except sqlite3.Error as exc:
+                self._conn.close()
+                self._raise_read_error(exc, "the index mark", None)
+            self._index_from(start, self._height)
+            self.indexed_on_open = range(start, self._height)
 
     def _setup(self) -> None:
         conn = self._conn
@@ -208,20 +234,47 @@ class SqliteBlockStore(AccountReads):
         if count == 0:
             return 0, None
         if top != count - 1:
-            msg = f"{self.path}: {count} blocks but the highest is {top}: heights have gaps"
-            raise StoreCorrupted(msg)
-        block_hash, data = self._conn.execute(
-            "SELECT hash, data FROM blocks WHERE height = ?", (top,)
-        ).fetchone()
+            missing = self._first_missing_height()
+            msg = (
+                f"{self.path}: block {missing} is missing ({count} blocks stored, "
+                f"the highest is {top}: heights have gaps)"
+            )
+            raise StoreCorrupted(msg, height=missing, expected=top + 1, found=count)
+        try:
+            block_hash, data = self._conn.execute(
+                "SELECT hash, data FROM blocks WHERE height = ?", (top,)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            self._raise_read_error(exc, f"the head block {top}", top)
         try:
             block = decode_block(bytes(data))
         except DecodeError as exc:
             msg = f"{self.path}: the head block {top} does not decode: {exc}"
-            raise StoreCorrupted(msg) from exc
+            raise StoreCorrupted(msg, height=top) from exc
         if block.height != top or block.hash != bytes(block_hash):
             msg = f"{self.path}: the head block {top} does not match its stored height and hash"
-            raise StoreCorrupted(msg)
+            raise StoreCorrupted(msg, height=top, expected=block.hash, found=bytes(block_hash))
         return count, block.header
+
+    def _first_missing_height(self) -> int:
+        """The lowest height with no block below the highest stored one (heights have gaps)."""
+        row = self._conn.execute(
+            "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM blocks WHERE height = 0) THEN 0 ELSE"
+            " (SELECT MIN(b.height) + 1 FROM blocks AS b WHERE NOT EXISTS"
+            " (SELECT 1 FROM blocks AS c WHERE c.height = b.height + 1)) END"
+        ).fetchone()
+        return int(row[0])
+
+    def _raise_read_error(self, exc: sqlite3.Error, what: str, height: int | None) -> NoReturn:
+        """Raise the ledger error for an SQLite error met reading ``what``.
+
+        A damaged database (a corrupt page, not a database file) is
+        ``StoreCorrupted``; anything else (locked, I/O) ``StoreError``.
+        """
+        msg = f"cannot read {what} from {self.path}: {exc}"
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+            raise StoreCorrupted(msg, height=height) from exc
+        raise StoreError(msg) from exc
 
     @property
     def height(self) -> int:
@@ -383,8 +436,18 @@ class SqliteBlockStore(AccountReads):
             raise StoreError(msg) from exc
 
     def block_bytes(self, height: int) -> bytes:
-        """Return the exact stored bytes of the block at ``height``."""
-        row = self._conn.execute("SELECT data FROM blocks WHERE height = ?", (height,)).fetchone()
+        """Return the exact stored bytes of the block at ``height``.
+
+        Raises:
+            BlockNotFound: no block at that height.
+            StoreCorrupted: its page of the database is damaged.
+        """
+        try:
+            row = self._conn.execute(
+                "SELECT data FROM blocks WHERE height = ?", (height,)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            self._raise_read_error(exc, f"block {height}", height)
         if row is None:
             msg = f"no block at height {height} (store holds {self._height})"
             raise BlockNotFound(msg)
@@ -395,28 +458,50 @@ class SqliteBlockStore(AccountReads):
         return decode_block(self.block_bytes(height))
 
     def block_by_hash(self, block_hash: bytes) -> Block | None:
-        """Return the block with that hash, or None."""
-        row = self._conn.execute(
-            "SELECT data FROM blocks WHERE hash = ?", (bytes(block_hash),)
-        ).fetchone()
-        return None if row is None else decode_block(bytes(row[0]))
+        """Return the block with that hash, or None.
+
+        Raises:
+            StoreCorrupted: the block found under that hash has another one,
+                or the database is damaged.
+        """
+        block_hash = bytes(block_hash)
+        try:
+            row = self._conn.execute(
+                "SELECT data FROM blocks WHERE hash = ?", (block_hash,)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            self._raise_read_error(exc, f"the block with hash {block_hash.hex()}", None)
+        return None if row is None else block_with_hash(decode_block(bytes(row[0])), block_hash)
 
     def _trail_blocks(self) -> list[Block]:
         """The stored blocks above the ``indexed`` mark (call inside a read transaction)."""
-        stop = self._stored_count()
-        return [self.block_at(height) for height in range(self._indexed_height(), stop)]
+        try:
+            stop = self._stored_count()
+            start = self._indexed_height()
+        except sqlite3.Error as exc:
+            self._raise_read_error(exc, "the height of the index mark", None)
+        return [self.block_at(height) for height in range(start, stop)]
 
     def transaction(self, tx_id: bytes) -> Located[SignedTransaction] | None:
-        """Return the transaction with that id and where it is, or None."""
+        """Return the transaction with that id and where it is, or None.
+
+        Raises:
+            StoreCorrupted: the index row points nowhere or at another
+                transaction (``indexed_transaction``), or the database is damaged.
+        """
         tx_id = bytes(tx_id)
         with self._snapshot():
-            row = self._conn.execute(
-                "SELECT height, idx FROM txs WHERE tx_id = ?", (tx_id,)
-            ).fetchone()
+            try:
+                row = self._conn.execute(
+                    "SELECT height, idx FROM txs WHERE tx_id = ?", (tx_id,)
+                ).fetchone()
+            except sqlite3.Error as exc:
+                self._raise_read_error(exc, f"the index row of transaction {tx_id.hex()}", None)
             if row is not None:
                 height, index = row
-                signed = decode_transaction(self.block_at(height).transactions[index])
-                return Located(height, index, signed)
+                return Located(
+                    height, index, indexed_transaction(self.block_at(height), index, tx_id)
+                )
             for block in self._trail_blocks():
                 for index, data in enumerate(block.transactions):
                     if hashlib.sha256(data).digest() == tx_id:
@@ -436,7 +521,7 @@ class SqliteBlockStore(AccountReads):
         first, at most ``limit`` of them.
         """
         account = bytes(account)
-        query = "SELECT height, idx FROM account_results WHERE account = ?"
+        query = "SELECT height, idx, kind FROM account_results WHERE account = ?"
         params: list[object] = [account]
         if kind is not None:
             query += " AND kind = ?"
@@ -449,11 +534,15 @@ class SqliteBlockStore(AccountReads):
             query += " LIMIT ?"
             params.append(max(0, limit))
         with self._snapshot():
-            rows = self._conn.execute(query, params).fetchall()
+            try:
+                rows = self._conn.execute(query, params).fetchall()
+            except sqlite3.Error as exc:
+                self._raise_read_error(exc, f"the index rows of account {account.hex()}", None)
             rows.reverse()
-            indexed = set(rows)
+            indexed = {(h, i) for h, i, _ in rows}
+            kinds = {(h, i): k for h, i, k in rows}
             # The blocks above the mark (a block or two) are newer than every indexed row.
-            located: list[tuple[int, int, bytes | None]] = [(h, i, None) for h, i in rows]
+            located: list[tuple[int, int, bytes | None]] = [(h, i, None) for h, i, _ in rows]
             for trail_block in self._trail_blocks():
                 for index, data in enumerate(trail_block.results):
                     position = (trail_block.height, index)
@@ -465,11 +554,13 @@ class SqliteBlockStore(AccountReads):
             found: list[Located[ResultRecord]] = []
             block: Block | None = None
             for height, index, stored in newest(located, limit):
-                if stored is None:  # an indexed row: read its block
+                if stored is None:  # an indexed row: read its block, check the row against it
                     if block is None or block.height != height:
                         block = self.block_at(height)
-                    stored = block.results[index]
-                found.append(Located(height, index, decode_result(stored)))
+                    record = indexed_result(block, index, account, kinds[height, index])
+                else:
+                    record = decode_result(stored)
+                found.append(Located(height, index, record))
         return found
 
     @contextlib.contextmanager
@@ -484,7 +575,10 @@ class SqliteBlockStore(AccountReads):
         if conn.in_transaction:
             yield
             return
-        conn.execute("BEGIN")
+        try:
+            conn.execute("BEGIN")
+        except sqlite3.Error as exc:
+            self._raise_read_error(exc, "a snapshot", None)
         try:
             yield
         finally:
@@ -531,6 +625,68 @@ class SqliteBlockStore(AccountReads):
         if have_txs != want_txs or have_rows != want_rows:
             msg = "the transaction or account index does not match the stored blocks"
             raise StoreCorrupted(msg)
+
+    def indexed_height(self) -> int:
+        """The height below which every block's index rows are written (the ``indexed`` mark)."""
+        try:
+            return self._indexed_height()
+        except sqlite3.Error as exc:
+            self._raise_read_error(exc, "the index mark", None)
+
+    def _rows(self, what: str, query: str) -> Iterator[tuple[object, ...]]:
+        """The rows of ``query``, read in batches (an SQLite error is a ledger error)."""
+        try:
+            cursor = self._conn.execute(query)
+        except sqlite3.Error as exc:
+            self._raise_read_error(exc, what, None)
+        try:
+            while True:
+                try:
+                    batch = cursor.fetchmany(1024)
+                except sqlite3.Error as exc:
+                    self._raise_read_error(exc, what, None)
+                if not batch:
+                    return
+                yield from batch
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                cursor.close()  # an abandoned read must not hold its snapshot open
+
+    def stored_hashes(self) -> Iterator[tuple[int, bytes]]:
+        """(height, hash) of the ``blocks`` table's hash column, by height."""
+        for height, block_hash in self._rows(
+            "the block hashes", "SELECT height, hash FROM blocks ORDER BY height"
+        ):
+            yield int(height), bytes(block_hash)  # type: ignore[call-overload]
+
+    def stored_tx_rows(self) -> Iterator[tuple[int, int, bytes]]:
+        """(height, index, transaction id) of every ``txs`` row, in (height, index) order."""
+        for height, index, tx_id in self._rows(
+            "the transaction index", "SELECT height, idx, tx_id FROM txs ORDER BY height, idx"
+        ):
+            yield int(height), int(index), bytes(tx_id)  # type: ignore[call-overload]
+
+    def stored_account_rows(self) -> Iterator[tuple[int, int, bytes, int]]:
+        """(height, index, account, kind) of every ``account_results`` row, in that order."""
+        for height, index, account, kind in self._rows(
+            "the account index",
+            "SELECT height, idx, account, kind FROM account_results"
+            " ORDER BY height, idx, account, kind",
+        ):
+            yield int(height), int(index), bytes(account), int(kind)  # type: ignore[call-overload]
+
+    def check_pages(self) -> str | None:
+        """Run SQLite's ``integrity_check`` (pages, b-trees, indexes); None if it finds nothing.
+
+        Not ``quick_check``: SQLite 3.40's reports "NULL value in
+        account_results.kind" on a sound database (a WITHOUT ROWID table whose
+        key order differs from its column order).
+        """
+        try:
+            rows = [str(row[0]) for row in self._conn.execute("PRAGMA integrity_check(20)")]
+        except sqlite3.Error as exc:
+            return f"the database cannot be checked: {exc}"
+        return None if rows == ["ok"] else "; ".join(rows)
 
     def close(self) -> None:
         """Close the database connection (idempotent)."""

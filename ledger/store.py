@@ -15,9 +15,9 @@ block must have; the head block has height ``height - 1``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from ledger.block import Block, BlockHeader, decode_block
 from ledger.errors import (
@@ -26,6 +26,7 @@ from ledger.errors import (
     DuplicateTransaction,
     NotExtendingHead,
     StoreCorrupted,
+    TransactionNotFound,
 )
 from ledger.results import (
     ResultRecord,
@@ -129,6 +130,85 @@ def check_extends(head: BlockHeader | None, block: Block) -> None:
         )
 
 
+def indexed_transaction(block: Block, index: int, tx_id: bytes) -> SignedTransaction:
+    """The transaction an index row puts at ``index`` of ``block``, checked against ``tx_id``.
+
+    An index is derived data and never trusted: a row that points past the
+    block's transactions, or at a transaction with another id, is a corrupt
+    store (not an ``IndexError``, and never a wrong answer).
+
+    Raises:
+        StoreCorrupted: the row points nowhere or at another transaction.
+        DecodeError: the transaction's bytes do not decode.
+    """
+    height = block.height
+    count = len(block.transactions)
+    if not 0 <= index < count:
+        msg = (
+            f"the transaction index puts {tx_id.hex()} at block {height} index {index}, "
+            f"but that block holds {count} transactions"
+        )
+        raise StoreCorrupted(msg, height=height, expected=count, found=index)
+    data = block.transactions[index]
+    found = hashlib.sha256(data).digest()
+    if found != tx_id:
+        msg = (
+            f"the transaction index puts {tx_id.hex()} at block {height} index {index}, "
+            f"but the transaction there has id {found.hex()}"
+        )
+        raise StoreCorrupted(msg, height=height, expected=tx_id, found=found)
+    return decode_transaction(data)
+
+
+def indexed_result(
+    block: Block, index: int, account: bytes, kind: int | None = None
+) -> ResultRecord:
+    """The result an account index row puts at ``index`` of ``block``, checked against the row.
+
+    Raises:
+        StoreCorrupted: the row points past the results, or at a record that
+            does not name ``account`` (or is not of ``kind``).
+        DecodeError: the record's bytes do not decode.
+    """
+    height = block.height
+    count = len(block.results)
+    if not 0 <= index < count:
+        msg = (
+            f"the account index puts a result at block {height} index {index}, "
+            f"but that block holds {count} results"
+        )
+        raise StoreCorrupted(msg, height=height, expected=count, found=index)
+    record = decode_result(block.results[index])
+    if account not in record.accounts() or (kind is not None and kind != record.KIND):
+        msg = (
+            f"the account index puts a result of {account.hex()[:16]} (kind {kind}) at block "
+            f"{height} index {index}, but that record is a {type(record).__name__} "
+            f"of {[a.hex()[:16] for a in record.accounts()]}"
+        )
+        raise StoreCorrupted(msg, height=height, expected=(account, kind), found=record)
+    return record
+
+
+def block_with_hash(block: Block, block_hash: bytes) -> Block:
+    """``block``, found by the hash lookup under ``block_hash``, if that is its hash.
+
+    Raises:
+        StoreCorrupted: the lookup holds the block under another hash.
+    """
+    if block.hash != block_hash:
+        msg = (
+            f"the hash index holds block {block.height} under {block_hash.hex()}, "
+            f"but its hash is {block.hash.hex()}"
+        )
+        raise StoreCorrupted(msg, height=block.height, expected=block.hash, found=block_hash)
+    return block
+
+
+def transaction_not_found(tx_id: bytes) -> TransactionNotFound:
+    """The error for a transaction id no stored block holds."""
+    return TransactionNotFound(f"no stored block holds transaction {tx_id.hex()}")
+
+
 class BlockStore(Protocol):
     """What the node and the audit need from a block store."""
 
@@ -209,6 +289,35 @@ class BlockStore(Protocol):
 
     def close(self) -> None:
         """Release the store's resources."""
+        ...
+
+
+@runtime_checkable
+class IndexedBlockStore(BlockStore, Protocol):
+    """A block store that shows its index rows, for ``ledger.integrity.check_store_indexes``.
+
+    Every iterator is in (height, index) order; rows may name heights past
+    the chain (that is what the check looks for).
+    """
+
+    def indexed_height(self) -> int:
+        """The height below which every block's index rows are written."""
+        ...
+
+    def stored_hashes(self) -> Iterator[tuple[int, bytes]]:
+        """(height, block hash) as stored for each block (the hash lookup's key)."""
+        ...
+
+    def stored_tx_rows(self) -> Iterator[tuple[int, int, bytes]]:
+        """(height, index, transaction id) of every transaction index row."""
+        ...
+
+    def stored_account_rows(self) -> Iterator[tuple[int, int, bytes, int]]:
+        """(height, index, account, record kind) of every account index row."""
+        ...
+
+    def check_pages(self) -> str | None:
+        """None if the storage itself is sound, else what is wrong with it."""
         ...
 
 
@@ -323,7 +432,7 @@ class MemoryBlockStore(AccountReads):
     def block_by_hash(self, block_hash: bytes) -> Block | None:
         """Return the block with that hash, or None."""
         height = self._by_hash.get(block_hash)
-        return None if height is None else self.block_at(height)
+        return None if height is None else block_with_hash(self.block_at(height), block_hash)
 
     def transaction(self, tx_id: bytes) -> Located[SignedTransaction] | None:
         """Return the transaction with that id and where it is, or None."""
@@ -331,8 +440,7 @@ class MemoryBlockStore(AccountReads):
         if where is None:
             return None
         height, index = where
-        signed = decode_transaction(self.block_at(height).transactions[index])
-        return Located(height, index, signed)
+        return Located(height, index, indexed_transaction(self.block_at(height), index, tx_id))
 
     def results_by_account(
         self,
@@ -347,13 +455,53 @@ class MemoryBlockStore(AccountReads):
             if limit is not None and len(found) >= limit:
                 break
             if (kind is None or row_kind == kind) and (before is None or (height, index) < before):
-                record = decode_result(self.block_at(height).results[index])
+                record = indexed_result(self.block_at(height), index, account, row_kind)
                 found.append(Located(height, index, record))
         found.reverse()
         return found
 
     def close(self) -> None:
         """Nothing to release."""
+
+    def indexed_height(self) -> int:
+        """Every block is indexed as it is appended."""
+        return len(self._data)
+
+    def stored_hashes(self) -> Iterator[tuple[int, bytes]]:
+        """(height, block hash) of the hash lookup, by height."""
+        return iter(sorted((height, block_hash) for block_hash, height in self._by_hash.items()))
+
+    def stored_tx_rows(self) -> Iterator[tuple[int, int, bytes]]:
+        """(height, index, transaction id) of every transaction index entry, in order."""
+        return iter(sorted((h, i, tx_id) for tx_id, (h, i) in self._txs.items()))
+
+    def stored_account_rows(self) -> Iterator[tuple[int, int, bytes, int]]:
+        """(height, index, account, kind) of every account index entry, in order."""
+        rows = (
+            (height, index, account, kind)
+            for account, entries in self._accounts.items()
+            for kind, height, index in entries
+        )
+        return iter(sorted(rows))
+
+    def check_pages(self) -> str | None:
+        """Memory has no pages to check."""
+        return None
+
+    def tamper_index(
+        self,
+        *,
+        tx: tuple[bytes, tuple[int, int]] | None = None,
+        block_hash: tuple[bytes, int] | None = None,
+        account: tuple[bytes, tuple[int, int, int]] | None = None,
+    ) -> None:
+        """Add an index entry without any check (tests of the integrity check only)."""
+        if tx is not None:
+            self._txs[tx[0]] = tx[1]
+        if block_hash is not None:
+            self._by_hash[block_hash[0]] = block_hash[1]
+        if account is not None:
+            self._accounts.setdefault(account[0], []).append(account[1])
 
     def _check(self) -> None:
         """Check every internal invariant, O(total size); for tests.

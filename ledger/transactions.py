@@ -42,6 +42,7 @@ from ledger.codec import (
     as_str,
     decode_record,
     expect_header,
+    is_utf8,
 )
 from ledger.codec import encode_trusted as _encode
 from ledger.errors import BadRecord, BadTransactionSignature, TransactionChainMismatch
@@ -90,7 +91,11 @@ class Transaction:
         if PAYLOAD_TYPES.get(self.kind) is not type(self.payload):
             msg = f"kind {self.kind!r} does not match payload {type(self.payload).__name__}"
             raise BadRecord(msg, expected=self.kind, found=type(self.payload).__name__)
-        if type(self.chain_id) is not str or not 0 < len(self.chain_id) <= MAX_CHAIN_ID_LEN:
+        if (
+            type(self.chain_id) is not str
+            or not 0 < len(self.chain_id) <= MAX_CHAIN_ID_LEN
+            or not (self.chain_id.isascii() or is_utf8(self.chain_id))
+        ):
             msg = f"chain id must be a non-empty str of at most {MAX_CHAIN_ID_LEN} characters"
             raise BadRecord(msg, expected="chain id", found=self.chain_id)
         if type(self.sender) is not bytes or len(self.sender) != PUBLIC_KEY_SIZE:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
+import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ledger.audit import (
-    audit_chain,
+    AuditReport,
     decode_inclusion_proof,
     prove_result,
-    prove_transaction,
     verify_inclusion_proof,
 )
 from ledger.block import decode_block, decode_header
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, StoreCorrupted
+from ledger.integrity import prove_stored_transaction, verify_store
 from ledger.results import decode_result
 from ledger.sqlite_store import SqliteBlockStore
 from ledger.store import BlockStore, MemoryBlockStore
@@ -25,6 +28,7 @@ from node.cli.arguments import positive_int
 from node.client.clients import Client
 from node.errors import BlockRefused, ConfigError, NodeError
 from node.keys import load_key, parse_public_key
+from node.pipeline import chain
 from node.pipeline.parallel_audit import audit_file, default_workers
 
 if TYPE_CHECKING:
@@ -34,12 +38,14 @@ if TYPE_CHECKING:
 def open_source(args: argparse.Namespace) -> BlockStore:
     """The chain to read: a data directory's store (read-only) or every block of a node."""
     if args.data_dir is not None:
-        path = Path(args.data_dir) / "chain.sqlite3"
+        path = Path(args.data_dir) / chain.CHAIN_FILE
         if not path.exists():
             msg = f"no chain in {args.data_dir} ({path} is missing)"
             raise ConfigError(msg)
         try:
             return SqliteBlockStore(path, readonly=True)
+        except StoreCorrupted:
+            raise  # a damaged chain: the caller reports where
         except LedgerError as exc:
             raise ConfigError(str(exc)) from exc
     if args.node is None:
@@ -55,45 +61,80 @@ def open_source(args: argparse.Namespace) -> BlockStore:
                 store.append(decode_block(data))
 
 
-def operator_key(args: argparse.Namespace, store: BlockStore) -> bytes:
-    """The operator's public key from the flags, else the genesis block's proposer."""
+def operator_key(args: argparse.Namespace) -> bytes | None:
+    """The operator's public key: the flags, else the data directory's pin, else None.
+
+    Raises:
+        ConfigError: the flags name another key than the one pinned (verify
+            against the pin, or say which one is meant with the flag alone).
+    """
+    pinned = chain.pinned_operator_key(Path(args.data_dir)) if args.data_dir else None
+    given: bytes | None = None
     if args.operator_public_key:
-        return parse_public_key(args.operator_public_key)
-    if args.operator_key:
-        return load_key(Path(args.operator_key)).public_key_bytes()
-    genesis = store.block_at(0).header
-    print(f"note: trusting the genesis proposer {genesis.proposer.hex()} as the operator")
-    return genesis.proposer
+        given = parse_public_key(args.operator_public_key)
+    elif args.operator_key:
+        given = load_key(Path(args.operator_key)).public_key_bytes()
+    if given is not None and pinned is not None and given != pinned:
+        print(
+            f"p2pex: WARNING: {args.data_dir} is pinned to operator {pinned.hex()}; "
+            f"verifying against the given key {given.hex()} instead",
+            file=sys.stderr,
+        )
+    return given if given is not None else pinned
+
+
+def _failed(what: str, exc: LedgerError) -> int:
+    """Print "<what>: FAILED at block N: Error: reason" for a damaged store; return 1."""
+    height = getattr(exc, "height", None)
+    where = f" at block {height}" if height is not None else ""
+    print(f"{what}: FAILED{where}: {type(exc).__name__}: {exc}")
+    return 1
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    """Audit every block (ledger rules) and replay the state machine over the whole chain."""
-    store = open_source(args)
+    """Audit every block and index row against the operator key, then replay the chain."""
+    try:
+        store = open_source(args)
+    except StoreCorrupted as exc:
+        return _failed("ledger audit", exc)
     try:
         if store.height == 0:
             print("OK: empty chain")
             return 0
-        operator = operator_key(args, store)
-        chain_id = args.chain_id or store.block_at(0).header.chain_id
         workers = default_workers(store.height) if args.workers is None else args.workers
+        auditor = None
         if args.data_dir is not None and workers > 1:
-            print(f"ledger audit on {workers} processes ...", flush=True)
-            report = audit_file(
-                Path(args.data_dir) / "chain.sqlite3",
-                chain_id=chain_id,
-                authorised_proposers=[operator],
-                workers=workers,
+            path = Path(args.data_dir) / chain.CHAIN_FILE
+
+            def auditor(chain_id: str, proposers: Collection[bytes]) -> AuditReport:
+                print(f"ledger audit on {workers} processes ...", flush=True)
+                return audit_file(
+                    path, chain_id=chain_id, authorised_proposers=proposers, workers=workers
+                )
+
+        verified = verify_store(
+            store, operator=operator_key(args), chain_id=args.chain_id, auditor=auditor
+        )
+        for warning in verified.warnings:
+            print(f"p2pex: {warning}", file=sys.stderr)
+        print(f"ledger audit: {verified.describe()}")
+        if verified.indexes is not None:
+            checked = verified.indexes
+            print(
+                f"indexes: OK: {checked.blocks} block hashes, {checked.tx_rows} transaction "
+                f"rows, {checked.account_rows} account rows"
             )
-        else:  # a chain fetched from a node lives in this process's memory
-            report = audit_chain(store, chain_id=chain_id, authorised_proposers=[operator])
-        print(f"ledger audit: {report.describe()}")
-        if not report.ok:
+        if not verified.ok or verified.operator is None:
             return 1
+        operator = verified.operator
+        chain_id = args.chain_id or store.block_at(0).header.chain_id
         try:
             state = replay.replay_store(store, lambda: ExchangeState(chain_id, operator))
         except BlockRefused as exc:
             print(f"replay: FAILED at block {exc.height}: {exc.reason}")
             return 1
+        except LedgerError as exc:
+            return _failed("replay", exc)
         print(f"replay: OK: results and state digest match at every block ({store.height})")
         print(f"state digest {state.state_digest().hex()}")
         return 0
@@ -150,21 +191,26 @@ def run_prove(args: argparse.Namespace) -> int:
         header = decode_header(reply["header"])
         leaf = reply["leaf"]
     else:
-        store = open_source(args)
+        try:
+            store = open_source(args)
+        except StoreCorrupted as exc:
+            return _failed("proof", exc)
         try:
             if "tx_id" in target:
-                found = prove_transaction(store, target["tx_id"])
-                located = store.transaction(target["tx_id"])
-                if found is None or located is None:
-                    msg = f"{_leaf_name(args)} is not in the chain"
-                    raise NodeError(msg)
-                proof, leaf = found, located.record.to_bytes()
+                # trusts no index: the leaf must hash to the id, the proof reach tx_root
+                proven = prove_stored_transaction(store, target["tx_id"])
+                proof, leaf, header = proven.proof, proven.leaf, proven.header
             else:
                 proof = prove_result(store, target["height"], target["index"])
                 leaf = store.block_at(target["height"]).results[target["index"]]
-            header = store.block_at(proof.height).header
+                header = store.block_at(proof.height).header
+        except StoreCorrupted as exc:
+            return _failed("proof", exc)
         finally:
             store.close()
+    if "tx_id" in target and hashlib.sha256(leaf).digest() != target["tx_id"]:
+        msg = f"the leaf given for {_leaf_name(args)} hashes to {hashlib.sha256(leaf).hexdigest()}"
+        raise NodeError(msg)
     verify_inclusion_proof(header, proof, leaf)
     tree = "tx_root" if "tx_id" in target else "result_root"
     root = header.tx_root if "tx_id" in target else header.result_root
@@ -202,7 +248,12 @@ def add_chain_command(commands: SubParsers) -> None:
         "compare the results and the state digest with each block. Exit code 1 on failure.",
     )
     _source_flags(verify)
-    verify.add_argument("--operator-key", type=Path, help="operator key file (PEM)")
+    verify.add_argument(
+        "--operator-key",
+        type=Path,
+        help="operator key file (PEM); default: the key pinned in the data directory "
+        "(operator.pub), else the genesis signer is trusted, with a warning",
+    )
     verify.add_argument("--operator-public-key", metavar="HEX")
     verify.add_argument("--chain-id", help="default: the genesis block's")
     verify.add_argument(

@@ -486,8 +486,9 @@ def audit_data_dir(data_dir: Path, operator_key: Path) -> tuple[bool, str]:
     from market.state import ExchangeState
     from node.errors import BlockRefused
     from node.keys import load_key
+    from node.pipeline import chain
 
-    store = SqliteBlockStore(data_dir / "chain.sqlite3", readonly=True)
+    store = SqliteBlockStore(data_dir / chain.CHAIN_FILE, readonly=True)
     try:
         operator = load_key(operator_key).public_key_bytes()
         chain_id = store.block_at(0).header.chain_id

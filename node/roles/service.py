@@ -13,7 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from ledger.audit import prove_result, prove_transaction
+from ledger.audit import prove_result
+from ledger.errors import StoreCorrupted, TransactionNotFound
+from ledger.integrity import prove_stored_transaction
 from ledger.results import StatementRecord, peek_result_kind
 from ledger.types import RecordKind
 from market import replay
@@ -24,7 +26,14 @@ from node.clock import Clock
 from node.config import NodeConfig
 from node.errors import ConfigError, RequestFailed
 from node.pipeline import chain
-from node.wire.protocol import E_BAD_ARGUMENTS, E_NOT_FOUND, E_TIMEOUT, CanonicalMap, Value
+from node.wire.protocol import (
+    E_BAD_ARGUMENTS,
+    E_INTERNAL,
+    E_NOT_FOUND,
+    E_TIMEOUT,
+    CanonicalMap,
+    Value,
+)
 from node.wire.server import Args, Handler, Pipeline, Result, RpcServer, Session
 from orderbook.types import Instrument, Product
 
@@ -168,6 +177,12 @@ class NodeService:
         Raises:
             ConfigError: the stored genesis block names another chain or proposer.
         """
+        # the data directory pins the operator's key at creation (node.pipeline.chain)
+        try:
+            chain.pin_operator_key(Path(self.config.data_dir), self.operator_public_key)
+        except ConfigError:
+            self.store.close()
+            raise
         if self.store.height == 0:
             return
         genesis = self.store.block_at(0).header
@@ -304,11 +319,15 @@ class NodeService:
         """
         if "tx_id" in args:
             tx_id = arg_bytes(args, "tx_id", 32)
-            proof = prove_transaction(self.store, tx_id)
-            found = self.store.transaction(tx_id)
-            if proof is None or found is None:
-                raise RequestFailed(E_NOT_FOUND, f"transaction {tx_id.hex()} is not stored")
-            leaf = found.record.to_bytes()
+            try:  # the leaf must hash to the id asked for: never trust the index alone
+                proven = prove_stored_transaction(self.store, tx_id)
+            except TransactionNotFound as exc:
+                raise RequestFailed(
+                    E_NOT_FOUND, f"transaction {tx_id.hex()} is not stored"
+                ) from exc
+            except StoreCorrupted as exc:
+                raise RequestFailed(E_INTERNAL, f"the node's store is corrupt: {exc}") from exc
+            proof, leaf = proven.proof, proven.leaf
         else:
             height, index = arg_int(args, "height"), arg_int(args, "index")
             if not 0 <= height < self.store.height:

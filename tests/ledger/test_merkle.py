@@ -19,7 +19,12 @@ from ledger import (
     verify_consistency,
     verify_inclusion,
 )
-from ledger.merkle import consistency_proof_length, inclusion_proof_length, tree_levels
+from ledger.merkle import (
+    EMPTY_ROOT,
+    consistency_proof_length,
+    inclusion_proof_length,
+    tree_levels,
+)
 from tests.ledger import merkle_reference as ref
 
 SEED = 20260604
@@ -116,6 +121,8 @@ def test_against_recursive_reference_for_every_size_0_to_300():
             range(size + 1) if size <= 40 else {0, 1, size - 1, size, *rng.sample(range(size), 6)}
         )
         for old in olds:
+            if old == 0:
+                continue  # no proof from the empty tree: test_no_consistency_from_size_0
             proof = consistency_proof(hashes, old)
             assert proof == ref.proof(old, leaves), (old, size)
             assert len(proof) == consistency_proof_length(old, size)
@@ -179,9 +186,25 @@ def test_consistency_mutations(old, size):
         consistency_proof(hashes, size + 1)
 
 
+@pytest.mark.parametrize("size", [1, 2, 5, 64])
+def test_no_consistency_from_size_0(size):
+    # RFC 9162 2.1.4 and transparency-dev refuse it: any root1, any root2 passed.
+    hashes, root = _tree(size)
+    with pytest.raises(ProofIndexError) as info:
+        verify_consistency(0, size, b"", root, [])
+    assert info.value.found == 0
+    with pytest.raises(ProofIndexError):
+        verify_consistency(0, size, hash_leaf(b"any"), hash_leaf(b"thing"), [])
+    with pytest.raises(ProofIndexError):
+        consistency_proof(hashes, 0)
+
+
 def test_trivial_consistency():
     _hashes, root = _tree(5)
-    verify_consistency(0, 5, b"", root, [])
+    verify_consistency(0, 0, EMPTY_ROOT, EMPTY_ROOT, [])
+    assert consistency_proof([], 0) == []
+    with pytest.raises(RootMismatch):
+        verify_consistency(0, 0, EMPTY_ROOT, root, [])
     verify_consistency(5, 5, root, root, [])
     with pytest.raises(RootMismatch):
         verify_consistency(5, 5, root, hash_leaf(b"x"), [])

@@ -245,7 +245,7 @@ def test_node_refuses_a_busy_port_and_another_operators_chain(make_net, tmp_path
     net.operator.stop()
     data = ["--data-dir", str(net.operator.data_dir), "--listen", "127.0.0.1:0"]
     assert main(["node", "run", *data, "--operator-key", str(other_key)]) == 1
-    assert "holds a chain of operator" in capsys.readouterr().err
+    assert "is pinned to operator" in capsys.readouterr().err  # its pin, before the chain
     key = ["--operator-key", str(net.operator_key)]
     assert main(["node", "run", *data, *key, "--chain-id", "other"]) == 1
     assert "holds chain 'p2pex-local'" in capsys.readouterr().err

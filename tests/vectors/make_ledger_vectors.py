@@ -52,6 +52,8 @@ import hashlib
 import json
 from pathlib import Path
 
+import msgpack
+
 from ledger import (
     CancelOrder,
     PlaceOrder,
@@ -68,6 +70,7 @@ from ledger import (
     sign_transaction,
 )
 from ledger.codec import decode, encode
+from ledger.transactions import TX_DOMAIN_TAG
 from tests.ledger import merkle_reference as ref
 
 OUT = Path(__file__).with_name("ledger_vectors.json")
@@ -205,10 +208,30 @@ def transactions(signer: SigningKey, other: SigningKey) -> list[dict[str, object
                         "chain_id": "other",
                         "want_err": "TransactionChainMismatch",
                     },
+                    *boolean_flag(signer, body, payload),
                 ],
             }
         )
     return cases
+
+
+def boolean_flag(signer: SigningKey, body: list[object], payload: object) -> list[dict[str, str]]:
+    """A PlaceOrder's post_only written as a msgpack boolean and correctly re-signed.
+
+    Valid msgpack whose re-encoding is itself, so only the field rule (a
+    flag is the int 0 or 1 on the wire) refuses it: one order must have
+    one encoding and one transaction id.
+    """
+    if not isinstance(payload, PlaceOrder):
+        return []
+    fields = body[5]
+    assert isinstance(fields, list) and fields[7] in (0, 1)
+    flagged = [*body[:5], [*fields[:7], bool(fields[7]), *fields[8:]]]
+    flag_body = msgpack.packb(flagged, use_bin_type=True)
+    signature = signer.sign(TX_DOMAIN_TAG + flag_body)
+    tx = msgpack.packb([1, 1, flag_body, signature], use_bin_type=True)
+    desc = f"post_only as msgpack {str(bool(fields[7])).lower()}, re-signed"
+    return [{"desc": desc, "tx": tx.hex(), "want_err": "BadRecord"}]
 
 
 def tx_nonce_offset(data: bytes, body: bytes) -> int:
