@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> None:
                      f"build + solve x{per['total']:.2f}, nonzeros x{size:.2f}")  # fmt: skip
     lines.append(f"load average at end: {load_average()}")
     print("\n".join(lines))
-    write_results("horizon", lines)
+    default = (args.peers, args.partners, args.model) == (100, 10, "loss")
+    write_results("horizon", lines, "" if default else f"-n{args.peers}-p{args.partners}")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from clearing.assets import ChpUnit, FuelCellChp, validate_asset
+from clearing.assets import Asset, ChpUnit, FuelCellChp, validate_asset
 from clearing.case import Case, Peer, Role
 from clearing.case import HeatCurve as CaseHeatCurve
 from clearing.errors import EmptyMarket, InvalidCase, InvalidPeer, UnknownPeer
@@ -110,7 +110,7 @@ class HorizonPeer:
     curves: tuple[SlotCurve, ...]
     partners: tuple[str, ...] | None = None
     heat: tuple[SlotCurve, ...] | None = None
-    assets: tuple[object, ...] = ()
+    assets: tuple[Asset, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -161,10 +161,15 @@ class HorizonPeer:
     @property
     def sells_heat(self) -> bool:
         """True when the peer may sell heat."""
-        if self.heat is None or self.kind is PeerKind.CONSUMER:
+        if self.kind is PeerKind.CONSUMER:
             return False
-        own = any(c.q_max > 0 for c in self.heat)
-        return own or any(isinstance(a, FuelCellChp) for a in self.assets)
+        if any(isinstance(a, ChpUnit) for a in self.assets):
+            return True  # as the single-slot case: a CHP unit sells heat (zero cost by default)
+        if self.heat is None:
+            return False
+        return any(c.q_max > 0 for c in self.heat) or any(
+            isinstance(a, FuelCellChp) for a in self.assets
+        )
 
     @property
     def buys_heat(self) -> bool:
@@ -408,7 +413,7 @@ def horizon_from_case(case: Case, slots: int = 1) -> HorizonCase:
         if p.heat is not None:
             h = p.heat
             heat = (_curve_from(h.a, h.b, h.c, h.h_min, h.h_max, tick, hours),)
-        assets: tuple[object, ...] = ()
+        assets: tuple[Asset, ...] = ()
         if p.chp is not None:
             w = [(round(x * 1000), round(y * 1000)) for x, y in p.chp.points()]
             assets = (ChpUnit(name="chp", a=w[0], b=w[1], c=w[2], d=w[3]),)

@@ -427,7 +427,7 @@ def build_horizon_problem(case: HorizonCase, spec: HorizonSpec) -> HorizonProble
     slots = np.arange(T)
     for i, peer in enumerate(peers):
         for asset in peer.assets:
-            key = f"{peer.name}/{asset.name}"  # type: ignore[attr-defined]
+            key = f"{peer.name}/{asset.name}"
             ix: dict[str, IntArray] = {}
 
             def inject(cols: IntArray, sign: float, at: IntArray = slots, *, i: int = i) -> None:
@@ -625,7 +625,7 @@ def build_horizon_problem(case: HorizonCase, spec: HorizonSpec) -> HorizonProble
             elif isinstance(asset, InflexibleLoad):
                 fixed[:, i] -= np.asarray(asset.profile_wh, np.float64) / 1000.0 / hours
             if ix:
-                assets[(peer.name, asset.name)] = ix  # type: ignore[attr-defined]
+                assets[(peer.name, asset.name)] = ix
 
     inj_rows.append(np.arange(T * n))
     inj_cols.append(P.ravel())
