@@ -47,19 +47,29 @@ def community(peers: int, slots: int, partners: int, seed: int) -> HorizonCase:
     h = 24.0 / slots
     n_bus = max(2, peers // 10)
     lines = [
-        {"name": f"L{b}", "from": str(max(0, b - 1 - (b % 3 == 0)) if b > 1 else 0), "to": str(b),
-         "r_ohm": 0.02 + 0.01 * (b % 4), "x_ohm": 0.01}
+        {
+            "name": f"L{b}",
+            "from": str(max(0, b - 1 - (b % 3 == 0)) if b > 1 else 0),
+            "to": str(b),
+            "r_ohm": 0.02 + 0.01 * (b % 4),
+            "x_ohm": 0.01,
+        }
         for b in range(1, n_bus + 1)
-    ]  # fmt: skip
+    ]
     names = [f"H{k}" for k in range(peers)]
     peer_bus = {"grid": "0"} | {name: str(1 + k % n_bus) for k, name in enumerate(names)}
-    net = network_from_dict({"voltage_kv": 0.4, "root": "0",
-                             "buses": [str(b) for b in range(n_bus + 1)],
-                             "lines": lines, "peer_bus": peer_bus})  # fmt: skip
+    net = network_from_dict(
+        {
+            "voltage_kv": 0.4,
+            "root": "0",
+            "buses": [str(b) for b in range(n_bus + 1)],
+            "lines": lines,
+            "peer_bus": peer_bus,
+        }
+    )
     sun = np.clip(np.sin((hours - 6.0) / 12.0 * math.pi), 0.0, None)
     evening = (hours >= 17) & (hours < 22)
-    out = [HorizonPeer("grid", PeerKind.GRID,
-                       (SlotCurve(0, 2_500, 0, -2_000_000, 2_000_000),))]  # fmt: skip
+    out = [HorizonPeer("grid", PeerKind.GRID, (SlotCurve(0, 2_500, 0, -2_000_000, 2_000_000),))]
     order = np.argsort([int(peer_bus[x]) for x in names], kind="stable")
     rank = {names[j]: r for r, j in enumerate(order)}
     for name in names:
@@ -71,17 +81,23 @@ def community(peers: int, slots: int, partners: int, seed: int) -> HorizonCase:
         mates = None
         if partners:
             r = rank[name]
-            near = [names[order[j]] for j in range(max(0, r - partners // 2),
-                                                    min(peers, r + partners // 2 + 1)) if j != r]  # fmt: skip
+            near = [
+                names[order[j]]
+                for j in range(max(0, r - partners // 2), min(peers, r + partners // 2 + 1))
+                if j != r
+            ]
             mates = ("grid", *near)
         assets = (
             Photovoltaic("pv", tuple(int(v) for v in np.rint(pv_kw * sun * h * 1000))),
-            InflexibleLoad("load", tuple(int(v) for v in np.rint(base_kw * (1 + evening) * h * 1000))),
+            InflexibleLoad(
+                "load", tuple(int(v) for v in np.rint(base_kw * (1 + evening) * h * 1000))
+            ),
             Battery("bat", cap, cap // 10, cap, cap // 2, cap // 2, cap // 2),
             ElectricVehicle("ev", arrive, slots, need, 3_700, 60_000, arrival_wh=15_000),
-        )  # fmt: skip
-        out.append(HorizonPeer(name, PeerKind.PROSUMER, (SlotCurve(0, 0, 0, 0, 0),), mates,
-                               assets=assets))  # fmt: skip
+        )
+        out.append(
+            HorizonPeer(name, PeerKind.PROSUMER, (SlotCurve(0, 0, 0, 0, 0),), mates, assets=assets)
+        )
     if partners:  # consent is mutual: the grid lists everyone, each household its neighbours
         mates_of = {p.name: set(p.partners or ()) for p in out}
         fixed = [out[0]]
@@ -90,10 +106,12 @@ def community(peers: int, slots: int, partners: int, seed: int) -> HorizonCase:
             fixed.append(HorizonPeer(p.name, p.kind, p.curves, keep, p.heat, p.assets))
         out = fixed
     tariff = np.where(evening, 3_500, np.where((hours >= 7) & (hours < 17), 2_800, 2_000))
-    signals = tuple(SlotSignals(alpha_milli=5, import_tariff=int(t), export_tariff=600)
-                    for t in tariff)  # fmt: skip
-    return HorizonCase(f"{peers} households", net, tuple(out), slots, 86_400 // slots, signals,
-                       regularisation=1e-6)  # fmt: skip
+    signals = tuple(
+        SlotSignals(alpha_milli=5, import_tariff=int(t), export_tariff=600) for t in tariff
+    )
+    return HorizonCase(
+        f"{peers} households", net, tuple(out), slots, 86_400 // slots, signals, regularisation=1e-6
+    )
 
 
 def run_once(case: HorizonCase, model: str) -> dict[str, float]:
@@ -113,11 +131,18 @@ def run_once(case: HorizonCase, model: str) -> dict[str, float]:
         raise SystemExit(msg)
     nx, neq, nin = problem.size
     return {
-        "build": t1 - t0, "solve": t2 - t1, "solver": solved.info.solve_time_s,
-        "assemble": t3 - t2, "check": t4 - t3, "vars": nx, "rows": neq + nin,
-        "nnz": problem.a_eq.nnz + problem.a_in.nnz, "pairs": problem.e_src.size,
-        "iters": solved.info.iterations, "objective": solved.info.objective,
-    }  # fmt: skip
+        "build": t1 - t0,
+        "solve": t2 - t1,
+        "solver": solved.info.solve_time_s,
+        "assemble": t3 - t2,
+        "check": t4 - t3,
+        "vars": nx,
+        "rows": neq + nin,
+        "nnz": problem.a_eq.nnz + problem.a_in.nnz,
+        "pairs": problem.e_src.size,
+        "iters": solved.info.iterations,
+        "objective": solved.info.objective,
+    }
 
 
 def stats(values: list[float]) -> str:
@@ -146,11 +171,16 @@ def main(argv: list[str] | None = None) -> None:
         for t in args.slots:
             r = run_once(cases[t], args.model)
             runs[t].append(r)
-            print(f"rep {rep} T={t}: build {r['build']:.3f} s, solve {r['solve']:.3f} s, "
-                  f"check {r['check']:.3f} s, {r['iters']:.0f} iterations", flush=True)  # fmt: skip
+            print(
+                f"rep {rep} T={t}: build {r['build']:.3f} s, solve {r['solve']:.3f} s, "
+                f"check {r['check']:.3f} s, {r['iters']:.0f} iterations",
+                flush=True,
+            )
     lines.append("")
-    lines.append("T     pairs  variables     rows       nnz  iters | build s (min med max)"
-                 "     | solve s (min med max)      | Clarabel s | check s (median)")  # fmt: skip
+    lines.append(
+        "T     pairs  variables     rows       nnz  iters | build s (min med max)"
+        "     | solve s (min med max)      | Clarabel s | check s (median)"
+    )
     med: dict[int, dict[str, float]] = {}
     for t in args.slots:
         rs = runs[t]
@@ -167,11 +197,15 @@ def main(argv: list[str] | None = None) -> None:
     lines.append("growth per doubling of T (ratio of medians; 2.0 = linear):")
     for a, b in zip(args.slots, args.slots[1:], strict=False):
         k = math.log2(b / a)
-        per = {x: (med[b][x] / med[a][x]) ** (1 / k) if med[a][x] > 0 else math.nan
-               for x in ("build", "solve", "total")}  # fmt: skip
+        per = {
+            x: (med[b][x] / med[a][x]) ** (1 / k) if med[a][x] > 0 else math.nan
+            for x in ("build", "solve", "total")
+        }
         size = (runs[b][0]["nnz"] / runs[a][0]["nnz"]) ** (1 / k)
-        lines.append(f"  T {a} -> {b}: build x{per['build']:.2f}, solve x{per['solve']:.2f}, "
-                     f"build + solve x{per['total']:.2f}, nonzeros x{size:.2f}")  # fmt: skip
+        lines.append(
+            f"  T {a} -> {b}: build x{per['build']:.2f}, solve x{per['solve']:.2f}, "
+            f"build + solve x{per['total']:.2f}, nonzeros x{size:.2f}"
+        )
     lines.append(f"load average at end: {load_average()}")
     print("\n".join(lines))
     default = (args.peers, args.partners, args.model) == (100, 10, "loss")

@@ -65,6 +65,7 @@ from clearing.horizon_errors import InvalidHorizon as InvalidHorizon
 from clearing.horizon_problem import HorizonSpec as HorizonSpec
 from clearing.horizon_problem import build_horizon_problem as build_horizon_problem
 from clearing.horizon_problem import make_horizon_spec as make_horizon_spec
+from clearing.horizon_rounding import round_horizon_settlement as round_horizon_settlement
 from clearing.market import CongestionOutcome as CongestionOutcome
 from clearing.market import CongestionRound as CongestionRound
 from clearing.market import clear as clear
@@ -159,6 +160,7 @@ __all__ = [
     "network_from_dict",
     "pool_dispatch",
     "reference_case_path",
+    "round_horizon_settlement",
     "round_settlement",
     "run_clear_command",
 ]

@@ -168,6 +168,7 @@ class HorizonResult:
             curves' constants), as the single-slot ``objective``; times
             ``slot_hours`` it is currency.
         info: Solver status, size, time.
+        wp, wc: ``(T, m)`` seller- and buyer-side penalty per kW of each trade.
         spec, x, y, z: The certificate's content.
     """
 
@@ -198,6 +199,8 @@ class HorizonResult:
     assets: dict[tuple[str, str], dict[str, FloatArray]]
     objective: float
     info: HorizonSolveInfo
+    wp: FloatArray
+    wc: FloatArray
     spec: HorizonSpec
     x: FloatArray
     y: FloatArray
@@ -325,6 +328,8 @@ def assemble_horizon_result(
         assets=assets,
         objective=solved.info.objective,
         info=solved.info,
+        wp=problem.wp,
+        wc=problem.wc,
         spec=spec,
         x=x,
         y=y,

@@ -50,6 +50,7 @@ from clearing.horizon_certificate import (
 )
 from clearing.horizon_errors import InvalidAsset, InvalidHorizon
 from clearing.horizon_problem import build_horizon_problem, make_horizon_spec
+from clearing.horizon_rounding import round_horizon_settlement
 from tests.clearing.helpers import feeder, peer
 
 TOL_P = 1e-3  # kW
@@ -603,3 +604,58 @@ def test_certificate_rejects_wrong_sizes_and_cases(day) -> None:
         check_horizon_certificate(case, dataclasses.replace(cert, slots=3))
     with pytest.raises(CertificateError):
         horizon_certificate_from_plain([1, 9, "basic"])
+
+
+# ------------------------------------------------- rounding, limits, congestion
+def test_each_slot_rounds_to_exact_integer_balances(day) -> None:
+    case, res = day
+    settlements = round_horizon_settlement(case, res)
+    assert len(settlements) == case.slots
+    for t, slot in enumerate(settlements):
+        slot.check()
+        assert sum(p.energy_wh for p in slot.peers) == 0
+        assert sum(p.payment for p in slot.peers) == 0
+        assert slot.operator_revenue == sum(p.penalty for p in slot.peers)
+        for row in slot.peers:
+            i = case.index(row.peer)
+            trades = sum(1 for tr in slot.trades if row.peer in (tr.seller, tr.buyer))
+            # at most half a Wh per trade away from the cleared energy
+            assert abs(row.energy_wh - res.injection[t, i] * 1000) <= 0.5 * trades + 1e-3
+        for tr in slot.trades:
+            assert isinstance(tr.energy_wh, int) and tr.energy_wh > 0
+            assert tr.amount == tr.price * tr.energy_wh
+
+
+def limited_day() -> HorizonCase:
+    case = community(ramp=False)
+    net = case.network.to_dict()
+    net["lines"][1]["capacity_kw"] = 2.0  # L2 feeds H3, H4 and G
+    return dataclasses.replace(case, network=network_from_dict(net))
+
+
+def test_hard_line_limits_hold_in_every_slot() -> None:
+    case = limited_day()
+    free = clear_horizon(case, "loss")
+    assert np.abs(free.flows[:, 1]).max() > 2.0 + 1e-3  # the limit binds somewhere
+    res = clear_horizon(case, "loss", line_limits=True)
+    assert np.all(np.abs(res.flows[:, 1]) <= 2.0 + 1e-6)
+    assert np.abs(res.line_price[:, 1]).max() > 1e-4
+    assert check_horizon_certificate(case, res.certificate).ok
+    assert res.objective > free.objective
+
+
+def test_congestion_procedure_over_the_day() -> None:
+    case = limited_day()
+    case = dataclasses.replace(
+        case, signals=tuple(dataclasses.replace(s, beta_milli=50) for s in case.signals)
+    )
+    out = horizon_congestion_procedure(case, "loss+congestion")
+    assert len(out.rounds) >= 2
+    first, last = out.rounds[0], out.final
+    assert any(first.congested) and set(last.spec.congested[0]) <= {"L1", "L2"}
+    # σ only grows, slot by slot
+    for a, b in zip(out.rounds[1:], out.rounds[2:], strict=False):
+        for t in range(case.slots):
+            assert set(a.spec.congested[t]) <= set(b.spec.congested[t])
+    assert np.abs(last.flows[:, 1]).max() <= np.abs(first.flows[:, 1]).max() + 1e-9
+    assert check_horizon_certificate(case, last.certificate).ok
