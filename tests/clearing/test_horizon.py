@@ -659,3 +659,59 @@ def test_congestion_procedure_over_the_day() -> None:
             assert set(a.spec.congested[t]) <= set(b.spec.congested[t])
     assert np.abs(last.flows[:, 1]).max() <= np.abs(first.flows[:, 1]).max() + 1e-9
     assert check_horizon_certificate(case, last.certificate).ok
+
+
+def test_fuel_cell_heat_enters_the_heat_balance() -> None:
+    case = chp_horizon(4)
+    peers = list(case.peers)
+    fc = FuelCellChp("fc", 10_000, 400_000, 400_000, fuel_price=100, min_power_w=2_000)
+    peers[3] = dataclasses.replace(peers[3], kind=PeerKind.PROSUMER, assets=(fc,))
+    case = dataclasses.replace(case, peers=tuple(peers))
+    res = clear_horizon(case, "heat")
+    assert res.heat is not None
+    power = res.assets[("C2", "fc")]["power"]
+    assert np.all(power >= 2.0 - 1e-6) and np.all(power <= 10.0 + 1e-6)
+    own_heat = res.x[build_horizon_problem(case, res.spec).blocks["XH"][:, 3]]
+    np.testing.assert_allclose(res.heat[:, 3], own_heat + power, atol=1e-6)  # η_h / η_e = 1
+    assert check_horizon_certificate(case, res.certificate).ok
+
+
+def test_an_air_conditioner_keeps_a_summer_room_cool() -> None:
+    net = network_from_dict(feeder([("L1", "0", "1", 0.1, None)], {"grid": "0", "B": "1"}))
+    slots = 24
+    outdoor = tuple(
+        int(27_000 + 6_000 * math.sin((h - 9) / 24 * 2 * math.pi)) for h in range(slots)
+    )
+    ac = HeatPump(
+        "ac",
+        3_000,
+        3_000_000,
+        150,
+        3_000,
+        24_000,
+        (22_000,) * slots,
+        (25_000,) * slots,
+        outdoor,
+        gains_w=(300,) * slots,
+        cooling=True,
+    )
+    case = HorizonCase(
+        "summer",
+        net,
+        (
+            HorizonPeer("grid", PeerKind.GRID, curve(1, 3_000, 0, 50_000)),
+            HorizonPeer("B", PeerKind.CONSUMER, curve(), assets=(ac,)),
+        ),
+        slots,
+        regularisation=1e-5,
+    )
+    res = clear_horizon(case)
+    temp, power = res.assets[("B", "ac")]["temperature"], res.assets[("B", "ac")]["power"]
+    assert np.all(temp >= 22.0 - 1e-6) and np.all(temp <= 25.0 + 1e-6)
+    keep = ac.decay(1.0)
+    prev = np.r_[24.0, temp[:-1]]
+    out = np.asarray(outdoor) / 1000
+    np.testing.assert_allclose(
+        temp, keep * prev + (1 - keep) * (out + (0.3 - 3.0 * power) / 0.15), atol=1e-6
+    )
+    assert power.sum() > 1.0  # without cooling the afternoon would pass 25 °C
