@@ -7,6 +7,15 @@ verifies a recorded clearing without a solver and :func:`round_settlement`
 turns it into integer Wh and ticks. See docs/clearing.md.
 """
 
+from clearing.assets import Battery as Battery
+from clearing.assets import ChpUnit as ChpUnit
+from clearing.assets import ElectricVehicle as ElectricVehicle
+from clearing.assets import FuelCellChp as FuelCellChp
+from clearing.assets import HeatPump as HeatPump
+from clearing.assets import InflexibleLoad as InflexibleLoad
+from clearing.assets import Photovoltaic as Photovoltaic
+from clearing.assets import PowerToGas as PowerToGas
+from clearing.assets import RampLimit as RampLimit
 from clearing.case import Case as Case
 from clearing.case import HeatCurve as HeatCurve
 from clearing.case import Peer as Peer
@@ -32,6 +41,31 @@ from clearing.errors import NonRadialNetwork as NonRadialNetwork
 from clearing.errors import SolverFailed as SolverFailed
 from clearing.errors import UnknownBus as UnknownBus
 from clearing.errors import UnknownPeer as UnknownPeer
+from clearing.horizon import HorizonCongestion as HorizonCongestion
+from clearing.horizon import HorizonResult as HorizonResult
+from clearing.horizon import clear_horizon as clear_horizon
+from clearing.horizon import horizon_congestion_procedure as horizon_congestion_procedure
+from clearing.horizon_case import HorizonCase as HorizonCase
+from clearing.horizon_case import HorizonPeer as HorizonPeer
+from clearing.horizon_case import PeerKind as PeerKind
+from clearing.horizon_case import SlotCurve as SlotCurve
+from clearing.horizon_case import SlotSignals as SlotSignals
+from clearing.horizon_case import case_for_slot as case_for_slot
+from clearing.horizon_case import horizon_from_case as horizon_from_case
+from clearing.horizon_certificate import HorizonCertificate as HorizonCertificate
+from clearing.horizon_certificate import check_horizon_certificate as check_horizon_certificate
+from clearing.horizon_certificate import (
+    horizon_certificate_from_plain as horizon_certificate_from_plain,
+)
+from clearing.horizon_certificate import (
+    horizon_certificate_to_plain as horizon_certificate_to_plain,
+)
+from clearing.horizon_errors import InvalidAsset as InvalidAsset
+from clearing.horizon_errors import InvalidHorizon as InvalidHorizon
+from clearing.horizon_problem import HorizonSpec as HorizonSpec
+from clearing.horizon_problem import build_horizon_problem as build_horizon_problem
+from clearing.horizon_problem import make_horizon_spec as make_horizon_spec
+from clearing.horizon_rounding import round_horizon_settlement as round_horizon_settlement
 from clearing.market import CongestionOutcome as CongestionOutcome
 from clearing.market import CongestionRound as CongestionRound
 from clearing.market import clear as clear
@@ -53,20 +87,34 @@ from clearing.spec import Model as Model
 from clearing.spec import ModelSpec as ModelSpec
 
 __all__ = [
+    "Battery",
     "Case",
     "Certificate",
     "CertificateError",
     "CertificateReport",
     "ChpRegion",
+    "ChpUnit",
     "Clearer",
     "ClearingError",
     "ClearingResult",
     "CongestionOutcome",
     "CongestionRound",
+    "ElectricVehicle",
     "EmptyMarket",
+    "FuelCellChp",
     "HeatCurve",
+    "HeatPump",
+    "HorizonCase",
+    "HorizonCertificate",
+    "HorizonCongestion",
+    "HorizonPeer",
+    "HorizonResult",
+    "HorizonSpec",
     "Infeasible",
+    "InflexibleLoad",
+    "InvalidAsset",
     "InvalidCase",
+    "InvalidHorizon",
     "InvalidNetwork",
     "InvalidOption",
     "InvalidPeer",
@@ -76,25 +124,41 @@ __all__ = [
     "Network",
     "NonRadialNetwork",
     "Peer",
+    "PeerKind",
     "PeerSettlement",
+    "Photovoltaic",
+    "PowerToGas",
+    "RampLimit",
     "Role",
     "Settlement",
+    "SlotCurve",
+    "SlotSignals",
     "Solution",
     "SolverFailed",
     "TradeSettlement",
     "UnknownBus",
     "UnknownPeer",
+    "build_horizon_problem",
+    "case_for_slot",
     "certificate_from_plain",
     "certificate_to_plain",
     "check_certificate",
+    "check_horizon_certificate",
     "clear",
+    "clear_horizon",
     "congestion_procedure",
     "format_case_report",
+    "horizon_certificate_from_plain",
+    "horizon_certificate_to_plain",
+    "horizon_congestion_procedure",
+    "horizon_from_case",
     "load_case",
     "load_network",
     "load_reference_case",
+    "make_horizon_spec",
     "network_from_dict",
     "pool_dispatch",
     "reference_case_path",
+    "round_horizon_settlement",
     "round_settlement",
 ]
