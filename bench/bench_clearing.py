@@ -154,7 +154,7 @@ def run_once(case: Case, model: str, kw: dict, clearer: Clearer, sigma: tuple[st
     name = "basic" if model == "basic+limits" else model
     args = dict(kw)
     if name in ("congestion", "loss+congestion"):
-        args["congested"] = sigma
+        args["penalised"] = sigma
     if name == "heat" and not case.has_heat:
         return None
     t0, c0 = time.perf_counter(), time.process_time()
@@ -172,7 +172,7 @@ def stats(values: list[float]) -> str:
 
 def bench_case(label: str, case: Case, reps: int, resolves: int, seed: int, out: list[str]) -> None:
     clearer0 = Clearer()
-    sigma = clear(case, "basic", clearer=clearer0).congested or (case.network.lines[0].name,)
+    sigma = clear(case, "basic", clearer=clearer0).overloaded or (case.network.lines[0].name,)
     data = build_problem(case, make_spec(case, "basic"))
     pairs = data.e_src.size
     for model, kw in MODELS:

@@ -13,10 +13,16 @@ Formulation choices, measured in ``bench/bench_clearing.py``:
   with the prices of 12.10 recovered from the reduced costs (``_split_trade``);
 - every number is a cvxpy ``Parameter`` (costs, bounds, penalties, ε,
   capacities, CHP edges), so a periodic re-solve with new numbers skips
-  recompilation. The per-pair penalties enter through one auxiliary scalar
-  ``t == (wp + wc) @ p``: written directly in the quadratic objective,
-  cvxpy's DPP coefficient extraction makes a dense (parameters x variables)
-  matrix (tens of GiB at 200 x 200 peers); as a constraint it stays sparse.
+  recompilation;
+- every linear cost term (``b @ P``, the per-pair penalties ``(wp + wc) @
+  p``, ``bh @ H``) enters through one auxiliary scalar ``t == ... `` and the
+  objective is ``t`` plus sums of squares. cvxpy's DPP extraction of the
+  objective builds a *dense* matrix of (objective variable entries) x (every
+  parameter entry of the problem): with ``b @ P`` in the objective that is
+  peers x pairs, which is quadratic in the market size (30 GiB for 1,000
+  producers x 1,000 consumers). With only ``t`` and the squares' placeholders
+  left in the objective it has a handful of rows, so memory grows linearly
+  in peers plus pairs; as constraint rows the same terms stay sparse.
 """
 
 from __future__ import annotations
@@ -119,18 +125,18 @@ class QpModel:
         ra, b = par("ra", n, nonneg=True), par("b", n)
         eps = par("eps", None, nonneg=True)
         wp, wc = par("wp", m), par("wc", m)
+        # no linear term on a vector in the objective: see the module docstring
         objective = (
             cp.sum_squares(cp.multiply(ra, P))
-            + b @ P
             + t
             + eps * cp.sum_squares(p)  # = ε/2 Σ (p² + q²) with q = -p
         )
+        linear = b @ P + (wp + wc) @ p
         net = _incidence(data.e_src, n) - _incidence(data.e_dst, n)
         con: dict[str, Any] = {
             "link": P - net @ p == 0,
             "up": par("p_max", n) >= P,
             "lo": par("p_min", n) <= P,
-            "pen": t == (wp + wc) @ p,
         }
         if data.limited.size:
             # Flow variables with one balance per line (the flow into a bus is
@@ -159,7 +165,7 @@ class QpModel:
             hp = cp.Variable(mh, nonneg=True, name="hp")
             self._vars.update(H=H, hp=hp)
             objective = objective + cp.sum_squares(cp.multiply(par("rah", n, nonneg=True), H))
-            objective = objective + par("bh", n) @ H
+            linear = linear + par("bh", n) @ H
             objective = objective + eps * cp.sum_squares(hp)
             net_h = _incidence(data.h_src, n) - _incidence(data.h_dst, n)
             con["linkh"] = H - net_h @ hp == 0
@@ -171,6 +177,7 @@ class QpModel:
                 con["chp"] = cp.multiply(par("gp", k), P[rows]) + cp.multiply(
                     par("gh", k), H[rows]
                 ) <= par("g", k)
+        con["linear"] = t == linear
         self._con = con
         self.problem = cp.Problem(cp.Minimize(objective), list(con.values()))
 
