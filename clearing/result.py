@@ -50,6 +50,11 @@ class ClearingResult:
         line_price: Duals of the hard line limits (currency/kWh per kW of
             flow), ``fu - fl``, zeros when the limits are off.
         status, solver, compile_time_s, solve_time_s, iterations: From the solver.
+        accurate: False when the solver could not reach the clearing's tightened
+            tolerances and fell back to its defaults: trades (P_ij) are then
+            resolved only to a few hundred Wh; P_i, prices and the
+            certificate's KKT checks are unaffected. When True, trades are
+            within a few Wh of the regularised optimum (docs/clearing.md).
         spec, solution: Model options and raw primal/dual values (the certificate).
     """
 
@@ -85,6 +90,7 @@ class ClearingResult:
     h_dst: np.ndarray
     wp: FloatArray
     wc: FloatArray
+    accurate: bool = True
 
     @property
     def certificate(self) -> Certificate:
@@ -181,6 +187,7 @@ def assemble_result(
         compile_time_s=info.compile_time_s,
         solve_time_s=info.solve_time_s,
         iterations=info.iterations,
+        accurate=info.accurate,
         spec=spec,
         solution=sol,
         e_src=s,

@@ -31,8 +31,8 @@ def result_from_certificate(case: Case, certificate: Certificate) -> ClearingRes
         CertificateError: If the certificate's peers or options do not fit the case.
     """
     if certificate.names != case.names:
-        got, want = list(certificate.names), list(case.names)
-        msg = f"certificate peers {got} differ from the case's {want}"
+        mine, theirs = list(certificate.names), list(case.names)
+        msg = f"certificate peers {mine} differ from the case's {theirs}"
         raise CertificateError(msg)
     try:
         data = build_problem(case, certificate.spec)

@@ -16,9 +16,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from clearing.case import Case
-from clearing.errors import Infeasible, InvalidOption, ProblemTooLarge
+from clearing.errors import Infeasible, InvalidOption, ProblemTooLarge, SolverFailed
 from clearing.memory import DEFAULT_MEMORY_LIMIT, GIB, check_size
-from clearing.model import QpModel
+from clearing.model import ACCURATE, QpModel
 from clearing.problem import ProblemData, build_problem, structure_key
 from clearing.result import ClearingResult, assemble_result
 from clearing.solution import Solution, SolveInfo
@@ -33,7 +33,10 @@ class Clearer:
     Args:
         capacity: How many compiled models (structures) to keep.
         options: Clarabel settings passed through cvxpy, e.g.
-            ``{"direct_solve_method": "faer"}``; the default is Clarabel's.
+            ``{"direct_solve_method": "faer"}``, over tightened tolerances
+            (``clearing.model.ACCURATE``: trades to a few Wh instead of
+            hundreds); a solve that cannot reach those is repeated with
+            Clarabel's defaults (``result.accurate`` is then False).
         memory_limit: Refuse (``ProblemTooLarge``) a clearing whose estimated
             peak memory exceeds this many bytes; ``None`` = no limit.
     """
@@ -53,9 +56,14 @@ class Clearer:
             raise InvalidOption(msg)
         self._capacity = capacity
         self._memory_limit = memory_limit
-        # Clarabel settings passed through cvxpy, e.g. {"direct_solve_method": "faer"}
-        self._options = dict(options or {})
+        self._options = {**ACCURATE, **dict(options or {})}
+        self._fallback = dict(options or {})
         self._models: OrderedDict[tuple[object, ...], QpModel] = OrderedDict()
+
+    @property
+    def memory_limit(self) -> int | None:
+        """The ceiling on a clearing's estimated peak memory, bytes (``None``: none)."""
+        return self._memory_limit
 
     def __len__(self) -> int:
         """Number of compiled models kept."""
@@ -109,7 +117,13 @@ class Clearer:
                     self._models.popitem(last=False)
             else:
                 self._models.move_to_end(key)
-            return qp.solve(data, self._options)
+            try:
+                return qp.solve(data, self._options)
+            except SolverFailed as exc:
+                if exc.status != "optimal_inaccurate" or self._options == self._fallback:
+                    raise
+                sol, info = qp.solve(data, self._fallback)
+                return sol, dataclasses.replace(info, accurate=False)
         except MemoryError as exc:
             # the estimate was under the limit but the machine had less to give
             self._models.pop(key, None)
