@@ -21,16 +21,29 @@ times come from cvxpy and Clarabel.
 
 ``--large`` adds 500 and 1,000 peers with all pairs (minutes; a few GiB).
 Writes ``bench/results/clearing-<short commit>.txt``.
+
+``--memory`` measures instead how peak memory grows with the market: for
+each size N (N/2 producers x N/2 consumers, all pairs) a fresh process
+clears it (basic model) and reports its peak RSS above what the imports and
+the case took (``resource.getrusage``), and another compiles it under
+``tracemalloc``, once as the clearing does and once with the linear cost
+``b @ P`` in the objective (the formulation that asked for 30 GiB at 1,000 x
+1,000), beside the :func:`clearing.estimate_bytes` estimate. Writes
+``bench/results/clearing-memory-<short commit>.txt``.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import json
 import random
 import resource
 import statistics
+import subprocess
 import sys
 import time
+import tracemalloc
 from dataclasses import replace
 from pathlib import Path
 
@@ -47,10 +60,12 @@ from clearing import (
     check_certificate,
     clear,
     congestion_procedure,
+    estimate_bytes,
     load_reference_case,
     pool_dispatch,
 )
-from clearing.problem import build_problem
+from clearing.model import QpModel, _incidence
+from clearing.problem import ProblemData, build_problem
 from clearing.spec import make_spec
 
 MODELS = (
@@ -241,6 +256,107 @@ def congestion_rounds(out: list[str], reps: int) -> None:
     out.append(line)
 
 
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def legacy_problem(data: ProblemData) -> object:
+    """The basic QP with ``b @ P`` and the penalties in the objective (the old formulation)."""
+    n, m = data.n, data.e_src.size
+    P, p = cvxpy.Variable(n), cvxpy.Variable(m, nonneg=True)
+    ra = cvxpy.Parameter(n, nonneg=True, value=np.sqrt(0.5 * data.a))
+    b = cvxpy.Parameter(n, value=data.b)
+    eps = cvxpy.Parameter(nonneg=True, value=data.eps)
+    wp, wc = cvxpy.Parameter(m, value=data.wp), cvxpy.Parameter(m, value=data.wc)
+    t = cvxpy.Variable()
+    net = _incidence(data.e_src, n) - _incidence(data.e_dst, n)
+    objective = cvxpy.sum_squares(cvxpy.multiply(ra, P)) + b @ P + t + eps * cvxpy.sum_squares(p)
+    constraints = [
+        P - net @ p == 0,
+        cvxpy.Parameter(n, value=data.p_max) >= P,
+        cvxpy.Parameter(n, value=data.p_min) <= P,
+        t == (wp + wc) @ p,
+    ]
+    return cvxpy.Problem(cvxpy.Minimize(objective), constraints)
+
+
+def legacy_dense_bytes(n: int, m: int) -> int:
+    """What the old formulation's dense DPP matrix needs: (n + 3) x (2m + 4n + 2) floats."""
+    return 8 * (n + 3) * (2 * m + 4 * n + 2)
+
+
+def memory_child(n: int, seed: int, what: str) -> None:
+    """In a fresh process: print one JSON line, the peak memory of one clearing of ``n`` peers."""
+    case = random_case(n, None, seed + n)
+    data = build_problem(case, make_spec(case, "basic"))
+    record: dict[str, float] = {"pairs": int(data.e_src.size), "peers": n}
+    gc.collect()
+    if what == "solve":
+        del data
+        gc.collect()
+        base = _rss_mib()
+        c0 = time.process_time()
+        result = clear(case, "basic", clearer=Clearer(memory_limit=None))
+        record.update(
+            base_mib=base,
+            peak_mib=_rss_mib(),
+            cpu_s=time.process_time() - c0,
+            iterations=result.iterations,
+        )
+    else:
+        tracemalloc.start()
+        problem = legacy_problem(data) if what == "legacy" else QpModel(data).problem
+        problem.get_problem_data(cvxpy.CLARABEL)  # type: ignore[attr-defined]
+        record["traced_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    print(json.dumps(record), flush=True)
+
+
+def run_child(n: int, seed: int, what: str) -> dict[str, float]:
+    cmd = [sys.executable, "-m", "bench.bench_clearing", "--memory-child", str(n), what]
+    cmd += ["--seed", str(seed)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def memory_growth(sizes: list[int], seed: int, reps: int) -> list[str]:
+    """Peak memory against market size, each measurement in a fresh process."""
+    out = [
+        "peak memory of one basic clearing, N/2 producers x N/2 consumers, all pairs; each "
+        "figure from a fresh process. solve = peak RSS (getrusage) above the process's RSS "
+        "after imports and building the case, min/median/max over reps; per pair = median "
+        "solve / pairs; compile = tracemalloc peak of building + compiling the cvxpy "
+        "problem; legacy = the same with b @ P in the objective (skipped, with the size of "
+        "its dense matrix, where that exceeds 2 GiB); estimate = clearing.estimate_bytes.",
+        f"{'N':>6} {'market':>11} {'pairs':>9} {'estimate':>9}  {'solve min':>9} {'median':>9} "
+        f"{'max':>9}  {'per pair':>8}  {'compile':>8}  {'legacy':>18}  {'cpu s':>6} iters",
+    ]
+    print(out[0])
+    print(out[1], flush=True)
+    for n in sizes:
+        runs = [run_child(n, seed, "solve") for _ in range(reps if n <= 800 else 1)]
+        used = sorted(r["peak_mib"] - r["base_mib"] for r in runs)
+        pairs = int(runs[0]["pairs"])
+        compiled = run_child(n, seed, "compile")["traced_mib"]
+        dense = legacy_dense_bytes(n, pairs)
+        legacy = (
+            f"{run_child(n, seed, 'legacy')['traced_mib']:8.0f} MiB"
+            if dense <= 2 * 2**30
+            else f"(needs {dense / 2**30:.1f} GiB)"
+        )
+        estimate = estimate_bytes(peers=n, pairs=pairs, lines=max(5, n // 4) - 1) / 2**20
+        median = statistics.median(used)
+        line = (
+            f"{n:>6} {f'{n // 2}x{n - n // 2}':>11} {pairs:>9} {estimate:8.0f}M  "
+            f"{used[0]:8.0f}M {median:8.0f}M {used[-1]:8.0f}M  "
+            f"{median * 2**20 / pairs:7.0f}B  {compiled:7.0f}M  {legacy:>18}  "
+            f"{statistics.median(r['cpu_s'] for r in runs):6.1f} {int(runs[0]['iterations'])}"
+        )
+        print(line, flush=True)
+        out.append(line)
+    return out
+
+
 def machine() -> list[str]:
     return [
         *describe(),
@@ -256,7 +372,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3, help="cold repetitions per point")
     parser.add_argument("--resolves", type=int, default=3, help="warm re-solves per point")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--memory", action="store_true", help="measure peak memory vs size")
+    parser.add_argument("--memory-sizes", type=int, nargs="*", default=[200, 400, 800, 1400, 2000])
+    parser.add_argument("--memory-child", nargs=2, metavar=("N", "WHAT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.memory_child:
+        memory_child(int(args.memory_child[0]), args.seed, args.memory_child[1])
+        return 0
+    if args.memory:
+        header = machine()
+        out = [*header, "", *memory_growth(args.memory_sizes, args.seed, args.reps)]
+        out.append(f"load average at end: {load_average()}")
+        write_results("clearing-memory", out, path=args.out)
+        return 0
 
     header = machine()
     for row in header:
