@@ -357,6 +357,55 @@ def memory_growth(sizes: list[int], seed: int, reps: int) -> list[str]:
     return out
 
 
+def reference_figures() -> list[str]:
+    """What the reference case's clearings do, in the figures docs/clearing.md quotes."""
+    case = load_reference_case()
+    net = case.network
+    consumers = [i for i, p in enumerate(case.peers) if not p.is_producer]
+    most = -sum(case.peers[i].p_min for i in consumers)
+    least = -sum(case.peers[i].p_max for i in consumers)
+    out = [
+        f"reference case: consumers may take {least:.1f} to {most:.1f} kW in total",
+        f"{'model':<22} {'served kW':>9} {'losses kW':>9} {'welfare':>9}  overloaded",
+    ]
+    pool = pool_dispatch(case)
+    rows = [("pool (table 12.2)", pool)]
+    for a in (0, 5, 10, 20, 30, 35):
+        model = "basic" if a == 0 else "loss"
+        rows.append((f"{model} alpha={a}e-3", clear(case, model, alpha=a / 1000.0)))
+    rows.append(("heat, tariff", clear(case, "heat")))
+    rows.append(("heat, alpha=beta=0", clear(case, "heat", alpha=0.0, beta=0.0)))
+    rows.append(("basic, hard limits", clear(case, "basic", line_limits=True)))
+    for label, r in rows:
+        served = -float(np.sum([r.injection[r.names.index(case.names[i])] for i in consumers]))
+        out.append(
+            f"{label:<22} {served:9.1f} {r.losses_kw:9.3f} {r.welfare:9.2f}  "
+            f"{','.join(r.overloaded) or '-'}"
+        )
+    outcome = congestion_procedure(case, beta=0.005, beta_growth=1.0)
+    out.append(
+        f"congestion procedure, beta = 5e-3: {len(outcome.rounds)} solves, status "
+        f"{outcome.status.value}"
+    )
+    c9 = case.names.index("C9")
+    bus_c9 = net.bus_of("C9")
+    for rnd in outcome.rounds:
+        r = rnd.result
+        buys = {case.names[j]: -r.trades[c9, j] for j in np.flatnonzero(r.trades[c9] < -0.05)}
+        across = sum(kw for g, kw in buys.items() if "L6" in net.path(net.bus_of(g), bus_c9))
+        l6 = net.lines.index(next(ln for ln in net.lines if ln.name == "L6"))
+        out.append(
+            f"  round {rnd.round} (sigma {','.join(rnd.penalised) or '-'}): C9 takes "
+            f"{-r.injection[c9]:.1f} kW, "
+            + ", ".join(f"{kw:.1f} from {g}" for g, kw in sorted(buys.items()))
+            + f"; {across:.1f} kW of it bought across L6; L6 carries {abs(r.flows[l6]):.1f} kW "
+            f"(cap {net.lines[l6].capacity_kw:g}); overloaded: {','.join(rnd.overloaded) or '-'}"
+        )
+    for line in out:
+        print(line)
+    return out
+
+
 def machine() -> list[str]:
     return [
         *describe(),
@@ -373,11 +422,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resolves", type=int, default=3, help="warm re-solves per point")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--memory", action="store_true", help="measure peak memory vs size")
+    parser.add_argument("--figures", action="store_true", help="the reference case's figures")
     parser.add_argument("--memory-sizes", type=int, nargs="*", default=[200, 400, 800, 1400, 2000])
     parser.add_argument("--memory-child", nargs=2, metavar=("N", "WHAT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
         memory_child(int(args.memory_child[0]), args.seed, args.memory_child[1])
+        return 0
+    if args.figures:
+        write_results("clearing-figures", [*machine(), "", *reference_figures()], path=args.out)
         return 0
     if args.memory:
         header = machine()

@@ -19,8 +19,8 @@ Formulation choices, measured in ``bench/bench_clearing.py``:
   objective is ``t`` plus sums of squares. cvxpy's DPP extraction of the
   objective builds a *dense* matrix of (objective variable entries) x (every
   parameter entry of the problem): with ``b @ P`` in the objective that is
-  peers x pairs, which is quadratic in the market size (30 GiB for 1,000
-  producers x 1,000 consumers). With only ``t`` and the squares' placeholders
+  peers x pairs, which is quadratic in the market size (tens of GiB at
+  1,000 producers x 1,000 consumers). With only ``t`` and the squares' placeholders
   left in the objective it has a handful of rows, so memory grows linearly
   in peers plus pairs; as constraint rows the same terms stay sparse.
 """
@@ -43,11 +43,12 @@ cp: Any = _cvxpy  # cvxpy is untyped: keep it Any inside this module only
 
 # Clarabel's default tolerances (1e-8) leave the split of a consumer's purchase
 # among producers loose: the tie-breaking term ε/2 Σ P_ij² is tiny, so an
-# objective within 1e-8 allows trades hundreds of Wh from the optimum while
-# the aggregates P_i are within a few mW. At 1e-12 trades land within a few
-# Wh of it (docs/clearing.md gives the measurements) for about three more
-# interior-point iterations. Where Clarabel cannot reach them it reports
-# "almost solved" and the Clearer falls back to Clarabel's defaults.
+# objective within 1e-8 of the optimum allows trades far more than the 1 Wh
+# settlement unit away from it, while the aggregates P_i are tight. At 1e-12
+# the trades are resolved to about the settlement unit, for a few more
+# interior-point iterations (docs/clearing.md has the measurements). Where
+# Clarabel cannot reach them it reports "almost solved" and the Clearer falls
+# back to Clarabel's defaults.
 ACCURATE = {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-12, "tol_ktratio": 1e-10}
 
 # cvxpy status -> what it means for a clearing; anything else is a solver failure.

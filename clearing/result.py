@@ -51,10 +51,11 @@ class ClearingResult:
             flow), ``fu - fl``, zeros when the limits are off.
         status, solver, compile_time_s, solve_time_s, iterations: From the solver.
         accurate: False when the solver could not reach the clearing's tightened
-            tolerances and fell back to its defaults: trades (P_ij) are then
-            resolved only to a few hundred Wh; P_i, prices and the
-            certificate's KKT checks are unaffected. When True, trades are
-            within a few Wh of the regularised optimum (docs/clearing.md).
+            tolerances and fell back to its defaults: the split of trades
+            (P_ij) among producers is then loose by far more than a Wh; P_i,
+            prices and the certificate's KKT checks are unaffected. When
+            True, trades are resolved to about the settlement unit
+            (docs/clearing.md states the measured accuracy).
         spec, solution: Model options and raw primal/dual values (the certificate).
     """
 

@@ -43,8 +43,8 @@ class SolveInfo:
     """Solver status and times reported by cvxpy and Clarabel.
 
     ``accurate`` is False when the tightened tolerances could not be reached
-    and the solve was repeated at Clarabel's defaults (trades then only to
-    within a few hundred Wh of the optimum; aggregates and prices still fine).
+    and the solve was repeated at Clarabel's defaults (the split of trades is
+    then loose; aggregates and prices are still tight).
     """
 
     status: str

@@ -34,9 +34,10 @@ class Clearer:
         capacity: How many compiled models (structures) to keep.
         options: Clarabel settings passed through cvxpy, e.g.
             ``{"direct_solve_method": "faer"}``, over tightened tolerances
-            (``clearing.model.ACCURATE``: trades to a few Wh instead of
-            hundreds); a solve that cannot reach those is repeated with
-            Clarabel's defaults (``result.accurate`` is then False).
+            (``clearing.model.ACCURATE``, so that the split of trades is
+            resolved to about the settlement unit); a solve that cannot
+            reach those is repeated with Clarabel's defaults
+            (``result.accurate`` is then False).
         memory_limit: Refuse (``ProblemTooLarge``) a clearing whose estimated
             peak memory exceeds this many bytes; ``None`` = no limit.
     """
