@@ -202,3 +202,31 @@ def test_trades_are_resolved_to_a_few_wh(model, kw):
     assert got.accurate
     # at Clarabel's default tolerances trades were 34-130 W off; 5 Wh over a 1 h slot
     assert np.abs(got.trades - want).max() < 0.005
+
+
+# ------------------------------------------------- what docs/clearing.md says (item 15)
+def test_the_loss_penalty_sheds_demand_only_above_alpha_5e3():
+    case = load_reference_case()
+    consumers = [i for i, p in enumerate(case.peers) if not p.is_producer]
+    most = -sum(case.peers[i].p_min for i in consumers)
+
+    def served(alpha: float) -> float:
+        return -float(clear(case, "loss", alpha=alpha).injection[consumers].sum())
+
+    assert served(0.005) == pytest.approx(most, abs=0.05)
+    assert served(0.020) < 0.95 * most  # part of the loss reduction is unserved demand
+
+
+def test_after_one_round_c9_still_buys_most_of_its_power_across_l6():
+    case = load_reference_case()
+    outcome = congestion_procedure(case, beta=0.005, beta_growth=1.0)
+    after = outcome.rounds[1].result
+    net = case.network
+    c9 = case.names.index("C9")
+    across = sum(
+        -after.trades[c9, j]
+        for j, name in enumerate(case.names)
+        if after.trades[c9, j] < 0 and "L6" in net.path(net.bus_of(name), net.bus_of("C9"))
+    )
+    local = -after.trades[c9, [case.names.index("G16"), case.names.index("G17")]].sum()
+    assert 1.0 < local < across  # G16/G17 gain some of C9's demand, not most of it
