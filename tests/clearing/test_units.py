@@ -50,3 +50,14 @@ def test_a_case_built_from_integers_has_the_peer_floats():
 
 def test_tariff_milli_units():
     assert tariff_to_floats(5, 35) == (0.005, 0.035)
+
+
+@given(ints, ints, ints, ints, ints)
+def test_the_floats_are_bit_for_bit_those_chains_were_cleared_with(a, b, c, lo, hi):
+    # the expressions node/clearing_job.py used: a replica rebuilding an old
+    # slot's case through this mapping must get the very same floats
+    got = curve_to_floats(a, b, c, lo, hi)
+    assert got.a == a / 1000 * 0.0001
+    assert got.b == b * 0.0001
+    assert got.c == c * 0.0001 / 1000
+    assert (got.p_min, got.p_max) == (lo / 1000, hi / 1000)
