@@ -21,6 +21,7 @@ class CongestionStatus(StrEnum):
     RESOLVED = "resolved"  # no line over capacity
     UNRELIEVABLE = "unrelievable"  # no clearing keeps the named lines within capacity
     ROUND_LIMIT = "round_limit"  # max_rounds spent, lines still over capacity
+    STALLED = "stalled"  # β fixed (growth 1) and σ complete: another round would repeat this one
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +119,10 @@ def congestion_procedure(
     ``beta_growth`` (1 keeps β fixed, as in the chapter); first the model
     with hard limits on those lines is checked for a feasible point: without
     one no β can relieve them, and the procedure stops with status
-    ``unrelievable`` naming them, instead of inflating the penalties. It
-    stops ``resolved`` when no line is over capacity, else after
-    ``max_rounds`` rounds with β (``round_limit``). All rounds share one
+    ``unrelievable`` naming them, instead of inflating the penalties. With
+    ``beta_growth = 1`` it then stops ``stalled`` (the next round would
+    repeat this one). It stops ``resolved`` when no line is over capacity,
+    else after ``max_rounds`` rounds with β (``round_limit``). All rounds share one
     compiled model: only Parameters change.
 
     Args:
@@ -169,6 +171,8 @@ def congestion_procedure(
                         tuple(rounds), CongestionStatus.UNRELIEVABLE, unrelievable=stuck
                     )
                 relievable.append(set(over))
+            if beta_growth == 1.0:
+                return CongestionOutcome(tuple(rounds), CongestionStatus.STALLED)
             scale *= beta_growth
         sigma = grown
         beta_k = {name: b * scale for name, b in zip(case.names, beta_values, strict=True)}

@@ -160,6 +160,16 @@ def test_relievable_congestion_still_escalates_beta():
     assert outcome.unrelievable == ()
 
 
+def test_fixed_beta_stops_when_another_round_would_repeat_the_last():
+    data = y_feeder_case().to_dict()
+    data["peers"][2]["p_min"], data["peers"][2]["p_max"] = -50.0, -20.0
+    data["network"]["lines"][1]["capacity_kw"] = 45.0
+    outcome = congestion_procedure(Case.from_dict(data), beta=0.01, beta_growth=1.0)
+    assert outcome.status is CongestionStatus.STALLED
+    assert [r.beta_scale for r in outcome.rounds] == [0.0, 1.0]
+    assert outcome.rounds[-1].overloaded == ("L2",)
+
+
 def test_a_procedure_without_any_beta_is_refused():
     with pytest.raises(InvalidOption, match="β > 0"):
         congestion_procedure(stuck_case(), beta=0.0)
