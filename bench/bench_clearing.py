@@ -30,6 +30,12 @@ the case took (``resource.getrusage``), and another compiles it under
 ``b @ P`` in the objective (the formulation that asked for 30 GiB at 1,000 x
 1,000), beside the :func:`clearing.estimate_bytes` estimate. Writes
 ``bench/results/clearing-memory-<short commit>.txt``.
+
+``--accuracy`` compares, interleaved, Clarabel's default tolerances with the
+clearing's tighter ones: how far trades and injections are from a 1e-13
+solve, and the re-solve time (``clearing-accuracy-<commit>.txt``).
+``--figures`` prints what the reference case's clearings do
+(``clearing-figures-<commit>.txt``), the figures docs/clearing.md quotes.
 """
 
 from __future__ import annotations
@@ -406,6 +412,60 @@ def reference_figures() -> list[str]:
     return out
 
 
+CLARABEL_DEFAULTS = {
+    "tol_gap_abs": 1e-8,
+    "tol_gap_rel": 1e-8,
+    "tol_feas": 1e-8,
+    "tol_ktratio": 1e-6,
+}
+FINER = {"tol_gap_abs": 1e-13, "tol_gap_rel": 1e-13, "tol_feas": 1e-13, "tol_ktratio": 1e-10}
+
+
+def accuracy_ab(seed: int, reps: int) -> list[str]:
+    """Trade accuracy and re-solve time, Clarabel's default tolerances vs the clearing's."""
+    out = [
+        "trade accuracy: max |P_ij - P_ij(1e-13)| in W over all pairs, and the same for P_i; "
+        "time = warm re-solve wall ms (compiled model, same numbers), min/median/max over "
+        "reps, the two settings alternating; ratio = median accurate / median default",
+        f"{'workload':<16} {'model':<6} {'pairs':>6}  {'trade W dflt':>12} {'accurate':>9}  "
+        f"{'P_i W dflt':>10} {'accurate':>9}  {'default ms':>28}  {'accurate ms':>28}  "
+        f"{'ratio':>5}  iters",
+    ]
+    print(out[0])
+    print(out[1], flush=True)
+    work = [("reference", load_reference_case())]
+    for n in (100, 300):
+        work += [(f"N={n} all", random_case(n, None, seed + n))]
+        work += [(f"N={n} p20", random_case(n, 20, seed + n))]
+    for label, case in work:
+        for model, kw in (("basic", {}), ("loss", {"alpha": 0.005})):
+            want = clear(case, model, clearer=Clearer(options=FINER), **kw)
+            clearers = {"default": Clearer(options=CLARABEL_DEFAULTS), "accurate": Clearer()}
+            times: dict[str, list[float]] = {k: [] for k in clearers}
+            got = {}
+            for name, clearer in clearers.items():  # compile once, outside the timing
+                got[name] = clear(case, model, clearer=clearer, **kw)
+            for _ in range(reps):
+                for name, clearer in clearers.items():
+                    t0 = time.perf_counter()
+                    clear(case, model, clearer=clearer, **kw)
+                    times[name].append(time.perf_counter() - t0)
+            err = {k: 1000 * float(np.abs(r.trades - want.trades).max()) for k, r in got.items()}
+            agg = {
+                k: 1000 * float(np.abs(r.injection - want.injection).max()) for k, r in got.items()
+            }
+            ratio = statistics.median(times["accurate"]) / statistics.median(times["default"])
+            line = (
+                f"{label:<16} {model:<6} {want.e_src.size:>6}  {err['default']:12.3f} "
+                f"{err['accurate']:9.3f}  {agg['default']:10.4f} {agg['accurate']:9.4f}  "
+                f"{stats(times['default'])}  {stats(times['accurate'])}  {ratio:5.2f}  "
+                f"{got['default'].iterations}/{got['accurate'].iterations}"
+            )
+            print(line, flush=True)
+            out.append(line)
+    return out
+
+
 def machine() -> list[str]:
     return [
         *describe(),
@@ -423,11 +483,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--memory", action="store_true", help="measure peak memory vs size")
     parser.add_argument("--figures", action="store_true", help="the reference case's figures")
+    parser.add_argument(
+        "--accuracy",
+        action="store_true",
+        help="trade accuracy and time: default vs tight tolerances",
+    )
     parser.add_argument("--memory-sizes", type=int, nargs="*", default=[200, 400, 800, 1400, 2000])
     parser.add_argument("--memory-child", nargs=2, metavar=("N", "WHAT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
         memory_child(int(args.memory_child[0]), args.seed, args.memory_child[1])
+        return 0
+    if args.accuracy:
+        lines = [*machine(), "", *accuracy_ab(args.seed, max(args.reps, 5))]
+        write_results("clearing-accuracy", [*lines, f"load average at end: {load_average()}"],
+                      path=args.out)  # fmt: skip
         return 0
     if args.figures:
         write_results("clearing-figures", [*machine(), "", *reference_figures()], path=args.out)
