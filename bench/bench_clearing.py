@@ -34,6 +34,8 @@ the case took (``resource.getrusage``), and another compiles it under
 ``--accuracy`` compares, interleaved, Clarabel's default tolerances with the
 clearing's tighter ones: how far trades and injections are from a 1e-13
 solve, and the re-solve time (``clearing-accuracy-<commit>.txt``).
+``--objective`` times, interleaved, a cold basic clearing with the old
+objective and with the clearing's (``clearing-objective-<commit>.txt``).
 ``--figures`` prints what the reference case's clearings do
 (``clearing-figures-<commit>.txt``), the figures docs/clearing.md quotes.
 """
@@ -466,6 +468,45 @@ def accuracy_ab(seed: int, reps: int) -> list[str]:
     return out
 
 
+def objective_ab(seed: int, reps: int) -> list[str]:
+    """Cold build + compile + solve, old objective (b @ P in it) vs the clearing's, interleaved."""
+    out = [
+        "objective A/B: cold = build the cvxpy problem + compile + solve (basic model, "
+        "Clarabel's default tolerances for both), wall ms and process CPU ms, min/median/max "
+        "over reps, the two formulations alternating; ratio = median new / median old",
+        f"{'workload':<16} {'pairs':>6}  {'old wall ms':>28}  {'new wall ms':>28}  "
+        f"{'ratio':>5}  {'old cpu':>7} {'new cpu':>7} {'ratio':>5}",
+    ]
+    print(out[0])
+    print(out[1], flush=True)
+    work = [("reference", load_reference_case())]
+    work += [(f"N={n} all", random_case(n, None, seed + n)) for n in (100, 300)]
+    for label, case in work:
+        data = build_problem(case, make_spec(case, "basic"))
+        wall: dict[str, list[float]] = {"old": [], "new": []}
+        cpu: dict[str, list[float]] = {"old": [], "new": []}
+        values = {}
+        for _ in range(reps):
+            for name in ("old", "new"):
+                t0, c0 = time.perf_counter(), time.process_time()
+                problem = legacy_problem(data) if name == "old" else QpModel(data).problem
+                problem.solve(solver=cvxpy.CLARABEL, **CLARABEL_DEFAULTS)  # type: ignore[attr-defined]
+                wall[name].append(time.perf_counter() - t0)
+                cpu[name].append(time.process_time() - c0)
+                values[name] = problem.value  # type: ignore[attr-defined]
+        assert abs(values["old"] - values["new"]) <= 1e-6 * max(1.0, abs(values["old"]))
+        ratio = statistics.median(wall["new"]) / statistics.median(wall["old"])
+        cratio = statistics.median(cpu["new"]) / statistics.median(cpu["old"])
+        line = (
+            f"{label:<16} {data.e_src.size:>6}  {stats(wall['old'])}  {stats(wall['new'])}  "
+            f"{ratio:5.2f}  {statistics.median(cpu['old']) * 1000:7.1f} "
+            f"{statistics.median(cpu['new']) * 1000:7.1f} {cratio:5.2f}"
+        )
+        print(line, flush=True)
+        out.append(line)
+    return out
+
+
 def machine() -> list[str]:
     return [
         *describe(),
@@ -484,6 +525,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory", action="store_true", help="measure peak memory vs size")
     parser.add_argument("--figures", action="store_true", help="the reference case's figures")
     parser.add_argument(
+        "--objective", action="store_true", help="A/B: old objective vs the clearing's, cold"
+    )
+    parser.add_argument(
         "--accuracy",
         action="store_true",
         help="trade accuracy and time: default vs tight tolerances",
@@ -497,6 +541,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.accuracy:
         lines = [*machine(), "", *accuracy_ab(args.seed, max(args.reps, 5))]
         write_results("clearing-accuracy", [*lines, f"load average at end: {load_average()}"],
+                      path=args.out)  # fmt: skip
+        return 0
+    if args.objective:
+        lines = [*machine(), "", *objective_ab(args.seed, max(args.reps, 5))]
+        write_results("clearing-objective", [*lines, f"load average at end: {load_average()}"],
                       path=args.out)  # fmt: skip
         return 0
     if args.figures:
