@@ -3,8 +3,11 @@
 The chapter's P2P market (section 12.6, equations 12.1-12.38) on a radial
 feeder: :func:`clear` solves one model, :func:`congestion_procedure` runs
 12.6.3, :func:`pool_dispatch` gives the pool baseline, :func:`check_certificate`
-verifies a recorded clearing without a solver and :func:`round_settlement`
-turns it into integer Wh and ticks. See docs/clearing.md.
+verifies a recorded clearing without a solver, :func:`round_settlement`
+turns a clearing into integer Wh and ticks, and :func:`settle_certificate`
+does both from a recorded certificate (what the ledger records).
+The ledger's integers are mapped onto a case's floats in one place, ``market.units``.
+See docs/clearing.md.
 """
 
 from clearing.assets import Battery as Battery
@@ -31,6 +34,7 @@ from clearing.certificate import check_certificate as check_certificate
 from clearing.chp import ChpRegion as ChpRegion
 from clearing.errors import CertificateError as CertificateError
 from clearing.errors import ClearingError as ClearingError
+from clearing.errors import CongestionUnrelievable as CongestionUnrelievable
 from clearing.errors import EmptyMarket as EmptyMarket
 from clearing.errors import Infeasible as Infeasible
 from clearing.errors import InvalidCase as InvalidCase
@@ -38,6 +42,7 @@ from clearing.errors import InvalidNetwork as InvalidNetwork
 from clearing.errors import InvalidOption as InvalidOption
 from clearing.errors import InvalidPeer as InvalidPeer
 from clearing.errors import NonRadialNetwork as NonRadialNetwork
+from clearing.errors import ProblemTooLarge as ProblemTooLarge
 from clearing.errors import SolverFailed as SolverFailed
 from clearing.errors import UnknownBus as UnknownBus
 from clearing.errors import UnknownPeer as UnknownPeer
@@ -68,9 +73,11 @@ from clearing.horizon_problem import make_horizon_spec as make_horizon_spec
 from clearing.horizon_rounding import round_horizon_settlement as round_horizon_settlement
 from clearing.market import CongestionOutcome as CongestionOutcome
 from clearing.market import CongestionRound as CongestionRound
+from clearing.market import CongestionStatus as CongestionStatus
 from clearing.market import clear as clear
 from clearing.market import congestion_procedure as congestion_procedure
 from clearing.market import pool_dispatch as pool_dispatch
+from clearing.memory import estimate_bytes as estimate_bytes
 from clearing.network import Line as Line
 from clearing.network import Network as Network
 from clearing.network import load_network as load_network
@@ -81,6 +88,8 @@ from clearing.rounding import PeerSettlement as PeerSettlement
 from clearing.rounding import Settlement as Settlement
 from clearing.rounding import TradeSettlement as TradeSettlement
 from clearing.rounding import round_settlement as round_settlement
+from clearing.settle import result_from_certificate as result_from_certificate
+from clearing.settle import settle_certificate as settle_certificate
 from clearing.solution import Solution as Solution
 from clearing.solve import Clearer as Clearer
 from clearing.spec import Model as Model
@@ -99,6 +108,8 @@ __all__ = [
     "ClearingResult",
     "CongestionOutcome",
     "CongestionRound",
+    "CongestionStatus",
+    "CongestionUnrelievable",
     "ElectricVehicle",
     "EmptyMarket",
     "FuelCellChp",
@@ -128,6 +139,7 @@ __all__ = [
     "PeerSettlement",
     "Photovoltaic",
     "PowerToGas",
+    "ProblemTooLarge",
     "RampLimit",
     "Role",
     "Settlement",
@@ -147,6 +159,7 @@ __all__ = [
     "clear",
     "clear_horizon",
     "congestion_procedure",
+    "estimate_bytes",
     "format_case_report",
     "horizon_certificate_from_plain",
     "horizon_certificate_to_plain",
@@ -159,6 +172,8 @@ __all__ = [
     "network_from_dict",
     "pool_dispatch",
     "reference_case_path",
+    "result_from_certificate",
     "round_horizon_settlement",
     "round_settlement",
+    "settle_certificate",
 ]

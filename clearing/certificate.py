@@ -196,12 +196,10 @@ def spec_problems(case: Case, certificate: Certificate, model: str) -> list[str]
     if certificate.model != model:
         problems.append(f"model {certificate.model!r}, want {model!r}")
     try:
-        want = make_spec(case, model, congested=spec.congested, line_limits=spec.line_limits)
+        want = make_spec(case, model, penalised=spec.penalised, line_limits=spec.line_limits)
     except ClearingError as exc:
         return [*problems, f"options: {exc}"]
     want_alpha = want.alpha
-    if model == "heat" and any(spec.alpha):  # heat with the loss term uses the α tariff
-        want_alpha = make_spec(case, "loss").alpha
     if spec.heat != want.heat:
         problems.append(f"heat {spec.heat}, want {want.heat}")
     if not np.allclose(spec.alpha, want_alpha, rtol=1e-9, atol=1e-12):
@@ -284,7 +282,7 @@ def certificate_to_plain(cert: Certificate) -> list[PlainValue]:
     """Return the certificate as nested lists of ints and strings (fixed point x 10^9).
 
     Layout: ``[version, scale_exp, model, [names], heat, line_limits,
-    regularisation, [alpha], [beta], [congested lines], [field...]]`` with one
+    regularisation, [alpha], [beta], [penalised lines σ], [field...]]`` with one
     int list per :class:`~clearing.model.Solution` field, in field order
     (P, p, q, H, hp, hq, pi, tau, up, lo, sp, sq, fu, fl, pih, tauh, uph, loh,
     sph, sqh, kappa).
@@ -301,7 +299,7 @@ def certificate_to_plain(cert: Certificate) -> list[PlainValue]:
         _fix(spec.regularisation),
         _fix_all(spec.alpha),
         _fix_all(spec.beta),
-        list(spec.congested),
+        list(spec.penalised),
         arrays,
     ]
 
@@ -338,7 +336,7 @@ def certificate_from_plain(plain: Sequence[PlainValue]) -> Certificate:
     if not isinstance(plain, Sequence) or len(plain) != 11:
         msg = "certificate must be a list of 11 items"
         raise CertificateError(msg)
-    version, scale_exp, model, names, heat, limits, eps, alpha, beta, congested, arrays = plain
+    version, scale_exp, model, names, heat, limits, eps, alpha, beta, penalised, arrays = plain
     if version != PLAIN_VERSION or scale_exp != SCALE_EXP:
         msg = f"unsupported certificate version/scale {version!r}/{scale_exp!r}"
         raise CertificateError(msg)
@@ -356,7 +354,7 @@ def certificate_from_plain(plain: Sequence[PlainValue]) -> Certificate:
         heat=_flag(heat, "heat"),
         alpha=tuple(v / SCALE for v in _ints(alpha, "alpha")),
         beta=tuple(v / SCALE for v in _ints(beta, "beta")),
-        congested=_strs(congested, "congested lines"),
+        penalised=_strs(penalised, "penalised lines"),
         line_limits=_flag(limits, "line_limits"),
         regularisation=eps / SCALE,
     )

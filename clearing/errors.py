@@ -13,12 +13,19 @@ Every error the package raises is a :class:`ClearingError`::
     │   ├── UnknownField            a key the case format does not have (a typo)
     │   └── GridImportError         a grid file or code cannot be turned into a case
     ├── InvalidOption               an unknown model name, a negative penalty, ...
+    ├── ProblemTooLarge             the clearing would need more memory than allowed
     ├── SolverFailed                the solver status is not ``optimal``
     │   └── Infeasible              the data admit no feasible clearing
+    ├── CongestionUnrelievable      no clearing keeps the named lines within capacity
     └── CertificateError            a certificate cannot be decoded or does not fit the case
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from clearing.market import CongestionOutcome
 
 
 class ClearingError(Exception):
@@ -89,6 +96,26 @@ class InvalidOption(ClearingError):
     """Raised when a clearing option is invalid (unknown model, negative penalty, ...)."""
 
 
+class ProblemTooLarge(ClearingError):
+    """Raised, before anything is built, when a clearing's memory estimate exceeds the limit.
+
+    Attributes:
+        peers: Peers of the case.
+        pairs: Trade variables (electricity and heat pairs).
+        estimate_bytes: Estimated peak memory of building and solving it.
+        limit_bytes: The clearer's limit.
+    """
+
+    def __init__(
+        self, message: str, *, peers: int, pairs: int, estimate_bytes: int, limit_bytes: int
+    ) -> None:
+        super().__init__(message)
+        self.peers = peers
+        self.pairs = pairs
+        self.estimate_bytes = estimate_bytes
+        self.limit_bytes = limit_bytes
+
+
 class SolverFailed(ClearingError):
     """Raised when the solver ends with any status other than ``optimal``."""
 
@@ -99,6 +126,20 @@ class SolverFailed(ClearingError):
 
 class Infeasible(SolverFailed):
     """Raised when the clearing problem has no feasible point (status ``infeasible``)."""
+
+
+class CongestionUnrelievable(ClearingError):
+    """Raised when congestion cannot be relieved: hard limits on the named lines are infeasible.
+
+    Attributes:
+        lines: The lines no clearing keeps within capacity.
+        outcome: The congestion procedure's rounds up to where it stopped.
+    """
+
+    def __init__(self, message: str, *, lines: tuple[str, ...], outcome: CongestionOutcome) -> None:
+        super().__init__(message)
+        self.lines = lines
+        self.outcome = outcome
 
 
 class CertificateError(ClearingError):

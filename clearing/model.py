@@ -13,14 +13,21 @@ Formulation choices, measured in ``bench/bench_clearing.py``:
   with the prices of 12.10 recovered from the reduced costs (``_split_trade``);
 - every number is a cvxpy ``Parameter`` (costs, bounds, penalties, ε,
   capacities, CHP edges), so a periodic re-solve with new numbers skips
-  recompilation. The per-pair penalties enter through one auxiliary scalar
-  ``t == (wp + wc) @ p``: written directly in the quadratic objective,
-  cvxpy's DPP coefficient extraction makes a dense (parameters x variables)
-  matrix (tens of GiB at 200 x 200 peers); as a constraint it stays sparse.
+  recompilation;
+- every linear cost term (``b @ P``, the per-pair penalties ``(wp + wc) @
+  p``, ``bh @ H``) enters through one auxiliary scalar ``t == ... `` and the
+  objective is ``t`` plus sums of squares. cvxpy's DPP extraction of the
+  objective builds a *dense* matrix of (objective variable entries) x (every
+  parameter entry of the problem): with ``b @ P`` in the objective that is
+  peers x pairs, which is quadratic in the market size (tens of GiB at
+  1,000 producers x 1,000 consumers). With only ``t`` and the squares' placeholders
+  left in the objective it has a handful of rows, so memory grows linearly
+  in peers plus pairs; as constraint rows the same terms stay sparse.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +40,16 @@ from clearing.problem import FloatArray, IntArray, ProblemData, structure_key
 from clearing.solution import Solution, SolveInfo
 
 cp: Any = _cvxpy  # cvxpy is untyped: keep it Any inside this module only
+
+# Clarabel's default tolerances (1e-8) leave the split of a consumer's purchase
+# among producers loose: the tie-breaking term ε/2 Σ P_ij² is tiny, so an
+# objective within 1e-8 of the optimum allows trades far more than the 1 Wh
+# settlement unit away from it, while the aggregates P_i are tight. At 1e-12
+# the trades are resolved to about the settlement unit, for a few more
+# interior-point iterations (docs/clearing.md has the measurements). Where
+# Clarabel cannot reach them it reports "almost solved" and the Clearer falls
+# back to Clarabel's defaults.
+ACCURATE = {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-12, "tol_ktratio": 1e-10}
 
 # cvxpy status -> what it means for a clearing; anything else is a solver failure.
 _INFEASIBLE = {cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE, "infeasible_or_unbounded"}
@@ -119,18 +136,18 @@ class QpModel:
         ra, b = par("ra", n, nonneg=True), par("b", n)
         eps = par("eps", None, nonneg=True)
         wp, wc = par("wp", m), par("wc", m)
+        # no linear term on a vector in the objective: see the module docstring
         objective = (
             cp.sum_squares(cp.multiply(ra, P))
-            + b @ P
             + t
             + eps * cp.sum_squares(p)  # = ε/2 Σ (p² + q²) with q = -p
         )
+        linear = b @ P + (wp + wc) @ p
         net = _incidence(data.e_src, n) - _incidence(data.e_dst, n)
         con: dict[str, Any] = {
             "link": P - net @ p == 0,
             "up": par("p_max", n) >= P,
             "lo": par("p_min", n) <= P,
-            "pen": t == (wp + wc) @ p,
         }
         if data.limited.size:
             # Flow variables with one balance per line (the flow into a bus is
@@ -159,7 +176,7 @@ class QpModel:
             hp = cp.Variable(mh, nonneg=True, name="hp")
             self._vars.update(H=H, hp=hp)
             objective = objective + cp.sum_squares(cp.multiply(par("rah", n, nonneg=True), H))
-            objective = objective + par("bh", n) @ H
+            linear = linear + par("bh", n) @ H
             objective = objective + eps * cp.sum_squares(hp)
             net_h = _incidence(data.h_src, n) - _incidence(data.h_dst, n)
             con["linkh"] = H - net_h @ hp == 0
@@ -171,6 +188,7 @@ class QpModel:
                 con["chp"] = cp.multiply(par("gp", k), P[rows]) + cp.multiply(
                     par("gh", k), H[rows]
                 ) <= par("g", k)
+        con["linear"] = t == linear
         self._con = con
         self.problem = cp.Problem(cp.Minimize(objective), list(con.values()))
 
@@ -217,7 +235,10 @@ class QpModel:
         self.set_data(data)
         prob = self.problem
         try:
-            prob.solve(solver=cp.CLARABEL, **dict(options or {}))
+            with warnings.catch_warnings():
+                # an inaccurate status is reported as SolverFailed below, not as a warning
+                warnings.simplefilter("ignore", UserWarning)
+                prob.solve(solver=cp.CLARABEL, **dict(options or {}))
         except cp.error.SolverError as exc:
             msg = f"solver status solver_error: {exc}"
             raise SolverFailed(msg, status=cp.SOLVER_ERROR) from exc

@@ -85,19 +85,69 @@ class ProblemData:
         return len(self.names)
 
 
+def _consent(
+    case: Case, sellers: BoolArray, buyers: BoolArray
+) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """Split the allowed (seller, buyer) pairs into a product and a list.
+
+    Returns ``(open_sellers, open_buyers, src, dst)``: every open seller (no
+    trading set) with every open buyer, plus the pairs ``(src[k], dst[k])``
+    with at least one side restricted whose two sets consent. Time and
+    memory are linear in peers plus the trading sets' lengths, never peers²
+    (a market of 100,000 peers with 20 partners each stays small).
+    """
+    peers = case.peers
+    restricted = np.array([p.partners is not None for p in peers], dtype=np.bool_)
+    open_s = np.flatnonzero(sellers & ~restricted).astype(np.int64)
+    open_b = np.flatnonzero(buyers & ~restricted).astype(np.int64)
+    partner_ix = {
+        i: {case.index(x) for x in p.partners}
+        for i, p in enumerate(peers)
+        if p.partners is not None and (sellers[i] or buyers[i])
+    }
+    src: list[int] = []
+    dst: list[int] = []
+    for i, allowed in partner_ix.items():
+        if buyers[i]:  # open sellers this restricted buyer lists
+            for j in sorted(allowed):
+                if sellers[j] and not restricted[j]:
+                    src.append(j)
+                    dst.append(i)
+        if sellers[i]:  # buyers this restricted seller lists, if they consent
+            for j in sorted(allowed):
+                if buyers[j] and (not restricted[j] or i in partner_ix[j]):
+                    src.append(i)
+                    dst.append(j)
+    return open_s, open_b, np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64)
+
+
 def _pairs(case: Case, sellers: BoolArray, buyers: BoolArray) -> tuple[IntArray, IntArray]:
     """Return (seller, buyer) index pairs allowed by both trading sets, sorted."""
-    n = len(case.peers)
-    allowed = np.outer(sellers, buyers)
-    for i, peer in enumerate(case.peers):
-        if peer.partners is not None:
-            mask = np.zeros(n, dtype=np.bool_)
-            mask[[case.index(x) for x in peer.partners]] = True
-            # i's set restricts both the row (i selling) and the column (i buying)
-            allowed[i, :] &= mask
-            allowed[:, i] &= mask
-    src, dst = np.nonzero(allowed)
-    return src.astype(np.int64), dst.astype(np.int64)
+    open_s, open_b, src, dst = _consent(case, sellers, buyers)
+    all_src = np.concatenate([np.repeat(open_s, open_b.size), src])
+    all_dst = np.concatenate([np.tile(open_b, open_s.size), dst])
+    order = np.lexsort((all_dst, all_src))  # by seller, then buyer (case order)
+    return all_src[order].astype(np.int64), all_dst[order].astype(np.int64)
+
+
+def count_pairs(case: Case, spec: ModelSpec) -> tuple[int, int]:
+    """Return how many electricity and heat pair variables ``build_problem`` would make.
+
+    Linear in peers plus trading sets: it runs before anything of the
+    problem's size is allocated (see :mod:`clearing.memory`).
+    """
+    peers = case.peers
+    producer = np.array([p.is_producer for p in peers], dtype=np.bool_)
+    open_s, open_b, src, _ = _consent(case, producer, ~producer)
+    electricity = open_s.size * open_b.size + src.size
+    heat = 0
+    if spec.heat:
+        has_heat = np.array([p.heat is not None for p in peers], dtype=np.bool_)
+        h_max = np.array([p.heat.h_max if p.heat is not None else 0.0 for p in peers])
+        sellers = producer & has_heat & (h_max > 0)
+        open_s, open_b, src, _ = _consent(case, sellers, ~producer & has_heat)
+        heat = open_s.size * open_b.size + src.size
+    return int(electricity), int(heat)
 
 
 def build_problem(case: Case, spec: ModelSpec) -> ProblemData:
@@ -105,7 +155,7 @@ def build_problem(case: Case, spec: ModelSpec) -> ProblemData:
 
     Raises:
         EmptyMarket: If no trade is allowed.
-        InvalidNetwork: If ``spec.congested`` names an unknown line.
+        InvalidNetwork: If ``spec.penalised`` names an unknown line.
     """
     peers = case.peers
     net = case.network
@@ -117,7 +167,7 @@ def build_problem(case: Case, spec: ModelSpec) -> ProblemData:
         raise EmptyMarket(msg)
     bus = net.bus_indices(net.bus_of(p.name) for p in peers)
     r_pair = net.pair_resistance(bus[e_src], bus[e_dst])
-    theta = net.pair_crosses(bus[e_src], bus[e_dst], net.line_indices(spec.congested))
+    theta = net.pair_crosses(bus[e_src], bus[e_dst], net.line_indices(spec.penalised))
     alpha = np.asarray(spec.alpha, dtype=np.float64)
     beta = np.asarray(spec.beta, dtype=np.float64)
     wp = alpha[e_src] * r_pair + beta[e_src] * theta

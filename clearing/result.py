@@ -18,7 +18,7 @@ from clearing.problem import FloatArray, ProblemData
 from clearing.solution import Solution, SolveInfo
 from clearing.spec import ModelSpec
 
-CONGESTION_TOLERANCE = 1e-6  # relative: a line is congested above cap * (1 + this)
+CONGESTION_TOLERANCE = 1e-6  # relative: a line is overloaded above cap * (1 + this)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -45,10 +45,17 @@ class ClearingResult:
         objective: The solver's objective (per hour, with penalties and ε term).
         flows: Line flows in kW, positive downstream (from the root side).
         losses_kw: Σ r_l (P_l / V)^2 in kW.
-        congested: Lines whose |flow| exceeds capacity.
+        overloaded: Lines whose |flow| exceeds capacity in this clearing (not σ,
+            the lines a congestion model penalises: that is ``spec.penalised``).
         line_price: Duals of the hard line limits (currency/kWh per kW of
             flow), ``fu - fl``, zeros when the limits are off.
         status, solver, compile_time_s, solve_time_s, iterations: From the solver.
+        accurate: False when the solver could not reach the clearing's tightened
+            tolerances and fell back to its defaults: the split of trades
+            (P_ij) among producers is then loose by far more than a Wh; P_i,
+            prices and the certificate's KKT checks are unaffected. When
+            True, trades are resolved to about the settlement unit
+            (docs/clearing.md states the measured accuracy).
         spec, solution: Model options and raw primal/dual values (the certificate).
     """
 
@@ -69,7 +76,7 @@ class ClearingResult:
     objective: float
     flows: FloatArray
     losses_kw: float
-    congested: tuple[str, ...]
+    overloaded: tuple[str, ...]
     line_price: FloatArray
     status: str
     solver: str
@@ -84,6 +91,7 @@ class ClearingResult:
     h_dst: np.ndarray
     wp: FloatArray
     wc: FloatArray
+    accurate: bool = True
 
     @property
     def certificate(self) -> Certificate:
@@ -91,6 +99,11 @@ class ClearingResult:
         return Certificate(
             model=self.model, names=self.names, spec=self.spec, solution=self.solution
         )
+
+    @property
+    def congested(self) -> tuple[str, ...]:
+        """Old name of :attr:`overloaded`, kept: the demo's and ``p2pex clear``'s output read it."""
+        return self.overloaded
 
     def trade(self, seller: str, buyer: str) -> float:
         """Return P_{seller, buyer} in kW."""
@@ -168,13 +181,14 @@ def assemble_result(
         objective=info.objective,
         flows=flows,
         losses_kw=net.losses_kw(flows),
-        congested=tuple(net.lines[i].name for i in np.flatnonzero(over)),
+        overloaded=tuple(net.lines[i].name for i in np.flatnonzero(over)),
         line_price=line_price,
         status=info.status,
         solver=info.solver,
         compile_time_s=info.compile_time_s,
         solve_time_s=info.solve_time_s,
         iterations=info.iterations,
+        accurate=info.accurate,
         spec=spec,
         solution=sol,
         e_src=s,

@@ -40,7 +40,12 @@ class Solution:
 
 @dataclass(frozen=True, slots=True)
 class SolveInfo:
-    """Solver status and times reported by cvxpy and Clarabel."""
+    """Solver status and times reported by cvxpy and Clarabel.
+
+    ``accurate`` is False when the tightened tolerances could not be reached
+    and the solve was repeated at Clarabel's defaults (the split of trades is
+    then loose; aggregates and prices are still tight).
+    """
 
     status: str
     solver: str
@@ -48,3 +53,4 @@ class SolveInfo:
     solve_time_s: float
     iterations: int
     objective: float
+    accurate: bool = True

@@ -45,7 +45,10 @@ class ModelSpec:
         heat: Heat and CHP variables and constraints (12.27-12.38).
         alpha: α_i per peer (case order), currency/(kWh·Ω); zeros = no loss term.
         beta: β_i per peer, currency/kWh; zeros = no congestion term.
-        congested: σ, names of the congested lines that set θ_ij.
+        penalised: σ, the lines whose crossing pays β: θ_ij = 1 when the path
+            of (i, j) crosses one of them (12.15). Which lines the procedure
+            of 12.6.3 penalises; not which lines a clearing overloads
+            (:attr:`ClearingResult.overloaded`).
         line_limits: Add ``|F P| <= cap`` as hard constraints.
         regularisation: ε of ``ε/2 Σ P_ij²``.
     """
@@ -53,7 +56,7 @@ class ModelSpec:
     heat: bool
     alpha: tuple[float, ...]
     beta: tuple[float, ...]
-    congested: tuple[str, ...]
+    penalised: tuple[str, ...]
     line_limits: bool
     regularisation: float
 
@@ -89,15 +92,16 @@ def make_spec(
     *,
     alpha: Penalty = None,
     beta: Penalty = None,
-    congested: tuple[str, ...] = (),
+    penalised: tuple[str, ...] = (),
     line_limits: bool = False,
 ) -> ModelSpec:
     """Return the :class:`ModelSpec` of ``model`` on ``case``.
 
     ``basic`` ignores α and β; ``loss`` uses α only; ``congestion`` β only;
-    ``loss+congestion`` and ``heat`` both (heat with α = β = 0 is the plain
-    12.27-12.38 model). α/β: ``None`` = the case tariff (or each peer's own),
-    a number for every peer, or ``{peer: value}``.
+    ``loss+congestion`` and ``heat`` both, the case tariff's unless given
+    (heat with ``alpha=0, beta=0`` is the plain 12.27-12.38 model). α/β:
+    ``None`` = the case tariff (or each peer's own), a number for every
+    peer, or ``{peer: value}``. ``penalised`` is σ (only models with β use it).
 
     Raises:
         InvalidOption: Unknown model, negative penalty, or heat model on a case without heat.
@@ -109,14 +113,11 @@ def make_spec(
     if m is Model.HEAT and not case.has_heat:
         msg = f"model 'heat' needs heat data, and case {case.name!r} has none"
         raise InvalidOption(msg)
-    if m is Model.HEAT:
-        # heat takes the loss/congestion terms only when asked for explicitly
-        use_alpha, use_beta = alpha is not None, beta is not None
     return ModelSpec(
         heat=m is Model.HEAT,
         alpha=per_peer(case, alpha, "alpha") if use_alpha else zeros,
         beta=per_peer(case, beta, "beta") if use_beta else zeros,
-        congested=tuple(congested) if use_beta else (),
+        penalised=tuple(penalised) if use_beta else (),
         line_limits=bool(line_limits),
         regularisation=case.regularisation,
     )

@@ -121,18 +121,9 @@ def settlement_rows(case: Any, certificate: Any, accounts: dict[str, bytes], pro
     Raises:
         ClearingError: the options do not fit the case, or the rounding does not balance.
     """
-    from clearing import round_settlement
-    from clearing.problem import build_problem
-    from clearing.result import assemble_result
-    from clearing.solution import SolveInfo
+    from clearing import settle_certificate
 
-    data = build_problem(case, certificate.spec)
-    info = SolveInfo("certified", "certificate", 0.0, 0.0, 0, 0.0)
-    result = assemble_result(
-        case, certificate.model, data, certificate.solution, info, certificate.spec
-    )
-    settlement = round_settlement(case, result)
-    settlement.check()
+    settlement = settle_certificate(case, certificate)
     return tuple(
         (accounts[p.peer], p.energy_wh, -p.payment - p.penalty)
         for p in settlement.peers

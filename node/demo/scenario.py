@@ -276,8 +276,8 @@ class Demo:
             f"{n} {reference.peer_price[i]:.4f}" for i, n in enumerate(case.names)
         )
         self.say(f"reference prices {case.currency}/kWh: {peer_prices}")
-        congested = ", ".join(reference.congested) or "none"
-        self.say(f"reference losses {reference.losses_kw:.3f} kW; congested lines: {congested}")
+        congested = ", ".join(reference.overloaded) or "none"
+        self.say(f"reference losses {reference.losses_kw:.3f} kW; overloaded lines: {congested}")
 
         ok = self.check_settlements(case, reference, settlements)
         achieved = cda_power(

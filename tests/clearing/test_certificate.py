@@ -119,7 +119,7 @@ def test_certificate_must_fit_the_case(reference, results):
     )
     with pytest.raises(CertificateError, match="tau has"):
         check_certificate(reference, short)
-    bad_line = dataclasses.replace(cert, spec=dataclasses.replace(cert.spec, congested=("L99",)))
+    bad_line = dataclasses.replace(cert, spec=dataclasses.replace(cert.spec, penalised=("L99",)))
     with pytest.raises(CertificateError, match="L99"):
         check_certificate(reference, bad_line)
 

@@ -85,12 +85,12 @@ def test_congestion_penalty_applies_only_to_pairs_crossing_sigma():
     basic = clear(case, "basic")
     # G (b=1) is cheaper than the grid and sells its 30 kW; the grid supplies 20
     np.testing.assert_allclose(basic.injection, [20.0, 30.0, -50.0], atol=TOL)
-    r = clear(case, "congestion", beta=5.0, congested=("L1",))
+    r = clear(case, "congestion", beta=5.0, penalised=("L1",))
     # G -> C crosses L1 and pays beta on both sides; grid -> C does not
     assert r.trade("G", "C") == pytest.approx(0.0, abs=TOL)
     assert r.trade("grid", "C") == pytest.approx(50.0, abs=TOL)
     assert_certified(case, r)
-    r2 = clear(case, "congestion", beta=5.0, congested=("L2",))  # every pair crosses L2
+    r2 = clear(case, "congestion", beta=5.0, penalised=("L2",))  # every pair crosses L2
     assert r2.trade("G", "C") == pytest.approx(30.0, abs=1e-3)
     np.testing.assert_allclose(r2.penalty, [100.0, 150.0, 250.0], atol=1e-2)
 
@@ -174,10 +174,10 @@ def test_compiled_model_is_dpp_and_reused_across_parameters():
     clearer = Clearer()
     first = clear(case, "loss", alpha=0.0, clearer=clearer)
     second = clear(case, "loss", alpha=0.5, clearer=clearer)
-    third = clear(case, "congestion", beta=1.0, congested=("L2",), clearer=clearer)
+    third = clear(case, "congestion", beta=1.0, penalised=("L2",), clearer=clearer)
     assert len(clearer) == 1  # one structure, three solves
     assert first.losses_kw != second.losses_kw
-    assert third.spec.congested == ("L2",)
+    assert third.spec.penalised == ("L2",)
 
 
 def test_case_tariff_is_the_default_penalty():

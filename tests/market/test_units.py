@@ -47,3 +47,15 @@ def test_energy_and_prices_survive_the_round_trip(wh, ticks):
     units = Units()
     assert units.wh(units.kw(wh)) == wh
     assert units.ticks(units.price(ticks)) == ticks
+
+
+@given(a=ints, b=ints, c=ints, q_min=ints, q_max=ints)
+def test_the_floats_are_bit_for_bit_those_chains_were_cleared_with(a, b, c, q_min, q_max):
+    # The expressions the gate clearing used before this mapping was written
+    # once: a replica rebuilding an old slot's case must get the very same
+    # floats, or its certificate check and rounding could differ.
+    got = Units().curve_to_clearing(a, b, c, q_min, q_max)
+    assert got["a"] == a / 1000 * 0.0001
+    assert got["b"] == b * 0.0001
+    assert got["c"] == c * 0.0001 / 1000
+    assert (got["p_min"], got["p_max"]) == (q_min / 1000, q_max / 1000)
