@@ -104,9 +104,9 @@ def solve_horizon_problem(
         cones.append(clarabel.NonnegativeConeT(nin))
     settings = clarabel.DefaultSettings()
     settings.verbose = False
-    # QDLDL rather than Clarabel's default (faer on all threads): on the
-    # benchmark's 100 households x 24 slots it factors the KKT system 5x
-    # faster (bench/bench_horizon.py, docs/assets-and-horizon.md).
+    # QDLDL rather than Clarabel's default (faer on all threads): on this
+    # problem's banded KKT system it factors much faster on few cores
+    # (bench/bench_horizon.py, docs/assets-and-horizon.md).
     settings.direct_solve_method = DEFAULT_DIRECT_SOLVER
     for key, value in (options or {}).items():
         if not hasattr(settings, key):

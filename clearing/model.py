@@ -19,8 +19,8 @@ Formulation choices, measured in ``bench/bench_clearing.py``:
   objective is ``t`` plus sums of squares. cvxpy's DPP extraction of the
   objective builds a *dense* matrix of (objective variable entries) x (every
   parameter entry of the problem): with ``b @ P`` in the objective that is
-  peers x pairs, which is quadratic in the market size (tens of GiB at
-  1,000 producers x 1,000 consumers). With only ``t`` and the squares' placeholders
+  peers x pairs, which is quadratic in the market size (``bench_clearing
+  --memory``). With only ``t`` and the squares' placeholders
   left in the objective it has a handful of rows, so memory grows linearly
   in peers plus pairs; as constraint rows the same terms stay sparse.
 """
@@ -124,15 +124,15 @@ class QpModel:
 
         # The solver sees only the seller's side p_k = P_sd; the buyer's side is
         # q_k = -p_k (12.10 substituted). Half the trade variables and no
-        # trade rows: 2.3x faster at 400 peers with all pairs. τ, sp, sq of the
-        # full formulation are recovered in _extract (see there).
+        # trade rows, so the solver's work halves. τ, sp, sq of the full
+        # formulation are recovered in _extract (see there).
         P = cp.Variable(n, name="P")
         p = cp.Variable(m, nonneg=True, name="p")
         t = cp.Variable(name="t")
         self._vars: dict[str, Any] = {"P": P, "p": p}
         # ½ a P² as a sum of squares of sqrt(a/2) P: with the Parameter inside
         # the square, cvxpy's DPP compile stays sparse (as multiply(a, square(P))
-        # it took 1.7 s instead of 0.06 s at 1,000 peers).
+        # the compile grew with the square of the peers).
         ra, b = par("ra", n, nonneg=True), par("b", n)
         eps = par("eps", None, nonneg=True)
         wp, wc = par("wp", m), par("wc", m)
@@ -152,8 +152,8 @@ class QpModel:
         if data.limited.size:
             # Flow variables with one balance per line (the flow into a bus is
             # what its peers withdraw plus what flows on below): sparse, where
-            # the path form F @ P couples every peer behind a line (7x slower
-            # at 500 peers). Multipliers of the bounds on f are those of
+            # the path form F @ P couples every peer behind a line, a dense
+            # block the solver must factor. Multipliers of the bounds on f are those of
             # |F P| <= cap, so the certificate keeps the path form.
             nl = data.flow.shape[0]
             f = cp.Variable(nl, name="f")

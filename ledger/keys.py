@@ -16,8 +16,8 @@ always give the same 64 bytes, which is what the golden vectors rely on.
 
 **Signature validity rule.** Signing and key files use ``cryptography``;
 verification uses libsodium (PyNaCl's ``crypto_sign_open``), which checks a
-signature in about half the time of ``cryptography``'s (54 vs 108 us on the
-benchmark machine) and is the node's largest single cost per transaction.
+signature in about half the time of ``cryptography``'s (``bench_ledger``)
+and is the node's largest single cost per transaction.
 A signature is valid exactly when libsodium accepts it: RFC 8032
 cofactorless verification that also rejects a non-canonical S, a
 non-canonical or small-order public key and a small-order R. Every node uses

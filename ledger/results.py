@@ -287,8 +287,8 @@ def result_accounts(
     """Check one result record; return its kind and ``accounts()``, without building it.
 
     The block store indexes every result of every block it appends: this
-    makes the checks of ``decode_result`` but no record object (3.2 us a
-    result against 5.0 on the benchmark machine).
+    makes the checks of ``decode_result`` but builds no record object, which
+    is most of a decode's cost.
 
     Raises:
         DecodeError: as ``decode_result``.

@@ -37,8 +37,8 @@ adds the row.
 
 Appending slows down as the chain grows: transaction ids are random keys,
 so every block's 1,000 index rows touch up to 1,000 different index pages,
-and each touched page is written to the WAL in full (about 4 MB per block
-once the index is much larger than the page cache's reach). A larger page
+and each touched page is written to the WAL in full once the index is much
+larger than the page cache's reach (docs/performance.md). A larger page
 cache and less frequent checkpoints soften this; a log-structured index
 would remove it.
 

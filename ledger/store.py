@@ -269,9 +269,9 @@ class BlockStore(Protocol):
         With ``limit``, only the newest ``limit`` of them; with ``before``, only
         those at a (height, index) before it. A node answers reads on its
         event loop, and decoding an account's whole history there at once
-        held every other client up (99 ms for one account on a 40,000-order
-        chain, ``bench_reads``): it reads a long history in pages, newest
-        first, each page ``before`` the last.
+        held every other client up (``bench_reads``, docs/performance.md): it
+        reads a long history in pages, newest first, each page ``before`` the
+        last.
         """
         ...
 

@@ -133,9 +133,9 @@ def rejection(tx_id: bytes, reason: str) -> bytes:
 # The two records of every placed order are built straight into their canonical
 # arrays: the values come from a transaction the ledger has decoded and checked
 # and from the order book (ints below 2**60, ids >= 0), so the dataclasses'
-# field checks would only repeat them, at ~3.5 and ~5.6 us a record on the
-# operator's loop. tests/node/test_records.py checks the bytes are the
-# dataclasses' ``to_bytes()``.
+# field checks would only repeat them, on the operator's loop, for every order
+# (measured: docs/performance.md). tests/market/test_records.py checks the
+# bytes are the dataclasses' ``to_bytes()``.
 _TRADE = int(RecordKind.TRADE)
 _EVENT = int(RecordKind.EVENT)
 

@@ -3,9 +3,9 @@
 CPython 3.11's cyclic collector scans every object of the generation it
 collects, and the oldest generation holds the node's whole state (resting
 orders, indexes, caches), which grows as the market runs. Under the default
-policy its full collections paused the operator's event loop for 30-190 ms
-at 5,000 orders/s after a few seconds of ``bench_node`` (measured with
-``gc.callbacks``), the largest cause of its latency tail.
+policy its full collections paused the operator's event loop for tens of
+milliseconds under ``bench_node``'s load (measured with ``gc.callbacks``;
+docs/performance.md), the largest cause of its latency tail.
 
 A node process therefore, every ``interval`` seconds, collects the young
 generations (their objects are the ones made since the last round, so this

@@ -2,20 +2,19 @@
 
 The operator's event loop shares the machine's cores with processes it wakes
 itself, many times per order: its signature worker, its store writer and its
-clients. Measured at 5,000 orders/s on 2 cores: nearly all event-loop
-callbacks that took over 2 ms used under 0.2 ms of CPU. The loop had lost its
-core to a process woken by one of its own writes, and waited for that
-process's slice to end.
+clients. Under ``bench_node``'s load on 2 cores, nearly every slow
+event-loop callback used a small fraction of its time on the CPU: the loop
+had lost its core to a process woken by one of its own writes, and waited
+for that process's slice to end (docs/performance.md).
 
 Linux's EEVDF scheduler (6.6+; per-task slices since 6.12) lets a normal
 (``SCHED_OTHER``) thread request a shorter slice with ``sched_setattr``.
 Such a thread gets earlier virtual deadlines: it is picked sooner when it
 wakes, and a thread it wakes is less likely to preempt it. It needs no
 privilege, and it does not change the thread's share of the CPU (its
-weight, from its nice value, stays). In 26 interleaved pairs of runs at
-5,000 orders/s, a 100 us slice gave the lower submit-to-accepted p99 in 19;
-the effect is small next to this machine's noise (medians of three sets:
-23 -> 12, 13 -> 16 and 16 -> 16 ms; ``bench/results/node-slice-ab.txt``).
+weight, from its nice value, stays). The effect on the node's latency tail
+is small next to the machine's noise (interleaved pairs in
+``bench/results/node-slice-ab.txt``).
 
 Python has no wrapper for ``sched_setattr``, so this calls it by number
 through ``ctypes``. Elsewhere (another OS, an unknown architecture, an old

@@ -38,10 +38,10 @@ from node.wire.server import Args, Handler, Pipeline, Result, RpcServer, Session
 from orderbook.types import Instrument, Product
 
 DEFAULT_READ_LIMIT = 1000  # records per `trades` / `settlements` reply unless asked otherwise
-# At most this many per reply: ~2.5 MB of trades, well inside the default frame
-# limit, and one reply's encoding stays ~20 ms of the event loop.
+# At most this many per reply: well inside the default frame limit, and one
+# reply's encoding stays short on the event loop (docs/performance.md).
 MAX_READ_LIMIT = 10_000
-READ_PAGE = 50  # records decoded between two turns of the event loop (~5 ms on the Xeon)
+READ_PAGE = 50  # records decoded between two turns of the event loop
 R = TypeVar("R")
 
 if TYPE_CHECKING:
@@ -367,8 +367,8 @@ class NodeService:
         Reads run on the event loop that also sequences, and matching must not
         wait long for one: an account's trades are read newest first, only
         ``limit`` of them, in pages; a scan by blocks hands the loop back
-        after every block (one read of 15,000 trades held every client up
-        for 0.8 s before).
+        after every block (one long read held every client up before:
+        ``bench_reads``).
         """
         limit = arg_limit(args)
         out: list[Value] = []
