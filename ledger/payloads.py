@@ -42,6 +42,8 @@ class TxKind(IntEnum):
     DECLARE_CURVE = 5
     DECLARE_CHP = 6
     METER_READING = 7
+    DECLARE_TECHNOLOGY = 8
+    PLACE_PREFERRED_ORDER = 9
     SET_TARIFF = 16
     SET_NETWORK = 17
     CLOSE_SLOT = 18
@@ -51,6 +53,8 @@ class TxKind(IntEnum):
     REGISTER_METER = 22
     SET_SLOT_TERMS = 23
     SETTLE_SLOT = 24
+    SET_SLOT_MODE = 25
+    DECIDE_TRADE = 26
 
 
 OPERATOR_KINDS = frozenset(
@@ -64,6 +68,8 @@ OPERATOR_KINDS = frozenset(
         TxKind.REGISTER_METER,
         TxKind.SET_SLOT_TERMS,
         TxKind.SETTLE_SLOT,
+        TxKind.SET_SLOT_MODE,
+        TxKind.DECIDE_TRADE,
     }
 )
 """Kinds only an operator key may send (checked by ``ledger.chain``)."""
@@ -377,6 +383,124 @@ class SettleSlot:
         check_fields(self, self.SPECS)
 
 
+TECHNOLOGIES = frozenset(
+    {"pv", "wind", "battery", "ev", "chp", "fuel_cell", "heat_pump", "power_to_gas", "load", "grid"}
+)
+MAX_GRID_BUSES = 128  # buses of a slot's grid data (its matrices are n x n)
+
+
+@dataclass(frozen=True, slots=True)
+class DeclareTechnology:
+    """A peer says what it is (12.3): the label mode-1 preferences select on."""
+
+    KIND: ClassVar[TxKind] = TxKind.DECLARE_TECHNOLOGY
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (StrField("technology", 16, TECHNOLOGIES),)
+    technology: str
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+
+@dataclass(frozen=True, slots=True)
+class PlacePreferredOrder:
+    """A ``PlaceOrder`` with mode-1 preferences (12.2.2): whom and what it accepts.
+
+    ``technologies``: comma-separated labels the counterparty must have ("":
+    any); ``preferred`` / ``excluded``: concatenated 32-byte account ids;
+    ``max_distance``: the largest electrical distance to the counterparty's
+    bus, in the slot grid's ``distance`` unit (-1: any).
+    """
+
+    KIND: ClassVar[TxKind] = TxKind.PLACE_PREFERRED_ORDER
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (
+        *PlaceOrder.SPECS,
+        StrField("technologies", 256),
+        BytesField("preferred", size=None, max_len=32 * 256),
+        BytesField("excluded", size=None, max_len=32 * 256),
+        IntField("max_distance", -1, 2**40),
+    )
+    product: str
+    slot: int
+    side: str
+    price: int  # ticks per kWh; 0 = market order
+    quantity: int  # Wh
+    tif: str
+    expires_at: int
+    post_only: bool
+    stp: str
+    client_order_id: int
+    technologies: str
+    preferred: bytes
+    excluded: bytes
+    max_distance: int
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+
+@dataclass(frozen=True, slots=True)
+class SetSlotMode:
+    """Operator (for the DSO): a slot's operation mode (12.2.2) and the grid data it needs.
+
+    ``buses`` names the feeder's buses, comma-separated: index ``i`` of every
+    list below is bus ``i``; a peer is at the bus it registered with. Charges
+    are ticks per kWh each side pays the DSO on a trade from a seller at bus
+    ``s`` to a buyer at bus ``b`` (flat ``[s * n + b]``, mode 3); ``parent``,
+    ``capacity`` (Wh per slot) and ``base_flow`` (Wh) describe the radial
+    feeder for mode 4; ``distance`` (flat, mode 1) is what preferences'
+    ``max_distance`` is compared with. Lists a mode does not use are empty.
+    """
+
+    KIND: ClassVar[TxKind] = TxKind.SET_SLOT_MODE
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (
+        StrField("product", 16, PRODUCTS),
+        IntField("slot"),
+        IntField("mode", 1, 4),
+        StrField("buses", 64 * MAX_GRID_BUSES),
+        IntListField("parent", max_len=MAX_GRID_BUSES, lo=-1, hi=MAX_GRID_BUSES),
+        IntListField("capacity", max_len=MAX_GRID_BUSES, lo=0, hi=2**50),
+        IntListField("base_flow", max_len=MAX_GRID_BUSES, lo=-(2**50), hi=2**50),
+        IntListField("seller_charge", max_len=MAX_GRID_BUSES**2, lo=0, hi=2**40),
+        IntListField("buyer_charge", max_len=MAX_GRID_BUSES**2, lo=0, hi=2**40),
+        IntListField("distance", max_len=MAX_GRID_BUSES**2, lo=0, hi=2**40),
+        BoolField("approval"),
+    )
+    product: str
+    slot: int
+    mode: int  # 1 preferences, 2 bids and offers, 3 DSO price signals, 4 line validation
+    buses: str
+    parent: tuple[int, ...]
+    capacity: tuple[int, ...]
+    base_flow: tuple[int, ...]
+    seller_charge: tuple[int, ...]
+    buyer_charge: tuple[int, ...]
+    distance: tuple[int, ...]
+    approval: bool  # mode 4: every match waits for a DecideTrade
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+
+@dataclass(frozen=True, slots=True)
+class DecideTrade:
+    """Operator (for the DSO): approve or refuse a pending mode-4 trade (``trade_no``)."""
+
+    KIND: ClassVar[TxKind] = TxKind.DECIDE_TRADE
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (
+        StrField("product", 16, PRODUCTS),
+        IntField("slot"),
+        IntField("trade_no", 0),
+        BoolField("approve"),
+    )
+    product: str
+    slot: int
+    trade_no: int
+    approve: bool
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+
 Payload = (
     RegisterPeer
     | PlaceOrder
@@ -394,6 +518,10 @@ Payload = (
     | RegisterMeter
     | SetSlotTerms
     | SettleSlot
+    | DeclareTechnology
+    | PlacePreferredOrder
+    | SetSlotMode
+    | DecideTrade
 )
 
 PAYLOAD_TYPES: dict[TxKind, type[Payload]] = {
@@ -415,5 +543,9 @@ PAYLOAD_TYPES: dict[TxKind, type[Payload]] = {
         RegisterMeter,
         SetSlotTerms,
         SettleSlot,
+        DeclareTechnology,
+        PlacePreferredOrder,
+        SetSlotMode,
+        DecideTrade,
     )
 }

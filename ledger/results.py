@@ -214,11 +214,68 @@ class StatementRecord:
         return _encode([RESULT_VERSION, int(self.KIND), *fields_to_values(self, self.SPECS)])
 
 
-ResultRecord = TradeRecord | RejectionRecord | SettlementRecord | EventRecord | StatementRecord
+@dataclass(frozen=True, slots=True)
+class GridTradeRecord:
+    """A CDA trade in a slot run in a grid mode: a ``TradeRecord`` plus the DSO's part.
+
+    The buyer pays ``(price + buyer_charge) x quantity``, the seller receives
+    ``(price - seller_charge) x quantity`` and the DSO the charges (tick·Wh).
+    ``line`` is the bus index of the line that cut the trade in mode 4, or -1.
+    """
+
+    KIND: ClassVar[RecordKind] = RecordKind.GRID_TRADE
+    SPECS: ClassVar[tuple[FieldSpec, ...]] = (
+        *TradeRecord.SPECS,
+        IntField("seller_charge", 0),
+        IntField("buyer_charge", 0),
+        IntField("line", -1),
+    )
+    tx_id: bytes
+    product: str
+    slot: int
+    price: int  # ticks per kWh
+    quantity: int  # Wh
+    maker_account: bytes
+    taker_account: bytes
+    maker_order: int
+    taker_order: int
+    seller_charge: int  # ticks per kWh
+    buyer_charge: int  # ticks per kWh
+    line: int
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.SPECS)
+
+    def accounts(self) -> tuple[bytes, ...]:
+        """Return the accounts this record concerns (for the store's index)."""
+        if self.maker_account == self.taker_account:
+            return (self.maker_account,)
+        return (self.maker_account, self.taker_account)
+
+    def to_bytes(self) -> bytes:
+        """Return the canonical record bytes (a result leaf)."""
+        return _encode([RESULT_VERSION, int(self.KIND), *fields_to_values(self, self.SPECS)])
+
+
+ResultRecord = (
+    TradeRecord
+    | RejectionRecord
+    | SettlementRecord
+    | EventRecord
+    | StatementRecord
+    | GridTradeRecord
+)
 
 RESULT_TYPES: dict[int, type[ResultRecord]] = {
     cls.KIND: cls
-    for cls in (TradeRecord, RejectionRecord, SettlementRecord, EventRecord, StatementRecord)
+    for cls in (
+        TradeRecord,
+        RejectionRecord,
+        SettlementRecord,
+        EventRecord,
+        StatementRecord,
+        GridTradeRecord,
+    )
 }
 
 
@@ -278,6 +335,7 @@ _ACCOUNTS: dict[type[ResultRecord], Callable[[list[Value]], tuple[bytes, ...]]] 
     SettlementRecord: lambda values: (cast("bytes", values[_SETTLED]),),
     EventRecord: _event_accounts,
     StatementRecord: lambda values: (cast("bytes", values[_STATED]),),
+    GridTradeRecord: _trade_accounts,  # its first fields are a TradeRecord's
 }
 
 

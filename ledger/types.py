@@ -44,3 +44,4 @@ class RecordKind(IntEnum):
     SETTLEMENT = 18
     EVENT = 19
     STATEMENT = 20
+    GRID_TRADE = 21
