@@ -18,6 +18,14 @@ from market.errors import MarketError
 from node.cli.chain import add_chain_command
 from node.cli.clear import add_clear_command
 from node.cli.market import add_book_command, add_order_command, add_trades_command
+from node.cli.operator import add_clearing_command, add_operator_command
+from node.cli.peer import (
+    add_curve_command,
+    add_peers_command,
+    add_register_command,
+    add_settlements_command,
+    add_status_command,
+)
 from node.cli.serve import add_keygen_command, add_node_command
 from node.demo.scenario import add_demo_command
 from node.errors import NodeError
@@ -37,16 +45,24 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "p2pex: a peer-to-peer energy exchange for communities of active "
             "buildings (continuous double auction, signed hash-chained ledger, "
-            "periodic optimal clearing on a radial feeder)."
+            "periodic optimal clearing on a radial feeder). From a new key to a cleared "
+            "slot, step by step: docs/walkthrough.md."
         ),
     )
     parser.add_argument("--version", action="version", version=f"p2pex {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     add_keygen_command(commands)
     add_node_command(commands)
+    add_register_command(commands)
+    add_peers_command(commands)
+    add_status_command(commands)
+    add_curve_command(commands)
     add_order_command(commands)
     add_book_command(commands)
     add_trades_command(commands)
+    add_settlements_command(commands)
+    add_operator_command(commands)
+    add_clearing_command(commands)
     add_chain_command(commands)
     add_demo_command(commands)
     add_clear_command(commands)
