@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -19,6 +20,16 @@ def run_clear(args: argparse.Namespace) -> int:
     from clearing.errors import ClearingError
     from clearing.report import run_clear_command
 
+    if args.plot is not None:
+        try:  # before the solve: a directory that cannot be made fails at once
+            Path(args.plot).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(
+                f"p2pex: error: cannot write plots to {args.plot}: {exc.strerror or exc} "
+                "(give --plot a directory you can write)",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
     try:
         text = run_clear_command(
             args.case,
@@ -29,6 +40,9 @@ def run_clear(args: argparse.Namespace) -> int:
         )
     except ClearingError as exc:
         print(f"p2pex: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:  # writing the plots
+        print(f"p2pex: error: cannot write plots: {exc}", file=sys.stderr)
         return EXIT_ERROR
     print(text)
     return EXIT_OK

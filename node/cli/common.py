@@ -17,8 +17,8 @@ EXIT_REJECTED = 3  # the node took the transaction, the market rejected it (see 
 
 # What to do about each market rejection reason (``RejectionRecord.reason``).
 HINTS = {
-    "role_not_permitted": "a producer may only sell (curve q >= 0) and a consumer only buy "
-    "(q <= 0); register a prosumer key to do both",
+    "role_not_permitted": "a producer may only sell (ask; curve q >= 0) and a consumer only "
+    "buy (bid; q <= 0); a prosumer key may do both",
     "slot_closed": "the slot's gate is closed: use a later --slot",
     "duplicate_client_order_id": "this key already used that --client-order-id: pick another "
     "or leave it out (the nonce is used)",
@@ -113,15 +113,29 @@ def report_submitted(
     for event in done.events:
         if event.get("type") == "accepted":
             continue  # said on the line above
-        fields = " ".join(f"{k}={_show(v)}" for k, v in sorted(event.items()) if k != "type")
-        print(f"  {event['type']}: {fields}")
+        print(f"  {describe_event(event)}")
     if wait:
         print(f"committed in block {client.wait_committed(done.tx_id)}")
     return 0
 
 
+def describe_event(event: dict[str, Any]) -> str:
+    """One short line for an order book event (account ids cut to 12 hex digits)."""
+    if event.get("type") == "trade":
+        return (
+            f"trade: {event['quantity']} Wh @ {event['price']} with order "
+            f"{event['maker_order_id']} of {_show(event['maker_owner'])}"
+        )
+    fields = " ".join(f"{k}={_show(v)}" for k, v in sorted(event.items()) if k != "type")
+    return f"{event.get('type')}: {fields}"
+
+
 def _show(value: Any) -> str:
-    return value.hex()[:16] if isinstance(value, bytes) else str(value)
+    if isinstance(value, bytes):
+        return value.hex()[:12]
+    if isinstance(value, str) and len(value) == 64:  # an account id in hex
+        return value[:12]
+    return str(value)
 
 
 def parse_account(text: str) -> bytes:

@@ -28,7 +28,7 @@ from node.cli.peer import (
 )
 from node.cli.serve import add_keygen_command, add_node_command
 from node.demo.scenario import add_demo_command
-from node.errors import NodeError
+from node.errors import ConnectionLost, NodeError, RequestFailed
 from node.version import __version__
 
 Handler = Callable[[argparse.Namespace], int]
@@ -69,6 +69,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def hint(exc: Exception) -> str:
+    """What to do about a refused request or a missing node, as a suffix of the error line."""
+    if isinstance(exc, ConnectionLost) and "cannot connect" in str(exc):
+        return " (is a node running there? start one with p2pex node run, or give --node)"
+    if not isinstance(exc, RequestFailed):
+        return ""
+    if exc.code == "not_permitted" and "not registered" in exc.message:
+        return " (register this key first: p2pex register --key KEYFILE ...)"
+    if exc.code == "not_permitted":
+        return " (sign with the operator's key file: --key, the key its node runs with)"
+    if exc.code == "unavailable":
+        return " (the replica cannot reach its upstream: use the operator's address)"
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``p2pex`` console script."""
     parser = build_parser()
@@ -80,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except (NodeError, MarketError, LedgerError) as exc:
-        print(f"p2pex: error: {exc}", file=sys.stderr)
+        print(f"p2pex: error: {exc}{hint(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("p2pex: interrupted", file=sys.stderr)

@@ -80,7 +80,7 @@ def run_place(args: argparse.Namespace) -> int:
             tif=args.tif,
             expires_at=args.expires_at,
             post_only=args.post_only,
-            stp=args.stp,
+            stp=args.stp or "",
         )
         kind = "market" if args.market else f"@ {args.price}"
         what = f"order {args.side} {args.quantity} Wh {kind} {args.product} slot {args.slot}"
@@ -211,9 +211,7 @@ def add_order_command(commands: SubParsers) -> None:
     )
     place.add_argument(
         "--stp",
-        default="",
-        choices=("", *STP_MODES),
-        metavar="{" + ",".join(STP_MODES) + "}",
+        choices=STP_MODES,
         help="self-trade prevention: what happens if it meets your own order "
         "(default: the market's, cancel_newest)",
     )
