@@ -21,6 +21,7 @@ from ledger.sqlite_store import SqliteBlockStore
 from ledger.store import BlockStore, MemoryBlockStore
 from market import replay
 from market.state import ExchangeState
+from node.cli import output
 from node.cli.arguments import positive_int
 from node.client.clients import Client
 from node.errors import BlockRefused, ConfigError, NodeError
@@ -62,22 +63,26 @@ def operator_key(args: argparse.Namespace, store: BlockStore) -> bytes:
     if args.operator_key:
         return load_key(Path(args.operator_key)).public_key_bytes()
     genesis = store.block_at(0).header
-    print(f"note: trusting the genesis proposer {genesis.proposer.hex()} as the operator")
+    output.note(f"note: trusting the genesis proposer {genesis.proposer.hex()} as the operator")
     return genesis.proposer
 
 
 def run_verify(args: argparse.Namespace) -> int:
     """Audit every block (ledger rules) and replay the state machine over the whole chain."""
     store = open_source(args)
+    say = output.note if args.json else print
     try:
         if store.height == 0:
-            print("OK: empty chain")
+            if args.json:
+                output.print_json({"ok": True, "blocks": 0})
+            else:
+                print("OK: empty chain")
             return 0
         operator = operator_key(args, store)
         chain_id = args.chain_id or store.block_at(0).header.chain_id
         workers = default_workers(store.height) if args.workers is None else args.workers
         if args.data_dir is not None and workers > 1:
-            print(f"ledger audit on {workers} processes ...", flush=True)
+            say(f"ledger audit on {workers} processes ...")
             report = audit_file(
                 Path(args.data_dir) / "chain.sqlite3",
                 chain_id=chain_id,
@@ -86,19 +91,46 @@ def run_verify(args: argparse.Namespace) -> int:
             )
         else:  # a chain fetched from a node lives in this process's memory
             report = audit_chain(store, chain_id=chain_id, authorised_proposers=[operator])
-        print(f"ledger audit: {report.describe()}")
+        audit = {
+            "ok": report.ok,
+            "blocks": report.blocks,
+            "transactions": report.transactions,
+            "head": report.head_hash,
+            "audit": report.describe(),
+        }
         if not report.ok:
+            _verified(args, {**audit, "first_bad_height": report.first_bad_height})
             return 1
         try:
             state = replay.replay_store(store, lambda: ExchangeState(chain_id, operator))
         except BlockRefused as exc:
-            print(f"replay: FAILED at block {exc.height}: {exc.reason}")
+            _verified(
+                args,
+                {
+                    **audit,
+                    "ok": False,
+                    "first_bad_height": exc.height,
+                    "replay": f"FAILED at block {exc.height}: {exc.reason}",
+                },
+            )
             return 1
-        print(f"replay: OK: results and state digest match at every block ({store.height})")
-        print(f"state digest {state.state_digest().hex()}")
+        replayed = f"OK: results and state digest match at every block ({store.height})"
+        _verified(args, {**audit, "replay": replayed, "state_digest": state.state_digest()})
         return 0
     finally:
         store.close()
+
+
+def _verified(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """Print ``chain verify``'s outcome: one JSON document, or its lines."""
+    if args.json:
+        output.print_json(result)
+        return
+    print(f"ledger audit: {result['audit']}")
+    if "replay" in result:
+        print(f"replay: {result['replay']}")
+    if "state_digest" in result:
+        print(f"state digest {result['state_digest'].hex()}")
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -110,15 +142,34 @@ def run_show(args: argparse.Namespace) -> int:
             if args.height is not None
             else range(max(0, store.height - args.last), store.height)
         )
+        shown = []
         for height in heights:
             block = store.block_at(height)
             h = block.header
             when = datetime.datetime.fromtimestamp(h.time_ns / 1e9, datetime.UTC)
+            if args.json:
+                shown.append(
+                    {
+                        "height": h.height,
+                        "hash": h.hash,
+                        "time_ns": h.time_ns,
+                        "time": when.isoformat(),
+                        "transactions": len(block.transactions),
+                        "results": len(block.results),
+                        "prev_hash": h.prev_hash,
+                        "state_digest": h.state_digest,
+                        "tx_root": h.tx_root,
+                        "result_root": h.result_root,
+                    }
+                )
+                continue
             print(
                 f"block {h.height} {h.hash.hex()} time {when.isoformat()} "
                 f"txs {len(block.transactions)} results {len(block.results)} "
                 f"prev {h.prev_hash.hex()[:16]} state {h.state_digest.hex()[:16]}"
             )
+        if args.json:
+            output.print_json({"blocks": shown})
         return 0
     finally:
         store.close()
@@ -168,6 +219,22 @@ def run_prove(args: argparse.Namespace) -> int:
     verify_inclusion_proof(header, proof, leaf)
     tree = "tx_root" if "tx_id" in target else "result_root"
     root = header.tx_root if "tx_id" in target else header.result_root
+    if args.json:
+        output.print_json(
+            {
+                "ok": True,
+                "leaf": _leaf_name(args),
+                "height": header.height,
+                "block": header.hash,
+                "tree": tree,
+                "root": root,
+                "index": proof.index,
+                "size": proof.size,
+                "path": list(proof.path),
+                "record": None if "tx_id" in target else str(decode_result(leaf)),
+            }
+        )
+        return 0
     print(_leaf_name(args))
     if "tx_id" not in target:
         print(f"record {decode_result(leaf)}")
@@ -212,6 +279,7 @@ def add_chain_command(commands: SubParsers) -> None:
         help="processes for the ledger audit of a --data-dir chain (default: every core for "
         "chains of 32 blocks or more; 1 audits in this process); the replay is serial",
     )
+    output.add_json_flag(verify)
     verify.set_defaults(handler=run_verify)
     show = sub.add_parser(
         "show", help="print block headers", description="Print block headers, newest last."
@@ -219,6 +287,7 @@ def add_chain_command(commands: SubParsers) -> None:
     _source_flags(show)
     show.add_argument("--last", type=int, default=10, help="how many of the newest blocks")
     show.add_argument("--height", type=int, help="one block")
+    output.add_json_flag(show)
     show.set_defaults(handler=run_show)
     prove = sub.add_parser(
         "prove",
@@ -230,6 +299,7 @@ def add_chain_command(commands: SubParsers) -> None:
     what = prove.add_mutually_exclusive_group(required=True)
     what.add_argument("--tx", metavar="TX_ID", help="transaction id (hex)")
     what.add_argument("--result", metavar="HEIGHT:INDEX", help="result INDEX of block HEIGHT")
+    output.add_json_flag(prove)
     prove.set_defaults(handler=run_prove)
 
     def usage(_args: argparse.Namespace) -> int:

@@ -97,6 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (NodeError, MarketError, LedgerError) as exc:
         print(f"p2pex: error: {exc}{hint(exc)}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:  # the reader went away (``p2pex trades --csv - | head``)
+        sys.stderr.close()
+        return EXIT_OK
     except KeyboardInterrupt:
         print("p2pex: interrupted", file=sys.stderr)
         return 130
