@@ -10,6 +10,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -98,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"p2pex: error: {exc}{hint(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:  # the reader went away (``p2pex trades --csv - | head``)
-        sys.stderr.close()
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
         return EXIT_OK
     except KeyboardInterrupt:
         print("p2pex: interrupted", file=sys.stderr)

@@ -252,6 +252,6 @@ class Replica(NodeService):
     def _give_up(self, message: str) -> None:
         """Stop the node (exit code 1) with ``message``: retrying cannot help."""
         log.critical("replica stops: %s", message)
-        self.refused.append({"height": -1, "reason": message[:500]})
+        self.refused.append({"height": -1, "reason": message[:1000]})
         self.fatal.set()
         self.synced.set()  # the runner stops waiting for the first catch-up
