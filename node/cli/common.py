@@ -106,7 +106,7 @@ def report_submitted(
     if reason is not None:
         print(f"p2pex: {what} {explain(reason)}; tx {done.tx_id.hex()}", file=sys.stderr)
         return EXIT_REJECTED
-    line = f"{what} accepted: tx {done.tx_id.hex()} nonce {done.nonce}"
+    line = f"{what}: accepted tx {done.tx_id.hex()} nonce {done.nonce}"
     if done.order_id is not None:
         line += f" order {done.order_id} (client id {done.client_order_id})"
     print(line)

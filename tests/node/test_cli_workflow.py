@@ -336,7 +336,7 @@ def test_from_keys_to_a_cleared_slot_with_the_cli_alone(make_net, tmp_path, caps
 
     assert cli(capsys, "register", *g, "--case", "reference", "--name", "G12", "--wait")[0] == 0
     code, out, _ = cli(capsys, "register", *c, "--name", "C1", "--bus", "1", "--role", "consumer")
-    assert code == 0 and "register C1 accepted" in out
+    assert code == 0 and "register C1: accepted tx" in out
     code, out, _ = cli(capsys, "peers", "--node", node, "--json")
     peers = json.loads(out)["peers"]
     assert sorted((p["name"], p["role"], p["bus"]) for p in peers) == [
