@@ -274,7 +274,8 @@ def add_curve_command(commands: SubParsers) -> None:
         "(DeclareCurve): the chapter's cost 1/2 a P^2 + b P + c over P in [q-min, q-max], "
         "in the ledger's integers (q in Wh, a in milli-ticks/kWh^2, b in ticks/kWh, c in "
         "tick*Wh; see docs/walkthrough.md, Units). Producers inject (0 <= q-min <= q-max), "
-        "consumers withdraw (q-min <= q-max <= 0). The last declaration before the gate closes counts. "
+        "consumers withdraw (q-min <= q-max <= 0). The last declaration before the gate "
+        "closes counts. "
         "--case FILE --peer NAME converts that case peer's curve (kW, currency) with "
         "market.units (1 h slots, tick 0.0001). A curve opens the slot if nothing did.",
     )
