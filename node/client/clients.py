@@ -425,6 +425,20 @@ class AsyncClient(_Signer):
         """The next pushed event."""
         return await self.rpc.next_event(timeout)
 
+    # -- operator writes (added for the command line) -------------------------------------------
+
+    async def set_network(self, network_json: str) -> Submitted:
+        """Operator: publish the feeder (``SetNetwork``)."""
+        return await self.submit(txn.SetNetwork(network_json))
+
+    async def set_tariff(self, alpha_milli: int, beta_milli: int) -> Submitted:
+        """Operator: set the loss and congestion penalties in thousandths (``SetTariff``)."""
+        return await self.submit(txn.SetTariff(alpha_milli, beta_milli))
+
+    async def close_slot(self, product: str, slot: int) -> Submitted:
+        """Operator: close the gate of (product, slot) (``CloseSlot``)."""
+        return await self.submit(txn.CloseSlot(product, slot))
+
 
 def _trades_args(account: bytes | None, limit: int | None, start: int | None) -> dict[str, Any]:
     """The arguments of a ``trades`` request (the node's defaults for what is None)."""
