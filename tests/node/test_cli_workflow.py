@@ -508,3 +508,24 @@ def test_a_replica_process_with_the_wrong_key_exits_non_zero(make_net, tmp_path)
     assert done.returncode == 1
     assert "replica stops: the genesis block of upstream" in done.stderr
     assert done.stderr.count("REFUSED block 0") == 1
+
+
+def test_async_client_operator_writes_reach_the_state(tmp_path):
+    async def main():
+        operator, _clock = make_operator(tmp_path)
+        await operator.start("127.0.0.1", 0)
+        admin = await attach(operator, OPERATOR)
+        try:
+            await admin.set_network('{"buses": ["1"], "lines": [], "root": "1", "voltage_kv": 11}')
+            await admin.set_tariff(5, 7)
+            done = await admin.close_slot("electricity", 4)
+            await admin.wait_committed(done.tx_id)
+            return operator.state.tariff, operator.state.closed, operator.state.network_json
+        finally:
+            await admin.close()
+            await operator.close()
+
+    tariff, closed, network = run(main())
+    assert tariff == (5, 7)
+    assert closed == {("electricity", 4)}
+    assert '"root": "1"' in network
