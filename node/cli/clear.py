@@ -31,6 +31,11 @@ def run_clear(args: argparse.Namespace) -> int:
             )
             return EXIT_ERROR
     try:
+        if args.json or args.csv:
+            from node.cli.clear_output import run_clear_data
+
+            run_clear_data(args)
+            return EXIT_OK
         text = run_clear_command(
             args.case,
             model=args.model,
@@ -83,4 +88,7 @@ def add_clear_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     parser.add_argument(
         "--plot", metavar="DIR", default=None, help="save PNG plots (matplotlib) into DIR"
     )
+    from node.cli.clear_output import add_clear_data_flags
+
+    add_clear_data_flags(parser)
     parser.set_defaults(handler=run_clear)

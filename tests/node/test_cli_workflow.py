@@ -529,3 +529,22 @@ def test_async_client_operator_writes_reach_the_state(tmp_path):
     assert tariff == (5, 7)
     assert closed == {("electricity", 4)}
     assert '"root": "1"' in network
+
+
+def test_clear_json_and_csv_give_the_clearing_as_data(tmp_path, capsys):
+    assert main(["clear", "reference", "--model", "basic", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    [basic] = document["results"]
+    assert basic["model"] == "basic"
+    injection = {p["name"]: p["injection_kw"] for p in basic["peers"]}
+    sold = {}
+    for t in basic["trades"]:
+        sold[t["seller"]] = sold.get(t["seller"], 0.0) + t["kw"]
+    for seller, kw in sold.items():  # a seller's trades add up to its injection
+        assert kw == pytest.approx(injection[seller], abs=1e-3)
+    target = tmp_path / "trades.csv"
+    assert main(["clear", "reference", "--model", "basic", "--csv", str(target)]) == 0
+    assert capsys.readouterr().out == ""
+    rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
+    assert len(rows) == len(basic["trades"])
+    assert {r["model"] for r in rows} == {"basic"}
