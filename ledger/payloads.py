@@ -5,7 +5,7 @@ check the values on construction and on decoding, and give the field order
 on the wire (the payload array of a transaction body, see
 ``ledger.transactions``). Flags are bools in Python and 0 / 1 on the wire.
 
-Units follow DESIGN.md: energy in Wh, prices in ticks per kWh, money in
+Units follow README.md (and docs/walkthrough.md): energy in Wh, prices in ticks per kWh, money in
 tick·Wh.
 """
 

@@ -14,7 +14,9 @@ Example file (every key optional except where the role needs it)::
     gc_full_interval_s = 600.0    # a full collection this often (0: never; see node/gc_policy.py)
     loop_slice_us = 100           # Linux: ask a short scheduling slice for the event loop (0: off)
     slot_length_ms = 0            # > 0: close slot s's gate at s * slot_length_ms (Unix ms)
-    clearing_model = "basic"
+    clearing_model = "basic"     # basic, loss, congestion, loss+congestion or heat
+    upstream_wait_s = 10.0        # replica with an empty store: give up if its upstream is
+                                  # unreachable this long after start-up
     max_frame = 8388608           # bytes
     idle_timeout_s = 300
 """
@@ -31,6 +33,9 @@ from node.roles.sched_hint import MAX_SLICE_US, MIN_SLICE_US
 from node.wire.protocol import DEFAULT_MAX_FRAME
 
 ROLES = ("operator", "replica")
+# The models ``clearing.clear`` takes (``clearing.spec.Model``; importing it here
+# would load the solver stack into every command; tests/node keep the two equal).
+CLEARING_MODELS = ("basic", "loss", "congestion", "loss+congestion", "heat")
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -67,7 +72,8 @@ class NodeConfig:
     gc_full_interval_s: float = 600.0
     loop_slice_us: int = 100  # see node/sched_hint.py
     slot_length_ms: int = 0
-    clearing_model: str = "basic"
+    clearing_model: str = "basic"  # one of CLEARING_MODELS
+    upstream_wait_s: float = 10.0  # replica, empty store: unreachable upstream this long -> exit
     max_frame: int = DEFAULT_MAX_FRAME
     idle_timeout_s: float = 300.0
     port_file: Path | None = None  # the node writes its actual port here once it listens
@@ -112,6 +118,15 @@ class NodeConfig:
                 f"loop_slice_us must be 0 (off) or {MIN_SLICE_US}-{MAX_SLICE_US}, "
                 f"got {self.loop_slice_us}"
             )
+            raise ConfigError(msg)
+        if self.clearing_model not in CLEARING_MODELS:
+            msg = (
+                f"clearing_model {self.clearing_model!r} is not a model; "
+                f"want one of {', '.join(CLEARING_MODELS)}"
+            )
+            raise ConfigError(msg)
+        if self.upstream_wait_s <= 0:
+            msg = f"upstream_wait_s must be > 0, got {self.upstream_wait_s}"
             raise ConfigError(msg)
         if not self.chain_id:
             msg = "chain_id must not be empty"

@@ -1,4 +1,4 @@
-"""The architecture of DESIGN.md, kept by a test.
+"""The architecture of the packages (README "Map of the packages"), kept by a test.
 
 ``orderbook``, ``ledger`` and ``clearing`` are the functional core: they never
 import ``node``, ``market`` or each other, and never touch asyncio, sockets,
@@ -149,6 +149,21 @@ def module_name(path: Path, root: Path) -> str:
     return ".".join(parts)
 
 
+def runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree`` but those under ``if TYPE_CHECKING:`` (not imported at run time)."""
+    found: list[ast.AST] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                stack.extend(child.orelse)
+                continue
+            stack.append(child)
+    return found
+
+
 def import_graph(root: Path = ROOT, packages: tuple[str, ...] = PROJECT) -> dict[str, set[str]]:
     """Module -> the project modules it imports (``from a import b`` counts ``a.b`` if a module)."""
     modules = {
@@ -158,7 +173,7 @@ def import_graph(root: Path = ROOT, packages: tuple[str, ...] = PROJECT) -> dict
     for name, path in modules.items():
         edges: set[str] = set()
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        for node in ast.walk(tree):
+        for node in runtime_nodes(tree):
             targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
@@ -228,4 +243,10 @@ def test_cycle_finder_finds_cycles(tmp_path: Path) -> None:
     (pkg / "b.py").write_text("def f():\n    import node.c\n")
     (pkg / "c.py").write_text("from node.a import thing\n")
     (pkg / "d.py").write_text("import node.a\n")
+    # an import for type checkers only runs at no time: no cycle through it
+    (pkg / "e.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import node.d\n"
+    )
+    (pkg / "f.py").write_text("import node.e\n")
+    (pkg / "g.py").write_text("import node.f\n")
     assert cycles(import_graph(tmp_path, ("node",))) == [["node.a", "node.b", "node.c"]]

@@ -24,6 +24,7 @@ from ledger.sqlite_store import SqliteBlockStore
 from ledger.store import BlockStore, MemoryBlockStore
 from market import replay
 from market.state import ExchangeState
+from node.cli import output
 from node.cli.arguments import positive_int
 from node.client.clients import Client
 from node.errors import BlockRefused, ConfigError, NodeError
@@ -83,23 +84,32 @@ def operator_key(args: argparse.Namespace) -> bytes | None:
     return given if given is not None else pinned
 
 
-def _failed(what: str, exc: LedgerError) -> int:
-    """Print "<what>: FAILED at block N: Error: reason" for a damaged store; return 1."""
+def _failed(args: argparse.Namespace, what: str, exc: LedgerError) -> int:
+    """Report "<what>: FAILED at block N: Error: reason" for a damaged store; return 1."""
     height = getattr(exc, "height", None)
     where = f" at block {height}" if height is not None else ""
-    print(f"{what}: FAILED{where}: {type(exc).__name__}: {exc}")
+    message = f"FAILED{where}: {type(exc).__name__}: {exc}"
+    if args.json:
+        output.print_json({"ok": False, "first_bad_height": height, what: message})
+    else:
+        print(f"{what}: {message}")
     return 1
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    """Audit every block and index row against the operator key, then replay the chain."""
+    """Audit every block and index row against the operator key, then replay the chain.
+
+    With ``--json`` the outcome is one JSON document on stdout (progress and
+    warnings go to stderr); else lines for people.
+    """
+    say = output.note if args.json else print
     try:
         store = open_source(args)
     except StoreCorrupted as exc:
-        return _failed("ledger audit", exc)
+        return _failed(args, "ledger audit", exc)
     try:
         if store.height == 0:
-            print("OK: empty chain")
+            _verified(args, {"ok": True, "blocks": 0, "audit": "OK: empty chain"})
             return 0
         workers = default_workers(store.height) if args.workers is None else args.workers
         auditor = None
@@ -107,7 +117,7 @@ def run_verify(args: argparse.Namespace) -> int:
             path = Path(args.data_dir) / chain.CHAIN_FILE
 
             def auditor(chain_id: str, proposers: Collection[bytes]) -> AuditReport:
-                print(f"ledger audit on {workers} processes ...", flush=True)
+                say(f"ledger audit on {workers} processes ...")
                 return audit_file(
                     path, chain_id=chain_id, authorised_proposers=proposers, workers=workers
                 )
@@ -117,29 +127,55 @@ def run_verify(args: argparse.Namespace) -> int:
         )
         for warning in verified.warnings:
             print(f"p2pex: {warning}", file=sys.stderr)
-        print(f"ledger audit: {verified.describe()}")
+        report = verified.report
+        audit: dict[str, Any] = {
+            "ok": verified.ok,
+            "blocks": report.blocks,
+            "transactions": report.transactions,
+            "head": report.head_hash,
+            "audit": verified.describe(),
+            "operator_pinned": verified.operator_pinned,
+        }
         if verified.indexes is not None:
             checked = verified.indexes
-            print(
-                f"indexes: OK: {checked.blocks} block hashes, {checked.tx_rows} transaction "
+            audit["indexes"] = (
+                f"OK: {checked.blocks} block hashes, {checked.tx_rows} transaction "
                 f"rows, {checked.account_rows} account rows"
             )
         if not verified.ok or verified.operator is None:
+            _verified(args, {**audit, "ok": False, "first_bad_height": report.first_bad_height})
             return 1
         operator = verified.operator
         chain_id = args.chain_id or store.block_at(0).header.chain_id
         try:
             state = replay.replay_store(store, lambda: ExchangeState(chain_id, operator))
         except BlockRefused as exc:
-            print(f"replay: FAILED at block {exc.height}: {exc.reason}")
+            failed = f"FAILED at block {exc.height}: {exc.reason}"
+            _verified(
+                args, {**audit, "ok": False, "first_bad_height": exc.height, "replay": failed}
+            )
             return 1
         except LedgerError as exc:
-            return _failed("replay", exc)
-        print(f"replay: OK: results and state digest match at every block ({store.height})")
-        print(f"state digest {state.state_digest().hex()}")
+            return _failed(args, "replay", exc)
+        replayed = f"OK: results and state digest match at every block ({store.height})"
+        _verified(args, {**audit, "replay": replayed, "state_digest": state.state_digest()})
         return 0
     finally:
         store.close()
+
+
+def _verified(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """Print ``chain verify``'s outcome: one JSON document, or its lines."""
+    if args.json:
+        output.print_json(result)
+        return
+    print(f"ledger audit: {result['audit']}")
+    if "indexes" in result:
+        print(f"indexes: {result['indexes']}")
+    if "replay" in result:
+        print(f"replay: {result['replay']}")
+    if "state_digest" in result:
+        print(f"state digest {result['state_digest'].hex()}")
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -151,15 +187,34 @@ def run_show(args: argparse.Namespace) -> int:
             if args.height is not None
             else range(max(0, store.height - args.last), store.height)
         )
+        shown = []
         for height in heights:
             block = store.block_at(height)
             h = block.header
             when = datetime.datetime.fromtimestamp(h.time_ns / 1e9, datetime.UTC)
+            if args.json:
+                shown.append(
+                    {
+                        "height": h.height,
+                        "hash": h.hash,
+                        "time_ns": h.time_ns,
+                        "time": when.isoformat(),
+                        "transactions": len(block.transactions),
+                        "results": len(block.results),
+                        "prev_hash": h.prev_hash,
+                        "state_digest": h.state_digest,
+                        "tx_root": h.tx_root,
+                        "result_root": h.result_root,
+                    }
+                )
+                continue
             print(
                 f"block {h.height} {h.hash.hex()} time {when.isoformat()} "
                 f"txs {len(block.transactions)} results {len(block.results)} "
                 f"prev {h.prev_hash.hex()[:16]} state {h.state_digest.hex()[:16]}"
             )
+        if args.json:
+            output.print_json({"blocks": shown})
         return 0
     finally:
         store.close()
@@ -194,7 +249,7 @@ def run_prove(args: argparse.Namespace) -> int:
         try:
             store = open_source(args)
         except StoreCorrupted as exc:
-            return _failed("proof", exc)
+            return _failed(args, "proof", exc)
         try:
             if "tx_id" in target:
                 # trusts no index: the leaf must hash to the id, the proof reach tx_root
@@ -205,7 +260,7 @@ def run_prove(args: argparse.Namespace) -> int:
                 leaf = store.block_at(target["height"]).results[target["index"]]
                 header = store.block_at(proof.height).header
         except StoreCorrupted as exc:
-            return _failed("proof", exc)
+            return _failed(args, "proof", exc)
         finally:
             store.close()
     if "tx_id" in target and hashlib.sha256(leaf).digest() != target["tx_id"]:
@@ -214,6 +269,22 @@ def run_prove(args: argparse.Namespace) -> int:
     verify_inclusion_proof(header, proof, leaf)
     tree = "tx_root" if "tx_id" in target else "result_root"
     root = header.tx_root if "tx_id" in target else header.result_root
+    if args.json:
+        output.print_json(
+            {
+                "ok": True,
+                "leaf": _leaf_name(args),
+                "height": header.height,
+                "block": header.hash,
+                "tree": tree,
+                "root": root,
+                "index": proof.index,
+                "size": proof.size,
+                "path": list(proof.path),
+                "record": None if "tx_id" in target else str(decode_result(leaf)),
+            }
+        )
+        return 0
     print(_leaf_name(args))
     if "tx_id" not in target:
         print(f"record {decode_result(leaf)}")
@@ -263,6 +334,7 @@ def add_chain_command(commands: SubParsers) -> None:
         help="processes for the ledger audit of a --data-dir chain (default: every core for "
         "chains of 32 blocks or more; 1 audits in this process); the replay is serial",
     )
+    output.add_json_flag(verify)
     verify.set_defaults(handler=run_verify)
     show = sub.add_parser(
         "show", help="print block headers", description="Print block headers, newest last."
@@ -270,6 +342,7 @@ def add_chain_command(commands: SubParsers) -> None:
     _source_flags(show)
     show.add_argument("--last", type=int, default=10, help="how many of the newest blocks")
     show.add_argument("--height", type=int, help="one block")
+    output.add_json_flag(show)
     show.set_defaults(handler=run_show)
     prove = sub.add_parser(
         "prove",
@@ -281,6 +354,7 @@ def add_chain_command(commands: SubParsers) -> None:
     what = prove.add_mutually_exclusive_group(required=True)
     what.add_argument("--tx", metavar="TX_ID", help="transaction id (hex)")
     what.add_argument("--result", metavar="HEIGHT:INDEX", help="result INDEX of block HEIGHT")
+    output.add_json_flag(prove)
     prove.set_defaults(handler=run_prove)
 
     def usage(_args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -25,7 +26,22 @@ def run_clear(args: argparse.Namespace) -> int:
         print(f"p2pex: error: give exactly one of {names}", file=sys.stderr)
         return EXIT_ERROR
     source, value = given[0]
+    if args.plot is not None:
+        try:  # before the solve: a directory that cannot be made fails at once
+            Path(args.plot).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(
+                f"p2pex: error: cannot write plots into {str(args.plot)!r}: {exc.strerror or exc} "
+                "(give --plot a directory you can write)",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
     try:
+        if args.json or args.csv:
+            from node.cli.clear_output import run_clear_data
+
+            run_clear_data(args, source, value)
+            return EXIT_OK
         text = run_clear_command(
             value,
             model=args.model,
@@ -39,6 +55,9 @@ def run_clear(args: argparse.Namespace) -> int:
         )
     except ClearingError as exc:
         print(f"p2pex: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:  # writing the plots
+        print(f"p2pex: error: cannot write plots: {exc}", file=sys.stderr)
         return EXIT_ERROR
     print(text)
     return EXIT_OK
@@ -129,4 +148,7 @@ def add_clear_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         help="also run pandapower's AC power flow on the clearing and print voltages, line "
         "loading and losses next to the linear figures (needs pandapower; default: off)",
     )
+    from node.cli.clear_output import add_clear_data_flags
+
+    add_clear_data_flags(parser)
     parser.set_defaults(handler=run_clear)

@@ -6,77 +6,113 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from node.cli import output
 from node.cli.arguments import positive_int
-from node.client.clients import Client, Submitted
+from node.cli.common import (
+    DEFAULT_NODE,
+    PRODUCTS,
+    connect,
+    formatter,
+    node_flag,
+    parse_account,
+    report_submitted,
+)
 from node.errors import ConfigError
 from node.keys import load_key
+from orderbook.types import STPMode, TimeInForce
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
-DEFAULT_NODE = "127.0.0.1:7400"
+__all__ = ["DEFAULT_NODE", "add_book_command", "add_order_command", "add_trades_command"]
+
+STP_MODES = tuple(m.value for m in STPMode)
+TIFS = tuple(t.value for t in TimeInForce)
+TRADE_COLUMNS = (
+    "height",
+    "tx_id",
+    "product",
+    "slot",
+    "price",
+    "quantity",
+    "maker_account",
+    "maker_order",
+    "taker_account",
+    "taker_order",
+)
 
 
-def _client(args: argparse.Namespace, *, signed: bool) -> Client:
-    key = None
-    if signed:
-        if args.key is None:
-            msg = "--key KEYFILE is required to sign"
-            raise ConfigError(msg)
-        key = load_key(Path(args.key))
-    return Client.connect(args.node, key=key)
+def check_place(args: argparse.Namespace) -> None:
+    """Refuse, before signing, the orders the market would reject for their flags.
 
-
-def _report(client: Client, done: Submitted, wait: bool) -> None:
-    print(f"accepted tx {done.tx_id.hex()} nonce {done.nonce}", end="")
-    if done.order_id is not None:
-        print(f" order {done.order_id} (client id {done.client_order_id})", end="")
-    print()
-    for event in done.events:
-        fields = " ".join(f"{k}={v}" for k, v in sorted(event.items()) if k != "type")
-        print(f"  {event['type']}: {fields}")
-    if wait:
-        print(f"committed in block {client.wait_committed(done.tx_id)}")
+    Raises:
+        ConfigError: no ``--price`` and no ``--market``, or a GTD order without
+            ``--expires-at`` (or an expiry on another kind).
+    """
+    if args.market and args.price is not None:
+        msg = "give --price (a limit order) or --market, not both"
+        raise ConfigError(msg)
+    if not args.market and args.price is None:
+        msg = (
+            "give --price TICKS (a limit order, ticks per kWh) or --market (a market "
+            "order: trades at whatever price the book offers)"
+        )
+        raise ConfigError(msg)
+    if args.tif == "GTD" and not args.expires_at:
+        msg = "a GTD order needs --expires-at (Unix time in ns, the block clock)"
+        raise ConfigError(msg)
+    if args.tif != "GTD" and args.expires_at:
+        msg = f"--expires-at is for GTD orders only (this one is {args.tif})"
+        raise ConfigError(msg)
 
 
 def run_place(args: argparse.Namespace) -> int:
     """Sign and submit one order."""
-    with _client(args, signed=True) as client:
+    check_place(args)
+    with connect(args, signed=True) as client:
         done = client.place_order(
             args.product,
             args.slot,
             args.side,
-            args.price,
+            0 if args.market else args.price,
             args.quantity,
             client_order_id=args.client_order_id,
             tif=args.tif,
             expires_at=args.expires_at,
             post_only=args.post_only,
-            stp=args.stp,
+            stp=args.stp or "",
         )
-        _report(client, done, args.wait)
-    return 0
+        kind = "market" if args.market else f"@ {args.price}"
+        what = f"order {args.side} {args.quantity} Wh {kind} {args.product} slot {args.slot}"
+        return report_submitted(client, done, wait=args.wait, what=what)
 
 
 def run_cancel(args: argparse.Namespace) -> int:
     """Cancel one of the key's orders."""
-    with _client(args, signed=True) as client:
-        _report(client, client.cancel_order(args.client_order_id), args.wait)
-    return 0
+    with connect(args, signed=True) as client:
+        done = client.cancel_order(args.client_order_id)
+        what = f"cancel of order {args.client_order_id}"
+        return report_submitted(client, done, wait=args.wait, what=what)
 
 
 def run_amend(args: argparse.Namespace) -> int:
     """Amend one of the key's orders."""
-    with _client(args, signed=True) as client:
+    if not args.price and not args.quantity:
+        msg = "give --price and / or --quantity: an amend must change something"
+        raise ConfigError(msg)
+    with connect(args, signed=True) as client:
         done = client.amend_order(args.client_order_id, price=args.price, quantity=args.quantity)
-        _report(client, done, args.wait)
-    return 0
+        what = f"amend of order {args.client_order_id}"
+        return report_submitted(client, done, wait=args.wait, what=what)
 
 
 def run_book(args: argparse.Namespace) -> int:
     """Print the L2 book of (product, slot)."""
-    with _client(args, signed=False) as client:
+    with connect(args, signed=False) as client:
         book = client.book(args.product, args.slot, args.levels)
+    if args.json:
+        output.print_json({"product": args.product, "slot": args.slot, **book})
+        return 0
     state = "closed" if book["closed"] else "open"
     print(f"{args.product} slot {args.slot} ({state})")
     print(f"{'bid Wh':>12} {'price':>8} | {'price':<8} {'ask Wh':<12}")
@@ -94,25 +130,37 @@ def run_trades(args: argparse.Namespace) -> int:
     """Print trades (of an account, or all)."""
     account: bytes | None = None
     if args.account:
-        account = bytes.fromhex(args.account)
+        account = parse_account(args.account)
     elif args.key:
         account = load_key(Path(args.key)).account_id
-    with _client(args, signed=False) as client:
+    with connect(args, signed=False) as client:
         trades: list[dict[str, Any]] = client.trades(account, limit=args.limit)
-    for t in trades:
-        print(
-            f"block {t['height']} {t['product']} slot {t['slot']} {t['quantity']} Wh "
-            f"@ {t['price']} maker {t['maker_account'].hex()[:12]} (order {t['maker_order']}) "
-            f"taker {t['taker_account'].hex()[:12]} (order {t['taker_order']})"
-        )
+    if args.slot is not None:
+        trades = [t for t in trades if t["slot"] == args.slot]
+    if args.csv:
+        output.write_csv(args.csv, trades, TRADE_COLUMNS)
+        if args.csv == "-":
+            return 0
+    if args.json:
+        output.print_json({"trades": trades})
+        return 0
+    rows = [
+        [
+            t["height"],
+            t["product"],
+            t["slot"],
+            t["quantity"],
+            t["price"],
+            f"{output.short(t['maker_account'])}/{t['maker_order']}",
+            f"{output.short(t['taker_account'])}/{t['taker_order']}",
+        ]
+        for t in trades
+    ]
+    if rows:
+        headers = ["block", "product", "slot", "Wh", "price", "maker/order", "taker/order"]
+        print(output.table(headers, rows))
     print(f"{len(trades)} trades")
     return 0
-
-
-def _node_flag(parser: argparse.ArgumentParser, key: bool) -> None:
-    parser.add_argument("--node", default=DEFAULT_NODE, metavar="HOST:PORT", help="node address")
-    if key:
-        parser.add_argument("--key", metavar="KEYFILE", help="signing key (p2pex keygen)")
 
 
 def add_order_command(commands: SubParsers) -> None:
@@ -120,35 +168,76 @@ def add_order_command(commands: SubParsers) -> None:
     parser = commands.add_parser(
         "order",
         help="place, cancel or amend a signed order",
-        description="Sign an order transaction with your key and submit it to a node.",
+        formatter_class=formatter(),
+        description="Sign an order transaction with your key and submit it to a node. "
+        "The key must be registered first (p2pex register). A slot's book opens with its "
+        "first accepted order; after its gate closes (p2pex operator close) orders for it "
+        "are rejected. Exit code 3 when the market rejects the order (the reason and what "
+        "to do are printed on stderr), 1 when the node refuses the transaction.",
     )
     sub = parser.add_subparsers(title="order commands", metavar="COMMAND")
-    place = sub.add_parser("place", help="place an order", description="Place an order.")
-    _node_flag(place, key=True)
-    place.add_argument("--product", default="electricity", choices=["electricity", "heat"])
+    place = sub.add_parser(
+        "place",
+        help="place an order",
+        formatter_class=formatter(),
+        description="Place a limit order (--price TICKS, ticks per kWh) or a market order "
+        "(--market) for QUANTITY Wh of a delivery slot. A producer may only ask, a consumer "
+        "only bid.",
+    )
+    node_flag(place, key=True)
+    place.add_argument("--product", default="electricity", choices=PRODUCTS, help="what is traded")
     place.add_argument("--slot", type=int, required=True, help="delivery slot index")
-    place.add_argument("--side", required=True, choices=["bid", "ask"])
-    place.add_argument("--price", type=int, default=0, help="ticks per kWh (0: market order)")
-    place.add_argument("--quantity", type=int, required=True, help="Wh")
-    place.add_argument("--tif", default="GTC", choices=["GTC", "IOC", "FOK", "GTD"])
-    place.add_argument("--expires-at", type=int, default=0, help="GTD expiry (ns)")
-    place.add_argument("--post-only", action="store_true")
-    place.add_argument("--stp", default="", help="self-trade prevention mode")
-    place.add_argument("--client-order-id", type=int, help="default: the nonce")
+    place.add_argument("--side", required=True, choices=["bid", "ask"], help="bid buys, ask sells")
+    price = place.add_mutually_exclusive_group()
+    price.add_argument(
+        "--price", type=positive_int, help="limit price, ticks per kWh (required unless --market)"
+    )
+    price.add_argument(
+        "--market", action="store_true", help="a market order: no limit price, takes the book"
+    )
+    place.add_argument("--quantity", type=positive_int, required=True, help="energy, Wh")
+    place.add_argument(
+        "--tif",
+        default="GTC",
+        choices=TIFS,
+        help="time in force: good till cancelled, immediate or cancel, fill or kill, "
+        "good till --expires-at",
+    )
+    place.add_argument(
+        "--expires-at", type=int, default=0, help="GTD only: expiry, Unix time in ns"
+    )
+    place.add_argument(
+        "--post-only", action="store_true", help="reject instead of trading on arrival"
+    )
+    place.add_argument(
+        "--stp",
+        choices=STP_MODES,
+        help="self-trade prevention: what happens if it meets your own order "
+        "(default: the market's, cancel_newest)",
+    )
+    place.add_argument("--client-order-id", type=int, help="your id for it (default: the nonce)")
     place.add_argument("--wait", action="store_true", help="wait until committed")
     place.set_defaults(handler=run_place)
-    cancel = sub.add_parser("cancel", help="cancel an order", description="Cancel an order.")
-    _node_flag(cancel, key=True)
+    cancel = sub.add_parser(
+        "cancel",
+        help="cancel an order",
+        formatter_class=formatter(),
+        description="Cancel one of your resting orders, named by its client order id.",
+    )
+    node_flag(cancel, key=True)
     cancel.add_argument("--client-order-id", type=int, required=True)
     cancel.add_argument("--wait", action="store_true", help="wait until committed")
     cancel.set_defaults(handler=run_cancel)
     amend = sub.add_parser(
-        "amend", help="change price / quantity", description="Amend a resting order."
+        "amend",
+        help="change price / quantity",
+        formatter_class=formatter(),
+        description="Amend one of your resting orders: a new price and / or quantity.",
     )
-    _node_flag(amend, key=True)
+    node_flag(amend, key=True)
     amend.add_argument("--client-order-id", type=int, required=True)
-    amend.add_argument("--price", type=int, default=0, help="new price (0: unchanged)")
-    amend.add_argument("--quantity", type=int, default=0, help="new quantity (0: unchanged)")
+    amend.add_argument("--price", type=int, default=0, help="new price, ticks/kWh (0: unchanged)")
+    amend.add_argument("--quantity", type=int, default=0, help="new quantity, Wh (0: unchanged)")
     amend.add_argument("--wait", action="store_true", help="wait until committed")
     amend.set_defaults(handler=run_amend)
 
@@ -162,12 +251,17 @@ def add_order_command(commands: SubParsers) -> None:
 def add_book_command(commands: SubParsers) -> None:
     """Register ``p2pex book``."""
     parser = commands.add_parser(
-        "book", help="show an order book", description="Print the L2 depth of one book."
+        "book",
+        help="show an order book",
+        formatter_class=formatter(),
+        description="Print the L2 depth of one book: Wh and price (ticks/kWh) per level, "
+        "best first.",
     )
-    _node_flag(parser, key=False)
-    parser.add_argument("--product", default="electricity", choices=["electricity", "heat"])
-    parser.add_argument("--slot", type=int, required=True)
-    parser.add_argument("--levels", type=int, default=10)
+    node_flag(parser, key=False)
+    parser.add_argument("--product", default="electricity", choices=PRODUCTS, help="what is traded")
+    parser.add_argument("--slot", type=int, required=True, help="delivery slot index")
+    parser.add_argument("--levels", type=positive_int, default=10, help="price levels per side")
+    output.add_json_flag(parser)
     parser.set_defaults(handler=run_book)
 
 
@@ -176,11 +270,17 @@ def add_trades_command(commands: SubParsers) -> None:
     parser = commands.add_parser(
         "trades",
         help="list the newest trades",
-        description="List the newest trades, of every account or of one.",
+        formatter_class=formatter(),
+        description="List the newest trades, of every account or of one, oldest first: "
+        "block, product, slot, Wh, price (ticks/kWh), maker and taker (account prefix / "
+        "market order id). --json and --csv give full account ids.",
     )
-    _node_flag(parser, key=True)
-    parser.add_argument("--account", metavar="HEX", help="account id (default: --key's, or all)")
+    node_flag(parser, key=True, key_help="list this key's trades")
+    parser.add_argument("--account", metavar="HEX", help="account id, 64 hex digits")
+    parser.add_argument("--slot", type=int, help="only this slot (of the newest --limit)")
     parser.add_argument(
-        "--limit", type=positive_int, default=50, help="print the newest N (default: 50)"
+        "--limit", type=positive_int, default=50, help="the newest N (at most 10000)"
     )
+    output.add_json_flag(parser)
+    output.add_csv_flag(parser)
     parser.set_defaults(handler=run_trades)

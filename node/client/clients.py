@@ -261,6 +261,38 @@ class Client(_Signer):
         while True:
             yield self.rpc.next_event(timeout)
 
+    # -- operator writes and slot reads (added for the command line) ----------------------------
+
+    def set_network(self, network_json: str) -> Submitted:
+        """Operator: publish the feeder (``SetNetwork``; see ``market.gate_clearing``)."""
+        return self.submit(txn.SetNetwork(network_json))
+
+    def set_tariff(self, alpha_milli: int, beta_milli: int) -> Submitted:
+        """Operator: set the loss and congestion penalties in thousandths (``SetTariff``)."""
+        return self.submit(txn.SetTariff(alpha_milli, beta_milli))
+
+    def close_slot(self, product: str, slot: int) -> Submitted:
+        """Operator: close the gate of (product, slot) (``CloseSlot``); the clearing follows."""
+        return self.submit(txn.CloseSlot(product, slot))
+
+    def clearing(self, product: str, slot: int, *, window: int = 64) -> Result | None:
+        """The published clearing of (product, slot), or None if there is none yet.
+
+        Scans the node's blocks newest first, ``window`` at a time, for the
+        ``PublishClearing`` transaction. Returns ``height``, ``tx_id``,
+        ``settlements`` (maps ``account``, ``energy_wh``, ``payment``) and
+        the ``certificate`` bytes (``clearing.certificate_from_plain`` of
+        their msgpack decodes it).
+        """
+        end = int(self.status()["height"])
+        while end > 0:
+            start = max(0, end - window)
+            found = _find_clearing(self.blocks(start, end - start), product, slot)
+            if found is not None:
+                return found
+            end = start
+        return None
+
 
 class AsyncClient(_Signer):
     """An asyncio client of one node; many requests may be in flight at once."""
@@ -393,6 +425,20 @@ class AsyncClient(_Signer):
         """The next pushed event."""
         return await self.rpc.next_event(timeout)
 
+    # -- operator writes (added for the command line) -------------------------------------------
+
+    async def set_network(self, network_json: str) -> Submitted:
+        """Operator: publish the feeder (``SetNetwork``)."""
+        return await self.submit(txn.SetNetwork(network_json))
+
+    async def set_tariff(self, alpha_milli: int, beta_milli: int) -> Submitted:
+        """Operator: set the loss and congestion penalties in thousandths (``SetTariff``)."""
+        return await self.submit(txn.SetTariff(alpha_milli, beta_milli))
+
+    async def close_slot(self, product: str, slot: int) -> Submitted:
+        """Operator: close the gate of (product, slot) (``CloseSlot``)."""
+        return await self.submit(txn.CloseSlot(product, slot))
+
 
 def _trades_args(account: bytes | None, limit: int | None, start: int | None) -> dict[str, Any]:
     """The arguments of a ``trades`` request (the node's defaults for what is None)."""
@@ -411,3 +457,32 @@ def _settlements_args(account: bytes | None, limit: int | None) -> dict[str, Any
     if limit is not None:
         args["limit"] = limit
     return args
+
+
+def _find_clearing(blocks: list[bytes], product: str, slot: int) -> Result | None:
+    """The ``PublishClearing`` of (product, slot) in ``blocks`` (newest last), as a map."""
+    from ledger.block import decode_block
+
+    for data in reversed(blocks):
+        block = decode_block(data)
+        for raw in block.transactions:
+            signed = txn.decode(raw)
+            payload = signed.transaction.payload
+            if (
+                isinstance(payload, txn.PublishClearing)
+                and payload.product == product
+                and payload.slot == slot
+            ):
+                rows = [
+                    {"account": account, "energy_wh": energy, "payment": payment}
+                    for account, energy, payment in payload.settlements
+                ]
+                return {
+                    "height": block.header.height,
+                    "tx_id": signed.tx_id,
+                    "product": product,
+                    "slot": slot,
+                    "settlements": rows,
+                    "certificate": payload.certificate,
+                }
+    return None

@@ -266,7 +266,7 @@ class Demo:
                 f"CDA prices {case.currency}/kWh: min {min(prices):.4f}  "
                 f"vwap {vwap:.4f}  max {max(prices):.4f}"
             )
-        self.say(format_trade_matrix(case, flows, "CDA trades (kWh per producer and consumer)"))
+        self.say(format_trade_matrix(case, flows, "CDA trades (kW per producer and consumer)"))
 
         # The reference outcome: the same basic model the operator solved.
         reference = clear(case, "basic")

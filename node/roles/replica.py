@@ -63,6 +63,9 @@ class TcpUpstream:
 
 
 PULL_LIMIT = 256  # blocks per ``blocks`` request
+# The ledger's errors for a block of another operator or chain (``ledger.errors``),
+# as ``replay.verify_and_replay`` names them in a refusal's reason.
+GENESIS_MISMATCH = ("UnauthorisedProposer", "WrongChainId")
 RETRY_SECONDS = 0.5
 
 
@@ -145,11 +148,14 @@ class Replica(NodeService):
     # -- following -------------------------------------------------------------------------------
 
     async def _sync_loop(self) -> None:
+        started = self.clock.monotonic()
+        reached = False  # the upstream answered at least once since start-up
         while True:
             rpc = None
             try:
                 rpc = await self.upstream.connect(10.0)
                 await rpc.call("subscribe", {"topics": ["blocks"]})
+                reached = True
                 await self._catch_up(rpc)
                 self.synced.set()
                 while True:
@@ -165,8 +171,16 @@ class Replica(NodeService):
             except (asyncio.CancelledError, StoreError):
                 raise  # a store that cannot take blocks stops the node (``watch``)
             except BlockRefused as exc:
-                self._report(exc)
+                if self._report(exc):
+                    return
             except NodeError as exc:
+                waited = self.clock.monotonic() - started
+                if not reached and self.store.height == 0 and waited >= self.config.upstream_wait_s:
+                    self._give_up(
+                        f"upstream {self.upstream} unreachable for {waited:.0f} s since start-up "
+                        f"({exc}): start the operator first, or check --upstream"
+                    )
+                    return
                 log.info("upstream %s: %s; retrying", self.upstream, exc)
             except Exception:
                 log.exception("sync loop failed; retrying")
@@ -214,7 +228,30 @@ class Replica(NodeService):
             raise
         await self.on_block_stored(block, data)
 
-    def _report(self, exc: BlockRefused) -> None:
+    def _report(self, exc: BlockRefused) -> bool:
+        """Log and list a refused block; True if the replica can never follow this upstream.
+
+        A refused genesis block whose proposer or chain id is not the
+        configured one is certain to be refused again, every retry: the
+        replica stops with what to fix instead of retrying forever.
+        """
         log.error("REFUSED block %d from %s: %s", exc.height, self.upstream, exc.reason)
         self.refused.append({"height": exc.height, "reason": exc.reason[:500]})
         del self.refused[:-100]
+        if exc.height != 0 or self.store.height != 0 or not exc.reason.startswith(GENESIS_MISMATCH):
+            return False
+        self._give_up(
+            f"the genesis block of upstream {self.upstream} is refused ({exc.reason}): this "
+            f"replica follows chain {self.config.chain_id!r} of operator "
+            f"{self.operator_public_key.hex()}, the upstream serves another. Give the "
+            "operator's key file (--operator-key) or public key (--operator-public-key) and its "
+            "--chain-id; 'p2pex status --node UPSTREAM' prints both"
+        )
+        return True
+
+    def _give_up(self, message: str) -> None:
+        """Stop the node (exit code 1) with ``message``: retrying cannot help."""
+        log.critical("replica stops: %s", message)
+        self.refused.append({"height": -1, "reason": message[:1000]})
+        self.fatal.set()
+        self.synced.set()  # the runner stops waiting for the first catch-up

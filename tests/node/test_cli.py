@@ -180,7 +180,7 @@ def test_cli_trades_and_audits_against_real_nodes(make_net, tmp_path, capsys) ->
         == 0
     )
     out = capsys.readouterr().out
-    assert "trade:" in out and "price=95" in out and "committed in block" in out
+    assert "trade: 2000 Wh @ 95" in out and "committed in block" in out
     tx_id = out.split("accepted tx ")[-1].split()[0]
     events = watcher.events(timeout=10)
     trade = next(e for e in events if e.topic == "trades").data
@@ -194,9 +194,10 @@ def test_cli_trades_and_audits_against_real_nodes(make_net, tmp_path, capsys) ->
     )
     assert main(["trades", "--node", rep, "--key", str(buyer)]) == 0
     out = capsys.readouterr().out
-    assert "2000 Wh @ 95" in out and "1 trades" in out
-    assert main(["order", "cancel", *base, "--key", str(seller), "--client-order-id", "1"]) == 0
-    assert "rejected: reason=unknown_order" in capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if "electricity" in line.split()]
+    assert [row[3:5] for row in rows] == [["2000", "95"]] and "1 trades" in out
+    assert main(["order", "cancel", *base, "--key", str(seller), "--client-order-id", "1"]) == 3
+    assert "rejected: unknown_order" in capsys.readouterr().err
 
     key = ["--operator-key", str(net.operator_key)]
     assert main(["chain", "verify", "--node", rep, *key]) == 0
