@@ -82,12 +82,13 @@ async def serve(config: NodeConfig, stop: asyncio.Event | None = None) -> int:
         if isinstance(synced, asyncio.Event):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(synced.wait(), REPLICA_READY_WAIT)
-        if config.port_file is not None:
-            write_port_file(config.port_file, actual)
-        print(
-            f"p2pex node ready {config.role} {host}:{actual} height {node.store.height}",
-            flush=True,
-        )
+        if not node.fatal.is_set():  # a replica that gave up on its upstream is not ready
+            if config.port_file is not None:
+                write_port_file(config.port_file, actual)
+            print(
+                f"p2pex node ready {config.role} {host}:{actual} height {node.store.height}",
+                flush=True,
+            )
         waits: list[asyncio.Task[object]] = [
             asyncio.create_task(stop.wait()),
             asyncio.create_task(node.fatal.wait()),

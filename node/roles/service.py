@@ -272,6 +272,7 @@ class NodeService:
             "state_digest": self.state.state_digest() if head is None else head.state_digest,
             "operator": self.operator_public_key,
             "refused": self.refused[-20:],
+            "opened": [[p, s] for p, s in sorted(self.state.opened)],
             "closed": [[p, s] for p, s in sorted(self.stored_closed())],
             "cleared": [[p, s] for p, s in sorted(self.stored_cleared())],
         }
