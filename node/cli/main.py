@@ -19,6 +19,7 @@ from market.errors import MarketError
 from node.cli.chain import add_chain_command
 from node.cli.clear import add_clear_command
 from node.cli.market import add_book_command, add_order_command, add_trades_command
+from node.cli.money import add_money_commands
 from node.cli.operator import add_clearing_command, add_operator_command
 from node.cli.peer import (
     add_curve_command,
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_book_command(commands)
     add_trades_command(commands)
     add_settlements_command(commands)
+    add_money_commands(commands)
     add_operator_command(commands)
     add_clearing_command(commands)
     add_chain_command(commands)

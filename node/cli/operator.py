@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from market import transactions as txn
 from node.cli import output
 from node.cli.common import PRODUCTS, connect, formatter, node_flag, report_submitted
+from node.cli.money import add_money_operator_commands
 from node.cli.peer import load_case_file
 from node.errors import ConfigError
 
@@ -95,7 +96,7 @@ def add_operator_command(commands: SubParsers) -> None:
     """Register ``p2pex operator network | tariff | close``."""
     parser = commands.add_parser(
         "operator",
-        help="operator: publish the network and tariff, close a slot",
+        help="operator: network, tariff, slots, money (deposits, meters, settlement)",
         formatter_class=formatter(),
         description="The operator's transactions, signed with the operator key file. "
         "A slot has no open transaction: it opens with its first accepted order or curve "
@@ -152,6 +153,7 @@ def add_operator_command(commands: SubParsers) -> None:
     close.add_argument("--slot", type=int, required=True, help="delivery slot index")
     close.add_argument("--wait", action="store_true", help="wait until committed")
     close.set_defaults(handler=run_close)
+    add_money_operator_commands(sub)
 
     def usage(_args: argparse.Namespace) -> int:
         parser.print_help()
