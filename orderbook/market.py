@@ -39,6 +39,7 @@ from orderbook.commands import (
     CloseInstrument,
     OpenInstrument,
     PlaceOrder,
+    SetMode,
 )
 from orderbook.events import (
     Accepted,
@@ -48,9 +49,13 @@ from orderbook.events import (
     Expired,
     InstrumentClosed,
     InstrumentOpened,
+    LineBlocked,
+    ModeSet,
     Rejected,
     RejectReason,
 )
+from orderbook.grid import Grid, GridMode, Preferences
+from orderbook.gridmatch import GridState, candidates, fok_fillable_grid, take_grid
 from orderbook.matching import fok_fillable, take
 from orderbook.state import MarketState, valid_instrument
 from orderbook.types import Instrument, Side, STPMode, TimeInForce
@@ -69,6 +74,7 @@ _IOC = TimeInForce.IOC
 _FOK = TimeInForce.FOK
 _REQUESTED = CancelReason.REQUESTED
 _UNFILLED = CancelReason.UNFILLED
+_SELF_TRADE = CancelReason.SELF_TRADE
 # Limit key of a market order without protection: beyond every real level key
 # (|key| <= 2**60) and below the EMPTY sentinel of an empty side (2**62).
 _NO_LIMIT = 2**61
@@ -91,7 +97,7 @@ class Market(MarketState):
         """Apply one command and return its events (never raises for a bad command)."""
         if isinstance(command, PlaceOrder):
             c = command
-            return self.place(
+            return self.place_grid(
                 c.instrument,
                 c.order_id,
                 c.owner,
@@ -103,7 +109,10 @@ class Market(MarketState):
                 c.post_only,
                 c.stp,
                 c.protection_price,
+                c.preferences,
             )
+        if isinstance(command, SetMode):
+            return self.set_mode(command.instrument, command.mode, command.grid)
         if isinstance(command, CancelOrder):
             return self.cancel(command.order_id, command.owner)
         if isinstance(command, AmendOrder):
@@ -183,10 +192,10 @@ class Market(MarketState):
             and (stp is None or isinstance(stp, STPMode))
         ):
             try:
-                book = self._books.get(instrument)
+                book = self._fast.get(instrument)  # open books in mode 2 only
             except TypeError:  # unhashable junk: _place_reason reports it
                 book = None
-            if book is not None and not book.closed:
+            if book is not None:
                 instrument = book.instrument  # the canonical object, even if given an equal tuple
                 if side is _BID:
                     own = book.bids
@@ -252,6 +261,89 @@ class Market(MarketState):
                             )
                         )
                 return events
+        return self._place_slow(
+            instrument,
+            order_id,
+            owner,
+            side,
+            quantity,
+            price,
+            tif,
+            expires_at,
+            post_only,
+            stp,
+            protection_price,
+            None,
+        )
+
+    def place_grid(
+        self,
+        instrument: Instrument,
+        order_id: int,
+        owner: str,
+        side: Side,
+        quantity: int,
+        price: int | None = None,
+        tif: TimeInForce = _GTC,
+        expires_at: int | None = None,
+        post_only: bool = False,
+        stp: STPMode | None = None,
+        protection_price: int | None = None,
+        preferences: Preferences | None = None,
+    ) -> list[Event]:
+        """``place`` with mode-1 ``preferences`` (the fields of ``PlaceOrder``).
+
+        Any book takes orders through ``place``; only a book in mode 1 takes
+        preferences (elsewhere: ``Rejected(invalid_preferences)``). In a grid
+        mode the owner needs a bus in the book's grid data (else
+        ``Rejected(unknown_bus)``); matching follows ``orderbook.gridmatch``
+        and trades are ``GridTrade`` events.
+        """
+        if preferences is None:
+            return self.place(
+                instrument,
+                order_id,
+                owner,
+                side,
+                quantity,
+                price,
+                tif,
+                expires_at,
+                post_only,
+                stp,
+                protection_price,
+            )
+        return self._place_slow(
+            instrument,
+            order_id,
+            owner,
+            side,
+            quantity,
+            price,
+            tif,
+            expires_at,
+            post_only,
+            stp,
+            protection_price,
+            preferences,
+        )
+
+    def _place_slow(
+        self,
+        instrument: Instrument,
+        order_id: int,
+        owner: str,
+        side: Side,
+        quantity: int,
+        price: int | None,
+        tif: TimeInForce,
+        expires_at: int | None,
+        post_only: bool,
+        stp: STPMode | None,
+        protection_price: int | None,
+        preferences: Preferences | None,
+    ) -> list[Event]:
+        """Validate any order, then run it in its book's mode."""
         reason = self._place_reason(
             instrument,
             order_id,
@@ -268,7 +360,37 @@ class Market(MarketState):
         if reason is not None:
             return [_new(Rejected, (order_id, reason))]
         book = self._books[instrument]
+        state = book.grid
+        stp = self._default_stp if stp is None else stp
+        if preferences is not None and (
+            type(preferences) is not Preferences
+            or state is None
+            or state.mode is not GridMode.PREFERENCES
+        ):
+            return [Rejected(order_id, _R.INVALID_PREFERENCES)]
         own, opp = (book.bids, book.asks) if side is _BID else (book.asks, book.bids)
+        if state is not None:
+            bus = state.owner_bus.get(owner)
+            if bus is None:
+                return [Rejected(order_id, _R.UNKNOWN_BUS)]
+            return self._place_grid(
+                book,
+                state,
+                own,
+                opp,
+                order_id,
+                owner,
+                side,
+                bus,
+                quantity,
+                price,
+                tif,
+                expires_at,
+                post_only,
+                stp,
+                protection_price,
+                preferences,
+            )
         return self._place_valid(
             book,
             own,
@@ -281,9 +403,64 @@ class Market(MarketState):
             tif,
             expires_at,
             post_only,
-            self._default_stp if stp is None else stp,
+            stp,
             protection_price,
         )
+
+    def _place_grid(
+        self,
+        book: Book,
+        state: GridState,
+        own: _Side,
+        opp: _Side,
+        order_id: int,
+        owner: str,
+        side: Side,
+        bus: int,
+        quantity: int,
+        price: int | None,
+        tif: TimeInForce,
+        expires_at: int | None,
+        post_only: bool,
+        stp: STPMode,
+        protection_price: int | None,
+        preferences: Preferences | None,
+    ) -> list[Event]:
+        """Run a validated order in a book in mode 1, 3 or 4 (``orderbook.gridmatch``)."""
+        limit = price if price is not None else protection_price
+        limit_key = _NO_LIMIT if limit is None else limit if side is _BID else -limit
+        cands = candidates(state, opp, side is _BID, owner, bus, preferences, limit_key)
+        if post_only and cands:
+            return [Rejected(order_id, _R.WOULD_TAKE)]
+        if tif is _FOK and not fok_fillable_grid(state, cands, owner, side, bus, quantity, stp):
+            return [Rejected(order_id, _R.FOK_UNFILLABLE)]
+        instrument = book.instrument
+        events: list[Event] = [Accepted(instrument, order_id, owner, side, price, quantity)]
+        remaining, stopped = quantity, False
+        if cands:
+            remaining, stopped = take_grid(
+                self._index, state, opp, cands, order_id, owner, side, bus, quantity, stp, events
+            )
+        changed = any(type(e) is not LineBlocked for e in events[1:])
+        if stopped:
+            if not changed:
+                return [Rejected(order_id, _R.SELF_TRADE)]
+            events.append(Cancelled(instrument, order_id, owner, remaining, 0, _SELF_TRADE))
+            return events
+        if not remaining:
+            return events
+        if price is not None and (tif is _GTC or tif is _GTD):
+            order = _Order(order_id, owner, own, price, remaining, expires_at, stp, post_only)
+            order.bus = bus
+            order.prefs = preferences
+            order.seq = state.seq
+            state.seq += 1
+            self._rest(order)
+            return events
+        if not changed:
+            return [Rejected(order_id, _R.NO_LIQUIDITY if price is None else _R.IOC_UNFILLED)]
+        events.append(Cancelled(instrument, order_id, owner, remaining, 0, _UNFILLED))
+        return events
 
     def _place_valid(
         self,
@@ -427,6 +604,8 @@ class Market(MarketState):
                 )
             ]
         book = self._books[instrument]
+        if book.grid is not None:
+            return self._amend_grid(book, book.grid, order, new_price, new_quantity)
         opp = book.asks if side is book.bids else book.bids
         limit_key = new_price if side is book.bids else -new_price
         crosses = opp.best <= limit_key
@@ -475,6 +654,145 @@ class Market(MarketState):
         order.level.encoded = None  # type: ignore[union-attr]  # just queued
         return events
 
+    def _amend_grid(
+        self, book: Book, state: GridState, order: _Order, new_price: int, new_quantity: int
+    ) -> list[Event]:
+        """The priority-losing amend of an order in a grid book: re-match, then re-queue."""
+        side = order.side
+        bids = side is book.bids
+        opp = book.asks if bids else book.bids
+        limit_key = new_price if bids else -new_price
+        cands = candidates(state, opp, bids, order.owner, order.bus, order.prefs, limit_key)
+        order_id = order.order_id
+        if order.post_only and cands:
+            return [Rejected(order_id, _R.WOULD_TAKE)]
+        instrument = book.instrument
+        events: list[Event] = [
+            Amended(
+                instrument,
+                order_id,
+                order.owner,
+                new_price,
+                new_quantity,
+                order.price,
+                order.quantity,
+                False,
+            )
+        ]
+        side.unlink(order)
+        order.price = new_price
+        order.quantity = new_quantity
+        order.encoded = None  # its snapshot text changed
+        if cands:
+            remaining, stopped = take_grid(
+                self._index,
+                state,
+                opp,
+                cands,
+                order_id,
+                order.owner,
+                side.side,
+                order.bus,
+                new_quantity,
+                order.stp,
+                events,
+            )
+            if stopped or not remaining:
+                del self._index[order_id]
+                if stopped:
+                    events.append(
+                        Cancelled(instrument, order_id, order.owner, remaining, 0, _SELF_TRADE)
+                    )
+                return events
+            order.quantity = remaining
+        order.seq = state.seq
+        state.seq += 1
+        side.append(order)
+        order.level.encoded = None  # type: ignore[union-attr]  # re-queued (orderbook.digest)
+        return events
+
+    def set_mode(
+        self, instrument: Instrument, mode: GridMode, grid: Grid | None = None
+    ) -> list[Event]:
+        """Set the operation mode of an open book and the grid data it needs.
+
+        Allowed before the first order and while the book trades. Resting
+        orders stay, renumbered for time priority in price-then-queue order
+        (best price first); each gets its owner's bus, and keeps any
+        preferences it had (binding in mode 1 only). Mode 2 drops the grid
+        data and the orders' grid fields, and the book is a plain book again.
+        Mode 4 starts its flows at ``grid.base_flow``; a book already in mode
+        4 on the same feeder (same ``parent``) keeps the flows of its trades
+        (``flow - old base + new base``), and new capacities below them are
+        refused.
+
+        Returns:
+            ``[ModeSet(instrument, mode)]``, or ``[Rejected(None, reason)]``
+            with the market unchanged: unknown_instrument, instrument_closed,
+            invalid_mode (not a ``GridMode``), invalid_grid (not a ``Grid``,
+            lacking what the mode needs, a grid for mode 2, or capacities
+            below carried flows), unknown_bus (a resting order's owner has no
+            bus).
+
+        Runtime complexity: O(n + B^2) for n resting orders and B buses.
+        """
+        try:
+            book = self._books.get(instrument)
+        except TypeError:
+            book = None
+        if book is None:
+            return [Rejected(None, _R.UNKNOWN_INSTRUMENT)]
+        if book.closed:
+            return [Rejected(None, _R.INSTRUMENT_CLOSED)]
+        if type(mode) is not GridMode:
+            return [Rejected(None, _R.INVALID_MODE)]
+        orders = book.iter_orders()  # bids then asks, best first, queue order
+        if mode is GridMode.BIDS_OFFERS:
+            if grid is not None:
+                return [Rejected(None, _R.INVALID_GRID)]
+            for order in orders:
+                if getattr(order, "seq", None) is not None:
+                    del order.seq, order.bus, order.prefs
+            new_state = None
+        else:
+            if type(grid) is not Grid or grid.missing(mode) is not None:
+                return [Rejected(None, _R.INVALID_GRID)]
+            new_state = GridState(mode, grid)
+            old = book.grid
+            if (
+                mode is GridMode.LINE_VALIDATION
+                and old is not None
+                and old.mode is GridMode.LINE_VALIDATION
+                and old.parent == grid.parent
+            ):
+                base = new_state.flow
+                old_base = old.grid.base_flow or [0] * grid.n_buses
+                flow = [f - b0 + b1 for f, b0, b1 in zip(old.flow, old_base, base, strict=True)]
+                if any(
+                    abs(f) > c
+                    for f, c, p in zip(flow, grid.capacity, grid.parent, strict=True)
+                    if p >= 0
+                ):
+                    return [Rejected(None, _R.INVALID_GRID)]
+                new_state.flow = flow
+            owner_bus = new_state.owner_bus
+            if any(order.owner not in owner_bus for order in orders):
+                return [Rejected(None, _R.UNKNOWN_BUS)]
+            for seq, order in enumerate(orders):
+                order.seq = seq
+                order.bus = owner_bus[order.owner]
+                order.prefs = getattr(order, "prefs", None)
+            new_state.seq = len(orders)
+        for order in orders:
+            order.encoded = None  # its snapshot text changed
+            order.level.encoded = None  # type: ignore[union-attr]
+        book.grid = new_state
+        if new_state is None:
+            self._fast[instrument] = book
+        else:
+            self._fast.pop(instrument, None)
+        return [ModeSet(book.instrument, int(mode))]
+
     def open_instrument(self, instrument: Instrument) -> list[Event]:
         """Open a book for ``instrument`` (a Product and an int slot)."""
         if not valid_instrument(instrument):
@@ -512,6 +830,7 @@ class Market(MarketState):
                     )
             side.clear()
         book.closed = True
+        self._fast.pop(instrument, None)
         events.append(InstrumentClosed(instrument))
         return events
 

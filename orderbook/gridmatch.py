@@ -1,0 +1,393 @@
+"""Matching in modes 1, 3 and 4: a book's grid state, candidate ranking, the match loop.
+
+A book in a grid mode keeps its ordinary levels (price -> FIFO queue) and
+adds a ``GridState``. Each resting order of such a book carries ``seq`` (its
+arrival number in the book, the "time" of price-time priority across price
+levels), ``bus`` (its owner's bus) and ``prefs`` (mode 1 preferences or None).
+
+An incoming order first collects its *candidates*, the resting orders it may
+trade with, best first (``candidates``), then walks them (``take_grid``):
+
+- mode 3 ranks by the price net of the grid charges between the two buses
+  (``key + seller_charge + buyer_charge``, keys as in ``orderbook.book``),
+  then ``seq``; a candidate must satisfy the incoming limit net of both
+  charges. Charges are >= 0, so the walk over levels stops at
+  ``limit_key - (smallest charge to this bus)``;
+- mode 4 ranks by price, then ``seq`` (plain price-time), and cuts each
+  match to the headroom of the lines on the radial path between the two
+  buses, or skips it (``LineBlocked``) when a line has none left;
+- mode 1 keeps the candidates that both sides' preferences accept, ranks the
+  incoming order's preferred partners first, then price, then ``seq``.
+
+The list is built before anything changes: matching only removes or reduces
+the candidates themselves, so the ranking stays valid during the walk.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from orderbook.events import Cancelled, CancelReason, GridTrade, LineBlocked
+from orderbook.grid import Grid, GridMode, Preferences
+from orderbook.snapshot import _dumps
+from orderbook.types import Side, STPMode
+
+if TYPE_CHECKING:
+    from orderbook.book import _Order, _Side
+    from orderbook.events import Event
+    from orderbook.types import Instrument
+
+_new = tuple.__new__
+_BID = Side.BID
+_SELF_TRADE = CancelReason.SELF_TRADE
+_PREFERENCES = GridMode.PREFERENCES
+_PRICE_SIGNALS = GridMode.PRICE_SIGNALS
+_LINE_VALIDATION = GridMode.LINE_VALIDATION
+_CANCEL_NEWEST = STPMode.CANCEL_NEWEST
+_CANCEL_OLDEST = STPMode.CANCEL_OLDEST
+_CANCEL_BOTH = STPMode.CANCEL_BOTH
+
+# A path between two buses: (line, direction) pairs from the seller's bus to
+# the buyer's, direction +1 where the energy runs towards the root.
+Path = tuple[tuple[int, int], ...]
+
+
+class GridState:
+    """The mode of one book, its grid data, and what matching derives from them.
+
+    Mutable engine state: ``flow`` (mode 4, Wh per line, positive towards the
+    root) changes with every trade and ``seq`` with every resting order.
+    """
+
+    __slots__ = (
+        "bid_rows",
+        "buyer_charge",
+        "capacity",
+        "distance",
+        "flow",
+        "grid",
+        "min_for_ask",
+        "min_for_bid",
+        "mode",
+        "owner_bus",
+        "parent",
+        "paths",
+        "seller_charge",
+        "seq",
+        "tech",
+        "text",
+        "total",
+    )
+
+    def __init__(
+        self, mode: GridMode, grid: Grid, seq: int = 0, flow: list[int] | None = None
+    ) -> None:
+        n = grid.n_buses
+        self.mode = mode
+        self.grid = grid
+        self.seq = seq  # the next order's arrival number
+        self.owner_bus = dict(grid.buses)
+        self.tech = dict(grid.technologies)
+        self.text = _dumps(grid.value())  # cached: the grid is immutable
+        self.seller_charge = grid.seller_charge
+        self.buyer_charge = grid.buyer_charge
+        self.distance = grid.distance
+        # total[s][b]: both charges of a trade from seller bus s to buyer bus b.
+        self.total: list[list[int]] = []
+        self.bid_rows: list[list[int]] = []  # bid_rows[b][s] = total[s][b]
+        self.min_for_bid: list[int] = []  # smallest total into buyer bus b
+        self.min_for_ask: list[int] = []  # smallest total out of seller bus s
+        if grid.seller_charge:
+            sc, bc = grid.seller_charge, grid.buyer_charge
+            self.total = [[sc[s][b] + bc[s][b] for b in range(n)] for s in range(n)]
+            self.bid_rows = [[self.total[s][b] for s in range(n)] for b in range(n)]
+            self.min_for_bid = [min(row) for row in self.bid_rows]
+            self.min_for_ask = [min(row) for row in self.total]
+        self.parent = grid.parent
+        self.capacity = grid.capacity
+        self.flow: list[int] = []
+        if grid.parent:
+            self.flow = list(flow) if flow is not None else list(grid.base_flow or [0] * n)
+        self.paths: dict[tuple[int, int], Path] = {}
+
+    def path(self, seller_bus: int, buyer_bus: int) -> Path:
+        """The lines from ``seller_bus`` to ``buyer_bus`` with directions (cached). O(depth)."""
+        key = (seller_bus, buyer_bus)
+        path = self.paths.get(key)
+        if path is None:
+            parent = self.parent
+            up: list[int] = []
+            ancestors: dict[int, int] = {}
+            x = seller_bus
+            while x >= 0:
+                ancestors[x] = len(up)
+                up.append(x)
+                x = parent[x]
+            down: list[int] = []
+            x = buyer_bus
+            while x not in ancestors:
+                down.append(x)
+                x = parent[x]
+            lca = ancestors[x]
+            path = self.paths[key] = tuple(
+                [(line, 1) for line in up[:lca]] + [(line, -1) for line in reversed(down)]
+            )
+        return path
+
+    def entry_text(self, product: str, slot: int) -> bytes:
+        """This book's entry of the snapshot's ``grid`` array (see ``orderbook.snapshot``)."""
+        head = _dumps([product, slot, int(self.mode), self.seq, self.flow])
+        return head[:-1] + b"," + self.text + b"]"
+
+    def entry_value(self, product: str, slot: int) -> list[object]:
+        """The same entry as a JSON value."""
+        return [product, slot, int(self.mode), self.seq, list(self.flow), self.grid.value()]
+
+
+def allows(prefs: Preferences | None, other: str, tech: str | None, distance: int) -> bool:
+    """True if ``prefs`` accept a counterparty ``other`` with label ``tech`` at ``distance``."""
+    if prefs is None:
+        return True
+    if other in prefs.excluded:
+        return False
+    techs = prefs.technologies
+    if techs is not None and tech not in techs:
+        return False
+    limit = prefs.max_distance
+    return limit is None or distance <= limit
+
+
+def candidates(
+    state: GridState,
+    opp: _Side,
+    taker_bid: bool,
+    owner: str,
+    bus: int,
+    prefs: Preferences | None,
+    limit_key: int,
+) -> list[_Order]:
+    """Resting orders of ``opp`` an incoming order may trade with, best first. Reads only.
+
+    Runtime complexity: O(k log k) for the k orders on levels within reach
+    (mode 3: up to ``limit_key`` minus the smallest charge to ``bus``).
+    """
+    mode = state.mode
+    levels = opp.levels
+    if mode is _PRICE_SIGNALS:
+        row = state.bid_rows[bus] if taker_bid else state.total[bus]
+        bound = limit_key - (state.min_for_bid[bus] if taker_bid else state.min_for_ask[bus])
+        if opp.best > bound:
+            return []
+        ranked: list[tuple[int, int, _Order]] = []
+        for key in opp.keys_from_best():
+            if key > bound:
+                break
+            order = levels[key].head
+            while order is not None:
+                net = key + row[order.bus]
+                if net <= limit_key:
+                    ranked.append((net, order.seq, order))
+                order = order.next
+        ranked.sort(key=_rank)
+        return [r[2] for r in ranked]
+    if opp.best > limit_key:
+        return []
+    out: list[_Order] = []
+    for key in opp.keys_from_best():
+        if key > limit_key:
+            break
+        order = levels[key].head
+        while order is not None:
+            out.append(order)
+            order = order.next
+    if mode is _PREFERENCES:
+        tech = state.tech
+        dist = state.distance
+        own_tech = tech.get(owner)
+        kept = []
+        for order in out:
+            d = dist[bus][order.bus] if dist else 0
+            back = dist[order.bus][bus] if dist else 0
+            if allows(prefs, order.owner, tech.get(order.owner), d) and allows(
+                order.prefs, owner, own_tech, back
+            ):
+                kept.append(order)
+        if prefs is not None and prefs.preferred:
+            preferred = prefs.preferred
+            kept.sort(key=lambda o: o.owner not in preferred)  # stable: price, seq kept
+        return kept
+    return out
+
+
+def _rank(entry: tuple[int, int, _Order]) -> tuple[int, int]:
+    return entry[0], entry[1]
+
+
+def headroom(state: GridState, path: Path) -> tuple[int, int]:
+    """(Wh that may still flow along ``path``, the first line that binds it)."""
+    flow = state.flow
+    cap = state.capacity
+    best = -1
+    line = -1
+    for x, d in path:
+        room = cap[x] - flow[x] if d > 0 else cap[x] + flow[x]
+        if best < 0 or room < best:
+            best = room
+            line = x
+    return best, line
+
+
+def take_grid(
+    index: dict[int, _Order],
+    state: GridState,
+    opp: _Side,
+    cands: list[_Order],
+    order_id: int,
+    owner: str,
+    side: Side,
+    bus: int,
+    quantity: int,
+    stp: STPMode,
+    events: list[Event],
+) -> tuple[int, bool]:
+    """Match ``quantity`` Wh of an incoming order against ``cands`` (from ``candidates``).
+
+    Self-trade prevention as in ``orderbook.matching.take``. Filled and
+    cancelled makers leave the book and ``index``; mode 4 flows move along
+    each trade's path.
+
+    Returns:
+        ``(remaining, stopped)`` as ``orderbook.matching.take``.
+
+    Runtime complexity: O(t * depth) for t candidates walked.
+    """
+    instrument: Instrument = opp.instrument
+    append = events.append
+    mode = state.mode
+    taker_bid = side is _BID
+    remaining = quantity
+    for maker in cands:
+        if not remaining:
+            break
+        maker_qty = maker.quantity
+        if maker.owner == owner:
+            if stp is _CANCEL_NEWEST:
+                return remaining, True
+            if stp is _CANCEL_OLDEST or stp is _CANCEL_BOTH:
+                del index[maker.order_id]
+                opp.unlink(maker)
+                append(
+                    _new(
+                        Cancelled,
+                        (instrument, maker.order_id, maker.owner, maker_qty, 0, _SELF_TRADE),
+                    )
+                )
+                if stp is _CANCEL_BOTH:
+                    return remaining, True
+                continue
+            cut = maker_qty if maker_qty < remaining else remaining
+            _reduce(index, opp, maker, cut)
+            remaining -= cut
+            left = maker_qty - cut
+            maker_id = maker.order_id
+            append(_new(Cancelled, (instrument, maker_id, maker.owner, cut, left, _SELF_TRADE)))
+            append(_new(Cancelled, (instrument, order_id, owner, cut, remaining, _SELF_TRADE)))
+            continue
+        qty = maker_qty if maker_qty < remaining else remaining
+        seller_bus, buyer_bus = (maker.bus, bus) if taker_bid else (bus, maker.bus)
+        sc = bc = 0
+        line = None
+        price = maker.price
+        if mode is _PRICE_SIGNALS:
+            sc = state.seller_charge[seller_bus][buyer_bus]
+            bc = state.buyer_charge[seller_bus][buyer_bus]
+            # The maker gets exactly its limit net of its own charge.
+            price = price + sc if taker_bid else price - bc
+        elif mode is _LINE_VALIDATION:
+            path = state.path(seller_bus, buyer_bus)
+            if path:
+                room, binding = headroom(state, path)
+                if room <= 0:
+                    append(_new(LineBlocked, (instrument, maker.order_id, order_id, binding)))
+                    continue
+                if room < qty:
+                    qty = room
+                    line = binding
+                flow = state.flow
+                for x, d in path:
+                    flow[x] += d * qty
+        _reduce(index, opp, maker, qty)
+        remaining -= qty
+        append(
+            _new(
+                GridTrade,
+                (
+                    instrument,
+                    maker.order_id,
+                    order_id,
+                    maker.owner,
+                    owner,
+                    price,
+                    qty,
+                    maker_qty - qty,
+                    remaining,
+                    side,
+                    sc,
+                    bc,
+                    line,
+                ),
+            )
+        )
+    return remaining, False
+
+
+def _reduce(index: dict[int, _Order], opp: _Side, maker: _Order, qty: int) -> None:
+    """Take ``qty`` Wh off a resting order, removing it when nothing is left."""
+    if qty == maker.quantity:
+        del index[maker.order_id]
+        opp.unlink(maker)
+        return
+    maker.quantity -= qty
+    maker.encoded = None  # its snapshot text changed
+    level = maker.level
+    assert level is not None
+    level.volume -= qty
+
+
+def fok_fillable_grid(
+    state: GridState,
+    cands: list[_Order],
+    owner: str,
+    side: Side,
+    bus: int,
+    quantity: int,
+    stp: STPMode,
+) -> bool:
+    """True if ``take_grid`` would trade the whole ``quantity`` against ``cands``. Reads only.
+
+    Mirrors ``orderbook.matching.fok_fillable``, with mode 4's flows moved
+    on a scratch copy as the trades would move them.
+    """
+    need = quantity
+    flow = list(state.flow) if state.mode is _LINE_VALIDATION else None
+    for maker in cands:
+        if maker.owner == owner:
+            if stp is not _CANCEL_OLDEST:
+                return False
+            continue
+        qty = maker.quantity if maker.quantity < need else need
+        if flow is not None:
+            seller_bus, buyer_bus = (maker.bus, bus) if side is _BID else (bus, maker.bus)
+            path = state.path(seller_bus, buyer_bus)
+            cap = state.capacity
+            for x, d in path:
+                room = cap[x] - flow[x] if d > 0 else cap[x] + flow[x]
+                qty = min(qty, room)
+            if qty <= 0:
+                continue
+            for x, d in path:
+                flow[x] += d * qty
+        need -= qty
+        if need <= 0:
+            return True
+    return False
