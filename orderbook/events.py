@@ -57,6 +57,7 @@ class RejectReason(StrEnum):
     INVALID_GRID = "invalid_grid"  # not a Grid, or lacking what the mode needs
     UNKNOWN_BUS = "unknown_bus"  # the owner has no bus in the book's grid data
     INVALID_PREFERENCES = "invalid_preferences"  # not Preferences, or outside mode 1
+    BOOK_CROSSED = "book_crossed"  # mode 2 set on a grid book that rests crossed
 
 
 class CancelReason(StrEnum):

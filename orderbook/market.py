@@ -729,7 +729,9 @@ class Market(MarketState):
         Returns:
             ``[ModeSet(instrument, mode)]``, or ``[Rejected(None, reason)]``
             with the market unchanged: unknown_instrument, instrument_closed,
-            invalid_mode (not a ``GridMode``), invalid_grid (not a ``Grid``,
+            invalid_mode (not a ``GridMode``), book_crossed (mode 2 on a
+            book that rests crossed: its orders must be cancelled or amended
+            first), invalid_grid (not a ``Grid``,
             lacking what the mode needs, a grid for mode 2, or capacities
             below carried flows), unknown_bus (a resting order's owner has no
             bus).
@@ -750,6 +752,9 @@ class Market(MarketState):
         if mode is GridMode.BIDS_OFFERS:
             if grid is not None:
                 return [Rejected(None, _R.INVALID_GRID)]
+            bid, ask = book.best_bid(), book.best_ask()
+            if bid is not None and ask is not None and bid >= ask:
+                return [Rejected(None, _R.BOOK_CROSSED)]
             for order in orders:
                 if getattr(order, "seq", None) is not None:
                     del order.seq, order.bus, order.prefs

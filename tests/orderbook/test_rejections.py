@@ -112,6 +112,7 @@ def test_every_reject_reason_is_covered_somewhere():
         R.INVALID_GRID,
         R.UNKNOWN_BUS,
         R.INVALID_PREFERENCES,
+        R.BOOK_CROSSED,
     }
     assert covered == set(RejectReason)
 
