@@ -25,15 +25,20 @@ the candidates themselves, so the ranking stays valid during the walk.
 
 from __future__ import annotations
 
+from heapq import heapify, heappop, heappush
+from operator import add
 from typing import TYPE_CHECKING
 
+from orderbook.book import EMPTY
 from orderbook.events import Cancelled, CancelReason, GridTrade, LineBlocked
 from orderbook.grid import Grid, GridMode, Preferences
 from orderbook.snapshot import _dumps
 from orderbook.types import Side, STPMode
 
 if TYPE_CHECKING:
-    from orderbook.book import _Order, _Side
+    from collections.abc import Iterable, Iterator
+
+    from orderbook.book import Book, _Order, _Side
     from orderbook.events import Event
     from orderbook.types import Instrument
 
@@ -66,16 +71,20 @@ class GridState:
         "distance",
         "flow",
         "grid",
+        "heaps",
+        "live_hint",
         "min_for_ask",
         "min_for_bid",
         "mode",
         "owner_bus",
         "parent",
         "paths",
+        "pushes",
         "seller_charge",
         "seq",
         "tech",
         "text",
+        "tops",
         "total",
     )
 
@@ -109,6 +118,55 @@ class GridState:
         if grid.parent:
             self.flow = list(flow) if flow is not None else list(grid.base_flow or [0] * n)
         self.paths: dict[tuple[int, int], Path] = {}
+        # Mode 3: per side (0 bids, 1 asks) and bus, a heap of (key, seq, order)
+        # of the resting orders at that bus, with lazy deletion (an entry is
+        # live while its order rests with that seq), and each heap's top key
+        # (EMPTY when empty): the best net price over the buses is then one
+        # C-level pass, min(map(add, tops, charges)). Not part of the state:
+        # rebuilt from the book (index_orders).
+        self.heaps: list[list[list[tuple[int, int, _Order]]]] = []
+        self.tops: list[list[int]] = []
+        self.pushes = 0  # entries pushed since the last rebuild
+        self.live_hint = 0  # resting orders at the last rebuild
+
+    def index_orders(self, book: Book) -> None:
+        """Mode 3: rebuild the per-bus heaps from the book's resting orders. O(n)."""
+        if self.mode is not _PRICE_SIGNALS:
+            return
+        n = self.grid.n_buses
+        self.heaps = [[[] for _ in range(n)], [[] for _ in range(n)]]
+        self.tops = [[EMPTY] * n, [EMPTY] * n]
+        count = 0
+        for k, side in enumerate((book.bids, book.asks)):
+            heaps = self.heaps[k]
+            for key, level in side.levels.items():
+                order = level.head
+                while order is not None:
+                    heaps[order.bus].append((key, order.seq, order))
+                    count += 1
+                    order = order.next
+            tops = self.tops[k]
+            for bus, heap in enumerate(heaps):
+                heapify(heap)
+                tops[bus] = heap[0][0] if heap else EMPTY
+        self.pushes = 0
+        self.live_hint = count
+
+    def track(self, order: _Order, book: Book) -> None:
+        """Mode 3: note a newly queued order (after ``seq`` and ``bus`` are set)."""
+        if self.mode is not _PRICE_SIGNALS:
+            return
+        self.pushes += 1
+        if self.pushes > 2 * self.live_hint + 4096:  # mostly stale entries: rebuild
+            self.index_orders(book)
+            return
+        side = order.side
+        k = 0 if side is book.bids else 1
+        key = side.sign * order.price
+        heappush(self.heaps[k][order.bus], (key, order.seq, order))
+        tops = self.tops[k]
+        if key < tops[order.bus]:
+            tops[order.bus] = key
 
     def path(self, seller_bus: int, buyer_bus: int) -> Path:
         """The lines from ``seller_bus`` to ``buyer_bus`` with directions (cached). O(depth)."""
@@ -219,6 +277,83 @@ def candidates(
     return out
 
 
+def lazy(
+    state: GridState, opp: _Side, taker_bid: bool, bus: int, limit_key: int
+) -> Iterator[_Order]:
+    """Modes 3 and 4: the candidates of ``candidates``, found one at a time as matching goes.
+
+    The caller must take each yielded order out of reach before asking for
+    the next (fill it, cancel it), or, in mode 4 only, may leave it (a line
+    blocked it): mode 3 yields its best again, mode 4 walks on.
+    """
+    if state.mode is _PRICE_SIGNALS:
+        if taker_bid:
+            return _best_net(state, state.heaps[1], state.tops[1], state.bid_rows[bus], limit_key)
+        return _best_net(state, state.heaps[0], state.tops[0], state.total[bus], limit_key)
+    return _walk(opp, limit_key)
+
+
+def _best_net(
+    state: GridState,
+    heaps: list[list[tuple[int, int, _Order]]],
+    tops: list[int],
+    row: list[int],
+    limit_key: int,
+) -> Iterator[_Order]:
+    """Mode 3: the resting order with the best net key (then the lowest seq), repeatedly.
+
+    Runtime complexity: O(B) per order found (B buses, in C), plus the
+    lazy deletion of stale heap entries.
+    """
+    while True:
+        nets = list(map(add, tops, row))
+        best = min(nets)
+        if best > limit_key:
+            return
+        bus = nets.index(best)
+        heap = heaps[bus]
+        _key, seq, order = heap[0]
+        if order.level is None or order.seq != seq:  # gone or re-queued: stale
+            heappop(heap)
+            tops[bus] = heap[0][0] if heap else EMPTY
+            continue
+        if nets.count(best) > 1:
+            # Equal net prices at several buses: time priority decides, once
+            # every tied bus shows a live top.
+            tied = [b for b, net in enumerate(nets) if net == best]
+            stale = False
+            for b in tied:
+                top = heaps[b][0]
+                if top[2].level is None or top[2].seq != top[1]:
+                    heappop(heaps[b])
+                    tops[b] = heaps[b][0][0] if heaps[b] else EMPTY
+                    stale = True
+            if stale:
+                continue
+            order = min((heaps[b][0] for b in tied), key=_seq)[2]
+        yield order
+
+
+def _seq(entry: tuple[int, int, _Order]) -> int:
+    return entry[1]
+
+
+def _walk(opp: _Side, limit_key: int) -> Iterator[_Order]:
+    """Mode 4: resting orders up to ``limit_key`` in price-time order, read as matching goes."""
+    if opp.best > limit_key:
+        return
+    levels = opp.levels
+    for key in opp.keys_from_best():
+        if key > limit_key:
+            return
+        level = levels.get(key)
+        order = None if level is None else level.head
+        while order is not None:
+            nxt = order.next  # read before the caller may unlink the order
+            yield order
+            order = nxt
+
+
 def _rank(entry: tuple[int, int, _Order]) -> tuple[int, int]:
     return entry[0], entry[1]
 
@@ -241,7 +376,7 @@ def take_grid(
     index: dict[int, _Order],
     state: GridState,
     opp: _Side,
-    cands: list[_Order],
+    cands: Iterable[_Order],
     order_id: int,
     owner: str,
     side: Side,
@@ -250,7 +385,7 @@ def take_grid(
     stp: STPMode,
     events: list[Event],
 ) -> tuple[int, bool]:
-    """Match ``quantity`` Wh of an incoming order against ``cands`` (from ``candidates``).
+    """Match ``quantity`` Wh of an incoming order against ``cands`` (``candidates`` or ``lazy``).
 
     Self-trade prevention as in ``orderbook.matching.take``. Filled and
     cancelled makers leave the book and ``index``; mode 4 flows move along
@@ -266,8 +401,10 @@ def take_grid(
     mode = state.mode
     taker_bid = side is _BID
     remaining = quantity
-    for maker in cands:
-        if not remaining:
+    walk = iter(cands)
+    while remaining:
+        maker = next(walk, None)
+        if maker is None:
             break
         maker_qty = maker.quantity
         if maker.owner == owner:

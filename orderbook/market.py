@@ -55,12 +55,14 @@ from orderbook.events import (
     RejectReason,
 )
 from orderbook.grid import Grid, GridMode, Preferences
-from orderbook.gridmatch import GridState, candidates, fok_fillable_grid, take_grid
+from orderbook.gridmatch import GridState, candidates, fok_fillable_grid, lazy, take_grid
 from orderbook.matching import fok_fillable, take
 from orderbook.state import MarketState, valid_instrument
 from orderbook.types import Instrument, Side, STPMode, TimeInForce
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from orderbook.commands import Command
     from orderbook.events import Event
 
@@ -261,6 +263,40 @@ class Market(MarketState):
                             )
                         )
                 return events
+            # The same common case in a book run in a grid mode.
+            try:
+                book = self._books.get(instrument)
+            except TypeError:
+                book = None
+            if book is not None and book.grid is not None and not book.closed:
+                state = book.grid
+                bus = state.owner_bus.get(owner)
+                if side is _BID:
+                    own, opp = book.bids, book.asks
+                elif side is _ASK:
+                    own, opp = book.asks, book.bids
+                else:
+                    return [_new(Rejected, (order_id, _R.INVALID_SIDE))]
+                if bus is None:
+                    return [_new(Rejected, (order_id, _R.UNKNOWN_BUS))]
+                return self._place_grid(
+                    book,
+                    state,
+                    own,
+                    opp,
+                    order_id,
+                    owner,
+                    side,
+                    bus,
+                    quantity,
+                    price,
+                    tif,
+                    None,
+                    False,
+                    self._default_stp if stp is None else stp,
+                    None,
+                    None,
+                )
         return self._place_slow(
             instrument,
             order_id,
@@ -429,26 +465,42 @@ class Market(MarketState):
         """Run a validated order in a book in mode 1, 3 or 4 (``orderbook.gridmatch``)."""
         limit = price if price is not None else protection_price
         limit_key = _NO_LIMIT if limit is None else limit if side is _BID else -limit
-        cands = candidates(state, opp, side is _BID, owner, bus, preferences, limit_key)
-        if post_only and cands:
-            return [Rejected(order_id, _R.WOULD_TAKE)]
-        if tif is _FOK and not fok_fillable_grid(state, cands, owner, side, bus, quantity, stp):
-            return [Rejected(order_id, _R.FOK_UNFILLABLE)]
+        taker_bid = side is _BID
+        cands: Iterable[_Order]
+        if state.mode is GridMode.PREFERENCES or tif is _FOK:
+            ranked = candidates(state, opp, taker_bid, owner, bus, preferences, limit_key)
+            if post_only and ranked:
+                return [Rejected(order_id, _R.WOULD_TAKE)]
+            if tif is _FOK and not fok_fillable_grid(
+                state, ranked, owner, side, bus, quantity, stp
+            ):
+                return [Rejected(order_id, _R.FOK_UNFILLABLE)]
+            cands = ranked
+        else:
+            # A lower bound on the best net key first: most orders rest untouched.
+            bound = opp.best
+            if state.mode is GridMode.PRICE_SIGNALS:
+                bound += state.min_for_bid[bus] if taker_bid else state.min_for_ask[bus]
+            if bound > limit_key:
+                cands = ()
+            else:
+                cands = lazy(state, opp, taker_bid, bus, limit_key)
+                if post_only and next(lazy(state, opp, taker_bid, bus, limit_key), None):
+                    return [Rejected(order_id, _R.WOULD_TAKE)]
         instrument = book.instrument
-        events: list[Event] = [Accepted(instrument, order_id, owner, side, price, quantity)]
+        events: list[Event] = [_new(Accepted, (instrument, order_id, owner, side, price, quantity))]
         remaining, stopped = quantity, False
         if cands:
             remaining, stopped = take_grid(
                 self._index, state, opp, cands, order_id, owner, side, bus, quantity, stp, events
             )
-        changed = any(type(e) is not LineBlocked for e in events[1:])
-        if stopped:
-            if not changed:
-                return [Rejected(order_id, _R.SELF_TRADE)]
-            events.append(Cancelled(instrument, order_id, owner, remaining, 0, _SELF_TRADE))
-            return events
-        if not remaining:
-            return events
+            if stopped:
+                if not any(type(e) is not LineBlocked for e in events[1:]):
+                    return [Rejected(order_id, _R.SELF_TRADE)]
+                events.append(Cancelled(instrument, order_id, owner, remaining, 0, _SELF_TRADE))
+                return events
+            if not remaining:
+                return events
         if price is not None and (tif is _GTC or tif is _GTD):
             order = _Order(order_id, owner, own, price, remaining, expires_at, stp, post_only)
             order.bus = bus
@@ -456,8 +508,9 @@ class Market(MarketState):
             order.seq = state.seq
             state.seq += 1
             self._rest(order)
+            state.track(order, book)
             return events
-        if not changed:
+        if not any(type(e) is not LineBlocked for e in events[1:]):
             return [Rejected(order_id, _R.NO_LIQUIDITY if price is None else _R.IOC_UNFILLED)]
         events.append(Cancelled(instrument, order_id, owner, remaining, 0, _UNFILLED))
         return events
@@ -662,9 +715,17 @@ class Market(MarketState):
         bids = side is book.bids
         opp = book.asks if bids else book.bids
         limit_key = new_price if bids else -new_price
-        cands = candidates(state, opp, bids, order.owner, order.bus, order.prefs, limit_key)
+        cands: Iterable[_Order]
+        if state.mode is GridMode.PREFERENCES:
+            cands = candidates(state, opp, bids, order.owner, order.bus, order.prefs, limit_key)
+            crosses = bool(cands)
+        else:
+            cands = lazy(state, opp, bids, order.bus, limit_key)
+            crosses = opp.best <= limit_key  # a quick bound: exact below if post-only
+            if order.post_only and crosses:
+                crosses = next(lazy(state, opp, bids, order.bus, limit_key), None) is not None
         order_id = order.order_id
-        if order.post_only and cands:
+        if order.post_only and crosses:
             return [Rejected(order_id, _R.WOULD_TAKE)]
         instrument = book.instrument
         events: list[Event] = [
@@ -683,7 +744,7 @@ class Market(MarketState):
         order.price = new_price
         order.quantity = new_quantity
         order.encoded = None  # its snapshot text changed
-        if cands:
+        if crosses:
             remaining, stopped = take_grid(
                 self._index,
                 state,
@@ -709,6 +770,7 @@ class Market(MarketState):
         state.seq += 1
         side.append(order)
         order.level.encoded = None  # type: ignore[union-attr]  # re-queued (orderbook.digest)
+        state.track(order, book)
         return events
 
     def set_mode(
@@ -788,6 +850,7 @@ class Market(MarketState):
                 order.bus = owner_bus[order.owner]
                 order.prefs = getattr(order, "prefs", None)
             new_state.seq = len(orders)
+            new_state.index_orders(book)
         for order in orders:
             order.encoded = None  # its snapshot text changed
             order.level.encoded = None  # type: ignore[union-attr]

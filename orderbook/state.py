@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 from typing import Self
 
-from orderbook.book import Book, Depth, OrderView, _Order, _Side, view
+from orderbook.book import EMPTY, Book, Depth, OrderView, _Order, _Side, view
 from orderbook.digest import DigestCache, check_encoded
 from orderbook.errors import GridError, InvariantError, SnapshotError, UnknownInstrument
 from orderbook.events import RejectReason
@@ -298,6 +298,9 @@ class MarketState:
             for side, orders in ((book.bids, rows.bids), (book.asks, rows.asks)):
                 for row in orders:
                     market._restore_order(side, row)
+        for book in market._books.values():
+            if book.grid is not None:
+                book.grid.index_orders(book)
         if states:
             msg = f"snapshot: grid data for books it does not hold: {sorted(states)!r:.80}"
             raise SnapshotError(msg)
@@ -568,6 +571,30 @@ def check_grid(book: Book) -> None:
                         raise InvariantError(msg)
                     last = seq
                 order = order.next
+    if state is not None and state.mode is GridMode.PRICE_SIGNALS:
+        for k, side in enumerate((book.bids, book.asks)):
+            live = {
+                id(entry[2])
+                for heap in state.heaps[k]
+                for entry in heap
+                if entry[2].level is not None and entry[2].seq == entry[1]
+            }
+            for bus, heap in enumerate(state.heaps[k]):
+                if state.tops[k][bus] != (heap[0][0] if heap else EMPTY):
+                    msg = f"{book.instrument}: bus {bus} top {state.tops[k][bus]} is stale"
+                    raise InvariantError(msg)
+                for key, seq, order in heap:
+                    live_entry = order.level is not None and order.seq == seq
+                    if live_entry and (key != side.sign * order.price or order.bus != bus):
+                        msg = f"order {order.order_id}: heap entry at the wrong key or bus"
+                        raise InvariantError(msg)
+            for level in side.levels.values():
+                order = level.head
+                while order is not None:
+                    if id(order) not in live:
+                        msg = f"order {order.order_id}: missing from the per-bus heaps"
+                        raise InvariantError(msg)
+                    order = order.next
     if state is not None and state.mode is GridMode.LINE_VALIDATION:
         for line, (flow, cap) in enumerate(zip(state.flow, state.capacity, strict=True)):
             if state.parent[line] >= 0 and abs(flow) > cap:
