@@ -29,6 +29,7 @@ Semantics in brief (the details are in the docstrings of the methods):
 from __future__ import annotations
 
 import heapq
+from operator import add
 from typing import TYPE_CHECKING
 
 from orderbook.book import Book, _Order, _Side, iter_queue
@@ -479,8 +480,11 @@ class Market(MarketState):
         else:
             # A lower bound on the best net key first: most orders rest untouched.
             bound = opp.best
-            if state.mode is GridMode.PRICE_SIGNALS:
-                bound += state.min_for_bid[bus] if taker_bid else state.min_for_ask[bus]
+            if state.mode is GridMode.PRICE_SIGNALS and bound <= limit_key:
+                # The best net key over the buses' (possibly stale, so lower) top keys.
+                k = 1 if taker_bid else 0
+                row = state.bid_rows[bus] if taker_bid else state.total[bus]
+                bound = min(map(add, state.tops[k], row))
             if bound > limit_key:
                 cands = ()
             else:
@@ -505,10 +509,27 @@ class Market(MarketState):
             order = _Order(order_id, owner, own, price, remaining, expires_at, stp, post_only)
             order.bus = bus
             order.prefs = preferences
-            order.seq = state.seq
-            state.seq += 1
-            self._rest(order)
-            state.track(order, book)
+            seq = order.seq = state.seq
+            state.seq = seq + 1
+            if expires_at is None:
+                # _rest and GridState.track inlined for the common case.
+                self._index[order_id] = order
+                own.append(order)
+                heaps = state.heaps
+                if heaps:
+                    state.pushes += 1
+                    if state.pushes > 2 * state.live_hint + 4096:
+                        state.index_orders(book)
+                    else:
+                        key = own.sign * price
+                        k = 1 if own is book.asks else 0
+                        heapq.heappush(heaps[k][bus], (key, seq, order))
+                        tops = state.tops[k]
+                        if key < tops[bus]:
+                            tops[bus] = key
+            else:
+                self._rest(order)
+                state.track(order, book)
             return events
         if not any(type(e) is not LineBlocked for e in events[1:]):
             return [Rejected(order_id, _R.NO_LIQUIDITY if price is None else _R.IOC_UNFILLED)]
