@@ -26,7 +26,7 @@ the candidates themselves, so the ranking stays valid during the walk.
 from __future__ import annotations
 
 from heapq import heapify, heappop, heappush
-from operator import add
+from operator import add, sub
 from typing import TYPE_CHECKING
 
 from orderbook.book import EMPTY
@@ -55,6 +55,10 @@ _CANCEL_BOTH = STPMode.CANCEL_BOTH
 # A path between two buses: (line, direction) pairs from the seller's bus to
 # the buyer's, direction +1 where the energy runs towards the root.
 Path = tuple[tuple[int, int], ...]
+# The same path split by direction: (up lines, down lines, their capacities).
+Split = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+# Headroom of a path with no line: more than any quantity.
+_NO_LINE = 2**62
 
 
 class GridState:
@@ -82,6 +86,7 @@ class GridState:
         "pushes",
         "seller_charge",
         "seq",
+        "splits",
         "tech",
         "text",
         "tops",
@@ -118,6 +123,7 @@ class GridState:
         if grid.parent:
             self.flow = list(flow) if flow is not None else list(grid.base_flow or [0] * n)
         self.paths: dict[tuple[int, int], Path] = {}
+        self.splits: dict[tuple[int, int], Split] = {}
         # Mode 3: per side (0 bids, 1 asks) and bus, a heap of (key, seq, order)
         # of the resting orders at that bus, with lazy deletion (an entry is
         # live while its order rests with that seq), and each heap's top key
@@ -191,6 +197,22 @@ class GridState:
                 [(line, 1) for line in up[:lca]] + [(line, -1) for line in reversed(down)]
             )
         return path
+
+    def split(self, pair: tuple[int, int]) -> Split:
+        """``path(*pair)`` as (upward lines, downward lines, their capacities) (cached)."""
+        split = self.splits.get(pair)
+        if split is None:
+            path = self.path(*pair)
+            ups = tuple(x for x, d in path if d > 0)
+            downs = tuple(x for x, d in path if d < 0)
+            cap = self.capacity
+            split = self.splits[pair] = (
+                ups,
+                downs,
+                tuple(cap[x] for x in ups),
+                tuple(cap[x] for x in downs),
+            )
+        return split
 
     def entry_text(self, product: str, slot: int) -> bytes:
         """This book's entry of the snapshot's ``grid`` array (see ``orderbook.snapshot``)."""
@@ -528,3 +550,132 @@ def fok_fillable_grid(
         if need <= 0:
             return True
     return False
+
+
+def take_lines(
+    index: dict[int, _Order],
+    state: GridState,
+    opp: _Side,
+    order_id: int,
+    owner: str,
+    side: Side,
+    bus: int,
+    quantity: int,
+    limit_key: int,
+    stp: STPMode,
+    events: list[Event],
+) -> tuple[int, bool]:
+    """Mode 4: ``take_grid`` over the price-time walk, with the walk, headroom and fills inlined.
+
+    Same events and state as ``take_grid(..., lazy(...), ...)`` (the property
+    tests hold both to the reference); this is the hot path of a marketable
+    order in mode 4, so it reads levels directly, like ``matching.take``.
+
+    Runtime complexity: O(t * depth) for t resting orders walked.
+    """
+    instrument = opp.instrument
+    append = events.append
+    levels = opp.levels
+    taker_bid = side is _BID
+    flow = state.flow
+    get_flow = flow.__getitem__
+    splits = state.splits
+    remaining = quantity
+    # Like matching.take, the walk follows opp.best while every level it
+    # reaches empties; once a line leaves a maker behind, the levels after it
+    # come from a sorted walk of the keys (keys_from_best copies the heap: only then).
+    later: Iterator[int] | None = None
+    key = opp.best
+    while key <= limit_key:
+        level = levels.get(key)
+        maker = None if level is None else level.head
+        while maker is not None:
+            nxt = maker.next  # read before the maker may leave the level
+            maker_qty = maker.quantity
+            if maker.owner == owner:
+                if stp is _CANCEL_NEWEST:
+                    return remaining, True
+                if stp is _CANCEL_OLDEST or stp is _CANCEL_BOTH:
+                    del index[maker.order_id]
+                    opp.unlink(maker)
+                    cancelled = (instrument, maker.order_id, maker.owner, maker_qty, 0, _SELF_TRADE)
+                    append(_new(Cancelled, cancelled))
+                    if stp is _CANCEL_BOTH:
+                        return remaining, True
+                    maker = nxt
+                    continue
+                cut = maker_qty if maker_qty < remaining else remaining
+                _reduce(index, opp, maker, cut)
+                remaining -= cut
+                maker_id = maker.order_id
+                left = maker_qty - cut
+                append(_new(Cancelled, (instrument, maker_id, maker.owner, cut, left, _SELF_TRADE)))
+                append(_new(Cancelled, (instrument, order_id, owner, cut, remaining, _SELF_TRADE)))
+                if not remaining:
+                    return 0, False
+                maker = nxt
+                continue
+            qty = maker_qty if maker_qty < remaining else remaining
+            pair = (maker.bus, bus) if taker_bid else (bus, maker.bus)
+            split = splits.get(pair)
+            if split is None:
+                split = state.split(pair)
+            ups, downs, up_cap, down_cap = split
+            # Headroom in C: capacity - flow up the path, capacity + flow down it.
+            room = min(
+                min(map(sub, up_cap, map(get_flow, ups)), default=_NO_LINE),
+                min(map(add, down_cap, map(get_flow, downs)), default=_NO_LINE),
+            )
+            line = None
+            if room < qty:
+                path = state.path(*pair)
+                binding = headroom(state, path)[1]  # the first line with the least room
+                if room <= 0:
+                    append(_new(LineBlocked, (instrument, maker.order_id, order_id, binding)))
+                    maker = nxt
+                    continue
+                qty = room
+                line = binding
+            for x in ups:
+                flow[x] += qty
+            for x in downs:
+                flow[x] -= qty
+            left = maker_qty - qty
+            if left:
+                maker.quantity = left
+                maker.encoded = None  # its snapshot text changed
+                level.volume -= qty  # type: ignore[union-attr]  # maker is on it
+            else:
+                del index[maker.order_id]
+                opp.unlink(maker)
+            remaining -= qty
+            append(
+                _new(
+                    GridTrade,
+                    (
+                        instrument,
+                        maker.order_id,
+                        order_id,
+                        maker.owner,
+                        owner,
+                        maker.price,
+                        qty,
+                        left,
+                        remaining,
+                        side,
+                        0,
+                        0,
+                        line,
+                    ),
+                )
+            )
+            if not remaining:
+                return 0, False
+            maker = nxt
+        if later is None and key not in levels:
+            key = opp.best  # the level emptied: the next best is the side's best
+            continue
+        if later is None:
+            later = opp.keys_from_best()
+        key = next((k for k in later if k > key), EMPTY)
+    return remaining, False

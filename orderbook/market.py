@@ -56,7 +56,14 @@ from orderbook.events import (
     RejectReason,
 )
 from orderbook.grid import Grid, GridMode, Preferences
-from orderbook.gridmatch import GridState, candidates, fok_fillable_grid, lazy, take_grid
+from orderbook.gridmatch import (
+    GridState,
+    candidates,
+    fok_fillable_grid,
+    lazy,
+    take_grid,
+    take_lines,
+)
 from orderbook.matching import fok_fillable, take
 from orderbook.state import MarketState, valid_instrument
 from orderbook.types import Instrument, Side, STPMode, TimeInForce
@@ -78,6 +85,8 @@ _FOK = TimeInForce.FOK
 _REQUESTED = CancelReason.REQUESTED
 _UNFILLED = CancelReason.UNFILLED
 _SELF_TRADE = CancelReason.SELF_TRADE
+_PREFERENCES = GridMode.PREFERENCES
+_PRICE_SIGNALS = GridMode.PRICE_SIGNALS
 # Limit key of a market order without protection: beyond every real level key
 # (|key| <= 2**60) and below the EMPTY sentinel of an empty side (2**62).
 _NO_LIMIT = 2**61
@@ -280,6 +289,34 @@ class Market(MarketState):
                     return [_new(Rejected, (order_id, _R.INVALID_SIDE))]
                 if bus is None:
                     return [_new(Rejected, (order_id, _R.UNKNOWN_BUS))]
+                mode = state.mode
+                if mode is not _PREFERENCES:
+                    # Does any net price cross? A lower bound first (charges >= 0):
+                    # most orders rest without a walk.
+                    taker_bid = side is _BID
+                    limit_key = price if taker_bid else -price
+                    bound = opp.best
+                    if mode is _PRICE_SIGNALS and bound <= limit_key:
+                        k = 1 if taker_bid else 0
+                        row = state.bid_rows[bus] if taker_bid else state.total[bus]
+                        bound = min(map(add, state.tops[k], row))
+                    if bound > limit_key:
+                        if tif is _IOC:
+                            return [_new(Rejected, (order_id, _R.IOC_UNFILLED))]
+                        if stp is None:
+                            stp = self._default_stp
+                        order = _Order(order_id, owner, own, price, quantity, None, stp, False)
+                        order.bus = bus
+                        order.prefs = None
+                        seq = order.seq = state.seq
+                        state.seq = seq + 1
+                        index[order_id] = order
+                        own.append(order)
+                        if mode is _PRICE_SIGNALS:
+                            state.track(order, book)
+                        instrument = book.instrument
+                        accepted = (instrument, order_id, owner, side, price, quantity)
+                        return [_new(Accepted, accepted)]
                 return self._place_grid(
                     book,
                     state,
@@ -495,9 +532,15 @@ class Market(MarketState):
         events: list[Event] = [_new(Accepted, (instrument, order_id, owner, side, price, quantity))]
         remaining, stopped = quantity, False
         if cands:
-            remaining, stopped = take_grid(
-                self._index, state, opp, cands, order_id, owner, side, bus, quantity, stp, events
-            )
+            index = self._index
+            if state.mode is GridMode.LINE_VALIDATION and tif is not _FOK:
+                remaining, stopped = take_lines(
+                    index, state, opp, order_id, owner, side, bus, quantity, limit_key, stp, events
+                )
+            else:
+                remaining, stopped = take_grid(
+                    index, state, opp, cands, order_id, owner, side, bus, quantity, stp, events
+                )
             if stopped:
                 if not any(type(e) is not LineBlocked for e in events[1:]):
                     return [Rejected(order_id, _R.SELF_TRADE)]
