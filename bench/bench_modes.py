@@ -79,7 +79,7 @@ def bench_grid(seed: int, buses: int) -> Grid:
         for s in range(buses)
     )
     owners = tuple(sorted((o, rng.randrange(buses)) for o in OWNERS))
-    capacity = (0, *(rng.randint(1_000_000, 4_000_000) for _ in range(1, buses)))
+    capacity = (0, *(rng.randint(500_000, 2_000_000) for _ in range(1, buses)))
     return Grid(
         buses,
         owners,
