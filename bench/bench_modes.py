@@ -200,22 +200,33 @@ def run_ours(ops: list[tuple[object, ...]], setup: int) -> tuple[float, float, i
             calls.append((place, (inst, order_id, f"o{order_id}", side, qty, price)))
         else:
             calls.append((cancel, (op[1],)))
-    volume = 0
     for func, args in calls[:setup]:
         func(*args)
     timed = calls[setup:]
-    results: list[list[object]] = []
-    keep = results.append
     gc.collect()
     cpu0 = time.thread_time_ns()
     start = time.perf_counter_ns()
     for func, args in timed:
-        keep(func(*args))
+        func(*args)
     wall = time.perf_counter_ns() - start
     cpu = time.thread_time_ns() - cpu0
-    for events in results:
-        volume += sum(e.quantity for e in events if type(e) is Trade)  # type: ignore[attr-defined]
-    return len(timed) / (wall / 1e9), len(timed) / (cpu / 1e9), volume
+    return len(timed) / (wall / 1e9), len(timed) / (cpu / 1e9), volume_ours(ops, setup)
+
+
+def volume_ours(ops: list[tuple[object, ...]], setup: int) -> int:
+    """Wh traded by the timed part of ``ops`` on a mode-2 market (an untimed pass)."""
+    market = Market(CONFIG)
+    market.open_instrument(INSTRUMENT)
+    volume = 0
+    for i, op in enumerate(ops):
+        if op[0] == "place":
+            _, order_id, side, qty, price = op
+            events = market.place(INSTRUMENT, order_id, f"o{order_id}", side, qty, price)  # type: ignore[arg-type]
+            if i >= setup:
+                volume += sum(e.quantity for e in events if type(e) is Trade)  # type: ignore[union-attr]
+        else:
+            market.cancel(op[1])  # type: ignore[arg-type]
+    return volume
 
 
 def run_lme(ops: list[tuple[object, ...]], setup: int) -> tuple[float, float, int]:
@@ -233,20 +244,24 @@ def run_lme(ops: list[tuple[object, ...]], setup: int) -> tuple[float, float, in
     for func, args in calls[:setup]:
         func(*args)
     timed = calls[setup:]
-    results: list[object] = []
-    keep = results.append
     gc.collect()
     cpu0 = time.thread_time_ns()
     start = time.perf_counter_ns()
     for func, args in timed:
-        keep(func(*args))
+        func(*args)
     wall = time.perf_counter_ns() - start
     cpu = time.thread_time_ns() - cpu0
+    # Volume in an untimed pass: keeping every result during the timed one
+    # would load the garbage collector of both engines.
+    engine = LightMatchingEngine()
     volume = 0
-    for i, result in enumerate(results):
-        if timed[i][0] is add:
-            order, trades = result  # type: ignore[misc]
-            volume += sum(t.trade_qty for t in trades if t.order_id != order.order_id)
+    for i, (func, args) in enumerate(calls):
+        if func is add:
+            order, trades = engine.add_order(*args)
+            if i >= setup:
+                volume += sum(t.trade_qty for t in trades if t.order_id != order.order_id)
+        else:
+            engine.cancel_order(*args)
     return len(timed) / (wall / 1e9), len(timed) / (cpu / 1e9), volume
 
 
@@ -282,22 +297,7 @@ def stream_stats(b: _Builder) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--ops", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--resting", type=int, default=1000)
-    parser.add_argument("--buses", type=int, default=30)
-    parser.add_argument("--write", action="store_true")
-    args = parser.parse_args(argv)
-
-    out = ["p2pex operation-mode benchmark", *describe(("orderbook", "bench/bench_modes.py"))]
-    out.append(
-        f"command: python -m bench.bench_modes --seed {args.seed} --ops {args.ops} "
-        f"--repeat {args.repeat} --resting {args.resting} --buses {args.buses}"
-    )
-    print("\n".join(out), flush=True)
+def compare_modes(args: argparse.Namespace, out: list[str]) -> None:
     grid = bench_grid(args.seed, args.buses)
     modes = [GridMode.BIDS_OFFERS, GridMode.PRICE_SIGNALS, GridMode.LINE_VALIDATION]
     streams = {m: steady_stream(args.seed, args.ops, args.resting, factory(m, grid)) for m in modes}
@@ -325,6 +325,8 @@ def main(argv: list[str] | None = None) -> None:
             )
     print("\n".join(out[-12:]), flush=True)
 
+
+def compare_lme(args: argparse.Namespace, out: list[str]) -> None:
     out.append("")
     if LightMatchingEngine is None:
         out.append("== vs LightMatchingEngine: not installed, skipped")
@@ -352,6 +354,29 @@ def main(argv: list[str] | None = None) -> None:
                 ratio_line("p2pex / LME", [a[k] / b[k] for a, b in zip(ours, lme, strict=True)])
             )
     print("\n".join(out[-9:]), flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--ops", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--resting", type=int, default=1000)
+    parser.add_argument("--buses", type=int, default=30)
+    parser.add_argument("--part", choices=["modes", "lme", "all"], default="all")
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args(argv)
+
+    out = ["p2pex operation-mode benchmark", *describe(("orderbook", "bench/bench_modes.py"))]
+    out.append(
+        f"command: python -m bench.bench_modes --seed {args.seed} --ops {args.ops} "
+        f"--repeat {args.repeat} --resting {args.resting} --buses {args.buses} --part {args.part}"
+    )
+    print("\n".join(out), flush=True)
+    if args.part in ("modes", "all"):
+        compare_modes(args, out)
+    if args.part in ("lme", "all"):
+        compare_lme(args, out)
     out.append(f"load average at end: {load_average()}")
     print(out[-1])
     if args.write:
