@@ -9,6 +9,7 @@ from orderbook.commands import AmendOrder as AmendOrder
 from orderbook.commands import CancelOrder as CancelOrder
 from orderbook.commands import CloseInstrument as CloseInstrument
 from orderbook.commands import Command as Command
+from orderbook.commands import DecideTrade as DecideTrade
 from orderbook.commands import OpenInstrument as OpenInstrument
 from orderbook.commands import PlaceOrder as PlaceOrder
 from orderbook.commands import SetMode as SetMode
@@ -32,6 +33,8 @@ from orderbook.events import ModeSet as ModeSet
 from orderbook.events import Rejected as Rejected
 from orderbook.events import RejectReason as RejectReason
 from orderbook.events import Trade as Trade
+from orderbook.events import TradeDecided as TradeDecided
+from orderbook.events import TradePending as TradePending
 from orderbook.grid import Grid as Grid
 from orderbook.grid import GridMode as GridMode
 from orderbook.grid import Preferences as Preferences
@@ -55,6 +58,7 @@ __all__ = [
     "CloseInstrument",
     "Command",
     "ConfigError",
+    "DecideTrade",
     "Depth",
     "DepthLevel",
     "Event",
@@ -85,5 +89,7 @@ __all__ = [
     "SnapshotError",
     "TimeInForce",
     "Trade",
+    "TradeDecided",
+    "TradePending",
     "UnknownInstrument",
 ]

@@ -105,6 +105,15 @@ class AdvanceClock:
     now: int
 
 
+@dataclass(frozen=True, slots=True)
+class DecideTrade:
+    """The DSO approves (``approve`` True) or refuses a pending mode-4 trade of ``instrument``."""
+
+    instrument: Instrument
+    trade_no: int
+    approve: bool
+
+
 Command = (
     OpenInstrument
     | PlaceOrder
@@ -113,4 +122,5 @@ Command = (
     | CloseInstrument
     | AdvanceClock
     | SetMode
+    | DecideTrade
 )

@@ -58,6 +58,8 @@ class RejectReason(StrEnum):
     UNKNOWN_BUS = "unknown_bus"  # the owner has no bus in the book's grid data
     INVALID_PREFERENCES = "invalid_preferences"  # not Preferences, or outside mode 1
     BOOK_CROSSED = "book_crossed"  # mode 2 set on a grid book that rests crossed
+    UNKNOWN_TRADE = "unknown_trade"  # DecideTrade of a trade that is not pending
+    TRADES_PENDING = "trades_pending"  # SetMode while trades await the DSO's decision
 
 
 class CancelReason(StrEnum):
@@ -136,6 +138,30 @@ class LineBlocked(NamedTuple):
     line: int
 
 
+class TradePending(NamedTuple):
+    """Mode 4 with approval: the ``GridTrade`` just before waits for the DSO as ``trade_no``."""
+
+    instrument: Instrument
+    trade_no: int  # the book's number for this trade, from 0
+    maker_order_id: int
+    taker_order_id: int
+    quantity: int  # Wh
+
+
+class TradeDecided(NamedTuple):
+    """The DSO approved or refused a pending trade; a refused trade is not settled.
+
+    ``reason`` is ``approved``, ``refused`` (``DecideTrade``) or ``deadline``
+    (the instrument closed with the trade still pending). A refusal releases
+    the trade's flow on the lines; the orders' quantities are not restored.
+    """
+
+    instrument: Instrument
+    trade_no: int
+    approved: bool
+    reason: str
+
+
 class ModeSet(NamedTuple):
     """A book's operation mode (``orderbook.grid.GridMode``) and grid data were set."""
 
@@ -205,6 +231,8 @@ Event = (
     | GridTrade
     | LineBlocked
     | ModeSet
+    | TradePending
+    | TradeDecided
 )
 
 EVENT_TYPES = (
@@ -219,6 +247,8 @@ EVENT_TYPES = (
     GridTrade,
     LineBlocked,
     ModeSet,
+    TradePending,
+    TradeDecided,
 )
 
 

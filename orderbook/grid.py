@@ -100,6 +100,8 @@ class Grid:
         distance: mode 1: ``[bus_i][bus_j]`` electrical distance (e.g. R_ij in
             milliohm) that ``Preferences.max_distance`` is compared with (empty: 0).
         technologies: mode 1: ``(owner, label)`` such as pv, battery, chp, grid, sorted.
+        approval: mode 4: every match waits for the DSO's decision
+            (``DecideTrade``); the instrument's close refuses what is still pending.
 
     Raises:
         GridError: a field of the wrong type or shape, a bus out of range, or
@@ -115,6 +117,7 @@ class Grid:
     base_flow: tuple[int, ...] = ()
     distance: Matrix = ()
     technologies: tuple[tuple[str, str], ...] = ()
+    approval: bool = False
 
     def __post_init__(self) -> None:
         n = _int(self.n_buses, "Grid.n_buses", 1, 1_000_000)
@@ -129,6 +132,9 @@ class Grid:
             msg = "Grid.seller_charge and Grid.buyer_charge must be given together"
             raise GridError(msg)
         _labels(self.technologies, "Grid.technologies", str)
+        if type(cast("object", self.approval)) is not bool:
+            msg = f"Grid.approval must be a bool, got {self.approval!r:.80}"
+            raise GridError(msg)
         for name in ("parent", "capacity", "base_flow"):
             value = getattr(self, name)
             if value != () and (not isinstance(value, tuple) or len(value) != n):
@@ -183,6 +189,7 @@ class Grid:
             list(self.base_flow),
             [list(r) for r in self.distance],
             [list(p) for p in self.technologies],
+            self.approval,
         ]
 
     @classmethod
@@ -192,8 +199,8 @@ class Grid:
         Raises:
             GridError: if ``value`` does not describe a valid grid.
         """
-        if not isinstance(value, list) or len(value) != 9:
-            msg = f"grid value must be a list of 9 items, got {value!r:.80}"
+        if not isinstance(value, list) or len(value) != 10:
+            msg = f"grid value must be a list of 10 items, got {value!r:.80}"
             raise GridError(msg)
         v = cast("list[list[list[object]]]", value)
 
@@ -219,6 +226,7 @@ class Grid:
             flat(v[6]),
             rows(v[7]),
             rows(v[8]),  # type: ignore[arg-type]
+            value[9],
         )
 
 

@@ -30,7 +30,7 @@ from operator import add, sub
 from typing import TYPE_CHECKING
 
 from orderbook.book import EMPTY
-from orderbook.events import Cancelled, CancelReason, GridTrade, LineBlocked
+from orderbook.events import Cancelled, CancelReason, GridTrade, LineBlocked, TradePending
 from orderbook.grid import Grid, GridMode, Preferences
 from orderbook.snapshot import _dumps
 from orderbook.types import Side, STPMode
@@ -83,6 +83,7 @@ class GridState:
         "owner_bus",
         "parent",
         "paths",
+        "pending",
         "pushes",
         "seller_charge",
         "seq",
@@ -91,10 +92,17 @@ class GridState:
         "text",
         "tops",
         "total",
+        "trade_no",
     )
 
     def __init__(
-        self, mode: GridMode, grid: Grid, seq: int = 0, flow: list[int] | None = None
+        self,
+        mode: GridMode,
+        grid: Grid,
+        seq: int = 0,
+        flow: list[int] | None = None,
+        trade_no: int = 0,
+        pending: dict[int, tuple[int, int, int]] | None = None,
     ) -> None:
         n = grid.n_buses
         self.mode = mode
@@ -123,6 +131,10 @@ class GridState:
         if grid.parent:
             self.flow = list(flow) if flow is not None else list(grid.base_flow or [0] * n)
         self.paths: dict[tuple[int, int], Path] = {}
+        # Mode 4 with approval: trades awaiting the DSO, by number:
+        # (seller bus, buyer bus, Wh); their flow is already on the lines.
+        self.trade_no = trade_no  # the next trade's number
+        self.pending: dict[int, tuple[int, int, int]] = {} if pending is None else pending
         self.splits: dict[tuple[int, int], Split] = {}
         # Mode 3: per side (0 bids, 1 asks) and bus, a heap of (key, seq, order)
         # of the resting orders at that bus, with lazy deletion (an entry is
@@ -214,14 +226,42 @@ class GridState:
             )
         return split
 
+    def pending_value(self) -> list[list[int]]:
+        """The pending trades as ``[[trade_no, seller bus, buyer bus, Wh], ...]``, by number."""
+        return [[no, *self.pending[no]] for no in sorted(self.pending)]
+
     def entry_text(self, product: str, slot: int) -> bytes:
         """This book's entry of the snapshot's ``grid`` array (see ``orderbook.snapshot``)."""
         head = _dumps([product, slot, int(self.mode), self.seq, self.flow])
-        return head[:-1] + b"," + self.text + b"]"
+        tail = _dumps([self.trade_no, self.pending_value()])
+        return head[:-1] + b"," + self.text + b"," + tail[1:]
 
     def entry_value(self, product: str, slot: int) -> list[object]:
         """The same entry as a JSON value."""
-        return [product, slot, int(self.mode), self.seq, list(self.flow), self.grid.value()]
+        return [
+            product,
+            slot,
+            int(self.mode),
+            self.seq,
+            list(self.flow),
+            self.grid.value(),
+            self.trade_no,
+            self.pending_value(),
+        ]
+
+    def hold(self, seller_bus: int, buyer_bus: int, qty: int) -> int:
+        """Number a trade that waits for the DSO (its flow is already on the lines)."""
+        no = self.trade_no
+        self.trade_no = no + 1
+        self.pending[no] = (seller_bus, buyer_bus, qty)
+        return no
+
+    def release(self, trade_no: int) -> None:
+        """Take a refused trade's flow off the lines and forget it."""
+        seller_bus, buyer_bus, qty = self.pending.pop(trade_no)
+        flow = self.flow
+        for x, d in self.path(seller_bus, buyer_bus):
+            flow[x] -= d * qty
 
 
 def allows(prefs: Preferences | None, other: str, tech: str | None, distance: int) -> bool:
@@ -421,6 +461,7 @@ def take_grid(
     instrument: Instrument = opp.instrument
     append = events.append
     mode = state.mode
+    approval = state.grid.approval
     taker_bid = side is _BID
     remaining = quantity
     walk = iter(cands)
@@ -477,6 +518,9 @@ def take_grid(
                     flow[x] += d * qty
         _reduce(index, opp, maker, qty)
         remaining -= qty
+        trade_no = -1
+        if approval and mode is _LINE_VALIDATION:
+            trade_no = state.hold(seller_bus, buyer_bus, qty)
         append(
             _new(
                 GridTrade,
@@ -497,6 +541,8 @@ def take_grid(
                 ),
             )
         )
+        if trade_no >= 0:
+            append(_new(TradePending, (instrument, trade_no, maker.order_id, order_id, qty)))
     return remaining, False
 
 
@@ -580,6 +626,7 @@ def take_lines(
     flow = state.flow
     get_flow = flow.__getitem__
     splits = state.splits
+    approval = state.grid.approval
     remaining = quantity
     # Like matching.take, the walk follows opp.best while every level it
     # reaches empties; once a line leaves a maker behind, the levels after it
@@ -669,6 +716,9 @@ def take_lines(
                     ),
                 )
             )
+            if approval:
+                no = state.hold(pair[0], pair[1], qty)
+                append(_new(TradePending, (instrument, no, maker.order_id, order_id, qty)))
             if not remaining:
                 return 0, False
             maker = nxt

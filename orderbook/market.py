@@ -38,6 +38,7 @@ from orderbook.commands import (
     AmendOrder,
     CancelOrder,
     CloseInstrument,
+    DecideTrade,
     OpenInstrument,
     PlaceOrder,
     SetMode,
@@ -54,6 +55,7 @@ from orderbook.events import (
     ModeSet,
     Rejected,
     RejectReason,
+    TradeDecided,
 )
 from orderbook.grid import Grid, GridMode, Preferences
 from orderbook.gridmatch import (
@@ -125,6 +127,8 @@ class Market(MarketState):
             )
         if isinstance(command, SetMode):
             return self.set_mode(command.instrument, command.mode, command.grid)
+        if isinstance(command, DecideTrade):
+            return self.decide_trade(command.instrument, command.trade_no, command.approve)
         if isinstance(command, CancelOrder):
             return self.cancel(command.order_id, command.owner)
         if isinstance(command, AmendOrder):
@@ -855,7 +859,8 @@ class Market(MarketState):
         Returns:
             ``[ModeSet(instrument, mode)]``, or ``[Rejected(None, reason)]``
             with the market unchanged: unknown_instrument, instrument_closed,
-            invalid_mode (not a ``GridMode``), book_crossed (mode 2 on a
+            invalid_mode (not a ``GridMode``), trades_pending (trades
+            await the DSO's decision), book_crossed (mode 2 on a
             book that rests crossed: its orders must be cancelled or amended
             first), invalid_grid (not a ``Grid``,
             lacking what the mode needs, a grid for mode 2, or capacities
@@ -874,6 +879,8 @@ class Market(MarketState):
             return [Rejected(None, _R.INSTRUMENT_CLOSED)]
         if type(mode) is not GridMode:
             return [Rejected(None, _R.INVALID_MODE)]
+        if book.grid is not None and book.grid.pending:
+            return [Rejected(None, _R.TRADES_PENDING)]
         orders = book.iter_orders()  # bids then asks, best first, queue order
         if mode is GridMode.BIDS_OFFERS:
             if grid is not None:
@@ -888,8 +895,8 @@ class Market(MarketState):
         else:
             if type(grid) is not Grid or grid.missing(mode) is not None:
                 return [Rejected(None, _R.INVALID_GRID)]
-            new_state = GridState(mode, grid)
             old = book.grid
+            new_state = GridState(mode, grid, trade_no=0 if old is None else old.trade_no)
             if (
                 mode is GridMode.LINE_VALIDATION
                 and old is not None
@@ -924,6 +931,40 @@ class Market(MarketState):
         else:
             self._fast.pop(instrument, None)
         return [ModeSet(book.instrument, int(mode))]
+
+    def decide_trade(self, instrument: Instrument, trade_no: int, approve: bool) -> list[Event]:
+        """The DSO's decision on a pending trade of a mode-4 book with approval.
+
+        Approval makes the trade final; refusal takes its flow off the lines
+        (the state machine does not settle it). Deadline rule: a trade still
+        pending when the instrument closes is refused (``close_instrument``).
+
+        Returns:
+            ``[TradeDecided(instrument, trade_no, approve, "approved" |
+            "refused")]``, or ``[Rejected(None, reason)]`` with the market
+            unchanged: unknown_instrument, unknown_trade (not pending: never
+            made, already decided, or the instrument closed).
+        """
+        try:
+            book = self._books.get(instrument)
+        except TypeError:
+            book = None
+        if book is None:
+            return [Rejected(None, _R.UNKNOWN_INSTRUMENT)]
+        state = book.grid
+        if (
+            state is None
+            or type(trade_no) is not int
+            or type(approve) is not bool
+            or trade_no not in state.pending
+        ):
+            return [Rejected(None, _R.UNKNOWN_TRADE)]
+        if approve:
+            del state.pending[trade_no]
+        else:
+            state.release(trade_no)
+        reason = "approved" if approve else "refused"
+        return [TradeDecided(book.instrument, trade_no, approve, reason)]
 
     def open_instrument(self, instrument: Instrument) -> list[Event]:
         """Open a book for ``instrument`` (a Product and an int slot)."""
@@ -961,6 +1002,11 @@ class Market(MarketState):
                         Expired(instrument, order.order_id, order.owner, order.quantity, closed)
                     )
             side.clear()
+        state = book.grid
+        if state is not None:
+            for trade_no in sorted(state.pending):  # the deadline: refused at the close
+                state.release(trade_no)
+                events.append(TradeDecided(instrument, trade_no, False, "deadline"))
         book.closed = True
         self._fast.pop(instrument, None)
         events.append(InstrumentClosed(instrument))

@@ -9,7 +9,8 @@ same bytes on every machine and Python version::
     BOOK  = [product, slot, closed, [ORDER,...bids], [ORDER,...asks]]
     ORDER = [order_id, owner, price, quantity, expires_at|null, stp, post_only]
             + [seq, PREFERENCES|null] in a book run in a grid mode
-    GRID  = [product, slot, mode, next seq, [flow per line], GRIDDATA]
+    GRID  = [product, slot, mode, next seq, [flow per line], GRIDDATA, next trade
+             number, [[trade_no, seller bus, buyer bus, Wh], ...pending trades]]
 
 The ``grid`` key is there only when some book runs in mode 1, 3 or 4
 (``orderbook.grid``): a market of plain books has the same bytes as before

@@ -516,14 +516,21 @@ def _grid_states(grid: list[object] | None) -> dict[Instrument, GridState]:
     """
     out: dict[Instrument, GridState] = {}
     for entry in grid or ():
-        if not isinstance(entry, list) or len(entry) != 6:
-            msg = f"malformed snapshot: a grid entry is a list of 6 items, got {entry!r:.80}"
+        if not isinstance(entry, list) or len(entry) != 8:
+            msg = f"malformed snapshot: a grid entry is a list of 8 items, got {entry!r:.80}"
             raise SnapshotError(msg)
-        product, slot, mode, seq, flow, value = entry
+        product, slot, mode, seq, flow, value, trade_no, pending = entry
         try:
             instrument = Instrument(Product(product), slot)
             grid_mode = GridMode(mode)
-            state = GridState(grid_mode, Grid.from_value(value), seq, flow)
+            if not isinstance(pending, list) or not all(
+                isinstance(p, list) and len(p) == 4 and all(type(x) is int for x in p)
+                for p in pending
+            ):
+                msg = "pending trades must be lists of 4 ints"
+                raise ValueError(msg)
+            held = {p[0]: (p[1], p[2], p[3]) for p in pending}
+            state = GridState(grid_mode, Grid.from_value(value), seq, flow, trade_no, held)
         except (ValueError, TypeError, GridError) as exc:
             msg = f"malformed snapshot: grid entry {entry!r:.80}: {exc}"
             raise SnapshotError(msg) from exc
@@ -532,6 +539,10 @@ def _grid_states(grid: list[object] | None) -> dict[Instrument, GridState]:
             or state.grid.missing(grid_mode) is not None
             or type(slot) is not int
             or type(seq) is not int
+            or type(trade_no) is not int
+            or len(held) != len(pending)
+            or any(no >= trade_no for no in held)
+            or (held and grid_mode is not GridMode.LINE_VALIDATION)
             or not isinstance(flow, list)
             or len(flow) != len(state.flow)
             or any(type(x) is not int for x in flow)
@@ -595,6 +606,12 @@ def check_grid(book: Book) -> None:
                         msg = f"order {order.order_id}: missing from the per-bus heaps"
                         raise InvariantError(msg)
                     order = order.next
+    if state is not None:
+        n = state.grid.n_buses
+        for no, (seller_bus, buyer_bus, qty) in state.pending.items():
+            if not (0 <= seller_bus < n and 0 <= buyer_bus < n and qty > 0 and no < state.trade_no):
+                msg = f"{book.instrument}: pending trade {no} is malformed"
+                raise InvariantError(msg)
     if state is not None and state.mode is GridMode.LINE_VALIDATION:
         for line, (flow, cap) in enumerate(zip(state.flow, state.capacity, strict=True)):
             if state.parent[line] >= 0 and abs(flow) > cap:

@@ -22,6 +22,7 @@ from orderbook import (
     AmendOrder,
     Cancelled,
     CancelReason,
+    DecideTrade,
     Grid,
     GridMode,
     GridTrade,
@@ -37,6 +38,8 @@ from orderbook import (
     Side,
     STPMode,
     TimeInForce,
+    TradeDecided,
+    TradePending,
 )
 from tests.orderbook.reference import ReferenceMarket, RefOrder
 
@@ -49,6 +52,8 @@ class RefGrid:
     grid: Grid
     base: list[int]
     trades: list[tuple[int, int, int]] = field(default_factory=list)  # (seller bus, buyer bus, Wh)
+    pending: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # awaiting the DSO
+    trade_no: int = 0
 
 
 def ancestors(grid: Grid, bus: int) -> list[int]:
@@ -70,7 +75,7 @@ def path(grid: Grid, seller: int, buyer: int) -> list[tuple[int, int]]:
 
 def flows(g: RefGrid) -> list[int]:
     flow = list(g.base)
-    for seller, buyer, qty in g.trades:
+    for seller, buyer, qty in [*g.trades, *g.pending.values()]:
         for line, d in path(g.grid, seller, buyer):
             flow[line] += d * qty
     return flow
@@ -96,7 +101,30 @@ class GridReferenceMarket(ReferenceMarket):
     def execute(self, cmd: object) -> list[object]:
         if isinstance(cmd, SetMode):
             return self.set_mode(cmd)
+        if isinstance(cmd, DecideTrade):
+            return self.decide(cmd)
         return super().execute(cmd)
+
+    def decide(self, c: DecideTrade) -> list[object]:
+        if c.instrument not in self.instruments:
+            return [Rejected(None, R.UNKNOWN_INSTRUMENT)]
+        g = self.grids.get(c.instrument)
+        if g is None or c.trade_no not in g.pending or type(c.approve) is not bool:
+            return [Rejected(None, R.UNKNOWN_TRADE)]
+        trade = g.pending.pop(c.trade_no)
+        if c.approve:
+            g.trades.append(trade)
+        reason = "approved" if c.approve else "refused"
+        return [TradeDecided(c.instrument, c.trade_no, c.approve, reason)]
+
+    def close(self, instrument: Instrument) -> list[object]:
+        events = super().close(instrument)
+        g = self.grids.get(instrument)
+        if g is not None and type(events[-1]).__name__ == "InstrumentClosed":
+            refused = [TradeDecided(instrument, no, False, "deadline") for no in sorted(g.pending)]
+            g.pending.clear()
+            events[-1:-1] = refused
+        return events
 
     # ---------------------------------------------------------------- modes
 
@@ -107,6 +135,8 @@ class GridReferenceMarket(ReferenceMarket):
             return [Rejected(None, R.INSTRUMENT_CLOSED)]
         if not isinstance(c.mode, GridMode):
             return [Rejected(None, R.INVALID_MODE)]
+        if c.instrument in self.grids and self.grids[c.instrument].pending:
+            return [Rejected(None, R.TRADES_PENDING)]
         resting = self.side_orders(c.instrument, Side.BID) + self.side_orders(
             c.instrument, Side.ASK
         )
@@ -125,8 +155,8 @@ class GridReferenceMarket(ReferenceMarket):
         if not isinstance(grid, Grid) or grid.missing(c.mode) is not None:
             return [Rejected(None, R.INVALID_GRID)]
         base = list(grid.base_flow or [0] * grid.n_buses) if grid.parent else []
-        new = RefGrid(c.mode, grid, base)
         old = self.grids.get(c.instrument)
+        new = RefGrid(c.mode, grid, base, trade_no=0 if old is None else old.trade_no)
         if (
             c.mode is GridMode.LINE_VALIDATION
             and old is not None
@@ -406,6 +436,7 @@ class GridReferenceMarket(ReferenceMarket):
             seller_bus, buyer_bus = (ob, bus) if side is Side.BID else (bus, ob)
             fill = min(m.quantity, remaining)
             line = None
+            held = None
             if g.mode is GridMode.LINE_VALIDATION:
                 room, binding = self.room(g, seller_bus, buyer_bus)
                 if room <= 0:
@@ -413,7 +444,13 @@ class GridReferenceMarket(ReferenceMarket):
                     continue
                 if room < fill:
                     fill, line = room, binding
-                g.trades.append((seller_bus, buyer_bus, fill))
+                held = None
+                if g.grid.approval:
+                    held = g.trade_no
+                    g.trade_no += 1
+                    g.pending[held] = (seller_bus, buyer_bus, fill)
+                else:
+                    g.trades.append((seller_bus, buyer_bus, fill))
             sc, bc = self.charges(g, seller_bus, buyer_bus)
             # The maker gets exactly its own limit, net of its own charge.
             price = m.price + sc if side is Side.BID else m.price - bc
@@ -438,4 +475,6 @@ class GridReferenceMarket(ReferenceMarket):
                     line,
                 )
             )
+            if g.mode is GridMode.LINE_VALIDATION and held is not None:
+                events.append(TradePending(instrument, held, m.order_id, order_id, fill))
         return remaining, False

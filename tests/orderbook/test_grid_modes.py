@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from orderbook import (
+    DecideTrade,
     Grid,
     GridError,
     GridMode,
     GridTrade,
+    InstrumentClosed,
     LineBlocked,
     Market,
     ModeSet,
@@ -19,9 +21,11 @@ from orderbook import (
     SetMode,
     SnapshotError,
     Trade,
+    TradeDecided,
+    TradePending,
 )
 from orderbook.digest import snapshot_digest
-from tests.orderbook.conftest import ASK, BID, CONFIG, E, H, Checked
+from tests.orderbook.conftest import ASK, BID, CONFIG, Checked, E, H
 
 R = RejectReason
 # A line feeder 0 - 1 - 2 (0 is the root); a, b, c at buses 0, 1, 2.
@@ -219,3 +223,27 @@ def test_restore_rejects_inconsistent_grid_snapshots(market):
         Market.restore(data.replace(b'"grid":[["electricity",1,3,', b'"grid":[["electricity",1,2,'))
     with pytest.raises(SnapshotError):
         market.restore_book(market.book_snapshot(E))
+
+
+def test_mode4_approval_pending_decided_and_refused_at_the_close(market):
+    feeder = Grid(3, BUSES, parent=(-1, 0, 1), capacity=(0, 100, 30), approval=True)
+    market.set_mode(E, GridMode.LINE_VALIDATION, feeder)
+    market.place(E, 1, "a", ASK, 50, 100)
+    events = market.place(E, 2, "c", BID, 20, 100)
+    assert events[2] == TradePending(E, 0, 1, 2, 20)
+    events = market.place(E, 3, "c", BID, 20, 100)
+    assert events[1].quantity == 10 and events[2] == TradePending(E, 1, 1, 3, 10)
+    assert market.book(E).grid.flow == [0, -30, -30]  # pending trades hold their flow
+    assert market.set_mode(E, GridMode.BIDS_OFFERS) == [Rejected(None, R.TRADES_PENDING)]
+    same_digest(market)
+    assert market.execute(DecideTrade(E, 0, False)) == [TradeDecided(E, 0, False, "refused")]
+    assert market.book(E).grid.flow == [0, -10, -10]
+    assert market.decide_trade(E, 0, True) == [Rejected(None, R.UNKNOWN_TRADE)]
+    assert market.decide_trade(E, 1, True) == [TradeDecided(E, 1, True, "approved")]
+    market.place(E, 4, "d", BID, 5, 100)
+    events = market.close_instrument(E)
+    assert events[-2:] == [TradeDecided(E, 2, False, "deadline"), InstrumentClosed(E)]
+    assert market.book(E).grid.flow == [0, -10, -10]
+    assert market.decide_trade(E, 2, True) == [Rejected(None, R.UNKNOWN_TRADE)]
+    assert market.decide_trade(H, 0, True) == [Rejected(None, R.UNKNOWN_TRADE)]
+    same_digest(market)

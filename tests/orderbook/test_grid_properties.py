@@ -16,6 +16,8 @@ replayed: same events, same digest.
 
 from __future__ import annotations
 
+import dataclasses
+
 from hypothesis import event as event_note
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -25,6 +27,7 @@ from orderbook import (
     AdvanceClock,
     AmendOrder,
     CancelOrder,
+    DecideTrade,
     Grid,
     GridMode,
     GridTrade,
@@ -95,6 +98,7 @@ def grids(draw, parent=None):
         tuple(base),
         tuple(tuple(r) for r in dist),
         techs,
+        draw(st.booleans()),  # mode 4: trades wait for the DSO
     )
 
 
@@ -174,6 +178,11 @@ class GridMachine(RuleBasedStateMachine):
     def set_mode(self, mode, which):
         grid = None if mode is GridMode.BIDS_OFFERS else self.grids[which]
         self.do(SetMode(E0, mode, grid))
+
+    @rule(which=st.integers(0, 2))
+    def set_mode_with_approval(self, which):
+        grid = dataclasses.replace(self.grids[which], approval=True)
+        self.do(SetMode(E0, GridMode.LINE_VALIDATION, grid))
 
     @rule(
         bad=st.sampled_from(
@@ -271,6 +280,13 @@ class GridMachine(RuleBasedStateMachine):
         order_id = data.draw(st.sampled_from(live) if live else order_ids)
         self.do(AmendOrder(order_id, None, price, quantity))
 
+    @rule(data=st.data(), approve=st.booleans())
+    def decide(self, data, approve):
+        g = self.ref.grids.get(E0)
+        pending = sorted(g.pending) if g is not None else []
+        trade_no = data.draw(st.sampled_from(pending) if pending else st.integers(0, 3))
+        self.do(DecideTrade(E0, trade_no, approve))
+
     @rule(step=st.integers(0, 3))
     def advance_clock(self, step):
         self.do(AdvanceClock(self.ref.clock + step))
@@ -294,6 +310,7 @@ class GridMachine(RuleBasedStateMachine):
         assert (g is None) == (state is None)
         if g is not None and state is not None:
             assert state.mode is g.mode
+            assert state.pending == g.pending and state.trade_no == g.trade_no
             if g.mode is GridMode.LINE_VALIDATION:
                 flow = flows(g)
                 assert state.flow == flow

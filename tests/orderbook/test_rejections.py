@@ -113,6 +113,8 @@ def test_every_reject_reason_is_covered_somewhere():
         R.UNKNOWN_BUS,
         R.INVALID_PREFERENCES,
         R.BOOK_CROSSED,
+        R.UNKNOWN_TRADE,
+        R.TRADES_PENDING,
     }
     assert covered == set(RejectReason)
 
