@@ -73,6 +73,7 @@ class GridState:
         "buyer_charge",
         "capacity",
         "distance",
+        "down_pending",
         "flow",
         "grid",
         "heaps",
@@ -93,6 +94,7 @@ class GridState:
         "tops",
         "total",
         "trade_no",
+        "up_pending",
     )
 
     def __init__(
@@ -135,6 +137,14 @@ class GridState:
         # (seller bus, buyer bus, Wh); their flow is already on the lines.
         self.trade_no = trade_no  # the next trade's number
         self.pending: dict[int, tuple[int, int, int]] = {} if pending is None else pending
+        # Per line, Wh of pending trades running up (towards the root) and down
+        # it. Any pending trade may still be refused, so a match may not lean
+        # on a pending trade's counterflow: a line's worst case is its flow
+        # without the pending trades that relieve it (derived, not state).
+        self.up_pending: list[int] = [0] * len(self.flow)
+        self.down_pending: list[int] = [0] * len(self.flow)
+        for seller_bus, buyer_bus, qty in self.pending.values():
+            self._count_pending(seller_bus, buyer_bus, qty)
         self.splits: dict[tuple[int, int], Split] = {}
         # Mode 3: per side (0 bids, 1 asks) and bus, a heap of (key, seq, order)
         # of the resting orders at that bus, with lazy deletion (an entry is
@@ -249,16 +259,38 @@ class GridState:
             self.pending_value(),
         ]
 
+    def _count_pending(self, seller_bus: int, buyer_bus: int, qty: int) -> None:
+        """Add ``qty`` Wh (or take it off, if negative) to the pending sums on the path."""
+        up, down = self.up_pending, self.down_pending
+        for x, d in self.path(seller_bus, buyer_bus):
+            if d > 0:
+                up[x] += qty
+            else:
+                down[x] += qty
+
+    def room(self, x: int, d: int) -> int:
+        """Wh line ``x`` may still carry in direction ``d``, whatever pending trades are refused."""
+        if d > 0:
+            return self.capacity[x] - self.flow[x] - self.down_pending[x]
+        return self.capacity[x] + self.flow[x] - self.up_pending[x]
+
     def hold(self, seller_bus: int, buyer_bus: int, qty: int) -> int:
         """Number a trade that waits for the DSO (its flow is already on the lines)."""
         no = self.trade_no
         self.trade_no = no + 1
         self.pending[no] = (seller_bus, buyer_bus, qty)
+        self._count_pending(seller_bus, buyer_bus, qty)
         return no
+
+    def approve(self, trade_no: int) -> None:
+        """Make a pending trade final: its flow stays."""
+        seller_bus, buyer_bus, qty = self.pending.pop(trade_no)
+        self._count_pending(seller_bus, buyer_bus, -qty)
 
     def release(self, trade_no: int) -> None:
         """Take a refused trade's flow off the lines and forget it."""
         seller_bus, buyer_bus, qty = self.pending.pop(trade_no)
+        self._count_pending(seller_bus, buyer_bus, -qty)
         flow = self.flow
         for x, d in self.path(seller_bus, buyer_bus):
             flow[x] -= d * qty
@@ -422,12 +454,10 @@ def _rank(entry: tuple[int, int, _Order]) -> tuple[int, int]:
 
 def headroom(state: GridState, path: Path) -> tuple[int, int]:
     """(Wh that may still flow along ``path``, the first line that binds it)."""
-    flow = state.flow
-    cap = state.capacity
     best = -1
     line = -1
     for x, d in path:
-        room = cap[x] - flow[x] if d > 0 else cap[x] + flow[x]
+        room = state.room(x, d)
         if best < 0 or room < best:
             best = room
             line = x
@@ -575,6 +605,8 @@ def fok_fillable_grid(
     """
     need = quantity
     flow = list(state.flow) if state.mode is _LINE_VALIDATION else None
+    approval = state.grid.approval
+    up, down = list(state.up_pending), list(state.down_pending)  # scratch copies
     for maker in cands:
         if maker.owner == owner:
             if stp is not _CANCEL_OLDEST:
@@ -586,12 +618,17 @@ def fok_fillable_grid(
             path = state.path(seller_bus, buyer_bus)
             cap = state.capacity
             for x, d in path:
-                room = cap[x] - flow[x] if d > 0 else cap[x] + flow[x]
+                room = cap[x] - flow[x] - down[x] if d > 0 else cap[x] + flow[x] - up[x]
                 qty = min(qty, room)
             if qty <= 0:
                 continue
             for x, d in path:
                 flow[x] += d * qty
+                if approval:
+                    if d > 0:
+                        up[x] += qty
+                    else:
+                        down[x] += qty
         need -= qty
         if need <= 0:
             return True
@@ -668,11 +705,14 @@ def take_lines(
             if split is None:
                 split = state.split(pair)
             ups, downs, up_cap, down_cap = split
-            # Headroom in C: capacity - flow up the path, capacity + flow down it.
-            room = min(
-                min(map(sub, up_cap, map(get_flow, ups)), default=_NO_LINE),
-                min(map(add, down_cap, map(get_flow, downs)), default=_NO_LINE),
-            )
+            if approval:
+                room = min((state.room(x, d) for x, d in state.path(*pair)), default=_NO_LINE)
+            else:
+                # Headroom in C: capacity - flow up the path, capacity + flow down it.
+                room = min(
+                    min(map(sub, up_cap, map(get_flow, ups)), default=_NO_LINE),
+                    min(map(add, down_cap, map(get_flow, downs)), default=_NO_LINE),
+                )
             line = None
             if room < qty:
                 path = state.path(*pair)

@@ -960,7 +960,7 @@ class Market(MarketState):
         ):
             return [Rejected(None, _R.UNKNOWN_TRADE)]
         if approve:
-            del state.pending[trade_no]
+            state.approve(trade_no)
         else:
             state.release(trade_no)
         reason = "approved" if approve else "refused"

@@ -613,7 +613,13 @@ def check_grid(book: Book) -> None:
                 msg = f"{book.instrument}: pending trade {no} is malformed"
                 raise InvariantError(msg)
     if state is not None and state.mode is GridMode.LINE_VALIDATION:
+        fresh = GridState(state.mode, state.grid, state.seq, state.flow, 0, state.pending)
+        if (fresh.up_pending, fresh.down_pending) != (state.up_pending, state.down_pending):
+            msg = f"{book.instrument}: pending sums out of step with the pending trades"
+            raise InvariantError(msg)
         for line, (flow, cap) in enumerate(zip(state.flow, state.capacity, strict=True)):
-            if state.parent[line] >= 0 and abs(flow) > cap:
-                msg = f"{book.instrument}: line {line} carries {flow} Wh, capacity {cap}"
+            # Within capacity whatever pending trades are refused.
+            worst = (flow + state.down_pending[line], flow - state.up_pending[line])
+            if state.parent[line] >= 0 and (worst[0] > cap or worst[1] < -cap):
+                msg = f"{book.instrument}: line {line} carries {worst} Wh, capacity {cap}"
                 raise InvariantError(msg)

@@ -353,11 +353,19 @@ class GridReferenceMarket(ReferenceMarket):
         return [o for _, o in ranked]
 
     def room(self, g: RefGrid, seller_bus: int, buyer_bus: int) -> tuple[int, int]:
-        """Headroom along the path, recomputed from every trade, and its first binding line."""
-        flow = flows(g)
+        """Headroom along the path, recomputed from every trade, and its first binding line.
+
+        Any pending trade may be refused: a line's room counts the final
+        trades and only the pending ones that load it in the match's direction.
+        """
         best, line = None, -1
         for b, d in path(g.grid, seller_bus, buyer_bus):
-            room = g.grid.capacity[b] - d * flow[b]
+            worst = g.base[b]
+            for s, t, q in g.trades:
+                worst += sum(dd * q for bb, dd in path(g.grid, s, t) if bb == b)
+            for s, t, q in g.pending.values():
+                worst += sum(dd * q for bb, dd in path(g.grid, s, t) if bb == b and dd == d)
+            room = g.grid.capacity[b] - d * worst
             if best is None or room < best:
                 best, line = room, b
         return (10**18 if best is None else best), line
@@ -367,6 +375,7 @@ class GridReferenceMarket(ReferenceMarket):
     ) -> bool:
         need = c.quantity
         saved = list(g.trades)
+        saved_pending = dict(g.pending)
         try:
             for m in makers:
                 if m.owner == c.owner:
@@ -380,13 +389,17 @@ class GridReferenceMarket(ReferenceMarket):
                     qty = min(qty, self.room(g, seller_bus, buyer_bus)[0])
                     if qty <= 0:
                         continue
-                    g.trades.append((seller_bus, buyer_bus, qty))
+                    if g.grid.approval:
+                        g.pending[-1 - len(g.pending)] = (seller_bus, buyer_bus, qty)
+                    else:
+                        g.trades.append((seller_bus, buyer_bus, qty))
                 need -= qty
                 if need <= 0:
                     return True
             return False
         finally:
             g.trades = saved
+            g.pending = saved_pending
 
     def grid_match(
         self,

@@ -17,6 +17,7 @@ replayed: same events, same digest.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 from hypothesis import event as event_note
 from hypothesis import settings
@@ -44,7 +45,7 @@ from orderbook import (
     TimeInForce,
 )
 from orderbook.digest import snapshot_digest
-from tests.orderbook.grid_reference import GridReferenceMarket, allows, flows
+from tests.orderbook.grid_reference import GridReferenceMarket, RefGrid, allows, flows
 
 CONFIG = MarketConfig(
     price_step=2, min_price=2, max_price=40, max_quantity=500, default_stp=STPMode.CANCEL_NEWEST
@@ -314,9 +315,14 @@ class GridMachine(RuleBasedStateMachine):
             if g.mode is GridMode.LINE_VALIDATION:
                 flow = flows(g)
                 assert state.flow == flow
-                for line, f in enumerate(flow):
-                    if g.grid.parent[line] >= 0:
-                        assert abs(f) <= g.grid.capacity[line]
+                # No line above capacity, whichever pending trades the DSO refuses.
+                for refused in itertools.product([False, True], repeat=min(len(g.pending), 6)):
+                    kept = [t for t, r in zip(g.pending.values(), refused, strict=False) if not r]
+                    rest = list(g.pending.values())[len(refused) :]
+                    f = flows(RefGrid(g.mode, g.grid, g.base, [*g.trades, *kept, *rest]))
+                    for line, x in enumerate(f):
+                        if g.grid.parent[line] >= 0:
+                            assert abs(x) <= g.grid.capacity[line]
         digest = market.state_digest()
         assert digest == snapshot_digest(market.snapshot())
         assert Market.restore(market.snapshot()).state_digest() == digest
