@@ -42,6 +42,7 @@ from bench.machine import describe, load_average, write_results
 from orderbook import (
     AmendOrder,
     CancelOrder,
+    GridTrade,
     Instrument,
     Market,
     MarketConfig,
@@ -58,6 +59,7 @@ OWNERS = [f"acct{i:03d}" for i in range(200)]
 BID, ASK = Side.BID, Side.ASK
 IOC = TimeInForce.IOC
 
+TRADES = (Trade, GridTrade)  # a book in a grid mode reports GridTrade
 # An operation: (class, method name, args). Classes for the latency report:
 CLASSES = ("add-rest", "add-trade", "add-other", "cancel", "amend")
 
@@ -99,9 +101,10 @@ class _Live:
 class _Builder:
     """Builds a stream while replaying it, to know what rests and what trades."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, factory: Callable[[], Market] = fresh_market) -> None:
         self.rng = random.Random(seed)
-        self.market = fresh_market()
+        self.factory = factory  # a fresh, set-up market (bench_modes: one per mode)
+        self.market = factory()
         self.live = _Live()
         self.next_id = 1
         self.setup: list[tuple[str, str, tuple[object, ...]]] = []
@@ -109,9 +112,9 @@ class _Builder:
 
     def run(self, method: str, args: tuple[object, ...], warm: bool = False) -> None:
         events = getattr(self.market, method)(*args)
-        traded = any(type(e) is Trade for e in events)
+        traded = any(type(e) in TRADES for e in events)
         touched = [args[0] if method != "place" else args[1]]
-        touched += [e.maker_order_id for e in events if type(e) is Trade]
+        touched += [e.maker_order_id for e in events if type(e) in TRADES]
         for order_id in touched:
             if self.market.order(order_id) is None:  # type: ignore[arg-type]
                 self.live.discard(order_id)  # type: ignore[arg-type]
@@ -131,9 +134,11 @@ class _Builder:
         self.run("place", (INSTRUMENT, order_id, owner, side, quantity, price, *extra), warm)
 
 
-def steady_stream(seed: int, n_ops: int, resting: int = 1000) -> _Builder:
-    """The steady profile: ~``resting`` orders, ``n_ops`` timed operations."""
-    b = _Builder(seed)
+def steady_stream(
+    seed: int, n_ops: int, resting: int = 1000, factory: Callable[[], Market] = fresh_market
+) -> _Builder:
+    """The steady profile: ~``resting`` orders, ``n_ops`` timed operations, on ``factory()``."""
+    b = _Builder(seed, factory)
     rng = b.rng
     market = b.market
     mid = 100_000
@@ -231,7 +236,7 @@ def as_commands(ops: list[tuple[str, str, tuple[object, ...]]]) -> list[object]:
 
 
 def prepared(b: _Builder) -> Market:
-    market = fresh_market()
+    market = b.factory()
     for _, method, args in b.setup:
         getattr(market, method)(*args)
     return market

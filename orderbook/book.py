@@ -34,6 +34,9 @@ from orderbook.types import Instrument, Side, STPMode
 if TYPE_CHECKING:
     import hashlib
 
+    from orderbook.grid import Preferences
+    from orderbook.gridmatch import GridState
+
 # Best key of an empty side: above every real key (|price| <= 2**60).
 EMPTY = 2**62
 
@@ -52,7 +55,14 @@ class _Order:
 
     encoded: str | None
 
+    # bus, prefs and seq are set only in books run in a grid mode
+    # (orderbook.gridmatch); a plain book never stores them.
+    bus: int
+    prefs: Preferences | None
+    seq: int
+
     __slots__ = (
+        "bus",
         "encoded",
         "expires_at",
         "level",
@@ -60,9 +70,11 @@ class _Order:
         "order_id",
         "owner",
         "post_only",
+        "prefs",
         "prev",
         "price",
         "quantity",
+        "seq",
         "side",
         "stp",
     )
@@ -262,15 +274,20 @@ def view(order: _Order) -> OrderView:
 
 
 class Book:
-    """The two sides of one instrument, plus whether its gate has closed."""
+    """The two sides of one instrument, whether its gate has closed, and its grid mode.
 
-    __slots__ = ("asks", "bids", "closed", "instrument")
+    ``grid`` is None for a plain (mode 2) book, else the mode and grid data
+    (``orderbook.gridmatch.GridState``).
+    """
+
+    __slots__ = ("asks", "bids", "closed", "grid", "instrument")
 
     def __init__(self, instrument: Instrument) -> None:
         self.instrument = instrument
         self.bids = _Side(instrument, Side.BID)
         self.asks = _Side(instrument, Side.ASK)
         self.closed = False
+        self.grid: GridState | None = None
 
     def best_bid(self) -> int | None:
         """Highest bid price, or None. O(1)."""
@@ -346,7 +363,9 @@ class Book:
                     _fail(f"level {level.price}: volume {level.volume}/{volume} n {level.count}")
                 total += count
         bid, ask = self.best_bid(), self.best_ask()
-        if bid is not None and ask is not None and bid >= ask:
+        # A grid book may rest crossed: grid charges, line limits or
+        # preferences can keep a bid and a cheaper ask apart.
+        if self.grid is None and bid is not None and ask is not None and bid >= ask:
             _fail(f"{self.instrument}: crossed book at rest, bid {bid} >= ask {ask}")
         if self.closed and total:
             _fail(f"{self.instrument}: closed book holds {total} orders")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orderbook.grid import Grid, GridMode, Preferences
 from orderbook.types import Instrument, Side, STPMode, TimeInForce
 
 
@@ -37,6 +38,7 @@ class PlaceOrder:
         post_only: rejected (``would_take``) instead of trading on arrival.
         stp: self-trade prevention mode; None uses the market default.
         protection_price: for a market order, the worst price it may trade at.
+        preferences: mode 1 only: what the order accepts of its counterparty.
     """
 
     instrument: Instrument
@@ -50,6 +52,20 @@ class PlaceOrder:
     post_only: bool = False
     stp: STPMode | None = None
     protection_price: int | None = None
+    preferences: Preferences | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetMode:
+    """Set the operation mode of an open book and the grid data it needs (``orderbook.grid``).
+
+    ``grid`` is None for mode 2; modes 1, 3 and 4 need a ``Grid`` giving a bus
+    to every owner with an order resting in the book.
+    """
+
+    instrument: Instrument
+    mode: GridMode
+    grid: Grid | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,4 +105,22 @@ class AdvanceClock:
     now: int
 
 
-Command = OpenInstrument | PlaceOrder | CancelOrder | AmendOrder | CloseInstrument | AdvanceClock
+@dataclass(frozen=True, slots=True)
+class DecideTrade:
+    """The DSO approves (``approve`` True) or refuses a pending mode-4 trade of ``instrument``."""
+
+    instrument: Instrument
+    trade_no: int
+    approve: bool
+
+
+Command = (
+    OpenInstrument
+    | PlaceOrder
+    | CancelOrder
+    | AmendOrder
+    | CloseInstrument
+    | AdvanceClock
+    | SetMode
+    | DecideTrade
+)

@@ -83,11 +83,17 @@ def encode_order(order: _Order) -> str:
     '[7,"a\\"\\u00e9",20,5,null,"decrement",false]'
     """
     expires_at = order.expires_at
-    return (
+    text = (
         f"[{order.order_id},{encode_basestring_ascii(order.owner)},{order.price},"
         f"{order.quantity},{'null' if expires_at is None else expires_at},"
-        f"{_STP_JSON[order.stp]},{'true' if order.post_only else 'false'}]"
+        f"{_STP_JSON[order.stp]},{'true' if order.post_only else 'false'}"
     )
+    seq = getattr(order, "seq", None)  # set only in a grid book
+    if seq is None:
+        return text + "]"
+    prefs = order.prefs
+    prefs_text = "null" if prefs is None else _dumps(prefs.value()).decode("ascii")
+    return f"{text},{seq},{prefs_text}]"
 
 
 def level_hash(level: _Level) -> bytes:
@@ -150,14 +156,17 @@ class DigestCache:
         # (instrument, closed) -> text of a BOOK array up to its bids: '[product,slot,closed,['
         self.headers: dict[tuple[Instrument, bool], bytes] = {}
 
-    def market_digest(self, config: MarketConfig, clock: int, books: list[Book]) -> bytes:
+    def market_digest(
+        self, config: MarketConfig, clock: int, books: list[Book], grid: bytes | None = None
+    ) -> bytes:
         """The digest (module docstring) of a market with these books, sorted by (product, slot).
 
         Equal to ``snapshot_digest(encode_market(config, clock, rows))`` for
-        the same state. Runtime complexity: O(L log L) for L levels, plus
-        ``level_hash`` of the changed levels.
+        the same state; ``grid`` is the text of the snapshot's ``grid`` array
+        (None: no book in a grid mode). Runtime complexity: O(L log L) for L
+        levels, plus ``level_hash`` of the changed levels.
         """
-        wrapper = _wrapper(config, clock)
+        wrapper = _wrapper(config, clock, grid)
         parts: list[bytes] = [wrapper[:10]]
         append = parts.append
         headers = self.headers
@@ -194,8 +203,8 @@ def snapshot_digest(snapshot: bytes) -> bytes:
     Raises:
         SnapshotError: if ``snapshot`` is not a well-formed snapshot.
     """
-    config, clock, books = decode_market(snapshot)
-    wrapper = _wrapper(config, clock)
+    config, clock, books, grid = decode_market(snapshot)
+    wrapper = _wrapper(config, clock, None if grid is None else _dumps(grid))
     parts = [wrapper[:10]]
     for i, rows in enumerate(books):
         if i:
@@ -216,9 +225,15 @@ def snapshot_digest(snapshot: bytes) -> bytes:
     return hashlib.sha256(DIGEST_TAG + b"".join(parts)).digest()
 
 
-def _wrapper(config: MarketConfig, clock: int) -> bytes:
-    """The snapshot's top-level object with an empty books array: ``{"books":[`` + the rest."""
-    return _dumps(_market_value(config, clock, []))
+def _wrapper(config: MarketConfig, clock: int, grid: bytes | None = None) -> bytes:
+    """The snapshot's top-level object with an empty books array: ``{"books":[`` + the rest.
+
+    ``grid`` is the JSON text of the ``grid`` array, spliced in as the last key.
+    """
+    text = _dumps(_market_value(config, clock, []))
+    if grid is None:
+        return text
+    return text[:-1] + b',"grid":' + grid + b"}"
 
 
 def _book_header(instrument: Instrument, closed: bool) -> bytes:

@@ -6,6 +6,7 @@ are for misuse of the API, corrupt snapshots and broken invariants.
 
     OrderBookError
     ├── ConfigError          bad MarketConfig
+    ├── GridError            bad grid data or preferences (orderbook.grid)
     ├── UnknownInstrument    a query names an instrument the market does not have
     ├── SnapshotError        bytes given to restore are not a valid snapshot
     └── InvariantError       _check() found a broken internal invariant
@@ -20,6 +21,10 @@ class OrderBookError(Exception):
 
 class ConfigError(OrderBookError):
     """Raised when a MarketConfig has a non-positive or inconsistent bound."""
+
+
+class GridError(OrderBookError):
+    """Raised when grid data or order preferences have a wrong type, shape or range."""
 
 
 class UnknownInstrument(OrderBookError):

@@ -53,6 +53,13 @@ class RejectReason(StrEnum):
     INVALID_TIME = "invalid_time"  # AdvanceClock to a non-int
     CLOCK_BACKWARDS = "clock_backwards"  # AdvanceClock to an earlier time
     UNKNOWN_COMMAND = "unknown_command"
+    INVALID_MODE = "invalid_mode"  # SetMode with something other than a GridMode
+    INVALID_GRID = "invalid_grid"  # not a Grid, or lacking what the mode needs
+    UNKNOWN_BUS = "unknown_bus"  # the owner has no bus in the book's grid data
+    INVALID_PREFERENCES = "invalid_preferences"  # not Preferences, or outside mode 1
+    BOOK_CROSSED = "book_crossed"  # mode 2 set on a grid book that rests crossed
+    UNKNOWN_TRADE = "unknown_trade"  # DecideTrade of a trade that is not pending
+    TRADES_PENDING = "trades_pending"  # SetMode while trades await the DSO's decision
 
 
 class CancelReason(StrEnum):
@@ -96,6 +103,70 @@ class Trade(NamedTuple):
     maker_remaining: int  # Wh left on the maker after this trade
     taker_remaining: int  # Wh left on the taker after this trade
     taker_side: Side
+
+
+class GridTrade(NamedTuple):
+    """A match in a book run in mode 1, 3 or 4 (``orderbook.grid``): a ``Trade`` plus grid data.
+
+    Money (tick x Wh): the buyer pays ``(price + buyer_charge) * quantity``,
+    the seller receives ``(price - seller_charge) * quantity`` and the DSO
+    the difference, ``(seller_charge + buyer_charge) * quantity``. The price
+    is the maker's limit net of the maker's own charge (docs/orderbook.md).
+    """
+
+    instrument: Instrument
+    maker_order_id: int
+    taker_order_id: int
+    maker_owner: str
+    taker_owner: str
+    price: int  # ticks per kWh
+    quantity: int  # Wh
+    maker_remaining: int  # Wh left on the maker after this trade
+    taker_remaining: int  # Wh left on the taker after this trade
+    taker_side: Side
+    seller_charge: int  # ticks per kWh the seller pays the DSO (mode 3; else 0)
+    buyer_charge: int  # ticks per kWh the buyer pays the DSO (mode 3; else 0)
+    line: int | None  # mode 4: the line (child bus) that cut this match to its headroom
+
+
+class LineBlocked(NamedTuple):
+    """Mode 4: a match was skipped because ``line`` (child bus) had no headroom left that way."""
+
+    instrument: Instrument
+    maker_order_id: int
+    taker_order_id: int
+    line: int
+
+
+class TradePending(NamedTuple):
+    """Mode 4 with approval: the ``GridTrade`` just before waits for the DSO as ``trade_no``."""
+
+    instrument: Instrument
+    trade_no: int  # the book's number for this trade, from 0
+    maker_order_id: int
+    taker_order_id: int
+    quantity: int  # Wh
+
+
+class TradeDecided(NamedTuple):
+    """The DSO approved or refused a pending trade; a refused trade is not settled.
+
+    ``reason`` is ``approved``, ``refused`` (``DecideTrade``) or ``deadline``
+    (the instrument closed with the trade still pending). A refusal releases
+    the trade's flow on the lines; the orders' quantities are not restored.
+    """
+
+    instrument: Instrument
+    trade_no: int
+    approved: bool
+    reason: str
+
+
+class ModeSet(NamedTuple):
+    """A book's operation mode (``orderbook.grid.GridMode``) and grid data were set."""
+
+    instrument: Instrument
+    mode: int
 
 
 class Cancelled(NamedTuple):
@@ -157,6 +228,11 @@ Event = (
     | Amended
     | InstrumentOpened
     | InstrumentClosed
+    | GridTrade
+    | LineBlocked
+    | ModeSet
+    | TradePending
+    | TradeDecided
 )
 
 EVENT_TYPES = (
@@ -168,6 +244,11 @@ EVENT_TYPES = (
     Amended,
     InstrumentOpened,
     InstrumentClosed,
+    GridTrade,
+    LineBlocked,
+    ModeSet,
+    TradePending,
+    TradeDecided,
 )
 
 

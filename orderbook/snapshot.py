@@ -5,9 +5,17 @@ ints, strings, booleans and nulls, never floats, so the same state gives the
 same bytes on every machine and Python version::
 
     {"books":[BOOK,...],"clock":INT,"config":[price_step,min_price,max_price,
-     max_quantity,default_stp],"format":"p2pex-orderbook/1"}
+     max_quantity,default_stp],"format":"p2pex-orderbook/1"[,"grid":[GRID,...]]}
     BOOK  = [product, slot, closed, [ORDER,...bids], [ORDER,...asks]]
     ORDER = [order_id, owner, price, quantity, expires_at|null, stp, post_only]
+            + [seq, PREFERENCES|null] in a book run in a grid mode
+    GRID  = [product, slot, mode, next seq, [flow per line], GRIDDATA, next trade
+             number, [[trade_no, seller bus, buyer bus, Wh], ...pending trades]]
+
+The ``grid`` key is there only when some book runs in mode 1, 3 or 4
+(``orderbook.grid``): a market of plain books has the same bytes as before
+modes existed. ``GRIDDATA`` is ``Grid.value()``, ``PREFERENCES``
+``Preferences.value()``; GRID entries are sorted like the books.
 
 Books are sorted by (product, slot); each side lists its orders best price
 first and, within a price, in queue (time priority) order. Internal sequence
@@ -42,13 +50,30 @@ class OrderRow(NamedTuple):
     post_only: bool
 
 
+class GridOrderRow(NamedTuple):
+    """A resting order of a book run in a grid mode: an ``OrderRow`` plus seq and preferences."""
+
+    order_id: int
+    owner: str
+    price: int  # ticks per kWh
+    quantity: int  # Wh
+    expires_at: int | None
+    stp: STPMode
+    post_only: bool
+    seq: int  # arrival number in the book (time priority across prices)
+    prefs: _Json  # Preferences.value() or None
+
+
+Row = OrderRow | GridOrderRow
+
+
 class BookRows(NamedTuple):
     """One book in a snapshot."""
 
     instrument: Instrument
     closed: bool
-    bids: list[OrderRow]  # best first, queue order
-    asks: list[OrderRow]
+    bids: list[Row]  # best first, queue order
+    asks: list[Row]
 
 
 def _dumps(value: _Json) -> bytes:
@@ -70,14 +95,18 @@ def encode_book(book: BookRows) -> bytes:
     return _dumps(_book_value(book))
 
 
-def encode_market(config: MarketConfig, clock: int, books: list[BookRows]) -> bytes:
-    """Canonical bytes of a market; ``books`` must be sorted by (product, slot)."""
-    return _dumps(_market_value(config, clock, [_book_value(b) for b in books]))
+def encode_market(
+    config: MarketConfig, clock: int, books: list[BookRows], grid: list[_Json] | None = None
+) -> bytes:
+    """Canonical bytes of a market; ``books`` (and ``grid``) must be sorted by (product, slot)."""
+    return _dumps(_market_value(config, clock, [_book_value(b) for b in books], grid))
 
 
-def _market_value(config: MarketConfig, clock: int, books: list[_Json]) -> dict[str, _Json]:
-    """The snapshot's top-level object around already converted ``books``."""
-    return {
+def _market_value(
+    config: MarketConfig, clock: int, books: list[_Json], grid: list[_Json] | None = None
+) -> dict[str, _Json]:
+    """The snapshot's top-level object around already converted ``books`` (and ``grid``)."""
+    value: dict[str, _Json] = {
         "books": books,
         "clock": clock,
         "config": [
@@ -89,10 +118,17 @@ def _market_value(config: MarketConfig, clock: int, books: list[_Json]) -> dict[
         ],
         "format": FORMAT,
     }
+    if grid is not None:
+        value["grid"] = grid
+    return value
 
 
-def decode_market(data: bytes) -> tuple[MarketConfig, int, list[BookRows]]:
-    """Parse snapshot bytes into (config, clock, books), checking shapes and types.
+def decode_market(
+    data: bytes,
+) -> tuple[MarketConfig, int, list[BookRows], list[_Json] | None]:
+    """Parse snapshot bytes into (config, clock, books, grid), checking shapes and types.
+
+    ``grid`` is the raw JSON list of the ``grid`` key, or None without one.
 
     Only the syntax is checked here; ``Market.restore`` checks the state
     (prices on the grid, no crossed book, unique ids, priority order).
@@ -105,8 +141,9 @@ def decode_market(data: bytes) -> tuple[MarketConfig, int, list[BookRows]]:
     except (AttributeError, UnicodeDecodeError, ValueError) as exc:
         msg = f"snapshot is not ASCII JSON: {exc}"
         raise SnapshotError(msg) from exc
-    if not isinstance(value, dict) or sorted(value) != ["books", "clock", "config", "format"]:
-        _bad("top level must be an object with books, clock, config, format")
+    keys = ["books", "clock", "config", "format"]
+    if not isinstance(value, dict) or sorted(value) not in (keys, [*keys, "grid"]):
+        _bad("top level must be an object with books, clock, config, format (and grid)")
     if value["format"] != FORMAT:
         _bad(f"format {value['format']!r}, want {FORMAT!r}")
     clock = _int(value["clock"])
@@ -117,7 +154,8 @@ def decode_market(data: bytes) -> tuple[MarketConfig, int, list[BookRows]]:
         msg = f"snapshot config: {exc}"
         raise SnapshotError(msg) from exc
     books = [_decode_book(b) for b in _list(value["books"], None)]
-    return config, clock, books
+    grid = _list(value["grid"], None) if "grid" in value else None
+    return config, clock, books, grid
 
 
 def decode_book(data: bytes) -> BookRows:
@@ -148,13 +186,18 @@ def _decode_book(value: _Json) -> BookRows:
     )
 
 
-def _decode_order(value: _Json) -> OrderRow:
-    f = _list(value, 7)
+def _decode_order(value: _Json) -> Row:
+    f = _list(value, None)
+    if len(f) not in (7, 9):
+        _bad(f"an order is a list of 7 or 9 items, got {value!r:.80}")
     owner = f[1]
     if not isinstance(owner, str):
         _bad(f"owner {owner!r} is not a string")
     expires_at = None if f[4] is None else _int(f[4])
-    return OrderRow(_int(f[0]), owner, _int(f[2]), _int(f[3]), expires_at, _stp(f[5]), _bool(f[6]))
+    row = (_int(f[0]), owner, _int(f[2]), _int(f[3]), expires_at, _stp(f[5]), _bool(f[6]))
+    if len(f) == 7:
+        return OrderRow(*row)
+    return GridOrderRow(*row, _int(f[7]), f[8])
 
 
 def _list(value: _Json, length: int | None) -> list[_Json]:

@@ -11,13 +11,17 @@ from __future__ import annotations
 import heapq
 from typing import Self
 
-from orderbook.book import Book, Depth, OrderView, _Order, _Side, view
+from orderbook.book import EMPTY, Book, Depth, OrderView, _Order, _Side, view
 from orderbook.digest import DigestCache, check_encoded
-from orderbook.errors import InvariantError, SnapshotError, UnknownInstrument
+from orderbook.errors import GridError, InvariantError, SnapshotError, UnknownInstrument
 from orderbook.events import RejectReason
+from orderbook.grid import Grid, GridMode, Preferences
+from orderbook.gridmatch import GridState
 from orderbook.snapshot import (
     BookRows,
+    GridOrderRow,
     OrderRow,
+    Row,
     decode_book,
     decode_market,
     encode_book,
@@ -53,6 +57,7 @@ class MarketState:
         "_default_stp",
         "_digest",
         "_expiries",
+        "_fast",
         "_index",
         "_max_price",
         "_max_quantity",
@@ -73,6 +78,9 @@ class MarketState:
         self._max_quantity = config.max_quantity
         self._default_stp = config.default_stp
         self._books: dict[Instrument, Book] = {}
+        # The open books in mode 2: the only ones place()'s fast path serves,
+        # so a plain book pays nothing for grid modes or closed books.
+        self._fast: dict[Instrument, Book] = {}
         self._index: dict[int, _Order] = {}  # order id -> resting order, all books
         self._clock = now
         self._expiries: list[_Expiry] = []  # heap of GTD orders (lazy deletion)
@@ -228,10 +236,17 @@ class MarketState:
 
     def snapshot(self) -> bytes:
         """Canonical bytes of the whole state (see ``orderbook.snapshot``). O(n)."""
+        instruments = self.instruments()
+        grid: list[object] = [
+            state.entry_value(i.product.value, i.slot)
+            for i in instruments
+            if (state := self._books[i].grid) is not None
+        ]
         return encode_market(
             self._config,
             self._clock,
-            [_book_rows(self._books[i]) for i in self.instruments()],
+            [_book_rows(self._books[i]) for i in instruments],
+            grid or None,
         )
 
     def book_snapshot(self, instrument: Instrument) -> bytes:
@@ -251,7 +266,14 @@ class MarketState:
         cache = self._digest
         if len(cache.instruments) != len(books):  # books are added, never removed
             cache.instruments = self.instruments()
-        return cache.market_digest(self._config, self._clock, [books[i] for i in cache.instruments])
+        listed = [books[i] for i in cache.instruments]
+        entries = [
+            state.entry_text(b.instrument.product.value, b.instrument.slot)
+            for b in listed
+            if (state := b.grid) is not None
+        ]
+        grid = b"[" + b",".join(entries) + b"]" if entries else None
+        return cache.market_digest(self._config, self._clock, listed, grid)
 
     @classmethod
     def restore(cls, data: bytes) -> Self:
@@ -260,8 +282,9 @@ class MarketState:
         Raises:
             SnapshotError: if ``data`` is not a canonical snapshot of a valid state.
         """
-        config, clock, books = decode_market(data)
+        config, clock, books, grid = decode_market(data)
         market = cls(config, now=clock)
+        states = _grid_states(grid)
         for rows in books:
             instrument = rows.instrument
             if instrument in market._books:
@@ -269,9 +292,18 @@ class MarketState:
                 raise SnapshotError(msg)
             book = market._open_book(instrument)
             book.closed = rows.closed
+            book.grid = states.pop(instrument, None)
+            if book.closed or book.grid is not None:
+                del market._fast[instrument]
             for side, orders in ((book.bids, rows.bids), (book.asks, rows.asks)):
                 for row in orders:
                     market._restore_order(side, row)
+        for book in market._books.values():
+            if book.grid is not None:
+                book.grid.index_orders(book)
+        if states:
+            msg = f"snapshot: grid data for books it does not hold: {sorted(states)!r:.80}"
+            raise SnapshotError(msg)
         try:
             market._check()
         except InvariantError as exc:
@@ -296,9 +328,17 @@ class MarketState:
         """
         rows = decode_book(data)
         instrument = rows.instrument
+        old = self._books.get(instrument)
+        if (old is not None and old.grid is not None) or any(
+            type(row) is not OrderRow for row in (*rows.bids, *rows.asks)
+        ):
+            msg = "book snapshot: a book in a grid mode is restored with Market.restore only"
+            raise SnapshotError(msg)
         scratch = MarketState(self._config, now=self._clock)
         book = scratch._open_book(instrument)
         book.closed = rows.closed
+        if book.closed:
+            del scratch._fast[instrument]
         for side, orders in ((book.bids, rows.bids), (book.asks, rows.asks)):
             for row in orders:
                 scratch._restore_order(side, row)
@@ -319,6 +359,10 @@ class MarketState:
         for order_id in old_ids:  # their expiry entries go stale
             self._index.pop(order_id).level = None
         self._books[instrument] = book
+        if book.closed:
+            self._fast.pop(instrument, None)
+        else:
+            self._fast[instrument] = book
         self._index.update(scratch._index)
         for expires_at, order_id, _, order in scratch._expiries:
             self._seq += 1
@@ -326,10 +370,10 @@ class MarketState:
 
     def _open_book(self, instrument: Instrument) -> Book:
         """Add an empty book (the caller checked that the instrument is new)."""
-        book = self._books[instrument] = Book(instrument)
+        book = self._books[instrument] = self._fast[instrument] = Book(instrument)
         return book
 
-    def _restore_order(self, side: _Side, row: OrderRow) -> None:
+    def _restore_order(self, side: _Side, row: Row) -> None:
         """Put one snapshot order back, checking it as a new order would be."""
         if row.order_id in self._index:
             msg = f"snapshot: duplicate order id {row.order_id}"
@@ -342,18 +386,35 @@ class MarketState:
         ):
             msg = f"snapshot: invalid order {row!r}"
             raise SnapshotError(msg)
-        self._rest(
-            _Order(
-                row.order_id,
-                row.owner,
-                side,
-                row.price,
-                row.quantity,
-                row.expires_at,
-                row.stp,
-                row.post_only,
-            )
+        order = _Order(
+            row.order_id,
+            row.owner,
+            side,
+            row.price,
+            row.quantity,
+            row.expires_at,
+            row.stp,
+            row.post_only,
         )
+        state = self._books[side.instrument].grid
+        if (state is None) != (type(row) is OrderRow):
+            msg = f"snapshot: order {row.order_id} has the wrong shape for its book's mode"
+            raise SnapshotError(msg)
+        if state is not None:
+            assert isinstance(row, GridOrderRow)
+            bus = state.owner_bus.get(row.owner)
+            if bus is None:
+                msg = f"snapshot: order {row.order_id}: owner {row.owner!r} has no bus"
+                raise SnapshotError(msg)
+            try:
+                prefs = None if row.prefs is None else Preferences.from_value(row.prefs)
+            except GridError as exc:
+                msg = f"snapshot: order {row.order_id}: {exc}"
+                raise SnapshotError(msg) from exc
+            order.bus = bus
+            order.prefs = prefs
+            order.seq = row.seq
+        self._rest(order)
 
     def _check(self) -> None:
         """Verify every invariant of every book and of the id index. O(n).
@@ -362,8 +423,15 @@ class MarketState:
             InvariantError: on any inconsistency.
         """
         total = sum(book._check(self._index) for book in self._books.values())
-        for book in self._books.values():
+        for instrument, book in self._books.items():
             check_encoded(book)
+            check_grid(book)
+            if (self._fast.get(instrument) is book) != (book.grid is None and not book.closed):
+                msg = f"{instrument}: fast-path table out of step with mode / closed"
+                raise InvariantError(msg)
+        if len(self._fast) != sum(b.grid is None and not b.closed for b in self._books.values()):
+            msg = "fast-path table holds books the market does not"
+            raise InvariantError(msg)
         if total != len(self._index):
             msg = f"id index holds {len(self._index)} orders, books {total}"
             raise InvariantError(msg)
@@ -398,11 +466,28 @@ def _instrument_key(instrument: Instrument) -> tuple[str, int]:
 def _book_rows(book: Book) -> BookRows:
     new = tuple.__new__  # OrderRow is a named tuple: skip its Python-level __new__
 
-    def rows(side: _Side) -> list[OrderRow]:
-        out = []
+    def rows(side: _Side) -> list[Row]:
+        out: list[Row] = []
         for level in side.iter_levels():
             o = level.head
             while o is not None:
+                if book.grid is not None:
+                    prefs = o.prefs
+                    out.append(
+                        GridOrderRow(
+                            o.order_id,
+                            o.owner,
+                            o.price,
+                            o.quantity,
+                            o.expires_at,
+                            o.stp,
+                            o.post_only,
+                            o.seq,
+                            None if prefs is None else prefs.value(),
+                        )
+                    )
+                    o = o.next
+                    continue
                 out.append(
                     new(
                         OrderRow,
@@ -421,3 +506,120 @@ def _book_rows(book: Book) -> BookRows:
         return out
 
     return BookRows(book.instrument, book.closed, rows(book.bids), rows(book.asks))
+
+
+def _grid_states(grid: list[object] | None) -> dict[Instrument, GridState]:
+    """The grid states of a snapshot's ``grid`` array, by instrument.
+
+    Raises:
+        SnapshotError: if an entry is malformed or describes invalid grid data.
+    """
+    out: dict[Instrument, GridState] = {}
+    for entry in grid or ():
+        if not isinstance(entry, list) or len(entry) != 8:
+            msg = f"malformed snapshot: a grid entry is a list of 8 items, got {entry!r:.80}"
+            raise SnapshotError(msg)
+        product, slot, mode, seq, flow, value, trade_no, pending = entry
+        try:
+            instrument = Instrument(Product(product), slot)
+            grid_mode = GridMode(mode)
+            if not isinstance(pending, list) or not all(
+                isinstance(p, list) and len(p) == 4 and all(type(x) is int for x in p)
+                for p in pending
+            ):
+                msg = "pending trades must be lists of 4 ints"
+                raise ValueError(msg)
+            held = {p[0]: (p[1], p[2], p[3]) for p in pending}
+            state = GridState(grid_mode, Grid.from_value(value), seq, flow, trade_no, held)
+        except (ValueError, TypeError, GridError) as exc:
+            msg = f"malformed snapshot: grid entry {entry!r:.80}: {exc}"
+            raise SnapshotError(msg) from exc
+        if (
+            grid_mode is GridMode.BIDS_OFFERS
+            or state.grid.missing(grid_mode) is not None
+            or type(slot) is not int
+            or type(seq) is not int
+            or type(trade_no) is not int
+            or len(held) != len(pending)
+            or any(no >= trade_no for no in held)
+            or (held and grid_mode is not GridMode.LINE_VALIDATION)
+            or not isinstance(flow, list)
+            or len(flow) != len(state.flow)
+            or any(type(x) is not int for x in flow)
+            or instrument in out
+        ):
+            msg = f"malformed snapshot: grid entry {entry!r:.80}"
+            raise SnapshotError(msg)
+        out[instrument] = state
+    return out
+
+
+def check_grid(book: Book) -> None:
+    """Verify a book's grid state against its orders. O(n).
+
+    Raises:
+        InvariantError: a plain book's order with grid fields; a grid book's
+            order without them, on the wrong bus, or out of seq order in its
+            queue; a mode-4 line above its capacity.
+    """
+    state = book.grid
+    for side in (book.bids, book.asks):
+        for level in side.levels.values():
+            last = -1
+            order = level.head
+            while order is not None:
+                seq = getattr(order, "seq", None)
+                if state is None:
+                    if seq is not None:
+                        msg = f"order {order.order_id}: grid fields in a plain book"
+                        raise InvariantError(msg)
+                else:
+                    if type(seq) is not int or not last < seq < state.seq:
+                        msg = f"order {order.order_id}: seq {seq} after {last}, next {state.seq}"
+                        raise InvariantError(msg)
+                    if order.bus != state.owner_bus.get(order.owner):
+                        msg = f"order {order.order_id}: bus {order.bus} is not its owner's"
+                        raise InvariantError(msg)
+                    last = seq
+                order = order.next
+    if state is not None and state.mode is GridMode.PRICE_SIGNALS:
+        for k, side in enumerate((book.bids, book.asks)):
+            live = {
+                id(entry[2])
+                for heap in state.heaps[k]
+                for entry in heap
+                if entry[2].level is not None and entry[2].seq == entry[1]
+            }
+            for bus, heap in enumerate(state.heaps[k]):
+                if state.tops[k][bus] != (heap[0][0] if heap else EMPTY):
+                    msg = f"{book.instrument}: bus {bus} top {state.tops[k][bus]} is stale"
+                    raise InvariantError(msg)
+                for key, seq, order in heap:
+                    live_entry = order.level is not None and order.seq == seq
+                    if live_entry and (key != side.sign * order.price or order.bus != bus):
+                        msg = f"order {order.order_id}: heap entry at the wrong key or bus"
+                        raise InvariantError(msg)
+            for level in side.levels.values():
+                order = level.head
+                while order is not None:
+                    if id(order) not in live:
+                        msg = f"order {order.order_id}: missing from the per-bus heaps"
+                        raise InvariantError(msg)
+                    order = order.next
+    if state is not None:
+        n = state.grid.n_buses
+        for no, (seller_bus, buyer_bus, qty) in state.pending.items():
+            if not (0 <= seller_bus < n and 0 <= buyer_bus < n and qty > 0 and no < state.trade_no):
+                msg = f"{book.instrument}: pending trade {no} is malformed"
+                raise InvariantError(msg)
+    if state is not None and state.mode is GridMode.LINE_VALIDATION:
+        fresh = GridState(state.mode, state.grid, state.seq, state.flow, 0, state.pending)
+        if (fresh.up_pending, fresh.down_pending) != (state.up_pending, state.down_pending):
+            msg = f"{book.instrument}: pending sums out of step with the pending trades"
+            raise InvariantError(msg)
+        for line, (flow, cap) in enumerate(zip(state.flow, state.capacity, strict=True)):
+            # Within capacity whatever pending trades are refused.
+            worst = (flow + state.down_pending[line], flow - state.up_pending[line])
+            if state.parent[line] >= 0 and (worst[0] > cap or worst[1] < -cap):
+                msg = f"{book.instrument}: line {line} carries {worst} Wh, capacity {cap}"
+                raise InvariantError(msg)

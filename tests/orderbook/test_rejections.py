@@ -107,6 +107,14 @@ def test_every_reject_reason_is_covered_somewhere():
         R.CLOCK_BACKWARDS,
         R.INVALID_TIME,
         R.UNKNOWN_COMMAND,
+        # covered in test_grid_modes
+        R.INVALID_MODE,
+        R.INVALID_GRID,
+        R.UNKNOWN_BUS,
+        R.INVALID_PREFERENCES,
+        R.BOOK_CROSSED,
+        R.UNKNOWN_TRADE,
+        R.TRADES_PENDING,
     }
     assert covered == set(RejectReason)
 

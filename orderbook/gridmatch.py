@@ -1,0 +1,771 @@
+"""Matching in modes 1, 3 and 4: a book's grid state, candidate ranking, the match loop.
+
+A book in a grid mode keeps its ordinary levels (price -> FIFO queue) and
+adds a ``GridState``. Each resting order of such a book carries ``seq`` (its
+arrival number in the book, the "time" of price-time priority across price
+levels), ``bus`` (its owner's bus) and ``prefs`` (mode 1 preferences or None).
+
+An incoming order first collects its *candidates*, the resting orders it may
+trade with, best first (``candidates``), then walks them (``take_grid``):
+
+- mode 3 ranks by the price net of the grid charges between the two buses
+  (``key + seller_charge + buyer_charge``, keys as in ``orderbook.book``),
+  then ``seq``; a candidate must satisfy the incoming limit net of both
+  charges. Charges are >= 0, so the walk over levels stops at
+  ``limit_key - (smallest charge to this bus)``;
+- mode 4 ranks by price, then ``seq`` (plain price-time), and cuts each
+  match to the headroom of the lines on the radial path between the two
+  buses, or skips it (``LineBlocked``) when a line has none left;
+- mode 1 keeps the candidates that both sides' preferences accept, ranks the
+  incoming order's preferred partners first, then price, then ``seq``.
+
+The list is built before anything changes: matching only removes or reduces
+the candidates themselves, so the ranking stays valid during the walk.
+"""
+
+from __future__ import annotations
+
+from heapq import heapify, heappop, heappush
+from operator import add, sub
+from typing import TYPE_CHECKING
+
+from orderbook.book import EMPTY
+from orderbook.events import Cancelled, CancelReason, GridTrade, LineBlocked, TradePending
+from orderbook.grid import Grid, GridMode, Preferences
+from orderbook.snapshot import _dumps
+from orderbook.types import Side, STPMode
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from orderbook.book import Book, _Order, _Side
+    from orderbook.events import Event
+    from orderbook.types import Instrument
+
+_new = tuple.__new__
+_BID = Side.BID
+_SELF_TRADE = CancelReason.SELF_TRADE
+_PREFERENCES = GridMode.PREFERENCES
+_PRICE_SIGNALS = GridMode.PRICE_SIGNALS
+_LINE_VALIDATION = GridMode.LINE_VALIDATION
+_CANCEL_NEWEST = STPMode.CANCEL_NEWEST
+_CANCEL_OLDEST = STPMode.CANCEL_OLDEST
+_CANCEL_BOTH = STPMode.CANCEL_BOTH
+
+# A path between two buses: (line, direction) pairs from the seller's bus to
+# the buyer's, direction +1 where the energy runs towards the root.
+Path = tuple[tuple[int, int], ...]
+# The same path split by direction: (up lines, down lines, their capacities).
+Split = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+# Headroom of a path with no line: more than any quantity.
+_NO_LINE = 2**62
+
+
+class GridState:
+    """The mode of one book, its grid data, and what matching derives from them.
+
+    Mutable engine state: ``flow`` (mode 4, Wh per line, positive towards the
+    root) changes with every trade and ``seq`` with every resting order.
+    """
+
+    __slots__ = (
+        "bid_rows",
+        "buyer_charge",
+        "capacity",
+        "distance",
+        "down_pending",
+        "flow",
+        "grid",
+        "heaps",
+        "live_hint",
+        "min_for_ask",
+        "min_for_bid",
+        "mode",
+        "owner_bus",
+        "parent",
+        "paths",
+        "pending",
+        "pushes",
+        "seller_charge",
+        "seq",
+        "splits",
+        "tech",
+        "text",
+        "tops",
+        "total",
+        "trade_no",
+        "up_pending",
+    )
+
+    def __init__(
+        self,
+        mode: GridMode,
+        grid: Grid,
+        seq: int = 0,
+        flow: list[int] | None = None,
+        trade_no: int = 0,
+        pending: dict[int, tuple[int, int, int]] | None = None,
+    ) -> None:
+        n = grid.n_buses
+        self.mode = mode
+        self.grid = grid
+        self.seq = seq  # the next order's arrival number
+        self.owner_bus = dict(grid.buses)
+        self.tech = dict(grid.technologies)
+        self.text = _dumps(grid.value())  # cached: the grid is immutable
+        self.seller_charge = grid.seller_charge
+        self.buyer_charge = grid.buyer_charge
+        self.distance = grid.distance
+        # total[s][b]: both charges of a trade from seller bus s to buyer bus b.
+        self.total: list[list[int]] = []
+        self.bid_rows: list[list[int]] = []  # bid_rows[b][s] = total[s][b]
+        self.min_for_bid: list[int] = []  # smallest total into buyer bus b
+        self.min_for_ask: list[int] = []  # smallest total out of seller bus s
+        if grid.seller_charge:
+            sc, bc = grid.seller_charge, grid.buyer_charge
+            self.total = [[sc[s][b] + bc[s][b] for b in range(n)] for s in range(n)]
+            self.bid_rows = [[self.total[s][b] for s in range(n)] for b in range(n)]
+            self.min_for_bid = [min(row) for row in self.bid_rows]
+            self.min_for_ask = [min(row) for row in self.total]
+        self.parent = grid.parent
+        self.capacity = grid.capacity
+        self.flow: list[int] = []
+        if grid.parent:
+            self.flow = list(flow) if flow is not None else list(grid.base_flow or [0] * n)
+        self.paths: dict[tuple[int, int], Path] = {}
+        # Mode 4 with approval: trades awaiting the DSO, by number:
+        # (seller bus, buyer bus, Wh); their flow is already on the lines.
+        self.trade_no = trade_no  # the next trade's number
+        self.pending: dict[int, tuple[int, int, int]] = {} if pending is None else pending
+        # Per line, Wh of pending trades running up (towards the root) and down
+        # it. Any pending trade may still be refused, so a match may not lean
+        # on a pending trade's counterflow: a line's worst case is its flow
+        # without the pending trades that relieve it (derived, not state).
+        self.up_pending: list[int] = [0] * len(self.flow)
+        self.down_pending: list[int] = [0] * len(self.flow)
+        for seller_bus, buyer_bus, qty in self.pending.values():
+            self._count_pending(seller_bus, buyer_bus, qty)
+        self.splits: dict[tuple[int, int], Split] = {}
+        # Mode 3: per side (0 bids, 1 asks) and bus, a heap of (key, seq, order)
+        # of the resting orders at that bus, with lazy deletion (an entry is
+        # live while its order rests with that seq), and each heap's top key
+        # (EMPTY when empty): the best net price over the buses is then one
+        # C-level pass, min(map(add, tops, charges)). Not part of the state:
+        # rebuilt from the book (index_orders).
+        self.heaps: list[list[list[tuple[int, int, _Order]]]] = []
+        self.tops: list[list[int]] = []
+        self.pushes = 0  # entries pushed since the last rebuild
+        self.live_hint = 0  # resting orders at the last rebuild
+
+    def index_orders(self, book: Book) -> None:
+        """Mode 3: rebuild the per-bus heaps from the book's resting orders. O(n)."""
+        if self.mode is not _PRICE_SIGNALS:
+            return
+        n = self.grid.n_buses
+        self.heaps = [[[] for _ in range(n)], [[] for _ in range(n)]]
+        self.tops = [[EMPTY] * n, [EMPTY] * n]
+        count = 0
+        for k, side in enumerate((book.bids, book.asks)):
+            heaps = self.heaps[k]
+            for key, level in side.levels.items():
+                order = level.head
+                while order is not None:
+                    heaps[order.bus].append((key, order.seq, order))
+                    count += 1
+                    order = order.next
+            tops = self.tops[k]
+            for bus, heap in enumerate(heaps):
+                heapify(heap)
+                tops[bus] = heap[0][0] if heap else EMPTY
+        self.pushes = 0
+        self.live_hint = count
+
+    def track(self, order: _Order, book: Book) -> None:
+        """Mode 3: note a newly queued order (after ``seq`` and ``bus`` are set)."""
+        if self.mode is not _PRICE_SIGNALS:
+            return
+        self.pushes += 1
+        if self.pushes > 2 * self.live_hint + 4096:  # mostly stale entries: rebuild
+            self.index_orders(book)
+            return
+        side = order.side
+        k = 0 if side is book.bids else 1
+        key = side.sign * order.price
+        heappush(self.heaps[k][order.bus], (key, order.seq, order))
+        tops = self.tops[k]
+        if key < tops[order.bus]:
+            tops[order.bus] = key
+
+    def path(self, seller_bus: int, buyer_bus: int) -> Path:
+        """The lines from ``seller_bus`` to ``buyer_bus`` with directions (cached). O(depth)."""
+        key = (seller_bus, buyer_bus)
+        path = self.paths.get(key)
+        if path is None:
+            parent = self.parent
+            up: list[int] = []
+            ancestors: dict[int, int] = {}
+            x = seller_bus
+            while x >= 0:
+                ancestors[x] = len(up)
+                up.append(x)
+                x = parent[x]
+            down: list[int] = []
+            x = buyer_bus
+            while x not in ancestors:
+                down.append(x)
+                x = parent[x]
+            lca = ancestors[x]
+            path = self.paths[key] = tuple(
+                [(line, 1) for line in up[:lca]] + [(line, -1) for line in reversed(down)]
+            )
+        return path
+
+    def split(self, pair: tuple[int, int]) -> Split:
+        """``path(*pair)`` as (upward lines, downward lines, their capacities) (cached)."""
+        split = self.splits.get(pair)
+        if split is None:
+            path = self.path(*pair)
+            ups = tuple(x for x, d in path if d > 0)
+            downs = tuple(x for x, d in path if d < 0)
+            cap = self.capacity
+            split = self.splits[pair] = (
+                ups,
+                downs,
+                tuple(cap[x] for x in ups),
+                tuple(cap[x] for x in downs),
+            )
+        return split
+
+    def pending_value(self) -> list[list[int]]:
+        """The pending trades as ``[[trade_no, seller bus, buyer bus, Wh], ...]``, by number."""
+        return [[no, *self.pending[no]] for no in sorted(self.pending)]
+
+    def entry_text(self, product: str, slot: int) -> bytes:
+        """This book's entry of the snapshot's ``grid`` array (see ``orderbook.snapshot``)."""
+        head = _dumps([product, slot, int(self.mode), self.seq, self.flow])
+        tail = _dumps([self.trade_no, self.pending_value()])
+        return head[:-1] + b"," + self.text + b"," + tail[1:]
+
+    def entry_value(self, product: str, slot: int) -> list[object]:
+        """The same entry as a JSON value."""
+        return [
+            product,
+            slot,
+            int(self.mode),
+            self.seq,
+            list(self.flow),
+            self.grid.value(),
+            self.trade_no,
+            self.pending_value(),
+        ]
+
+    def _count_pending(self, seller_bus: int, buyer_bus: int, qty: int) -> None:
+        """Add ``qty`` Wh (or take it off, if negative) to the pending sums on the path."""
+        up, down = self.up_pending, self.down_pending
+        for x, d in self.path(seller_bus, buyer_bus):
+            if d > 0:
+                up[x] += qty
+            else:
+                down[x] += qty
+
+    def room(self, x: int, d: int) -> int:
+        """Wh line ``x`` may still carry in direction ``d``, whatever pending trades are refused."""
+        if d > 0:
+            return self.capacity[x] - self.flow[x] - self.down_pending[x]
+        return self.capacity[x] + self.flow[x] - self.up_pending[x]
+
+    def hold(self, seller_bus: int, buyer_bus: int, qty: int) -> int:
+        """Number a trade that waits for the DSO (its flow is already on the lines)."""
+        no = self.trade_no
+        self.trade_no = no + 1
+        self.pending[no] = (seller_bus, buyer_bus, qty)
+        self._count_pending(seller_bus, buyer_bus, qty)
+        return no
+
+    def approve(self, trade_no: int) -> None:
+        """Make a pending trade final: its flow stays."""
+        seller_bus, buyer_bus, qty = self.pending.pop(trade_no)
+        self._count_pending(seller_bus, buyer_bus, -qty)
+
+    def release(self, trade_no: int) -> None:
+        """Take a refused trade's flow off the lines and forget it."""
+        seller_bus, buyer_bus, qty = self.pending.pop(trade_no)
+        self._count_pending(seller_bus, buyer_bus, -qty)
+        flow = self.flow
+        for x, d in self.path(seller_bus, buyer_bus):
+            flow[x] -= d * qty
+
+
+def allows(prefs: Preferences | None, other: str, tech: str | None, distance: int) -> bool:
+    """True if ``prefs`` accept a counterparty ``other`` with label ``tech`` at ``distance``."""
+    if prefs is None:
+        return True
+    if other in prefs.excluded:
+        return False
+    techs = prefs.technologies
+    if techs is not None and tech not in techs:
+        return False
+    limit = prefs.max_distance
+    return limit is None or distance <= limit
+
+
+def candidates(
+    state: GridState,
+    opp: _Side,
+    taker_bid: bool,
+    owner: str,
+    bus: int,
+    prefs: Preferences | None,
+    limit_key: int,
+) -> list[_Order]:
+    """Resting orders of ``opp`` an incoming order may trade with, best first. Reads only.
+
+    Runtime complexity: O(k log k) for the k orders on levels within reach
+    (mode 3: up to ``limit_key`` minus the smallest charge to ``bus``).
+    """
+    mode = state.mode
+    levels = opp.levels
+    if mode is _PRICE_SIGNALS:
+        row = state.bid_rows[bus] if taker_bid else state.total[bus]
+        bound = limit_key - (state.min_for_bid[bus] if taker_bid else state.min_for_ask[bus])
+        if opp.best > bound:
+            return []
+        ranked: list[tuple[int, int, _Order]] = []
+        for key in opp.keys_from_best():
+            if key > bound:
+                break
+            order = levels[key].head
+            while order is not None:
+                net = key + row[order.bus]
+                if net <= limit_key:
+                    ranked.append((net, order.seq, order))
+                order = order.next
+        ranked.sort(key=_rank)
+        return [r[2] for r in ranked]
+    if opp.best > limit_key:
+        return []
+    out: list[_Order] = []
+    for key in opp.keys_from_best():
+        if key > limit_key:
+            break
+        order = levels[key].head
+        while order is not None:
+            out.append(order)
+            order = order.next
+    if mode is _PREFERENCES:
+        tech = state.tech
+        dist = state.distance
+        own_tech = tech.get(owner)
+        kept = []
+        for order in out:
+            d = dist[bus][order.bus] if dist else 0
+            back = dist[order.bus][bus] if dist else 0
+            if allows(prefs, order.owner, tech.get(order.owner), d) and allows(
+                order.prefs, owner, own_tech, back
+            ):
+                kept.append(order)
+        if prefs is not None and prefs.preferred:
+            preferred = prefs.preferred
+            kept.sort(key=lambda o: o.owner not in preferred)  # stable: price, seq kept
+        return kept
+    return out
+
+
+def lazy(
+    state: GridState, opp: _Side, taker_bid: bool, bus: int, limit_key: int
+) -> Iterator[_Order]:
+    """Modes 3 and 4: the candidates of ``candidates``, found one at a time as matching goes.
+
+    The caller must take each yielded order out of reach before asking for
+    the next (fill it, cancel it), or, in mode 4 only, may leave it (a line
+    blocked it): mode 3 yields its best again, mode 4 walks on.
+    """
+    if state.mode is _PRICE_SIGNALS:
+        if taker_bid:
+            return _best_net(state, state.heaps[1], state.tops[1], state.bid_rows[bus], limit_key)
+        return _best_net(state, state.heaps[0], state.tops[0], state.total[bus], limit_key)
+    return _walk(opp, limit_key)
+
+
+def _best_net(
+    state: GridState,
+    heaps: list[list[tuple[int, int, _Order]]],
+    tops: list[int],
+    row: list[int],
+    limit_key: int,
+) -> Iterator[_Order]:
+    """Mode 3: the resting order with the best net key (then the lowest seq), repeatedly.
+
+    Runtime complexity: O(B) per order found (B buses, in C), plus the
+    lazy deletion of stale heap entries.
+    """
+    while True:
+        nets = list(map(add, tops, row))
+        best = min(nets)
+        if best > limit_key:
+            return
+        bus = nets.index(best)
+        heap = heaps[bus]
+        _key, seq, order = heap[0]
+        if order.level is None or order.seq != seq:  # gone or re-queued: stale
+            heappop(heap)
+            tops[bus] = heap[0][0] if heap else EMPTY
+            continue
+        if nets.count(best) > 1:
+            # Equal net prices at several buses: time priority decides, once
+            # every tied bus shows a live top.
+            tied = [b for b, net in enumerate(nets) if net == best]
+            stale = False
+            for b in tied:
+                top = heaps[b][0]
+                if top[2].level is None or top[2].seq != top[1]:
+                    heappop(heaps[b])
+                    tops[b] = heaps[b][0][0] if heaps[b] else EMPTY
+                    stale = True
+            if stale:
+                continue
+            order = min((heaps[b][0] for b in tied), key=_seq)[2]
+        yield order
+
+
+def _seq(entry: tuple[int, int, _Order]) -> int:
+    return entry[1]
+
+
+def _walk(opp: _Side, limit_key: int) -> Iterator[_Order]:
+    """Mode 4: resting orders up to ``limit_key`` in price-time order, read as matching goes."""
+    if opp.best > limit_key:
+        return
+    levels = opp.levels
+    for key in opp.keys_from_best():
+        if key > limit_key:
+            return
+        level = levels.get(key)
+        order = None if level is None else level.head
+        while order is not None:
+            nxt = order.next  # read before the caller may unlink the order
+            yield order
+            order = nxt
+
+
+def _rank(entry: tuple[int, int, _Order]) -> tuple[int, int]:
+    return entry[0], entry[1]
+
+
+def headroom(state: GridState, path: Path) -> tuple[int, int]:
+    """(Wh that may still flow along ``path``, the first line that binds it)."""
+    best = -1
+    line = -1
+    for x, d in path:
+        room = state.room(x, d)
+        if best < 0 or room < best:
+            best = room
+            line = x
+    return best, line
+
+
+def take_grid(
+    index: dict[int, _Order],
+    state: GridState,
+    opp: _Side,
+    cands: Iterable[_Order],
+    order_id: int,
+    owner: str,
+    side: Side,
+    bus: int,
+    quantity: int,
+    stp: STPMode,
+    events: list[Event],
+) -> tuple[int, bool]:
+    """Match ``quantity`` Wh of an incoming order against ``cands`` (``candidates`` or ``lazy``).
+
+    Self-trade prevention as in ``orderbook.matching.take``. Filled and
+    cancelled makers leave the book and ``index``; mode 4 flows move along
+    each trade's path.
+
+    Returns:
+        ``(remaining, stopped)`` as ``orderbook.matching.take``.
+
+    Runtime complexity: O(t * depth) for t candidates walked.
+    """
+    instrument: Instrument = opp.instrument
+    append = events.append
+    mode = state.mode
+    approval = state.grid.approval
+    taker_bid = side is _BID
+    remaining = quantity
+    walk = iter(cands)
+    while remaining:
+        maker = next(walk, None)
+        if maker is None:
+            break
+        maker_qty = maker.quantity
+        if maker.owner == owner:
+            if stp is _CANCEL_NEWEST:
+                return remaining, True
+            if stp is _CANCEL_OLDEST or stp is _CANCEL_BOTH:
+                del index[maker.order_id]
+                opp.unlink(maker)
+                append(
+                    _new(
+                        Cancelled,
+                        (instrument, maker.order_id, maker.owner, maker_qty, 0, _SELF_TRADE),
+                    )
+                )
+                if stp is _CANCEL_BOTH:
+                    return remaining, True
+                continue
+            cut = maker_qty if maker_qty < remaining else remaining
+            _reduce(index, opp, maker, cut)
+            remaining -= cut
+            left = maker_qty - cut
+            maker_id = maker.order_id
+            append(_new(Cancelled, (instrument, maker_id, maker.owner, cut, left, _SELF_TRADE)))
+            append(_new(Cancelled, (instrument, order_id, owner, cut, remaining, _SELF_TRADE)))
+            continue
+        qty = maker_qty if maker_qty < remaining else remaining
+        seller_bus, buyer_bus = (maker.bus, bus) if taker_bid else (bus, maker.bus)
+        sc = bc = 0
+        line = None
+        price = maker.price
+        if mode is _PRICE_SIGNALS:
+            sc = state.seller_charge[seller_bus][buyer_bus]
+            bc = state.buyer_charge[seller_bus][buyer_bus]
+            # The maker gets exactly its limit net of its own charge.
+            price = price + sc if taker_bid else price - bc
+        elif mode is _LINE_VALIDATION:
+            path = state.path(seller_bus, buyer_bus)
+            if path:
+                room, binding = headroom(state, path)
+                if room <= 0:
+                    append(_new(LineBlocked, (instrument, maker.order_id, order_id, binding)))
+                    continue
+                if room < qty:
+                    qty = room
+                    line = binding
+                flow = state.flow
+                for x, d in path:
+                    flow[x] += d * qty
+        _reduce(index, opp, maker, qty)
+        remaining -= qty
+        trade_no = -1
+        if approval and mode is _LINE_VALIDATION:
+            trade_no = state.hold(seller_bus, buyer_bus, qty)
+        append(
+            _new(
+                GridTrade,
+                (
+                    instrument,
+                    maker.order_id,
+                    order_id,
+                    maker.owner,
+                    owner,
+                    price,
+                    qty,
+                    maker_qty - qty,
+                    remaining,
+                    side,
+                    sc,
+                    bc,
+                    line,
+                ),
+            )
+        )
+        if trade_no >= 0:
+            append(_new(TradePending, (instrument, trade_no, maker.order_id, order_id, qty)))
+    return remaining, False
+
+
+def _reduce(index: dict[int, _Order], opp: _Side, maker: _Order, qty: int) -> None:
+    """Take ``qty`` Wh off a resting order, removing it when nothing is left."""
+    if qty == maker.quantity:
+        del index[maker.order_id]
+        opp.unlink(maker)
+        return
+    maker.quantity -= qty
+    maker.encoded = None  # its snapshot text changed
+    level = maker.level
+    assert level is not None
+    level.volume -= qty
+
+
+def fok_fillable_grid(
+    state: GridState,
+    cands: list[_Order],
+    owner: str,
+    side: Side,
+    bus: int,
+    quantity: int,
+    stp: STPMode,
+) -> bool:
+    """True if ``take_grid`` would trade the whole ``quantity`` against ``cands``. Reads only.
+
+    Mirrors ``orderbook.matching.fok_fillable``, with mode 4's flows moved
+    on a scratch copy as the trades would move them.
+    """
+    need = quantity
+    flow = list(state.flow) if state.mode is _LINE_VALIDATION else None
+    approval = state.grid.approval
+    up, down = list(state.up_pending), list(state.down_pending)  # scratch copies
+    for maker in cands:
+        if maker.owner == owner:
+            if stp is not _CANCEL_OLDEST:
+                return False
+            continue
+        qty = maker.quantity if maker.quantity < need else need
+        if flow is not None:
+            seller_bus, buyer_bus = (maker.bus, bus) if side is _BID else (bus, maker.bus)
+            path = state.path(seller_bus, buyer_bus)
+            cap = state.capacity
+            for x, d in path:
+                room = cap[x] - flow[x] - down[x] if d > 0 else cap[x] + flow[x] - up[x]
+                qty = min(qty, room)
+            if qty <= 0:
+                continue
+            for x, d in path:
+                flow[x] += d * qty
+                if approval:
+                    if d > 0:
+                        up[x] += qty
+                    else:
+                        down[x] += qty
+        need -= qty
+        if need <= 0:
+            return True
+    return False
+
+
+def take_lines(
+    index: dict[int, _Order],
+    state: GridState,
+    opp: _Side,
+    order_id: int,
+    owner: str,
+    side: Side,
+    bus: int,
+    quantity: int,
+    limit_key: int,
+    stp: STPMode,
+    events: list[Event],
+) -> tuple[int, bool]:
+    """Mode 4: ``take_grid`` over the price-time walk, with the walk, headroom and fills inlined.
+
+    Same events and state as ``take_grid(..., lazy(...), ...)`` (the property
+    tests hold both to the reference); this is the hot path of a marketable
+    order in mode 4, so it reads levels directly, like ``matching.take``.
+
+    Runtime complexity: O(t * depth) for t resting orders walked.
+    """
+    instrument = opp.instrument
+    append = events.append
+    levels = opp.levels
+    taker_bid = side is _BID
+    flow = state.flow
+    get_flow = flow.__getitem__
+    splits = state.splits
+    approval = state.grid.approval
+    remaining = quantity
+    # Like matching.take, the walk follows opp.best while every level it
+    # reaches empties; once a line leaves a maker behind, the levels after it
+    # come from a sorted walk of the keys (keys_from_best copies the heap: only then).
+    later: Iterator[int] | None = None
+    key = opp.best
+    while key <= limit_key:
+        level = levels.get(key)
+        maker = None if level is None else level.head
+        while maker is not None:
+            nxt = maker.next  # read before the maker may leave the level
+            maker_qty = maker.quantity
+            if maker.owner == owner:
+                if stp is _CANCEL_NEWEST:
+                    return remaining, True
+                if stp is _CANCEL_OLDEST or stp is _CANCEL_BOTH:
+                    del index[maker.order_id]
+                    opp.unlink(maker)
+                    cancelled = (instrument, maker.order_id, maker.owner, maker_qty, 0, _SELF_TRADE)
+                    append(_new(Cancelled, cancelled))
+                    if stp is _CANCEL_BOTH:
+                        return remaining, True
+                    maker = nxt
+                    continue
+                cut = maker_qty if maker_qty < remaining else remaining
+                _reduce(index, opp, maker, cut)
+                remaining -= cut
+                maker_id = maker.order_id
+                left = maker_qty - cut
+                append(_new(Cancelled, (instrument, maker_id, maker.owner, cut, left, _SELF_TRADE)))
+                append(_new(Cancelled, (instrument, order_id, owner, cut, remaining, _SELF_TRADE)))
+                if not remaining:
+                    return 0, False
+                maker = nxt
+                continue
+            qty = maker_qty if maker_qty < remaining else remaining
+            pair = (maker.bus, bus) if taker_bid else (bus, maker.bus)
+            split = splits.get(pair)
+            if split is None:
+                split = state.split(pair)
+            ups, downs, up_cap, down_cap = split
+            if approval:
+                room = min((state.room(x, d) for x, d in state.path(*pair)), default=_NO_LINE)
+            else:
+                # Headroom in C: capacity - flow up the path, capacity + flow down it.
+                room = min(
+                    min(map(sub, up_cap, map(get_flow, ups)), default=_NO_LINE),
+                    min(map(add, down_cap, map(get_flow, downs)), default=_NO_LINE),
+                )
+            line = None
+            if room < qty:
+                path = state.path(*pair)
+                binding = headroom(state, path)[1]  # the first line with the least room
+                if room <= 0:
+                    append(_new(LineBlocked, (instrument, maker.order_id, order_id, binding)))
+                    maker = nxt
+                    continue
+                qty = room
+                line = binding
+            for x in ups:
+                flow[x] += qty
+            for x in downs:
+                flow[x] -= qty
+            left = maker_qty - qty
+            if left:
+                maker.quantity = left
+                maker.encoded = None  # its snapshot text changed
+                level.volume -= qty  # type: ignore[union-attr]  # maker is on it
+            else:
+                del index[maker.order_id]
+                opp.unlink(maker)
+            remaining -= qty
+            append(
+                _new(
+                    GridTrade,
+                    (
+                        instrument,
+                        maker.order_id,
+                        order_id,
+                        maker.owner,
+                        owner,
+                        maker.price,
+                        qty,
+                        left,
+                        remaining,
+                        side,
+                        0,
+                        0,
+                        line,
+                    ),
+                )
+            )
+            if approval:
+                no = state.hold(pair[0], pair[1], qty)
+                append(_new(TradePending, (instrument, no, maker.order_id, order_id, qty)))
+            if not remaining:
+                return 0, False
+            maker = nxt
+        if later is None and key not in levels:
+            key = opp.best  # the level emptied: the next best is the side's best
+            continue
+        if later is None:
+            later = opp.keys_from_best()
+        key = next((k for k in later if k > key), EMPTY)
+    return remaining, False
