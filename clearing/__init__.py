@@ -5,8 +5,23 @@ feeder: :func:`clear` solves one model, :func:`congestion_procedure` runs
 12.6.3, :func:`pool_dispatch` gives the pool baseline, :func:`check_certificate`
 verifies a recorded clearing without a solver and :func:`round_settlement`
 turns it into integer Wh and ticks. See docs/clearing.md.
+
+At community scale, :func:`clear_auto` solves an all-pairs market in the
+aggregated form (peer groups and bus-pair blocks, :mod:`clearing.aggregate`)
+and any other in the per-pair form. See docs/community-clearing.md.
 """
 
+from clearing.aggregate import AggregateClearer as AggregateClearer
+from clearing.aggregate import AggregateClearing as AggregateClearing
+from clearing.aggregate import ClearingForm as ClearingForm
+from clearing.aggregate import CommunityClearing as CommunityClearing
+from clearing.aggregate import clear_aggregated as clear_aggregated
+from clearing.aggregate import clear_auto as clear_auto
+from clearing.aggregate_certificate import AggregateCertificate as AggregateCertificate
+from clearing.aggregate_certificate import (
+    check_aggregate_certificate as check_aggregate_certificate,
+)
+from clearing.aggregate_problem import NotAggregable as NotAggregable
 from clearing.case import Case as Case
 from clearing.case import HeatCurve as HeatCurve
 from clearing.case import Peer as Peer
@@ -20,6 +35,7 @@ from clearing.certificate import certificate_from_plain as certificate_from_plai
 from clearing.certificate import certificate_to_plain as certificate_to_plain
 from clearing.certificate import check_certificate as check_certificate
 from clearing.chp import ChpRegion as ChpRegion
+from clearing.community import community_case as community_case
 from clearing.errors import CertificateError as CertificateError
 from clearing.errors import ClearingError as ClearingError
 from clearing.errors import EmptyMarket as EmptyMarket
@@ -54,6 +70,9 @@ from clearing.spec import Model as Model
 from clearing.spec import ModelSpec as ModelSpec
 
 __all__ = [
+    "AggregateCertificate",
+    "AggregateClearer",
+    "AggregateClearing",
     "Case",
     "Certificate",
     "CertificateError",
@@ -61,7 +80,9 @@ __all__ = [
     "ChpRegion",
     "Clearer",
     "ClearingError",
+    "ClearingForm",
     "ClearingResult",
+    "CommunityClearing",
     "CongestionOutcome",
     "CongestionRound",
     "EmptyMarket",
@@ -76,6 +97,7 @@ __all__ = [
     "ModelSpec",
     "Network",
     "NonRadialNetwork",
+    "NotAggregable",
     "Peer",
     "PeerSettlement",
     "Role",
@@ -87,8 +109,12 @@ __all__ = [
     "UnknownPeer",
     "certificate_from_plain",
     "certificate_to_plain",
+    "check_aggregate_certificate",
     "check_certificate",
     "clear",
+    "clear_aggregated",
+    "clear_auto",
+    "community_case",
     "congestion_procedure",
     "format_case_report",
     "load_case",

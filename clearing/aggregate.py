@@ -30,6 +30,7 @@ from clearing.aggregate_problem import build_aggregate, check_all_pairs, restric
 from clearing.aggregate_recover import expand_solution, pair_objective
 from clearing.aggregate_solve import solve_aggregate
 from clearing.case import Case
+from clearing.errors import ClearingError
 from clearing.market import clear
 from clearing.problem import build_problem
 from clearing.result import ClearingResult, assemble_result
@@ -37,7 +38,7 @@ from clearing.solve import Clearer
 from clearing.spec import ModelSpec, Penalty
 
 
-class Form(StrEnum):
+class ClearingForm(StrEnum):
     """Which QP a clearing solved."""
 
     AGGREGATED = "aggregated"  # peers + blocks, trades recovered pro rata
@@ -161,7 +162,9 @@ def clear_aggregated(
         line_limits=line_limits,
         clearer=clearer,
     )
-    assert clearer.last is not None  # clear() solved at least once or raised
+    if clearer.last is None:  # clear() solves at least once or raises
+        msg = "the aggregated clearing returned no solution"
+        raise ClearingError(msg)
     return clearer.last
 
 
@@ -177,7 +180,7 @@ class CommunityClearing:
             bound) when ``form`` is aggregated, else ``None``.
     """
 
-    form: Form
+    form: ClearingForm
     reason: str
     result: ClearingResult
     aggregate: AggregateClearing | None
@@ -217,7 +220,7 @@ def clear_auto(
             clearer=clearer,
         )
         reason = f"{len(restricting)} peer(s) restrict their partners: aggregation is inexact"
-        return CommunityClearing(Form.PER_PAIR, reason, result, None)
+        return CommunityClearing(ClearingForm.PER_PAIR, reason, result, None)
     agg = clear_aggregated(
         case,
         model,
@@ -230,4 +233,4 @@ def clear_auto(
     reason = (
         f"all {agg.pairs} producer-consumer pairs allowed: {agg.groups} groups, {agg.blocks} blocks"
     )
-    return CommunityClearing(Form.AGGREGATED, reason, agg.result, agg)
+    return CommunityClearing(ClearingForm.AGGREGATED, reason, agg.result, agg)

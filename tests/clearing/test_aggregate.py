@@ -28,7 +28,7 @@ from clearing import (
 )
 from clearing.aggregate import (
     AggregateClearer,
-    Form,
+    ClearingForm,
     clear_aggregated,
     clear_auto,
 )
@@ -309,7 +309,7 @@ def test_partner_sets_are_refused_by_the_aggregated_form_and_routed_to_per_pair(
     assert err.value.peers == ("C0",)
     assert "C0" in str(err.value)
     auto = clear_auto(case, "loss")
-    assert auto.form is Form.PER_PAIR and auto.aggregate is None
+    assert auto.form is ClearingForm.PER_PAIR and auto.aggregate is None
     ref = clear(case, "loss")
     np.testing.assert_allclose(auto.result.trades, ref.trades, atol=1e-9)
     assert auto.result.objective == pytest.approx(ref.objective, rel=1e-12)
@@ -323,14 +323,14 @@ def test_a_partner_set_listing_every_counterpart_restricts_nothing():
     )
     case = dataclasses.replace(base, peers=peers)
     auto = clear_auto(case, "loss")
-    assert auto.form is Form.AGGREGATED
+    assert auto.form is ClearingForm.AGGREGATED
     assert auto.aggregate is not None and str(auto.aggregate.blocks) in auto.reason
 
 
 def test_clear_auto_uses_the_aggregated_form_for_all_pairs():
     case = community_case(30, 20, seed=4, grid=True)
     auto = clear_auto(case, "loss")
-    assert auto.form is Form.AGGREGATED
+    assert auto.form is ClearingForm.AGGREGATED
     agg = auto.aggregate
     assert agg is not None
     assert agg.pairs == 21 * 30
