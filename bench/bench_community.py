@@ -137,7 +137,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--large", type=int, default=1000, help="sizes from here use --large-reps")
-    ap.add_argument("--large-reps", type=int, default=1, help="the plain form takes minutes there")
+    ap.add_argument(
+        "--large-reps", type=int, default=1, help="plain runs from --large (it takes minutes)"
+    )
     ap.add_argument("--models", nargs="+", default=["basic", "loss+congestion"])
     ap.add_argument("--timeout", type=float, default=900.0, help="per plain run, seconds")
     ap.add_argument("--child", choices=["aggregated", "plain", "idle"], help=argparse.SUPPRESS)
@@ -149,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     out = describe(["clearing", "bench/bench_community.py"])
     out += [
         "workload: community_case(N, N, seed) on the IEEE 33-bus feeder, all N² pairs;",
-        f"seed {args.seed}, {args.reps} interleaved repetitions ({args.large_reps} from "
+        f"seed {args.seed}, {args.reps} interleaved repetitions (plain: {args.large_reps} from "
         f"N = {args.large}), each run in a fresh process;",
         "times: wall s from the built case to the solution (min / median / max);",
         "memory: peak RSS of the process (MB), idle = imports + case only.",
@@ -166,9 +168,11 @@ def main(argv: list[str] | None = None) -> None:
         for n in args.sizes:
             idle = run_child("idle", n, args.seed, model, args.timeout)
             rows: dict[str, list[dict[str, Any]]] = {"aggregated": [], "plain": []}
-            for _ in range(args.large_reps if n >= args.large else args.reps):
-                for form in ("aggregated", "plain"):  # interleaved
-                    rows[form].append(run_child(form, n, args.seed, model, args.timeout))
+            plain_reps = args.large_reps if n >= args.large else args.reps
+            for rep in range(max(args.reps, plain_reps)):  # interleaved
+                rows["aggregated"].append(run_child("aggregated", n, args.seed, model, 60.0))
+                if rep < plain_reps:
+                    rows["plain"].append(run_child("plain", n, args.seed, model, args.timeout))
             agg_ok = [r for r in rows["aggregated"] if "error" not in r]
             plain_ok = [r for r in rows["plain"] if "error" not in r]
             lines = []
