@@ -19,6 +19,12 @@ from clearing.aggregate import clear_aggregated as clear_aggregated
 from clearing.aggregate import clear_auto as clear_auto
 from clearing.aggregate_certificate import AggregateCertificate as AggregateCertificate
 from clearing.aggregate_certificate import (
+    aggregate_certificate_from_plain as aggregate_certificate_from_plain,
+)
+from clearing.aggregate_certificate import (
+    aggregate_certificate_to_plain as aggregate_certificate_to_plain,
+)
+from clearing.aggregate_certificate import (
     check_aggregate_certificate as check_aggregate_certificate,
 )
 from clearing.aggregate_problem import NotAggregable as NotAggregable
@@ -107,6 +113,8 @@ __all__ = [
     "TradeSettlement",
     "UnknownBus",
     "UnknownPeer",
+    "aggregate_certificate_from_plain",
+    "aggregate_certificate_to_plain",
     "certificate_from_plain",
     "certificate_to_plain",
     "check_aggregate_certificate",

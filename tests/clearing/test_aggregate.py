@@ -32,10 +32,15 @@ from clearing.aggregate import (
     clear_aggregated,
     clear_auto,
 )
-from clearing.aggregate_certificate import check_aggregate_certificate
+from clearing.aggregate_certificate import (
+    aggregate_certificate_from_plain,
+    aggregate_certificate_to_plain,
+    check_aggregate_certificate,
+)
 from clearing.aggregate_problem import NotAggregable, build_aggregate, restricting_peers
 from clearing.aggregate_recover import recover_trades
 from clearing.community import community_case, ieee33_data, ieee33_network
+from clearing.errors import CertificateError
 from clearing.spec import make_spec
 from tests.clearing.helpers import feeder, peer
 
@@ -400,3 +405,33 @@ def test_community_case_is_seeded_and_all_pairs():
     assert json.dumps(a.to_dict()) != json.dumps(community_case(40, 30, seed=10).to_dict())
     assert restricting_peers(a) == ()
     assert all(not math.isnan(p.b) for p in a.peers)
+
+
+@pytest.mark.parametrize("model", ["loss+congestion", "heat"])
+def test_aggregate_certificate_survives_the_plain_round_trip(model):
+    case = load_reference_case()
+    kw = {"congested": ("L6",)} if "congestion" in model else {"line_limits": True}
+    agg = clear_aggregated(case, model, **kw)
+    plain = json.loads(json.dumps(aggregate_certificate_to_plain(agg.certificate)))
+    back = aggregate_certificate_from_plain(plain)
+    assert back.spec == agg.certificate.spec
+    report = check_aggregate_certificate(case, back, model=model)
+    assert report.ok, report.failures
+    # a flipped value is caught after decoding too
+    arrays = plain[-1]
+    arrays[0][0] += 10**9  # P of the first peer + 1 kW
+    assert not check_aggregate_certificate(case, aggregate_certificate_from_plain(plain)).ok
+    with pytest.raises(CertificateError):
+        aggregate_certificate_from_plain(plain[:-1])
+    with pytest.raises(CertificateError):
+        aggregate_certificate_from_plain([*plain[:2], "pairs", *plain[3:]])
+
+
+def test_aggregate_certificate_size_does_not_grow_with_pairs():
+    sizes = []
+    for n in (40, 160):
+        case = community_case(n, n, seed=3)
+        cert = clear_aggregated(case, "basic").certificate
+        sizes.append(sum(len(a) for a in aggregate_certificate_to_plain(cert)[-1]))
+    # peers grow 4x, pairs 16x: the certificate grows with the peers (and blocks, <= 32²)
+    assert sizes[1] < 4 * sizes[0] + 3 * 32 * 32
