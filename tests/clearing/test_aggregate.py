@@ -361,7 +361,12 @@ def test_congestion_procedure_runs_on_the_aggregate_clearer():
 @pytest.mark.parametrize("model", ["heat", "loss+congestion"])
 def test_reference_case_agrees(model):
     case = load_reference_case()
-    assert_agree(case, model, {"congested": ("L6",)} if "congestion" in model else {})
+    kw = {"congested": ("L6",)} if "congestion" in model else {}
+    assert_agree(case, model, kw)
+    agg = clear_aggregated(case, model, **kw)  # CHP units in the heat model
+    assert_trades_valid(case, agg.result)
+    report = check_certificate(case, agg.result.certificate, model=model)
+    assert report.ok, report.failures
 
 
 def test_aggregate_size_grows_with_buses_not_pairs():
