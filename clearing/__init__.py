@@ -8,8 +8,28 @@ turns a clearing into integer Wh and ticks, and :func:`settle_certificate`
 does both from a recorded certificate (what the ledger records).
 The ledger's integers are mapped onto a case's floats in one place, ``market.units``.
 See docs/clearing.md.
+At community scale, :func:`clear_auto` solves an all-pairs market in the
+aggregated form (peer groups and bus-pair blocks, :mod:`clearing.aggregate`)
+and any other in the per-pair form. See docs/community-clearing.md.
 """
 
+from clearing.aggregate import AggregateClearer as AggregateClearer
+from clearing.aggregate import AggregateClearing as AggregateClearing
+from clearing.aggregate import ClearingForm as ClearingForm
+from clearing.aggregate import CommunityClearing as CommunityClearing
+from clearing.aggregate import clear_aggregated as clear_aggregated
+from clearing.aggregate import clear_auto as clear_auto
+from clearing.aggregate_certificate import AggregateCertificate as AggregateCertificate
+from clearing.aggregate_certificate import (
+    aggregate_certificate_from_plain as aggregate_certificate_from_plain,
+)
+from clearing.aggregate_certificate import (
+    aggregate_certificate_to_plain as aggregate_certificate_to_plain,
+)
+from clearing.aggregate_certificate import (
+    check_aggregate_certificate as check_aggregate_certificate,
+)
+from clearing.aggregate_problem import NotAggregable as NotAggregable
 from clearing.assets import Battery as Battery
 from clearing.assets import ChpUnit as ChpUnit
 from clearing.assets import ElectricVehicle as ElectricVehicle
@@ -71,6 +91,7 @@ from clearing.horizon_problem import HorizonSpec as HorizonSpec
 from clearing.horizon_problem import build_horizon_problem as build_horizon_problem
 from clearing.horizon_problem import make_horizon_spec as make_horizon_spec
 from clearing.horizon_rounding import round_horizon_settlement as round_horizon_settlement
+from clearing.ieee33 import community_case as community_case
 from clearing.market import CongestionOutcome as CongestionOutcome
 from clearing.market import CongestionRound as CongestionRound
 from clearing.market import CongestionStatus as CongestionStatus
@@ -96,6 +117,9 @@ from clearing.spec import Model as Model
 from clearing.spec import ModelSpec as ModelSpec
 
 __all__ = [
+    "AggregateCertificate",
+    "AggregateClearer",
+    "AggregateClearing",
     "Battery",
     "Case",
     "Certificate",
@@ -105,7 +129,9 @@ __all__ = [
     "ChpUnit",
     "Clearer",
     "ClearingError",
+    "ClearingForm",
     "ClearingResult",
+    "CommunityClearing",
     "CongestionOutcome",
     "CongestionRound",
     "CongestionStatus",
@@ -134,6 +160,7 @@ __all__ = [
     "ModelSpec",
     "Network",
     "NonRadialNetwork",
+    "NotAggregable",
     "Peer",
     "PeerKind",
     "PeerSettlement",
@@ -150,14 +177,20 @@ __all__ = [
     "TradeSettlement",
     "UnknownBus",
     "UnknownPeer",
+    "aggregate_certificate_from_plain",
+    "aggregate_certificate_to_plain",
     "build_horizon_problem",
     "case_for_slot",
     "certificate_from_plain",
     "certificate_to_plain",
+    "check_aggregate_certificate",
     "check_certificate",
     "check_horizon_certificate",
     "clear",
+    "clear_aggregated",
+    "clear_auto",
     "clear_horizon",
+    "community_case",
     "congestion_procedure",
     "estimate_bytes",
     "format_case_report",
