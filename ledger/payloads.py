@@ -349,7 +349,9 @@ class SetSlotTerms:
     ``export_price`` what it pays for energy it takes, both ticks per kWh
     (12.3.1.1: local prices lie between them). ``market`` is ``"cda"`` (the
     CDA's trades are the binding contracts) or ``"cleared"`` (the slot's
-    published clearing is).
+    published clearing is). With ``grid_in_book`` the grid trades both ways
+    in the slot's CDA: it offers without limit at the import price and bids
+    without limit at the export price.
     """
 
     KIND: ClassVar[TxKind] = TxKind.SET_SLOT_TERMS
@@ -359,12 +361,14 @@ class SetSlotTerms:
         IntField("import_price", 0, 2**40),
         IntField("export_price", 0, 2**40),
         StrField("market", 16, MARKET_KINDS),
+        BoolField("grid_in_book"),
     )
     product: str
     slot: int
     import_price: int  # ticks per kWh
     export_price: int  # ticks per kWh
     market: str
+    grid_in_book: bool = False  # the grid stands in the CDA at both prices (12.3.1.1)
 
     def __post_init__(self) -> None:
         check_fields(self, self.SPECS)

@@ -95,9 +95,20 @@ class Accounts:
     # -- contracts ------------------------------------------------------------------------------
 
     def record_trade(
-        self, key: Slot, seller: bytes, buyer: bytes, price: int, quantity: int
+        self,
+        key: Slot,
+        seller: bytes,
+        buyer: bytes,
+        price: int,
+        quantity: int,
+        seller_charge: int = 0,
+        buyer_charge: int = 0,
     ) -> None:
-        """A CDA trade: the seller owes ``quantity`` Wh, the buyer ``price x quantity`` tick·Wh."""
+        """A CDA trade: the seller owes ``quantity`` Wh, the buyer ``price x quantity`` tick·Wh.
+
+        Each side also owes the DSO its grid charge (ticks per kWh) on the
+        quantity (mode 3). A negative quantity takes a trade back out.
+        """
         slot = self.contracts.get(key)
         if slot is None:
             slot = self.contracts[key] = {}
@@ -107,11 +118,13 @@ class Accounts:
             sell = slot[seller] = Contract()
         sell.energy_wh += quantity
         sell.money += money
+        sell.charges -= seller_charge * quantity
         buy = slot.get(buyer)
         if buy is None:
             buy = slot[buyer] = Contract()
         buy.energy_wh -= quantity
         buy.money -= money
+        buy.charges -= buyer_charge * quantity
 
     # -- settlement -----------------------------------------------------------------------------
 
@@ -130,6 +143,8 @@ class Accounts:
         grid_energy = grid_money = 0
         for account in sorted(set(contracts) | set(readings)):
             contract = contracts.get(account) or Contract()
+            if account not in readings and contract == Contract():
+                continue  # its only trade was taken back (a refused mode-4 trade)
             metered = readings.get(account, 0)
             imbalance = metered - contract.energy_wh
             if imbalance >= 0:  # delivered more or used less: the grid takes the surplus

@@ -25,15 +25,26 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ledger.codec import encode_trusted
+from ledger.fields import fields_to_values
 from ledger.keys import account_id
+from market import modes
 from market import transactions as txn
-from market.accounts import Accounts, SlotTerms
+from market.accounts import GRID, Accounts, SlotTerms
 from market.errors import BadNonce, InvalidTransaction, NotPermitted
 from orderbook.commands import AdvanceClock, CloseInstrument, OpenInstrument
-from orderbook.events import Event, Expired, Rejected, Trade
+from orderbook.events import (
+    Event,
+    Expired,
+    GridTrade,
+    Rejected,
+    Trade,
+    TradeDecided,
+    TradePending,
+)
+from orderbook.grid import GridMode, Preferences
 from orderbook.market import Market
 from orderbook.types import Instrument, MarketConfig, Product, Side, STPMode, TimeInForce
 
@@ -77,6 +88,17 @@ class Outcome:
     rejected: str | None = None  # the rejection reason: in the block, but it changed nothing
 
 
+class HeldTrade(NamedTuple):
+    """A grid-mode trade as the slot's books hold it (see ``Accounts.record_trade``)."""
+
+    seller: bytes
+    buyer: bytes
+    price: int  # ticks per kWh
+    quantity: int  # Wh
+    seller_charge: int  # ticks per kWh
+    buyer_charge: int  # ticks per kWh
+
+
 class ExchangeState:
     """Everything the results of future transactions depend on.
 
@@ -106,6 +128,14 @@ class ExchangeState:
         self.tariff = (0, 0)  # (alpha_milli, beta_milli)
         self.network_json = ""
         self.accounts = Accounts()
+        # Grid-aware trading (market.modes): declared technology labels, each
+        # grid-mode slot's SetSlotMode, the details of trades waiting for the
+        # DSO (mode 4 with approval) and the grid's standing orders per slot.
+        self.technologies: dict[bytes, str] = {}
+        self.slot_modes: dict[tuple[str, int], txn.SetSlotMode] = {}
+        self.pending_trades: dict[tuple[str, int, int], HeldTrade] = {}
+        self.grid_orders: dict[tuple[str, int], tuple[int, int]] = {}
+        self._last_grid_trade: HeldTrade | None = None
         # Set by the first transaction that touches money (a deposit, a meter,
         # slot terms...): from then on the state digest covers the books. A
         # chain that never used them keeps the digests it always had.
@@ -157,6 +187,19 @@ class ExchangeState:
         ]
         if self.money_on:
             record.append(self.accounts.digest_record())
+        if self.slot_modes or self.technologies or self.pending_trades or self.grid_orders:
+            # only chains that use grid modes carry this part (old digests stay)
+            record.append(
+                [
+                    [[a, label] for a, label in sorted(self.technologies.items())],
+                    [
+                        [p, s, fields_to_values(m, m.SPECS)]
+                        for (p, s), m in sorted(self.slot_modes.items())
+                    ],
+                    [[p, s, n, list(v)] for (p, s, n), v in sorted(self.pending_trades.items())],
+                    [[p, s, a, b] for (p, s), (a, b) in sorted(self.grid_orders.items())],
+                ]
+            )
         # Every value is built here from checked ints, bytes and str: skip the type walk.
         return hashlib.sha256(STATE_TAG + encode_trusted(record)).digest()
 
@@ -243,6 +286,15 @@ class ExchangeState:
             return self._declare_curve(account, payload)
         if isinstance(payload, txn.MeterReading):
             return self._reading(sender, payload)
+        if isinstance(payload, txn.PlacePreferredOrder):
+            prefs = modes.preferences(payload)
+            if prefs is None:
+                return "invalid_preferences"
+            return self._place(out, account, payload, prefs)
+        if isinstance(payload, txn.DeclareTechnology):
+            self.technologies[account] = payload.technology
+            self._refresh_grids()
+            return None
         if isinstance(payload, txn.DeclareChp):
             if ("heat", payload.slot) in self.closed:
                 return "slot_closed"
@@ -262,9 +314,16 @@ class ExchangeState:
         if not p.name or len(p.name) > MAX_NAME or not p.bus or len(p.bus) > MAX_NAME:
             return "invalid_name"
         self.peers[account] = Peer(sender, p.name, p.bus, p.role)
+        self._refresh_grids()
         return None
 
-    def _place(self, out: Outcome, account: bytes, p: txn.PlaceOrder) -> str | None:
+    def _place(
+        self,
+        out: Outcome,
+        account: bytes,
+        p: txn.PlaceOrder | txn.PlacePreferredOrder,
+        prefs: Preferences | None = None,
+    ) -> str | None:
         # dict look-ups, not Enum(value) calls: this runs for every order
         product = _PRODUCTS.get(p.product)
         side = _SIDES.get(p.side)
@@ -287,18 +346,33 @@ class ExchangeState:
             self.opened.add(key)
         order_id = self.next_order_id
         self.next_order_id += 1
-        events = self.market.place(
-            instrument,
-            order_id,
-            account.hex(),
-            side,
-            p.quantity,
-            p.price or None,
-            tif,
-            p.expires_at or None,
-            bool(p.post_only),
-            stp,
-        )
+        if prefs is None:
+            events = self.market.place(
+                instrument,
+                order_id,
+                account.hex(),
+                side,
+                p.quantity,
+                p.price or None,
+                tif,
+                p.expires_at or None,
+                bool(p.post_only),
+                stp,
+            )
+        else:
+            events = self.market.place_grid(
+                instrument,
+                order_id,
+                account.hex(),
+                side,
+                p.quantity,
+                p.price or None,
+                tif,
+                p.expires_at or None,
+                bool(p.post_only),
+                stp,
+                preferences=prefs,
+            )
         mark = len(out.results)
         reason = self._book(out, events)
         if reason is not None and opens:
@@ -319,6 +393,9 @@ class ExchangeState:
         for event in events:
             if isinstance(event, Rejected):
                 return str(event.reason.value)
+            if isinstance(event, GridTrade | TradePending | TradeDecided):
+                self._grid_event(out, event)
+                continue
             if isinstance(event, Trade):
                 out.results.append(txn.trade_record(out.tx_id, event))
                 instrument = event.instrument
@@ -334,6 +411,95 @@ class ExchangeState:
                     event.quantity,
                 )
         return None
+
+    def _grid_event(self, out: Outcome, event: GridTrade | TradePending | TradeDecided) -> None:
+        """A grid-mode book's trade, a trade held for the DSO, or the DSO's decision."""
+        instrument = event.instrument
+        key = (instrument.product.value, instrument.slot)
+        if isinstance(event, GridTrade):
+            if event.taker_side is Side.BID:
+                seller, buyer = event.maker_owner, event.taker_owner
+            else:
+                seller, buyer = event.taker_owner, event.maker_owner
+            trade = HeldTrade(
+                bytes.fromhex(seller),
+                bytes.fromhex(buyer),
+                event.price,
+                event.quantity,
+                event.seller_charge,
+                event.buyer_charge,
+            )
+            self._last_grid_trade = trade
+            out.results.append(txn.grid_trade_record(out.tx_id, event))
+            self.accounts.record_trade(key, *trade)
+        elif isinstance(event, TradePending):
+            # the GridTrade just before is the one that waits (orderbook.events)
+            assert self._last_grid_trade is not None
+            self.pending_trades[(*key, event.trade_no)] = self._last_grid_trade
+            out.results.append(txn.decision_record(out.tx_id, "pending", event.trade_no))
+        else:
+            held = self.pending_trades.pop((*key, event.trade_no), None)
+            if held is not None and not event.approved:
+                # a refused trade is not a contract: take it back out of the slot's books
+                self.accounts.record_trade(key, *held._replace(quantity=-held.quantity))
+            out.results.append(txn.decision_record(out.tx_id, event.reason, event.trade_no))
+
+    def _refresh_grids(self) -> None:
+        """Give every slot still trading in a grid mode its grid again (a peer joined)."""
+        for key, payload in sorted(self.slot_modes.items()):
+            if key in self.closed:
+                continue
+            grid = modes.build_grid(
+                payload, {a: p.bus for a, p in self.peers.items()}, self.technologies
+            )
+            instrument = Instrument(Product(key[0]), key[1])
+            self.market.set_mode(instrument, modes.grid_mode(payload), grid)
+
+    def _set_mode(self, out: Outcome, payload: txn.SetSlotMode) -> str | None:
+        """The DSO's operation mode for a slot (12.2.2) and its grid data."""
+        key = (payload.product, payload.slot)
+        if key in self.closed:
+            return "slot_closed"
+        instrument = Instrument(Product(payload.product), payload.slot)
+        grid = None
+        if payload.mode != GridMode.BIDS_OFFERS:
+            try:
+                grid = modes.build_grid(
+                    payload, {a: p.bus for a, p in self.peers.items()}, self.technologies
+                )
+            except modes.InvalidGridData:
+                return "invalid_grid"
+        if key not in self.opened:
+            self.market.execute(OpenInstrument(instrument))
+            self.opened.add(key)
+        events = self.market.set_mode(instrument, modes.grid_mode(payload), grid)
+        out.events.extend(events)
+        for event in events:
+            if isinstance(event, Rejected):
+                return str(event.reason.value)
+        if grid is None:
+            self.slot_modes.pop(key, None)
+        else:
+            self.slot_modes[key] = payload
+        return None
+
+    def _grid_in_book(self, out: Outcome, key: tuple[str, int], terms: SlotTerms) -> None:
+        """The grid's standing orders of a slot: an ask at import, a bid at export price."""
+        instrument = Instrument(Product(key[0]), key[1])
+        owner = GRID.hex()
+        for order_id in self.grid_orders.pop(key, ()):
+            out.events.extend(self.market.cancel(order_id, owner))
+        if key not in self.opened:
+            self.market.execute(OpenInstrument(instrument))
+            self.opened.add(key)
+        ids = []
+        limit = self.market.config.max_quantity
+        for side, price in ((Side.ASK, terms.import_price), (Side.BID, terms.export_price)):
+            order_id = self.next_order_id
+            self.next_order_id += 1
+            self._book(out, self.market.place(instrument, order_id, owner, side, limit, price))
+            ids.append(order_id)
+        self.grid_orders[key] = (ids[0], ids[1])
 
     def _declare_curve(self, account: bytes, p: txn.DeclareCurve) -> str | None:
         if p.product not in (Product.ELECTRICITY.value, Product.HEAT.value):
@@ -373,7 +539,11 @@ class ExchangeState:
                 out.results.extend(
                     txn.expired_record(out.tx_id, e) for e in events if isinstance(e, Expired)
                 )
+                for event in events:
+                    if isinstance(event, TradeDecided):  # the deadline refused what waits
+                        self._grid_event(out, event)
             self.closed.add(key)
+            self.grid_orders.pop(key, None)
             self.gate_terms[key] = (self.tariff, self.network_json)
             return None
         if isinstance(payload, txn.PublishClearing):
@@ -447,10 +617,22 @@ class ExchangeState:
                 return "slot_closed"  # the binding market cannot change after the gate
             if payload.export_price > payload.import_price:
                 return "invalid_tariff"  # the grid would pay more than it charges
-            accounts.terms[key] = SlotTerms(
-                payload.import_price, payload.export_price, payload.market
-            )
+            terms = SlotTerms(payload.import_price, payload.export_price, payload.market)
+            accounts.terms[key] = terms
+            if payload.grid_in_book:
+                if key in self.closed:
+                    return None  # the terms settle the slot; its book is closed
+                self._grid_in_book(out, key, terms)
             return None
+        if isinstance(payload, txn.SetSlotMode):
+            return self._set_mode(out, payload)
+        if isinstance(payload, txn.DecideTrade):
+            key = (payload.product, payload.slot)
+            if key not in self.opened or key in self.closed:
+                return "unknown_trade"
+            instrument = Instrument(Product(payload.product), payload.slot)
+            events = self.market.decide_trade(instrument, payload.trade_no, payload.approve)
+            return self._book(out, events)
         if isinstance(payload, txn.SettleSlot):
             self.money_on = True
             key = (payload.product, payload.slot)

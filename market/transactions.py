@@ -14,9 +14,13 @@ from ledger.errors import LedgerError
 from ledger.keys import SigningKey, account_id
 from ledger.payloads import (
     MAX_READING_WH,
+    DecideTrade,
+    DeclareTechnology,
     Deposit,
     MeterReading,
+    PlacePreferredOrder,
     RegisterMeter,
+    SetSlotMode,
     SetSlotTerms,
     SettleSlot,
     Withdraw,
@@ -24,6 +28,7 @@ from ledger.payloads import (
 from ledger.results import (
     RESULT_VERSION,
     EventRecord,
+    GridTradeRecord,
     RejectionRecord,
     SettlementRecord,
     TradeRecord,
@@ -50,23 +55,27 @@ from ledger.transactions import (
 )
 from ledger.types import RecordKind
 from market.errors import BadSignature, InvalidTransaction
-from orderbook.events import Expired, Trade
+from orderbook.events import Expired, GridTrade, Trade
 
 __all__ = [
     "MAX_READING_WH",
     "AmendOrder",
     "CancelOrder",
     "CloseSlot",
+    "DecideTrade",
     "DeclareChp",
     "DeclareCurve",
+    "DeclareTechnology",
     "Deposit",
     "MeterReading",
     "Payload",
     "PlaceOrder",
+    "PlacePreferredOrder",
     "PublishClearing",
     "RegisterMeter",
     "RegisterPeer",
     "SetNetwork",
+    "SetSlotMode",
     "SetSlotTerms",
     "SetTariff",
     "SettleSlot",
@@ -75,9 +84,11 @@ __all__ = [
     "TradeRecord",
     "Withdraw",
     "accepted_record",
+    "decision_record",
     "decode",
     "decode_result",
     "expired_record",
+    "grid_trade_record",
     "is_operator_only",
     "make",
     "money_record",
@@ -179,6 +190,33 @@ def trade_record(tx_id: bytes, trade: Trade) -> bytes:
             trade.taker_order_id,
         ]
     )
+
+
+def grid_trade_record(tx_id: bytes, trade: GridTrade) -> bytes:
+    """The result record of a trade in a grid-mode book: charges and the cutting line."""
+    instrument = trade.instrument
+    return GridTradeRecord(
+        tx_id,
+        instrument.product.value,
+        instrument.slot,
+        trade.price,
+        trade.quantity,
+        bytes.fromhex(trade.maker_owner),
+        bytes.fromhex(trade.taker_owner),
+        trade.maker_order_id,
+        trade.taker_order_id,
+        trade.seller_charge,
+        trade.buyer_charge,
+        -1 if trade.line is None else trade.line,
+    ).to_bytes()
+
+
+def decision_record(tx_id: bytes, event: str, trade_no: int) -> bytes:
+    """The result record of a mode-4 trade held for the DSO, or of its decision.
+
+    ``event`` is ``pending``, ``approved``, ``refused`` or ``deadline``.
+    """
+    return EventRecord(tx_id, f"trade_{event}", b"", (trade_no,)).to_bytes()
 
 
 def money_record(tx_id: bytes, event: str, account: bytes, amount: int, balance: int) -> bytes:

@@ -43,7 +43,7 @@ def key(n: int) -> SigningKey:
 class Community:
     """A state machine with an operator, peers and their meters, applied block by block."""
 
-    def __init__(self, roles: list[str]) -> None:
+    def __init__(self, roles: list[str], buses: list[str] | None = None) -> None:
         self.state = ExchangeState(CHAIN, OPERATOR.public_key_bytes())
         self.operator = Sender(OPERATOR)
         self.peers = [Sender(key(i)) for i in range(len(roles))]
@@ -51,7 +51,8 @@ class Community:
         self.blocks: list = []
         self.pending: list = []
         for i, (peer, role) in enumerate(zip(self.peers, roles, strict=True)):
-            self.send(peer.tx(txn.RegisterPeer(f"p{i}", "B1", role)))
+            bus = "B1" if buses is None else buses[i]
+            self.send(peer.tx(txn.RegisterPeer(f"p{i}", bus, role)))
             meter = self.meters[i].key.public_key_bytes()
             self.op(txn.RegisterMeter(peer.account, meter))
         self.cut()
