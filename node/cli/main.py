@@ -20,6 +20,7 @@ from node.cli.clear import add_clear_command
 from node.cli.market import add_book_command, add_order_command, add_trades_command
 from node.cli.serve import add_keygen_command, add_node_command
 from node.demo.scenario import add_demo_command
+from node.simulate import add_simulate_command
 from node.errors import NodeError
 from node.version import __version__
 
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_chain_command(commands)
     add_demo_command(commands)
     add_clear_command(commands)
+    add_simulate_command(commands)
     return parser
 
 
