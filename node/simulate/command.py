@@ -16,9 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from node.simulate.day import Day, load_day
+from node.simulate.day import Day, FloatArray, load_day
 from node.simulate.designs import (
     Outcome,
     Summary,
@@ -42,7 +40,7 @@ class Simulation:
     run: P2PRun
     designs: tuple[Outcome, Outcome, Outcome]
     summary: tuple[Summary, ...]
-    pool_grid_price: np.ndarray  # type: ignore[type-arg]
+    pool_grid_price: FloatArray  # ticks per kWh per slot
 
 
 def add_simulate_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -82,7 +80,7 @@ def simulate(
     nop2p = grid_only_outcome(day, net, soc, "no P2P")
     pool, result = pool_outcome(day)
     say(f"[{time.monotonic() - started:6.1f}s] pool cleared (clear_horizon, loss model)")
-    grid_price = result.peer_price[:, result.names.index(day.grid)] / day.tick  # type: ignore[attr-defined]
+    grid_price = result.peer_price[:, result.names.index(day.grid)] / day.tick
     designs = (p2p, nop2p, pool)
     summary = tuple(summarise(day, d) for d in designs)
     return Simulation(day, run, designs, summary, grid_price)

@@ -33,11 +33,15 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from node.errors import NodeError
+
+if TYPE_CHECKING:
+    from clearing.network import Network
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -119,7 +123,7 @@ class Day:
     """
 
     name: str
-    network: object
+    network: Network
     grid: str
     buildings: tuple[Building, ...]
     import_price: tuple[int, ...]
@@ -174,9 +178,7 @@ def chapter_day(slots: int = 24, seed: int = 7) -> Day:
             continue
         k += 1
         mean = 0.75 * -peer.p_min
-        load = tuple(
-            float(mean * LOAD_SHAPE[t % 24] * rng.uniform(0.9, 1.1)) for t in range(slots)
-        )
+        load = tuple(float(mean * LOAD_SHAPE[t % 24] * rng.uniform(0.9, 1.1)) for t in range(slots))
         battery = None
         if k % 2 == 1:
             cap = 2.0 * mean

@@ -30,10 +30,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from node.simulate.day import ALPHA_MILLI, SLOT_HOURS, Day, FloatArray
+
+if TYPE_CHECKING:
+    from clearing.horizon import HorizonResult
 
 BIG_WH = 100_000_000  # Wh per slot the grid peer may sell or buy in the pool
 
@@ -75,20 +79,14 @@ class Summary:
 
 def feeder_losses(day: Day, net_kw: FloatArray) -> FloatArray:
     """Losses per slot (kW) of the flows the buildings' net injections cause."""
-    from clearing.network import Network
-
     net = day.network
-    assert isinstance(net, Network)
     buses = net.bus_indices(net.bus_of(b.name) for b in day.buildings)
     return np.array([net.losses_kw(net.peer_flows(buses, row)) for row in net_kw])
 
 
 def line_loading(day: Day, net_kw: FloatArray) -> FloatArray:
     """(T, lines) |flow| / capacity (0 for unlimited lines)."""
-    from clearing.network import Network
-
     net = day.network
-    assert isinstance(net, Network)
     buses = net.bus_indices(net.bus_of(b.name) for b in day.buildings)
     caps = net.capacities()
     flows = np.array([net.peer_flows(buses, row) for row in net_kw])
@@ -107,14 +105,12 @@ def grid_only_outcome(day: Day, net_kw: FloatArray, soc_kwh: FloatArray, design:
     return Outcome(design, net_kw, buy, sell, cost, feeder_losses(day, net_kw), soc_kwh)
 
 
-def pool_outcome(day: Day) -> tuple[Outcome, object]:
+def pool_outcome(day: Day) -> tuple[Outcome, HorizonResult]:
     """Clear the day with ``clear_horizon`` (loss model); the outcome and the raw result."""
     from clearing import clear_horizon
     from clearing.assets import Asset, Battery, ElectricVehicle, InflexibleLoad, Photovoltaic
     from clearing.horizon_case import HorizonCase, HorizonPeer, PeerKind, SlotCurve, SlotSignals
-    from clearing.network import Network
 
-    assert isinstance(day.network, Network)
     T = day.slots
     wh = SLOT_HOURS * 1000.0
     peers = []
@@ -152,9 +148,15 @@ def pool_outcome(day: Day) -> tuple[Outcome, object]:
         for i, e in zip(day.import_price, day.export_price, strict=True)
     )
     case = HorizonCase(
-        f"{day.name} day", day.network, tuple(peers), slots=T, slot_seconds=round(3600 * SLOT_HOURS),
-        signals=signals, currency=day.currency, tick=day.tick,
-    )  # fmt: skip
+        f"{day.name} day",
+        day.network,
+        tuple(peers),
+        slots=T,
+        slot_seconds=round(3600 * SLOT_HOURS),
+        signals=signals,
+        currency=day.currency,
+        tick=day.tick,
+    )
     result = clear_horizon(case, "loss")
     g = result.injection[:, case.index(day.grid)]
     imp = np.array(day.import_price, dtype=np.float64)
@@ -193,9 +195,9 @@ def format_summary(rows: Sequence[Summary], currency: str) -> str:
         f"{'peak imp kW':>11} {'self-cons.':>10} {'losses kWh':>10}"
     )
     lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(
-            f"{r.design:<12} {r.cost:12.2f} {r.grid_import_kwh:11.1f} {r.grid_export_kwh:11.1f} "
-            f"{r.peak_import_kw:11.1f} {r.self_consumption:10.1%} {r.losses_kwh:10.2f}"
-        )
+    lines += [
+        f"{r.design:<12} {r.cost:12.2f} {r.grid_import_kwh:11.1f} {r.grid_export_kwh:11.1f} "
+        f"{r.peak_import_kw:11.1f} {r.self_consumption:10.1%} {r.losses_kwh:10.2f}"
+        for r in rows
+    ]
     return "\n".join(lines)

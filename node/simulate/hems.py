@@ -103,7 +103,10 @@ def plan(
             bounds[ix("e", k)] = (b.battery.soc_min_kwh, b.battery.soc_max_kwh)
         if b.ev is not None and s < b.ev.departure_slot:
             bounds[ix("g", k)] = (0.0, b.ev.charge_kw)
-    rows, cols, vals, rhs = [], [], [], []
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    rhs: list[float] = []
     r = 0
     for k in range(K):  # meter balance: m - x - c + d - g = load - pv
         for var, coef in (("m", 1.0), ("x", -1.0), ("c", -1.0), ("d", 1.0), ("g", -1.0)):
@@ -127,7 +130,10 @@ def plan(
     a_eq = sp.csr_matrix((vals, (rows, cols)), shape=(r, n))
     a_ub = None
     b_ub = None
-    ub_rows, ub_cols, ub_vals, ub_rhs = [], [], [], []
+    ub_rows: list[int] = []
+    ub_cols: list[int] = []
+    ub_vals: list[float] = []
+    ub_rhs: list[float] = []
     if b.battery is not None:  # e_{T-1} >= min(start, reachable)
         bat = b.battery
         reach = state.soc_kwh + h * bat.efficiency * bat.power_kw * K
@@ -178,9 +184,7 @@ def expected_sell(export: Sequence[int], imports: Sequence[int], vwap: float | N
     return [min(max(vwap, float(e)), float(i)) for e, i in zip(export, imports, strict=True)]
 
 
-def schedule_day(
-    b: Building, imports: Sequence[int], export: Sequence[int]
-) -> list[SlotDecision]:
+def schedule_day(b: Building, imports: Sequence[int], export: Sequence[int]) -> list[SlotDecision]:
     """The whole day against the tariffs only (the no-P2P design's agent)."""
     state = initial_state(b)
     out = []

@@ -47,7 +47,7 @@ def write_tables(
 ) -> list[str]:
     """Write the CSVs (and Parquet when available); return notes for the user."""
     out.mkdir(parents=True, exist_ok=True)
-    p2p, nop2p, pool = designs
+    _, nop2p, pool = designs
     h = SLOT_HOURS
     rows = []
     for t in range(day.slots):
@@ -57,8 +57,9 @@ def write_tables(
             side, price, qty = rec.orders.get(b.name, ("", 0, 0))
             st = rec.peers.get(b.name, {})
             rows.append([
-                t + 1, b.name, b.bus, b.role, round(b.load_kw[t] * h, 4), round(b.pv_kw[t] * h, 4),
-                round(dec.charge_kw * h, 4), round(dec.discharge_kw * h, 4), round(dec.ev_kw * h, 4),
+                t + 1, b.name, b.bus, b.role, round(b.load_kw[t] * h, 4),
+                round(b.pv_kw[t] * h, 4), round(dec.charge_kw * h, 4),
+                round(dec.discharge_kw * h, 4), round(dec.ev_kw * h, 4),
                 round(dec.soc_kwh, 4) if b.battery else "", round(dec.net_kw * h, 4),
                 side, price, qty, st.get("contracted_wh", 0), st.get("metered_wh", 0),
                 st.get("imbalance_wh", 0), st.get("payment", 0),
@@ -107,7 +108,7 @@ def write_tables(
     if importlib.util.find_spec("pyarrow") is None:
         notes.append("pyarrow is not installed: Parquet skipped (CSV written)")
     else:
-        import pandas as pd
+        import pandas as pd  # type: ignore[import-untyped]
 
         for name in ("slots", "prices", "summary"):
             pd.read_csv(out / f"{name}.csv").to_parquet(out / f"{name}.parquet")

@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -96,9 +95,11 @@ class NodeDay:
 
         day = self.day
         admin = Client.connect(address, key=load_key(operator_key))
-        network = day.network.to_dict()  # type: ignore[attr-defined]
+        network = day.network.to_dict()
         network.pop("peer_bus", None)
-        admin.wait_committed(admin.submit(txn.SetNetwork(json.dumps(network, sort_keys=True))).tx_id)
+        admin.wait_committed(
+            admin.submit(txn.SetNetwork(json.dumps(network, sort_keys=True))).tx_id
+        )
         clients: dict[str, Client] = {}
         meters: dict[str, Client] = {}
         self.names: dict[bytes, str] = {}
@@ -153,7 +154,9 @@ class NodeDay:
             subs = []
             for name, side, price, qty in intents:
                 record.orders[name] = (side, price, qty)
-                subs.append((clients[name], clients[name].place_order(PRODUCT, slot, side, price, qty)))
+                subs.append(
+                    (clients[name], clients[name].place_order(PRODUCT, slot, side, price, qty))
+                )
             for c, sub in subs:
                 c.wait_committed(sub.tx_id)
             admin.submit(txn.SetSlotTerms(PRODUCT, slot, imp, exp, "cda"))
@@ -167,7 +170,11 @@ class NodeDay:
             for m, sub in readings:
                 m.wait_committed(sub.tx_id)
             admin.wait_committed(admin.submit(txn.SettleSlot(PRODUCT, slot)).tx_id)
-            trades = [x for x in admin.trades(limit=10_000) if x["product"] == PRODUCT and x["slot"] == slot]
+            trades = [
+                x
+                for x in admin.trades(limit=10_000)
+                if x["product"] == PRODUCT and x["slot"] == slot
+            ]
             record.trades = len(trades)
             record.volume_wh = sum(x["quantity"] for x in trades)
             if record.volume_wh:
@@ -181,16 +188,22 @@ class NodeDay:
                     record.payments_sum += s["payment"]
                     record.peers[name] = {
                         k: int(s[k])
-                        for k in ("contracted_wh", "metered_wh", "imbalance_wh", "payment", "balance_after")
+                        for k in (
+                            "contracted_wh",
+                            "metered_wh",
+                            "imbalance_wh",
+                            "payment",
+                            "balance_after",
+                        )
                     }
             books = sum(admin.call("balance", {"account": a})["balance"] for _, a in accounts)
             conserved = record.payments_sum == 0 and books == OPENING_BALANCE * len(clients)
             ok = ok and conserved
             records.append(record)
-            price = f"{record.vwap * day.tick:.4f}" if record.vwap is not None else "-"
+            shown = f"{record.vwap * day.tick:.4f}" if record.vwap is not None else "-"
             self.progress(
                 f"slot {slot:2d}/{day.slots}: {len(intents)} orders, {record.trades} trades, "
-                f"{record.volume_wh / 1000:.1f} kWh at vwap {price} {day.currency}/kWh; "
+                f"{record.volume_wh / 1000:.1f} kWh at vwap {shown} {day.currency}/kWh; "
                 f"settled, money {'conserved' if conserved else 'NOT CONSERVED'}"
             )
         for c in (*clients.values(), *meters.values(), admin):
@@ -200,14 +213,8 @@ class NodeDay:
 
 def p2p_outcome(day: Day, run: P2PRun) -> Outcome:
     """The P2P design's figures from the chain's statements."""
-    T, B = day.slots, len(day.buildings)
-    net = np.zeros((T, B))
-    soc = np.full((T, B), np.nan)
-    for k, b in enumerate(day.buildings):
-        for t, dec in enumerate(run.decisions[b.name]):
-            net[t, k] = dec.net_kw
-            if b.battery is not None:
-                soc[t, k] = dec.soc_kwh
+    net, soc = decisions_array(day, run.decisions)
+    T = day.slots
     names = {b.name for b in day.buildings}
     imp = np.zeros(T)
     exp = np.zeros(T)
@@ -223,7 +230,9 @@ def p2p_outcome(day: Day, run: P2PRun) -> Outcome:
     return Outcome("P2P market", net, imp, exp, cost, feeder_losses(day, net), soc)
 
 
-def decisions_array(day: Day, decisions: dict[str, list[SlotDecision]]) -> tuple[FloatArray, FloatArray]:
+def decisions_array(
+    day: Day, decisions: dict[str, list[SlotDecision]]
+) -> tuple[FloatArray, FloatArray]:
     """(net kW, SoC kWh) arrays (T, buildings) from the agents' decisions."""
     T, B = day.slots, len(day.buildings)
     net = np.zeros((T, B))
@@ -241,6 +250,3 @@ def ensure_ok(run: P2PRun) -> None:
     if not run.ok:
         msg = "money was not conserved in some settled slot"
         raise NodeError(msg)
-
-
-
