@@ -21,9 +21,10 @@ The agent's rule (rolling horizon): at slot ``t`` it solves, for slots
 
 and carries out slot ``t`` only; next slot it solves again from the state
 it reached. ``buy_k`` is the import tariff; ``sell_k`` is what it expects
-a sale to earn: the export tariff, or, once the CDA has traded, the last
-slot's volume-weighted price (clipped to the tariffs) — its own expectation
-of the P2P market. Units: kW, kWh, ticks per kWh.
+a sale to earn: the export tariff until the CDA has traded, then the last
+CDA price's position between that slot's tariffs carried over to every
+later slot (:func:`expected_sell`), its own expectation of the P2P market.
+Units: kW, kWh, ticks per kWh.
 """
 
 from __future__ import annotations
@@ -177,11 +178,24 @@ def decide(
     return SlotDecision(c, d, g, net, soc, ev)
 
 
-def expected_sell(export: Sequence[int], imports: Sequence[int], vwap: float | None) -> list[float]:
-    """The agent's expected sale price per slot: the export tariff, or the last CDA price."""
-    if vwap is None:
+def expected_sell(
+    export: Sequence[int], imports: Sequence[int], share: float | None
+) -> list[float]:
+    """The agent's expected sale price per slot, ticks per kWh.
+
+    ``share`` is where the last CDA price fell between that slot's export and
+    import tariffs (0 = export, 1 = import); the agent expects the same
+    position in every later slot. ``None`` (no trade seen yet): the export tariff.
+    """
+    if share is None:
         return [float(e) for e in export]
-    return [min(max(vwap, float(e)), float(i)) for e, i in zip(export, imports, strict=True)]
+    u = min(max(share, 0.0), 1.0)
+    return [e + u * (i - e) for e, i in zip(export, imports, strict=True)]
+
+
+def price_share(vwap: float, export: int, imports: int) -> float:
+    """Where ``vwap`` lies between the tariffs: 0 at the export, 1 at the import price."""
+    return (vwap - export) / (imports - export) if imports > export else 0.0
 
 
 def schedule_day(b: Building, imports: Sequence[int], export: Sequence[int]) -> list[SlotDecision]:

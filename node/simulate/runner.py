@@ -31,7 +31,14 @@ import numpy as np
 from node.errors import NodeError
 from node.simulate.day import SLOT_HOURS, Day, FloatArray
 from node.simulate.designs import Outcome, feeder_losses
-from node.simulate.hems import AgentState, SlotDecision, decide, expected_sell, initial_state
+from node.simulate.hems import (
+    AgentState,
+    SlotDecision,
+    decide,
+    expected_sell,
+    initial_state,
+    price_share,
+)
 
 PRODUCT = "electricity"
 OPENING_BALANCE = 10_000_000_000  # tick*Wh per building (100 USD at the chapter's tick)
@@ -130,13 +137,13 @@ class NodeDay:
         states = {b.name: initial_state(b) for b in day.buildings}
         decisions: dict[str, list[SlotDecision]] = {b.name: [] for b in day.buildings}
         records = []
-        vwap: float | None = None
+        share: float | None = None
         ok = True
         buy = [float(i) for i in day.import_price]
         for t in range(day.slots):
             slot = t + 1
             record = SlotRecord(slot)
-            sell = expected_sell(day.export_price, day.import_price, vwap)
+            sell = expected_sell(day.export_price, day.import_price, share)
             imp, exp = day.import_price[t], day.export_price[t]
             intents = []
             for b in day.buildings:
@@ -180,6 +187,7 @@ class NodeDay:
             if record.volume_wh:
                 vwap = sum(x["price"] * x["quantity"] for x in trades) / record.volume_wh
                 record.vwap = vwap
+                share = price_share(vwap, exp, imp)
             for name, account in accounts:
                 rows = admin.call("statements", {"account": account, "limit": 1})["statements"]
                 for s in rows:

@@ -179,3 +179,13 @@ def test_short_chapter_day_on_a_node(tmp_path: Path, capsys: pytest.CaptureFixtu
             for r in slot_rows
         )
         assert paid <= alone
+
+
+def test_agents_expect_the_last_cda_price_position_between_the_tariffs() -> None:
+    from node.simulate.hems import expected_sell, price_share
+
+    assert expected_sell([500, 500], [1500, 3000], None) == [500.0, 500.0]
+    share = price_share(1000.0, 500, 1500)  # halfway between export and import
+    assert share == 0.5
+    assert expected_sell([500, 500], [1500, 3000], share) == [1000.0, 1750.0]
+    assert expected_sell([500], [1500], 2.0) == [1500.0]  # never above the import tariff
