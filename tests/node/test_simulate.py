@@ -141,18 +141,33 @@ def test_tariffs_keep_export_below_import() -> None:
     assert all(e == EXPORT_PRICE <= i for i, e in zip(imp, exp, strict=True))
 
 
-@pytest.mark.slow
-def test_short_chapter_day_on_a_node(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from node.cli.main import main
+def test_the_cli_registers_simulate_with_its_options() -> None:
+    from node.cli.main import build_parser
 
-    out = tmp_path / "out"
+    args = build_parser().parse_args(
+        ["simulate", "1-LV-rural1--0-sw", "--slots", "6", "--seed", "2", "--out", "x", "--plot"]
+    )
+    assert (args.scenario, args.slots, args.seed, str(args.out), args.plot) == (
+        "1-LV-rural1--0-sw", 6, 2, "x", True,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_short_chapter_day_on_a_node(tmp_path: Path) -> None:
+    from node.simulate import simulate
+    from node.simulate.output import write_tables
+
+    printed: list[str] = []
     # 8 hours: PV from 06:00, so the CDA trades in the last two slots
-    assert main(["simulate", "chapter", "--slots", "8", "--seed", "3", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert "money conserved in every settled slot" in printed
-    for line in printed.splitlines():
-        if "slot " in line and "settled" in line:
-            assert "money conserved" in line
+    sim = simulate("chapter", slots=8, seed=3, root=tmp_path / "node", say=printed.append)
+    assert sim.run.ok
+    assert [r.payments_sum for r in sim.run.slots] == [0] * 8  # money conserved per slot
+    assert sum("settled, money conserved" in line for line in printed) == 8  # progress per slot
+    for b in sim.day.buildings:  # the schedules the agents carried out on the node
+        check_schedule(b, sim.run.decisions[b.name])
+    assert [s.design for s in sim.summary] == ["P2P market", "no P2P", "pool"]
+    out = tmp_path / "out"
+    write_tables(out, sim.day, sim.run, sim.designs, sim.summary, sim.pool_grid_price)
     with (out / "summary.csv").open() as f:
         summary = list(csv.DictReader(f))
     assert [r["design"] for r in summary] == ["P2P market", "no P2P", "pool"]
