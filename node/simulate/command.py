@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from node.errors import NodeError
 from node.simulate.day import Day, FloatArray, load_day
 from node.simulate.designs import (
     Outcome,
@@ -66,10 +67,21 @@ def add_simulate_command(commands: argparse._SubParsersAction[argparse.ArgumentP
 def simulate(
     scenario: str, *, slots: int, seed: int, root: Path, say: Callable[[str], None]
 ) -> Simulation:
-    """Run the whole simulation with the node's data under ``root``."""
+    """Run the whole simulation with the node's data under ``root``.
+
+    Raises:
+        NodeError: Bad ``slots``, an unknown scenario, a failed agent LP, or
+            a node that does not answer.
+    """
+    from clearing.errors import ClearingError
+
     started = time.monotonic()
     say(f"[{0.0:6.1f}s] building the {scenario} scenario ({slots} hourly slots, seed {seed})")
-    day = load_day(scenario, slots, seed)
+    try:
+        day = load_day(scenario, slots, seed)
+    except ClearingError as exc:  # an unknown SimBench code, simbench missing, ...
+        msg = f"scenario {scenario!r}: {exc}"
+        raise NodeError(msg) from exc
     say(f"[{time.monotonic() - started:6.1f}s] {len(day.buildings)} buildings on {day.name}")
     node_day = NodeDay(day, root, seed=seed, say=say)
     node_day.started = started

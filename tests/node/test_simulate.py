@@ -204,3 +204,13 @@ def test_agents_expect_the_last_cda_price_position_between_the_tariffs() -> None
     assert share == 0.5
     assert expected_sell([500, 500], [1500, 3000], share) == [1000.0, 1750.0]
     assert expected_sell([500], [1500], 2.0) == [1500.0]  # never above the import tariff
+
+
+def test_bad_scenarios_are_clear_errors(tmp_path: Path) -> None:
+    from node.errors import NodeError
+    from node.simulate import simulate
+
+    with pytest.raises(NodeError, match="slots"):
+        simulate("chapter", slots=0, seed=1, root=tmp_path, say=lambda _: None)
+    with pytest.raises(NodeError, match="unknown SimBench code"):
+        simulate("no-such-grid", slots=2, seed=1, root=tmp_path, say=lambda _: None)
