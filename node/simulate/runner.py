@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-from node.errors import NodeError
 from node.simulate.day import SLOT_HOURS, Day, FloatArray
 from node.simulate.designs import Outcome, feeder_losses
 from node.simulate.hems import (
@@ -251,10 +250,3 @@ def decisions_array(
             if b.battery is not None:
                 soc[t, k] = dec.soc_kwh
     return net, soc
-
-
-def ensure_ok(run: P2PRun) -> None:
-    """Raise if money was not conserved in some slot."""
-    if not run.ok:
-        msg = "money was not conserved in some settled slot"
-        raise NodeError(msg)
