@@ -7,7 +7,8 @@ Files written to ``--out``:
   ticks/kWh, Wh), its statement (contracted, metered, imbalance Wh; payment
   tick·Wh) and the no-P2P and pool designs' net energy and SoC;
 - ``prices.csv``: one row per slot: tariffs, the CDA's trades and VWAP, the
-  pool's grid-peer price (dual), grid import / export per design, losses;
+  pool's grid-peer price (dual), grid import / export, losses and the most
+  loaded line's |flow| / capacity per design;
 - ``summary.csv``: the three designs' figures;
 - ``*.parquet`` beside each CSV when ``pyarrow`` is importable (it is an
   optional dependency: without it the CSVs are written and a note printed);
@@ -73,6 +74,7 @@ def write_tables(
         "no_p2p_net_kwh", "pool_net_kwh", "pool_soc_kwh",
     ]  # fmt: skip
     _write(out / "slots.csv", header, rows)
+    loading = [line_loading(day, d.net_kw).max(axis=1) for d in designs]
     prow = []
     for t in range(day.slots):
         rec = run.slots[t]
@@ -82,6 +84,7 @@ def write_tables(
             + [round(float(d.grid_import_kw[t] * h), 4) for d in designs]
             + [round(float(d.grid_export_kw[t] * h), 4) for d in designs]
             + [round(float(d.losses_kw[t] * h), 5) for d in designs]
+            + [round(float(x[t]), 4) for x in loading]
             + [rec.payments_sum]
         )  # fmt: skip
     pheader = (
@@ -90,6 +93,7 @@ def write_tables(
         + [f"import_kwh_{d.design.replace(' ', '_')}" for d in designs]
         + [f"export_kwh_{d.design.replace(' ', '_')}" for d in designs]
         + [f"losses_kwh_{d.design.replace(' ', '_')}" for d in designs]
+        + [f"max_line_loading_{d.design.replace(' ', '_')}" for d in designs]
         + ["payments_sum_tick_wh"]
     )  # fmt: skip
     _write(out / "prices.csv", pheader, prow)

@@ -174,6 +174,7 @@ def test_short_chapter_day_on_a_node(tmp_path: Path) -> None:
     with (out / "prices.csv").open() as f:
         prices = list(csv.DictReader(f))
     assert len(prices) == 8
+    assert all(float(r["max_line_loading_pool"]) >= 0 for r in prices)
     assert all(int(r["payments_sum_tick_wh"]) == 0 for r in prices)  # per slot
     assert sum(int(r["cda_trades"]) for r in prices) > 0
     with (out / "slots.csv").open() as f:
