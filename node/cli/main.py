@@ -31,6 +31,7 @@ from node.cli.peer import (
 from node.cli.serve import add_keygen_command, add_node_command
 from node.demo.scenario import add_demo_command
 from node.errors import ConnectionLost, NodeError, RequestFailed
+from node.simulate import add_simulate_command
 from node.version import __version__
 
 Handler = Callable[[argparse.Namespace], int]
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_chain_command(commands)
     add_demo_command(commands)
     add_clear_command(commands)
+    add_simulate_command(commands)
     return parser
 
 
