@@ -88,8 +88,11 @@ async def serve(
             msg = f"cannot listen on {config.listen}: {exc.strerror or exc}"
             raise ConfigError(msg) from exc
         if web is not None:
-            from node.web import start_gateway
-
+            try:
+                from node.web import start_gateway
+            except ImportError as exc:  # aiohttp is the optional `web` extra
+                msg = f"--web needs aiohttp ({exc}): pip install 'p2pex[web]'"
+                raise ConfigError(msg) from exc
             gateway = await start_gateway(web, f"{local_host(host)}:{actual}")
             print(f"p2pex web view at http://{web_url_host(web)}:{gateway.port}/", flush=True)
             if config.port_file is not None:  # before the node's own: ready means both are
