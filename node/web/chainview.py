@@ -15,6 +15,7 @@ Plain data in, plain data out: no I/O, so it is tested without a node.
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -23,9 +24,21 @@ from ledger.block import decode_block
 from ledger.errors import LedgerError
 from ledger.payloads import TxKind
 from ledger.results import peek_result_kind
-from ledger.transactions import decode_transaction
+from ledger.transactions import PAYLOAD_TYPES, decode_transaction, parse_transaction
 from ledger.types import RecordKind
 
+
+def _product_slot_positions() -> dict[TxKind, tuple[int, int]]:
+    """Where ``product`` and ``slot`` sit in each payload kind's values, for kinds with both."""
+    out: dict[TxKind, tuple[int, int]] = {}
+    for kind, cls in PAYLOAD_TYPES.items():
+        names = [spec.name for spec in cls.SPECS]
+        if "product" in names and "slot" in names:
+            out[TxKind(kind)] = (names.index("product"), names.index("slot"))
+    return out
+
+
+_PRODUCT_SLOT = _product_slot_positions()
 DEFAULT_KEEP = 50  # block summaries kept for the page (older ones are read from the node)
 
 
@@ -48,8 +61,82 @@ def kind_name(kind: int, names: type[TxKind] | type[RecordKind]) -> str:
         return f"kind_{kind}"
 
 
+@dataclass(frozen=True, slots=True)
+class BlockDigest:
+    """What ``ChainView`` takes from one block: read off the event loop, applied on it."""
+
+    height: int
+    summary: dict[str, Any]  # the page's lines of the block (JSON-ready)
+    network_json: str | None  # the block's last SetNetwork, if any
+    clearings: tuple[PublishedClearing, ...]
+    slots: frozenset[tuple[str, int]]  # (product, slot)s its transactions name
+
+
+def read_block(data: bytes) -> BlockDigest:
+    """Decode a block's bytes into what the gateway keeps of it (pure: runs in a thread).
+
+    Only ``SetNetwork`` and ``PublishClearing`` payloads are built into
+    objects; the other transactions are parsed (checked, no objects), which
+    costs about half.
+
+    Raises:
+        LedgerError: the bytes are not a block (the node sent garbage).
+    """
+    block = decode_block(data)
+    header = block.header
+    network_json: str | None = None
+    clearings: list[PublishedClearing] = []
+    slots: set[tuple[str, int]] = set()
+    txs: list[dict[str, Any]] = []
+    for index, tx_bytes in enumerate(block.transactions):
+        try:
+            kind, _, _, _, _, _, values = parse_transaction(tx_bytes)
+        except LedgerError as exc:  # stored by a node that accepted it: report, do not fail
+            txs.append({"index": index, "kind": "undecodable", "tx_id": "", "error": str(exc)})
+            continue
+        row: dict[str, Any] = {
+            "index": index,
+            "kind": kind_name(kind, TxKind),
+            "tx_id": hashlib.sha256(tx_bytes).hexdigest(),
+        }
+        where = _PRODUCT_SLOT.get(kind)
+        if where is not None:
+            product, slot = values[where[0]], values[where[1]]
+            if isinstance(product, str) and isinstance(slot, int):
+                row["product"], row["slot"] = product, slot
+                slots.add((product, slot))
+        txs.append(row)
+        if kind == TxKind.SET_NETWORK:
+            network_json = str(values[0])
+        elif kind == TxKind.PUBLISH_CLEARING:
+            payload: Any = decode_transaction(tx_bytes).transaction.payload
+            clearings.append(
+                PublishedClearing(
+                    header.height,
+                    payload.product,
+                    payload.slot,
+                    payload.settlements,
+                    payload.certificate,
+                )
+            )
+    summary = {
+        "height": header.height,
+        "hash": header.hash.hex(),
+        "prev_hash": header.prev_hash.hex(),
+        "time_ns": header.time_ns,
+        "tx_root": header.tx_root.hex(),
+        "result_root": header.result_root.hex(),
+        "transactions": txs,
+        "results": [
+            {"index": i, "kind": kind_name(peek_result_kind(r) or 0, RecordKind)}
+            for i, r in enumerate(block.results)
+        ],
+    }
+    return BlockDigest(header.height, summary, network_json, tuple(clearings), frozenset(slots))
+
+
 class ChainView:
-    """The gateway's running summary of a chain, fed block by block."""
+    """The gateway's running summary of a chain, fed block by block, in height order."""
 
     __slots__ = ("blocks", "clearings", "height", "network_height", "network_json", "slots")
 
@@ -61,65 +148,32 @@ class ChainView:
         self.clearings: dict[tuple[str, int], PublishedClearing] = {}
         self.slots: set[tuple[str, int]] = set()
 
-    def ingest(self, data: bytes) -> dict[str, Any] | None:
-        """Take the next block's bytes; return its summary (None if it is not the next one).
+    def apply(self, digest: BlockDigest) -> bool:
+        """Take the next block's digest; False (and nothing changes) if it is not the next one.
 
         A block at another height than ``self.height`` is ignored (a repeat,
         or a gap the caller fills by reading from the node).
+        """
+        if digest.height != self.height:
+            return False
+        if digest.network_json is not None:
+            self.network_json = digest.network_json
+            self.network_height = digest.height
+        for clearing in digest.clearings:
+            self.clearings[(clearing.product, clearing.slot)] = clearing
+        self.slots.update(digest.slots)
+        self.blocks.append(digest.summary)
+        self.height = digest.height + 1
+        return True
+
+    def ingest(self, data: bytes) -> dict[str, Any] | None:
+        """``apply(read_block(data))``; the block's summary, or None if it was not the next one.
 
         Raises:
-            LedgerError: the bytes are not a block (the node sent garbage).
+            LedgerError: the bytes are not a block.
         """
-        block = decode_block(data)
-        header = block.header
-        if header.height != self.height:
-            return None
-        txs: list[dict[str, Any]] = []
-        for index, tx_bytes in enumerate(block.transactions):
-            txs.append(self._transaction(header.height, index, tx_bytes))
-        results = [
-            {"index": i, "kind": kind_name(peek_result_kind(r) or 0, RecordKind)}
-            for i, r in enumerate(block.results)
-        ]
-        summary = {
-            "height": header.height,
-            "hash": header.hash.hex(),
-            "prev_hash": header.prev_hash.hex(),
-            "time_ns": header.time_ns,
-            "tx_root": header.tx_root.hex(),
-            "result_root": header.result_root.hex(),
-            "transactions": txs,
-            "results": results,
-        }
-        self.blocks.append(summary)
-        self.height = header.height + 1
-        return summary
-
-    def _transaction(self, height: int, index: int, data: bytes) -> dict[str, Any]:
-        """One transaction's summary; remember networks, clearings and slots it carries."""
-        try:
-            signed = decode_transaction(data)
-        except LedgerError as exc:  # stored by a node that accepted it: report, do not fail
-            return {"index": index, "kind": "undecodable", "tx_id": "", "error": str(exc)}
-        payload: Any = signed.transaction.payload
-        kind = signed.transaction.kind
-        row: dict[str, Any] = {
-            "index": index,
-            "kind": kind_name(kind, TxKind),
-            "tx_id": signed.tx_id.hex(),
-        }
-        product, slot = getattr(payload, "product", None), getattr(payload, "slot", None)
-        if isinstance(product, str) and isinstance(slot, int):
-            row["product"], row["slot"] = product, slot
-            self.slots.add((product, slot))
-        if kind == TxKind.SET_NETWORK:
-            self.network_json = payload.network_json
-            self.network_height = height
-        elif kind == TxKind.PUBLISH_CLEARING:
-            self.clearings[(payload.product, payload.slot)] = PublishedClearing(
-                height, payload.product, payload.slot, payload.settlements, payload.certificate
-            )
-        return row
+        digest = read_block(data)
+        return digest.summary if self.apply(digest) else None
 
     def recent(self, limit: int) -> list[dict[str, Any]]:
         """The newest ``limit`` block summaries, newest first."""
