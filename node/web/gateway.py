@@ -139,20 +139,30 @@ class Gateway:
         return self.client
 
     async def call(self, command: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
-        """One read of the node; its error replies as 400 / 404 / 502, a lost link as 503."""
-        client = await self.node()
-        try:
-            return await client.call(command, args)
-        except RequestFailed as exc:
-            error = WebError(f"the node refused {command}: {exc.message}")
-            error.status = ERROR_STATUS.get(exc.code, 502)
-            raise error from exc
-        except (ConnectionLost, NodeTimeout, LocalError) as exc:
-            self.client = None
-            with contextlib.suppress(NodeError, OSError):
-                await client.close()
-            msg = f"node {self.node_address}: {exc}"
-            raise NodeUnavailable(msg) from exc
+        """One read of the node; its error replies as 400 / 404 / 502, a lost link as 503.
+
+        A read whose connection turns out closed (the node drops clients
+        idle for ``idle_timeout_s``) is sent once more on a new connection:
+        reads change nothing, so a repeat is safe.
+        """
+        for attempt in (1, 2):
+            client = await self.node()
+            try:
+                return await client.call(command, args)
+            except RequestFailed as exc:
+                error = WebError(f"the node refused {command}: {exc.message}")
+                error.status = ERROR_STATUS.get(exc.code, 502)
+                raise error from exc
+            except (ConnectionLost, NodeTimeout, LocalError) as exc:
+                self.client = None
+                with contextlib.suppress(NodeError, OSError):
+                    await client.close()
+                if attempt == 1 and not isinstance(exc, NodeTimeout):
+                    continue
+                msg = f"node {self.node_address}: {exc}"
+                raise NodeUnavailable(msg) from exc
+        msg = "unreachable"
+        raise AssertionError(msg)  # pragma: no cover
 
     async def follow(self) -> None:
         """Follow the node's chain forever: catch up, then push each block and trade."""

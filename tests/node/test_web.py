@@ -19,7 +19,7 @@ from ledger.merkle import hash_leaf, inclusion_proof
 from market import transactions as txn
 from node.web.chainview import ChainView
 from node.web.convert import hex_param, int_param, to_json
-from node.web.errors import BadParameter
+from node.web.errors import BadParameter, NodeUnavailable, WebError
 from node.web.feeder import feeder_layout, network_view
 from node.web.gateway import Gateway
 from node.web.proofs import check_proof
@@ -253,3 +253,56 @@ def test_no_query_makes_the_gateway_fail_with_500(route, query):
 
     [(status, body)] = asyncio.run(fetch_all([f"/api/{route}?{urlencode(query)}"]))
     assert status in (200, 400, 404, 503), body
+
+
+class FakeNode:
+    """Stands in for ``AsyncClient``: answers from a script of results and exceptions."""
+
+    def __init__(self, script):
+        self.script = script
+
+    async def call(self, command, args=None):
+        outcome = self.script.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def close(self):
+        pass
+
+
+def gateway_with(monkeypatch, *scripts):
+    from node.web import gateway as module
+
+    connections = [FakeNode(list(script)) for script in scripts]
+
+    async def connect(address, **kwargs):
+        return connections.pop(0)
+
+    monkeypatch.setattr(module.AsyncClient, "connect", connect)
+    return Gateway("127.0.0.1:1"), connections
+
+
+def test_a_read_on_a_dropped_connection_is_sent_once_more_on_a_new_one(monkeypatch):
+    from node.errors import ConnectionLost, NodeTimeout
+
+    gateway, left = gateway_with(monkeypatch, [ConnectionLost("idle")], [{"height": 3}])
+    assert asyncio.run(gateway.call("status")) == {"height": 3}
+    assert left == []
+    gateway, _ = gateway_with(monkeypatch, [ConnectionLost("a")], [ConnectionLost("b")])
+    with pytest.raises(NodeUnavailable, match="b"):
+        asyncio.run(gateway.call("status"))
+    gateway, left = gateway_with(monkeypatch, [NodeTimeout("slow")], [{"height": 3}])
+    with pytest.raises(NodeUnavailable, match="slow"):  # a slow node is not asked twice
+        asyncio.run(gateway.call("status"))
+    assert len(left) == 1
+
+
+def test_the_nodes_refusals_keep_their_meaning(monkeypatch):
+    from node.errors import RequestFailed
+
+    for code, status in (("bad_arguments", 400), ("not_found", 404), ("internal", 502)):
+        gateway, _ = gateway_with(monkeypatch, [RequestFailed(code, "why")])
+        with pytest.raises(WebError, match="why") as info:
+            asyncio.run(gateway.call("book", {"slot": 1}))
+        assert info.value.status == status
