@@ -306,3 +306,19 @@ def test_the_nodes_refusals_keep_their_meaning(monkeypatch):
         with pytest.raises(WebError, match="why") as info:
             asyncio.run(gateway.call("book", {"slot": 1}))
         assert info.value.status == status
+
+
+def test_start_gateway_refuses_a_bad_or_taken_address_with_a_config_error():
+    import socket
+
+    from node.errors import ConfigError
+    from node.web import start_gateway
+
+    with pytest.raises(ConfigError, match="not HOST:PORT"):
+        asyncio.run(start_gateway("nonsense", "127.0.0.1:1"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"cannot serve the web view on 127.0.0.1:{port}"):
+            asyncio.run(start_gateway(f"127.0.0.1:{port}", "127.0.0.1:1"))
