@@ -69,6 +69,9 @@ class BlockDigest:
     summary: dict[str, Any]  # the page's lines of the block (JSON-ready)
     network_json: str | None  # the block's last SetNetwork, if any
     clearings: tuple[PublishedClearing, ...]
+    # SetNetwork JSON and CloseSlot (product, slot) in block order: which network
+    # was in force when each gate closed
+    terms: tuple[str | tuple[str, int], ...]
     slots: frozenset[tuple[str, int]]  # (product, slot)s its transactions name
 
 
@@ -87,6 +90,7 @@ def read_block(data: bytes) -> BlockDigest:
     network_json: str | None = None
     clearings: list[PublishedClearing] = []
     slots: set[tuple[str, int]] = set()
+    terms: list[str | tuple[str, int]] = []
     txs: list[dict[str, Any]] = []
     for index, tx_bytes in enumerate(block.transactions):
         try:
@@ -108,6 +112,9 @@ def read_block(data: bytes) -> BlockDigest:
         txs.append(row)
         if kind == TxKind.SET_NETWORK:
             network_json = str(values[0])
+            terms.append(network_json)
+        elif kind == TxKind.CLOSE_SLOT and "slot" in row:
+            terms.append((row["product"], row["slot"]))
         elif kind == TxKind.PUBLISH_CLEARING:
             payload: Any = decode_transaction(tx_bytes).transaction.payload
             clearings.append(
@@ -132,13 +139,28 @@ def read_block(data: bytes) -> BlockDigest:
             for i, r in enumerate(block.results)
         ],
     }
-    return BlockDigest(header.height, summary, network_json, tuple(clearings), frozenset(slots))
+    return BlockDigest(
+        height=header.height,
+        summary=summary,
+        network_json=network_json,
+        clearings=tuple(clearings),
+        terms=tuple(terms),
+        slots=frozenset(slots),
+    )
 
 
 class ChainView:
     """The gateway's running summary of a chain, fed block by block, in height order."""
 
-    __slots__ = ("blocks", "clearings", "height", "network_height", "network_json", "slots")
+    __slots__ = (
+        "blocks",
+        "clearings",
+        "gate_networks",
+        "height",
+        "network_height",
+        "network_json",
+        "slots",
+    )
 
     def __init__(self, keep: int = DEFAULT_KEEP) -> None:
         self.height = 0  # blocks ingested: the next one expected is at this height
@@ -147,6 +169,8 @@ class ChainView:
         self.network_height = -1
         self.clearings: dict[tuple[str, int], PublishedClearing] = {}
         self.slots: set[tuple[str, int]] = set()
+        # the network in force at each slot's gate closure: what its clearing was solved on
+        self.gate_networks: dict[tuple[str, int], str] = {}
 
     def apply(self, digest: BlockDigest) -> bool:
         """Take the next block's digest; False (and nothing changes) if it is not the next one.
@@ -156,6 +180,11 @@ class ChainView:
         """
         if digest.height != self.height:
             return False
+        for term in digest.terms:
+            if isinstance(term, str):
+                self.network_json = term
+            elif self.network_json is not None:
+                self.gate_networks.setdefault(term, self.network_json)
         if digest.network_json is not None:
             self.network_json = digest.network_json
             self.network_height = digest.height
@@ -174,6 +203,10 @@ class ChainView:
         """
         digest = read_block(data)
         return digest.summary if self.apply(digest) else None
+
+    def network_of(self, product: str, slot: int) -> str | None:
+        """The network JSON a slot was cleared on: in force at its gate closure, else the newest."""
+        return self.gate_networks.get((product, slot), self.network_json)
 
     def recent(self, limit: int) -> list[dict[str, Any]]:
         """The newest ``limit`` block summaries, newest first."""

@@ -336,7 +336,8 @@ class Gateway:
         if published is None:
             msg = f"no clearing published for {product} slot {slot}"
             raise NotFound(msg)
-        if self.view.network_json is None:
+        network_json = self.view.network_of(product, slot)
+        if network_json is None:
             msg = "no network published yet (SetNetwork)"
             raise NotFound(msg)
         key = (product, slot, published.height)
@@ -347,7 +348,7 @@ class Gateway:
                 self.clearing_cache[key] = await loop.run_in_executor(
                     None,
                     lambda: clearing_view(
-                        str(self.view.network_json),
+                        network_json,
                         peers,
                         published,
                         tick=UNITS.tick,

@@ -107,6 +107,23 @@ def test_chain_view_keeps_network_slots_and_recent_blocks_in_order():
     assert view.block(0) is None and view.block(2) is not None
 
 
+def test_a_slot_is_drawn_on_the_network_in_force_when_its_gate_closed():
+    old, new = json.dumps(NETWORK), json.dumps({**NETWORK, "voltage_kv": 20.0})
+    blocks = chain_of(
+        [signed(txn.SetNetwork(old), 0), signed(txn.CloseSlot("electricity", 1), 1)],
+        [signed(txn.CloseSlot("electricity", 2), 2), signed(txn.SetNetwork(new), 3)],
+        [signed(txn.CloseSlot("electricity", 3), 4)],
+    )
+    view = ChainView()
+    for block in blocks:
+        view.ingest(block)
+    assert view.network_of("electricity", 1) == old
+    assert view.network_of("electricity", 2) == old  # closed before the new one, same block
+    assert view.network_of("electricity", 3) == new
+    assert view.network_of("electricity", 4) == new  # not closed: the newest
+    assert view.network_json == new and view.network_height == 1
+
+
 # -- feeder layout --------------------------------------------------------------------------------
 
 
