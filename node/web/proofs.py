@@ -37,8 +37,9 @@ def check_proof(
 
     Returns:
         ``verified`` (bool), ``reason`` (why not, or ""), and the proof's
-        parts in hex: ``tree``, ``height``, ``index``, ``size``, ``leaf_hash``,
-        ``path``, ``root``, ``header_hash``.
+        parts (bytes in hex), for anyone to redo the hashing: ``tree``,
+        ``height``, ``index``, ``size``, ``leaf``, ``leaf_hash``, ``path``,
+        ``root``, ``header_hash``, ``block_hash``.
     """
     out: dict[str, Any] = {"verified": False, "reason": ""}
     try:
@@ -54,6 +55,7 @@ def check_proof(
         height=proof.height,
         index=proof.index,
         size=proof.size,
+        leaf=leaf.hex(),
         leaf_hash=hash_leaf(leaf).hex(),
         path=[node.hex() for node in proof.path],
         root=root.hex(),

@@ -123,4 +123,36 @@ def test_the_page_shows_the_node_and_follows_a_new_trade(make_net, browser):
         # the newest block's first result, proven by the node and checked by the gateway
         browser.find_elements(By.CSS_SELECTOR, "#blocks button.prove-result")[0].click()
         wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, "#blocks .proof.ok"))
-        assert "results root" in text("#blocks .proof.ok")
+        proof = text("#blocks .proof.ok")
+        assert "results root" in proof and "gateway ✓" in proof and "browser ✓" in proof
+
+        # the page's own hashing on every leaf of every block, and on tampered paths
+        browser.set_script_timeout(WAIT_S)
+        verdicts = browser.execute_async_script(RECHECK_ALL)
+        assert verdicts["checked"] > 10, verdicts
+        assert verdicts["bad"] == [] and verdicts["tampered_passed"] == [], verdicts
+
+
+RECHECK_ALL = """
+const done = arguments[arguments.length - 1];
+(async () => {
+  const out = { checked: 0, bad: [], tampered_passed: [] };
+  const { blocks } = await getJSON("/api/blocks?limit=50");
+  for (const block of blocks) {
+    const queries = block.transactions.map((t) => `tx=${t.tx_id}`)
+      .concat(block.results.map((r) => `height=${block.height}&index=${r.index}`));
+    for (const query of queries) {
+      const proof = await getJSON(`/api/proof?${query}`);
+      out.checked += 1;
+      if (!proof.verified || (await recheckInBrowser(proof)) !== "browser ✓") out.bad.push(query);
+      if (proof.path.length) {
+        const first = proof.path[0];
+        const flipped = (first[0] === "0" ? "1" : "0") + first.slice(1);
+        const forged = { ...proof, path: [flipped, ...proof.path.slice(1)] };
+        if ((await recheckInBrowser(forged)) === "browser ✓") out.tampered_passed.push(query);
+      }
+    }
+  }
+  return out;
+})().then(done, (error) => done({ checked: 0, bad: [String(error)], tampered_passed: [] }));
+"""
