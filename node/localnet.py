@@ -63,6 +63,19 @@ class NodeProcess:
         """Where the node writes its actual port once ready."""
         return self.data_dir.parent / f"{self.name}.port"
 
+    @property
+    def web_url(self) -> str | None:
+        """``http://127.0.0.1:PORT/`` of the node's web view, if it was started with ``--web``.
+
+        Read from the port file the node writes next to its own before it
+        reports ready (``node.roles.runner.web_port_file``).
+        """
+        try:
+            text = self.port_file.with_name(self.port_file.name + ".web").read_text("ascii")
+        except OSError:
+            return None
+        return f"http://127.0.0.1:{int(text)}/" if text.strip().isdigit() else None
+
     def command(self) -> list[str]:
         """The command line that starts this node."""
         cmd = [

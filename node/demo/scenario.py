@@ -77,6 +77,14 @@ def add_demo_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
         default=None,
         help="keep the nodes' data and logs here (default: a temporary directory, removed)",
     )
+    parser.add_argument(
+        "--web",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve the operator's live web view on 127.0.0.1:PORT (0: any free port) and "
+        "keep the nodes running after the demo until Ctrl-C (default: no web view)",
+    )
     parser.set_defaults(handler=run_demo)
 
 
@@ -90,10 +98,14 @@ def run_demo(args: argparse.Namespace) -> int:
         if root.exists() and any(root.iterdir()):
             msg = f"--data-dir {root} is not empty: give a new directory"
             raise NodeError(msg)
-        return Demo(root, slots=args.slots, steps=args.steps, seed=args.seed).run()
+        demo = Demo(root, slots=args.slots, steps=args.steps, seed=args.seed)
+        demo.web = getattr(args, "web", None)
+        return demo.run()
     root = Path(tempfile.mkdtemp(prefix="p2pex-demo-"))
     try:
-        return Demo(root, slots=args.slots, steps=args.steps, seed=args.seed).run()
+        demo = Demo(root, slots=args.slots, steps=args.steps, seed=args.seed)
+        demo.web = getattr(args, "web", None)
+        return demo.run()
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -119,6 +131,7 @@ class Demo:
         self.case = load_reference_case()
         self.started = time.monotonic()
         self._out = out or (lambda line: print(line, flush=True))
+        self.web: int | None = None  # port of the operator's web view (None: off)
 
     # -- output ----------------------------------------------------------------------------------
 
@@ -138,17 +151,32 @@ class Demo:
 
         self.progress(f"starting an operator and 2 replicas on 127.0.0.1 (data in {self.root})")
         net = LocalNet(self.root, replicas=2, operator_args=("--block-interval-ms", "20"))
+        if self.web is not None:
+            net.operator_args += ("--web", f"127.0.0.1:{self.web}")
         with net:
             assert net.operator is not None
             addresses = [n.address for n in net.nodes]
             self.progress("nodes ready: " + ", ".join(f"{n.name} {n.address}" for n in net.nodes))
+            if self.web is not None:
+                self.progress(f"live web view: {net.operator.web_url}")
             ok = self.trade(net.operator_key, addresses)
             ok = self.check_agreement(addresses) and ok
+            if self.web is not None:
+                self.linger(str(net.operator.web_url))
         self.progress("all node processes stopped")
         ok = self.audit_stores(net) and ok
         self.say("")
         self.say("demo OK" if ok else "demo FAILED")
         return EXIT_OK if ok else EXIT_FAILED
+
+    def linger(self, url: str) -> None:
+        """Keep the nodes (and the web view at ``url``) up until Ctrl-C."""
+        self.progress(f"the nodes keep running for the web view at {url}: Ctrl-C stops them")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            self.say("")
 
     def trade(self, operator_key: Path, addresses: Sequence[str]) -> bool:
         """Register the community, trade and clear every slot; True if all checks hold."""

@@ -17,7 +17,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from node.clock import Clock, SystemClock
 from node.config import NodeConfig, load_config, parse_address
@@ -26,6 +26,9 @@ from node.keys import load_key, parse_public_key
 from node.roles.gc_policy import keep_pauses_short
 from node.roles.sched_hint import request_slice
 from node.roles.service import NodeService
+
+if TYPE_CHECKING:
+    from node.web import Gateway
 
 log = logging.getLogger("p2pex.runner")
 
@@ -59,8 +62,13 @@ def build_node(config: NodeConfig, clock: Clock | None = None) -> NodeService:
     return Replica(config, public, clock)
 
 
-async def serve(config: NodeConfig, stop: asyncio.Event | None = None) -> int:
+async def serve(
+    config: NodeConfig, stop: asyncio.Event | None = None, web: str | None = None
+) -> int:
     """Run a node until ``stop`` is set or the process gets SIGTERM / SIGINT.
+
+    ``web``: ``HOST:PORT`` to serve the read-only web view on (``node.web``),
+    started before the node reports ready; None: no web view.
 
     Returns:
         0 after a requested stop, 1 when a background loop of the node failed.
@@ -71,6 +79,7 @@ async def serve(config: NodeConfig, stop: asyncio.Event | None = None) -> int:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     node = build_node(config)
+    gateway: Gateway | None = None
     try:
         host, port = parse_address(config.listen)
         try:
@@ -78,6 +87,16 @@ async def serve(config: NodeConfig, stop: asyncio.Event | None = None) -> int:
         except OSError as exc:
             msg = f"cannot listen on {config.listen}: {exc.strerror or exc}"
             raise ConfigError(msg) from exc
+        if web is not None:
+            try:
+                from node.web import start_gateway
+            except ImportError as exc:  # aiohttp is the optional `web` extra
+                msg = f"--web needs aiohttp ({exc}): pip install 'p2pex[web]'"
+                raise ConfigError(msg) from exc
+            gateway = await start_gateway(web, f"{local_host(host)}:{actual}")
+            print(f"p2pex web view at http://{web_url_host(web)}:{gateway.port}/", flush=True)
+            if config.port_file is not None:  # before the node's own: ready means both are
+                write_port_file(web_port_file(config.port_file), gateway.port)
         synced = getattr(node, "synced", None)
         if isinstance(synced, asyncio.Event):
             with contextlib.suppress(TimeoutError):
@@ -104,11 +123,28 @@ async def serve(config: NodeConfig, stop: asyncio.Event | None = None) -> int:
             task.cancel()
         return 1 if node.fatal.is_set() else 0
     finally:
+        if gateway is not None:
+            await gateway.close()
         await node.close()
         log.info("node stopped")
 
 
-def run(config: NodeConfig) -> int:
+def local_host(host: str) -> str:
+    """The address to reach a node listening on ``host`` from this machine."""
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+
+
+def web_port_file(port_file: Path) -> Path:
+    """Where a node started with ``--web`` writes its web view's actual port."""
+    return port_file.with_name(port_file.name + ".web")
+
+
+def web_url_host(listen: str) -> str:
+    """The host part of the web view's URL for ``--web HOST:PORT``."""
+    return local_host(parse_address(listen)[0])
+
+
+def run(config: NodeConfig, web: str | None = None) -> int:
     """Run a node in a new event loop, in this thread; return the exit code.
 
     The thread asks for a short scheduling slice first (``loop_slice_us``,
@@ -121,7 +157,7 @@ def run(config: NodeConfig) -> int:
     )
     if config.loop_slice_us > 0:
         request_slice(config.loop_slice_us)
-    return asyncio.run(serve(config))
+    return asyncio.run(serve(config, web=web))
 
 
 def run_node(args: argparse.Namespace) -> int:
@@ -146,6 +182,9 @@ def run_node(args: argparse.Namespace) -> int:
         "idle_timeout_s": args.idle_timeout_s,
         "port_file": args.port_file,
     }
+    web = getattr(args, "web", None)
+    if web is not None:  # the web view is a process option, not part of the node's config
+        return run(load_config(args.config, overrides), web)
     return run(load_config(args.config, overrides))
 
 
@@ -187,6 +226,11 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--max-frame", type=int, help="frame size limit in bytes")
     run.add_argument("--idle-timeout-s", type=float, help="close idle client connections")
     run.add_argument("--port-file", type=Path, help="write the actual port here once ready")
+    run.add_argument(
+        "--web",
+        metavar="HOST:PORT",
+        help="also serve the read-only web view here (docs/web.md; default: off)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
