@@ -52,6 +52,26 @@ class ClearingJob:
     model: str
     case: dict[str, Any]  # clearing's JSON case form
     accounts: dict[str, bytes]  # peer name in the case -> account id
+    line_limits: bool = False  # hard line limits (a slot the DSO runs in mode 4)
+
+
+def slot_reference(state: ExchangeState, product: str, slot: int, model: str) -> tuple[str, bool]:
+    """The reference clearing a slot's mode asks for: (model, hard line limits).
+
+    The reference follows the DSO's mode (12.2.2): a slot run with price
+    signals (mode 3) is measured against the loss- and congestion-penalised
+    model at the published alpha and beta; a slot run with line validation
+    (mode 4) against ``model`` with the lines' capacities as hard limits;
+    any other slot against ``model`` (the node's configured default).
+    """
+    mode = state.slot_modes.get((product, slot))
+    if mode is None:
+        return model, False
+    if mode.mode == 3:
+        return "loss+congestion", False
+    if mode.mode == 4:
+        return model, True
+    return model, False
 
 
 def job_from_state(state: ExchangeState, product: str, slot: int, model: str) -> ClearingJob:
@@ -100,7 +120,8 @@ def job_from_state(state: ExchangeState, product: str, slot: int, model: str) ->
         "network": network,
         "peers": peers,
     }
-    return ClearingJob(product, slot, model, case, {n: a for a, n in names.items()})
+    model, line_limits = slot_reference(state, product, slot, model)
+    return ClearingJob(product, slot, model, case, {n: a for a, n in names.items()}, line_limits)
 
 
 def warm_up() -> None:
@@ -147,7 +168,7 @@ def run_job(job: ClearingJob) -> tuple[Rows, bytes]:
     )
 
     case = Case.from_dict(job.case)
-    result = clear(case, job.model)
+    result = clear(case, job.model, line_limits=job.line_limits)
     certificate_bytes = encode(certificate_to_plain(result.certificate))
     # from here on, exactly what a replica will decode from the ledger
     certificate = certificate_from_plain(decode(certificate_bytes, max_size=len(certificate_bytes)))  # type: ignore[arg-type]
@@ -174,6 +195,11 @@ def check_published(state: ExchangeState, payload: txn.PublishClearing) -> str |
         plain = decode(payload.certificate, max_size=len(payload.certificate))
         certificate = certificate_from_plain(plain)  # type: ignore[arg-type]
         # model=: the options (alpha, beta per peer) must be the chain's tariff
+        if (payload.product, payload.slot) in state.slot_modes:
+            # a slot the DSO ran in a mode: its reference is fixed by the mode
+            want, limits = slot_reference(state, payload.product, payload.slot, certificate.model)
+            if certificate.model != want or certificate.spec.line_limits != limits:
+                return f"the slot's mode asks for the {want} model (line limits {limits})"
         report = check_certificate(case, certificate, model=certificate.model)
         if not report.ok:
             return "; ".join(report.failures) or "residuals above tolerance"

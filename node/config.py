@@ -14,7 +14,7 @@ Example file (every key optional except where the role needs it)::
     gc_full_interval_s = 600.0    # a full collection this often (0: never; see node/gc_policy.py)
     loop_slice_us = 100           # Linux: ask a short scheduling slice for the event loop (0: off)
     slot_length_ms = 0            # > 0: close slot s's gate at s * slot_length_ms (Unix ms)
-    clearing_model = "basic"     # basic, loss, congestion, loss+congestion or heat
+    clearing_model = "loss+congestion"  # basic, loss, congestion, loss+congestion or heat
     upstream_wait_s = 10.0        # replica with an empty store: give up if its upstream is
                                   # unreachable this long after start-up
     max_frame = 8388608           # bytes
@@ -72,7 +72,7 @@ class NodeConfig:
     gc_full_interval_s: float = 600.0
     loop_slice_us: int = 100  # see node/sched_hint.py
     slot_length_ms: int = 0
-    clearing_model: str = "basic"  # one of CLEARING_MODELS
+    clearing_model: str = "loss+congestion"  # one of CLEARING_MODELS: the penalised QP
     upstream_wait_s: float = 10.0  # replica, empty store: unreachable upstream this long -> exit
     max_frame: int = DEFAULT_MAX_FRAME
     idle_timeout_s: float = 300.0
