@@ -27,13 +27,13 @@ from orderbook.events import (
 )
 from orderbook.grid import Grid, GridMode, Preferences
 from orderbook.gridmatch import (
-    GridState,
     candidates,
     fok_fillable_grid,
     lazy,
     take_grid,
     take_lines,
 )
+from orderbook.gridstate import GridState
 from orderbook.state import MarketState
 from orderbook.types import Instrument, Side, STPMode, TimeInForce
 
