@@ -535,3 +535,113 @@ def take_lines(
             later = opp.keys_from_best()
         key = next((k for k in later if k > key), EMPTY)
     return remaining, False
+
+
+def take_net(
+    index: dict[int, _Order],
+    state: GridState,
+    opp: _Side,
+    order_id: int,
+    owner: str,
+    side: Side,
+    bus: int,
+    quantity: int,
+    limit_key: int,
+    stp: STPMode,
+    events: list[Event],
+) -> tuple[int, bool]:
+    """Mode 3: ``take_grid`` over ``_best_net``, with the search and the fills inlined.
+
+    Same events and state as ``take_grid(..., lazy(...), ...)`` (the property
+    tests hold both to the reference); this is the hot path of a marketable
+    order in mode 3.
+
+    Runtime complexity: O(B) per match (B buses, in C), plus stale heap entries.
+    """
+    instrument = opp.instrument
+    append = events.append
+    taker_bid = side is _BID
+    k = 1 if taker_bid else 0
+    heaps = state.heaps[k]
+    tops = state.tops[k]
+    row = state.bid_rows[bus] if taker_bid else state.total[bus]
+    seller_charge = state.seller_charge
+    buyer_charge = state.buyer_charge
+    remaining = quantity
+    while remaining:
+        nets = list(map(add, tops, row))
+        best = min(nets)
+        if best > limit_key:
+            break
+        maker_bus = nets.index(best)
+        heap = heaps[maker_bus]
+        _key, seq, maker = heap[0]
+        if maker.level is None or maker.seq != seq:  # gone or re-queued: stale
+            heappop(heap)
+            tops[maker_bus] = heap[0][0] if heap else EMPTY
+            continue
+        if nets.count(best) > 1:
+            found = next(_best_net(state, heaps, tops, row, limit_key), None)
+            if found is None:  # cannot happen: a live top reaches the limit
+                break
+            maker = found
+            maker_bus = maker.bus
+        maker_qty = maker.quantity
+        if maker.owner == owner:
+            if stp is _CANCEL_NEWEST:
+                return remaining, True
+            if stp is _CANCEL_OLDEST or stp is _CANCEL_BOTH:
+                del index[maker.order_id]
+                opp.unlink(maker)
+                cancelled = (instrument, maker.order_id, maker.owner, maker_qty, 0, _SELF_TRADE)
+                append(_new(Cancelled, cancelled))
+                if stp is _CANCEL_BOTH:
+                    return remaining, True
+                continue
+            cut = maker_qty if maker_qty < remaining else remaining
+            _reduce(index, opp, maker, cut)
+            remaining -= cut
+            maker_id = maker.order_id
+            left = maker_qty - cut
+            append(_new(Cancelled, (instrument, maker_id, maker.owner, cut, left, _SELF_TRADE)))
+            append(_new(Cancelled, (instrument, order_id, owner, cut, remaining, _SELF_TRADE)))
+            continue
+        qty = maker_qty if maker_qty < remaining else remaining
+        if taker_bid:
+            sc = seller_charge[maker_bus][bus]
+            bc = buyer_charge[maker_bus][bus]
+            price = maker.price + sc  # the maker gets its limit net of its charge
+        else:
+            sc = seller_charge[bus][maker_bus]
+            bc = buyer_charge[bus][maker_bus]
+            price = maker.price - bc
+        left = maker_qty - qty
+        if left:
+            maker.quantity = left
+            maker.encoded = None  # its snapshot text changed
+            maker.level.volume -= qty  # type: ignore[union-attr]  # it rests
+        else:
+            del index[maker.order_id]
+            opp.unlink(maker)
+        remaining -= qty
+        append(
+            _new(
+                GridTrade,
+                (
+                    instrument,
+                    maker.order_id,
+                    order_id,
+                    maker.owner,
+                    owner,
+                    price,
+                    qty,
+                    left,
+                    remaining,
+                    side,
+                    sc,
+                    bc,
+                    None,
+                ),
+            )
+        )
+    return remaining, False

@@ -32,6 +32,7 @@ from orderbook.gridmatch import (
     lazy,
     take_grid,
     take_lines,
+    take_net,
 )
 from orderbook.gridstate import GridState
 from orderbook.state import MarketState
@@ -112,7 +113,11 @@ class GridMarket(MarketState):
         remaining, stopped = quantity, False
         if cands:
             index = self._index
-            if state.mode is GridMode.LINE_VALIDATION and tif is not _FOK:
+            if state.mode is GridMode.PRICE_SIGNALS and tif is not _FOK:
+                remaining, stopped = take_net(
+                    index, state, opp, order_id, owner, side, bus, quantity, limit_key, stp, events
+                )
+            elif state.mode is GridMode.LINE_VALIDATION and tif is not _FOK:
                 remaining, stopped = take_lines(
                     index, state, opp, order_id, owner, side, bus, quantity, limit_key, stp, events
                 )
