@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import hashlib
 
     from orderbook.grid import Preferences
-    from orderbook.gridmatch import GridState
+    from orderbook.gridstate import GridState
 
 # Best key of an empty side: above every real key (|price| <= 2**60).
 EMPTY = 2**62

@@ -1,9 +1,10 @@
-"""Matching in modes 1, 3 and 4: a book's grid state, candidate ranking, the match loop.
+"""Matching in modes 1, 3 and 4: candidate ranking and the match loops.
 
 A book in a grid mode keeps its ordinary levels (price -> FIFO queue) and
-adds a ``GridState``. Each resting order of such a book carries ``seq`` (its
-arrival number in the book, the "time" of price-time priority across price
-levels), ``bus`` (its owner's bus) and ``prefs`` (mode 1 preferences or None).
+adds a ``GridState`` (``orderbook.gridstate``). Each resting order of such
+a book carries ``seq`` (its arrival number in the book, the "time" of
+price-time priority across price levels), ``bus`` (its owner's bus) and
+``prefs`` (mode 1 preferences or None).
 
 An incoming order first collects its *candidates*, the resting orders it may
 trade with, best first (``candidates``), then walks them (``take_grid``):
@@ -19,26 +20,31 @@ trade with, best first (``candidates``), then walks them (``take_grid``):
 - mode 1 keeps the candidates that both sides' preferences accept, ranks the
   incoming order's preferred partners first, then price, then ``seq``.
 
-The list is built before anything changes: matching only removes or reduces
-the candidates themselves, so the ranking stays valid during the walk.
+``candidates`` builds the whole ranked list before anything changes
+(matching only removes or reduces the candidates themselves, so the ranking
+stays valid during the walk): mode 1, and FOK in every mode. Modes 3 and 4
+find candidates as matching goes instead (``lazy``: mode 3's per-bus heaps,
+mode 4's level walk; ``take_lines`` is mode 4's loop with the walk inlined),
+which is what a marketable order pays for in the benchmark. With
+``Grid.approval`` every mode-4 trade is held for the DSO (``TradePending``).
 """
 
 from __future__ import annotations
 
-from heapq import heapify, heappop, heappush
+from heapq import heappop
 from operator import add, sub
 from typing import TYPE_CHECKING
 
 from orderbook.book import EMPTY
 from orderbook.events import Cancelled, CancelReason, GridTrade, LineBlocked, TradePending
-from orderbook.grid import Grid, GridMode, Preferences
-from orderbook.snapshot import _dumps
+from orderbook.grid import GridMode, Preferences
+from orderbook.gridstate import GridState, Path
 from orderbook.types import Side, STPMode
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    from orderbook.book import Book, _Order, _Side
+    from orderbook.book import _Order, _Side
     from orderbook.events import Event
     from orderbook.types import Instrument
 
@@ -52,248 +58,8 @@ _CANCEL_NEWEST = STPMode.CANCEL_NEWEST
 _CANCEL_OLDEST = STPMode.CANCEL_OLDEST
 _CANCEL_BOTH = STPMode.CANCEL_BOTH
 
-# A path between two buses: (line, direction) pairs from the seller's bus to
-# the buyer's, direction +1 where the energy runs towards the root.
-Path = tuple[tuple[int, int], ...]
-# The same path split by direction: (up lines, down lines, their capacities).
-Split = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 # Headroom of a path with no line: more than any quantity.
 _NO_LINE = 2**62
-
-
-class GridState:
-    """The mode of one book, its grid data, and what matching derives from them.
-
-    Mutable engine state: ``flow`` (mode 4, Wh per line, positive towards the
-    root) changes with every trade and ``seq`` with every resting order.
-    """
-
-    __slots__ = (
-        "bid_rows",
-        "buyer_charge",
-        "capacity",
-        "distance",
-        "down_pending",
-        "flow",
-        "grid",
-        "heaps",
-        "live_hint",
-        "min_for_ask",
-        "min_for_bid",
-        "mode",
-        "owner_bus",
-        "parent",
-        "paths",
-        "pending",
-        "pushes",
-        "seller_charge",
-        "seq",
-        "splits",
-        "tech",
-        "text",
-        "tops",
-        "total",
-        "trade_no",
-        "up_pending",
-    )
-
-    def __init__(
-        self,
-        mode: GridMode,
-        grid: Grid,
-        seq: int = 0,
-        flow: list[int] | None = None,
-        trade_no: int = 0,
-        pending: dict[int, tuple[int, int, int]] | None = None,
-    ) -> None:
-        n = grid.n_buses
-        self.mode = mode
-        self.grid = grid
-        self.seq = seq  # the next order's arrival number
-        self.owner_bus = dict(grid.buses)
-        self.tech = dict(grid.technologies)
-        self.text = _dumps(grid.value())  # cached: the grid is immutable
-        self.seller_charge = grid.seller_charge
-        self.buyer_charge = grid.buyer_charge
-        self.distance = grid.distance
-        # total[s][b]: both charges of a trade from seller bus s to buyer bus b.
-        self.total: list[list[int]] = []
-        self.bid_rows: list[list[int]] = []  # bid_rows[b][s] = total[s][b]
-        self.min_for_bid: list[int] = []  # smallest total into buyer bus b
-        self.min_for_ask: list[int] = []  # smallest total out of seller bus s
-        if grid.seller_charge:
-            sc, bc = grid.seller_charge, grid.buyer_charge
-            self.total = [[sc[s][b] + bc[s][b] for b in range(n)] for s in range(n)]
-            self.bid_rows = [[self.total[s][b] for s in range(n)] for b in range(n)]
-            self.min_for_bid = [min(row) for row in self.bid_rows]
-            self.min_for_ask = [min(row) for row in self.total]
-        self.parent = grid.parent
-        self.capacity = grid.capacity
-        self.flow: list[int] = []
-        if grid.parent:
-            self.flow = list(flow) if flow is not None else list(grid.base_flow or [0] * n)
-        self.paths: dict[tuple[int, int], Path] = {}
-        # Mode 4 with approval: trades awaiting the DSO, by number:
-        # (seller bus, buyer bus, Wh); their flow is already on the lines.
-        self.trade_no = trade_no  # the next trade's number
-        self.pending: dict[int, tuple[int, int, int]] = {} if pending is None else pending
-        # Per line, Wh of pending trades running up (towards the root) and down
-        # it. Any pending trade may still be refused, so a match may not lean
-        # on a pending trade's counterflow: a line's worst case is its flow
-        # without the pending trades that relieve it (derived, not state).
-        self.up_pending: list[int] = [0] * len(self.flow)
-        self.down_pending: list[int] = [0] * len(self.flow)
-        for seller_bus, buyer_bus, qty in self.pending.values():
-            self._count_pending(seller_bus, buyer_bus, qty)
-        self.splits: dict[tuple[int, int], Split] = {}
-        # Mode 3: per side (0 bids, 1 asks) and bus, a heap of (key, seq, order)
-        # of the resting orders at that bus, with lazy deletion (an entry is
-        # live while its order rests with that seq), and each heap's top key
-        # (EMPTY when empty): the best net price over the buses is then one
-        # C-level pass, min(map(add, tops, charges)). Not part of the state:
-        # rebuilt from the book (index_orders).
-        self.heaps: list[list[list[tuple[int, int, _Order]]]] = []
-        self.tops: list[list[int]] = []
-        self.pushes = 0  # entries pushed since the last rebuild
-        self.live_hint = 0  # resting orders at the last rebuild
-
-    def index_orders(self, book: Book) -> None:
-        """Mode 3: rebuild the per-bus heaps from the book's resting orders. O(n)."""
-        if self.mode is not _PRICE_SIGNALS:
-            return
-        n = self.grid.n_buses
-        self.heaps = [[[] for _ in range(n)], [[] for _ in range(n)]]
-        self.tops = [[EMPTY] * n, [EMPTY] * n]
-        count = 0
-        for k, side in enumerate((book.bids, book.asks)):
-            heaps = self.heaps[k]
-            for key, level in side.levels.items():
-                order = level.head
-                while order is not None:
-                    heaps[order.bus].append((key, order.seq, order))
-                    count += 1
-                    order = order.next
-            tops = self.tops[k]
-            for bus, heap in enumerate(heaps):
-                heapify(heap)
-                tops[bus] = heap[0][0] if heap else EMPTY
-        self.pushes = 0
-        self.live_hint = count
-
-    def track(self, order: _Order, book: Book) -> None:
-        """Mode 3: note a newly queued order (after ``seq`` and ``bus`` are set)."""
-        if self.mode is not _PRICE_SIGNALS:
-            return
-        self.pushes += 1
-        if self.pushes > 2 * self.live_hint + 4096:  # mostly stale entries: rebuild
-            self.index_orders(book)
-            return
-        side = order.side
-        k = 0 if side is book.bids else 1
-        key = side.sign * order.price
-        heappush(self.heaps[k][order.bus], (key, order.seq, order))
-        tops = self.tops[k]
-        if key < tops[order.bus]:
-            tops[order.bus] = key
-
-    def path(self, seller_bus: int, buyer_bus: int) -> Path:
-        """The lines from ``seller_bus`` to ``buyer_bus`` with directions (cached). O(depth)."""
-        key = (seller_bus, buyer_bus)
-        path = self.paths.get(key)
-        if path is None:
-            parent = self.parent
-            up: list[int] = []
-            ancestors: dict[int, int] = {}
-            x = seller_bus
-            while x >= 0:
-                ancestors[x] = len(up)
-                up.append(x)
-                x = parent[x]
-            down: list[int] = []
-            x = buyer_bus
-            while x not in ancestors:
-                down.append(x)
-                x = parent[x]
-            lca = ancestors[x]
-            path = self.paths[key] = tuple(
-                [(line, 1) for line in up[:lca]] + [(line, -1) for line in reversed(down)]
-            )
-        return path
-
-    def split(self, pair: tuple[int, int]) -> Split:
-        """``path(*pair)`` as (upward lines, downward lines, their capacities) (cached)."""
-        split = self.splits.get(pair)
-        if split is None:
-            path = self.path(*pair)
-            ups = tuple(x for x, d in path if d > 0)
-            downs = tuple(x for x, d in path if d < 0)
-            cap = self.capacity
-            split = self.splits[pair] = (
-                ups,
-                downs,
-                tuple(cap[x] for x in ups),
-                tuple(cap[x] for x in downs),
-            )
-        return split
-
-    def pending_value(self) -> list[list[int]]:
-        """The pending trades as ``[[trade_no, seller bus, buyer bus, Wh], ...]``, by number."""
-        return [[no, *self.pending[no]] for no in sorted(self.pending)]
-
-    def entry_text(self, product: str, slot: int) -> bytes:
-        """This book's entry of the snapshot's ``grid`` array (see ``orderbook.snapshot``)."""
-        head = _dumps([product, slot, int(self.mode), self.seq, self.flow])
-        tail = _dumps([self.trade_no, self.pending_value()])
-        return head[:-1] + b"," + self.text + b"," + tail[1:]
-
-    def entry_value(self, product: str, slot: int) -> list[object]:
-        """The same entry as a JSON value."""
-        return [
-            product,
-            slot,
-            int(self.mode),
-            self.seq,
-            list(self.flow),
-            self.grid.value(),
-            self.trade_no,
-            self.pending_value(),
-        ]
-
-    def _count_pending(self, seller_bus: int, buyer_bus: int, qty: int) -> None:
-        """Add ``qty`` Wh (or take it off, if negative) to the pending sums on the path."""
-        up, down = self.up_pending, self.down_pending
-        for x, d in self.path(seller_bus, buyer_bus):
-            if d > 0:
-                up[x] += qty
-            else:
-                down[x] += qty
-
-    def room(self, x: int, d: int) -> int:
-        """Wh line ``x`` may still carry in direction ``d``, whatever pending trades are refused."""
-        if d > 0:
-            return self.capacity[x] - self.flow[x] - self.down_pending[x]
-        return self.capacity[x] + self.flow[x] - self.up_pending[x]
-
-    def hold(self, seller_bus: int, buyer_bus: int, qty: int) -> int:
-        """Number a trade that waits for the DSO (its flow is already on the lines)."""
-        no = self.trade_no
-        self.trade_no = no + 1
-        self.pending[no] = (seller_bus, buyer_bus, qty)
-        self._count_pending(seller_bus, buyer_bus, qty)
-        return no
-
-    def approve(self, trade_no: int) -> None:
-        """Make a pending trade final: its flow stays."""
-        seller_bus, buyer_bus, qty = self.pending.pop(trade_no)
-        self._count_pending(seller_bus, buyer_bus, -qty)
-
-    def release(self, trade_no: int) -> None:
-        """Take a refused trade's flow off the lines and forget it."""
-        seller_bus, buyer_bus, qty = self.pending.pop(trade_no)
-        self._count_pending(seller_bus, buyer_bus, -qty)
-        flow = self.flow
-        for x, d in self.path(seller_bus, buyer_bus):
-            flow[x] -= d * qty
 
 
 def allows(prefs: Preferences | None, other: str, tech: str | None, distance: int) -> bool:
@@ -768,4 +534,114 @@ def take_lines(
         if later is None:
             later = opp.keys_from_best()
         key = next((k for k in later if k > key), EMPTY)
+    return remaining, False
+
+
+def take_net(
+    index: dict[int, _Order],
+    state: GridState,
+    opp: _Side,
+    order_id: int,
+    owner: str,
+    side: Side,
+    bus: int,
+    quantity: int,
+    limit_key: int,
+    stp: STPMode,
+    events: list[Event],
+) -> tuple[int, bool]:
+    """Mode 3: ``take_grid`` over ``_best_net``, with the search and the fills inlined.
+
+    Same events and state as ``take_grid(..., lazy(...), ...)`` (the property
+    tests hold both to the reference); this is the hot path of a marketable
+    order in mode 3.
+
+    Runtime complexity: O(B) per match (B buses, in C), plus stale heap entries.
+    """
+    instrument = opp.instrument
+    append = events.append
+    taker_bid = side is _BID
+    k = 1 if taker_bid else 0
+    heaps = state.heaps[k]
+    tops = state.tops[k]
+    row = state.bid_rows[bus] if taker_bid else state.total[bus]
+    seller_charge = state.seller_charge
+    buyer_charge = state.buyer_charge
+    remaining = quantity
+    while remaining:
+        nets = list(map(add, tops, row))
+        best = min(nets)
+        if best > limit_key:
+            break
+        maker_bus = nets.index(best)
+        heap = heaps[maker_bus]
+        _key, seq, maker = heap[0]
+        if maker.level is None or maker.seq != seq:  # gone or re-queued: stale
+            heappop(heap)
+            tops[maker_bus] = heap[0][0] if heap else EMPTY
+            continue
+        if nets.count(best) > 1:
+            found = next(_best_net(state, heaps, tops, row, limit_key), None)
+            if found is None:  # cannot happen: a live top reaches the limit
+                break
+            maker = found
+            maker_bus = maker.bus
+        maker_qty = maker.quantity
+        if maker.owner == owner:
+            if stp is _CANCEL_NEWEST:
+                return remaining, True
+            if stp is _CANCEL_OLDEST or stp is _CANCEL_BOTH:
+                del index[maker.order_id]
+                opp.unlink(maker)
+                cancelled = (instrument, maker.order_id, maker.owner, maker_qty, 0, _SELF_TRADE)
+                append(_new(Cancelled, cancelled))
+                if stp is _CANCEL_BOTH:
+                    return remaining, True
+                continue
+            cut = maker_qty if maker_qty < remaining else remaining
+            _reduce(index, opp, maker, cut)
+            remaining -= cut
+            maker_id = maker.order_id
+            left = maker_qty - cut
+            append(_new(Cancelled, (instrument, maker_id, maker.owner, cut, left, _SELF_TRADE)))
+            append(_new(Cancelled, (instrument, order_id, owner, cut, remaining, _SELF_TRADE)))
+            continue
+        qty = maker_qty if maker_qty < remaining else remaining
+        if taker_bid:
+            sc = seller_charge[maker_bus][bus]
+            bc = buyer_charge[maker_bus][bus]
+            price = maker.price + sc  # the maker gets its limit net of its charge
+        else:
+            sc = seller_charge[bus][maker_bus]
+            bc = buyer_charge[bus][maker_bus]
+            price = maker.price - bc
+        left = maker_qty - qty
+        if left:
+            maker.quantity = left
+            maker.encoded = None  # its snapshot text changed
+            maker.level.volume -= qty  # type: ignore[union-attr]  # it rests
+        else:
+            del index[maker.order_id]
+            opp.unlink(maker)
+        remaining -= qty
+        append(
+            _new(
+                GridTrade,
+                (
+                    instrument,
+                    maker.order_id,
+                    order_id,
+                    maker.owner,
+                    owner,
+                    price,
+                    qty,
+                    left,
+                    remaining,
+                    side,
+                    sc,
+                    bc,
+                    None,
+                ),
+            )
+        )
     return remaining, False

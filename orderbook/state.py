@@ -16,7 +16,7 @@ from orderbook.digest import DigestCache, check_encoded
 from orderbook.errors import GridError, InvariantError, SnapshotError, UnknownInstrument
 from orderbook.events import RejectReason
 from orderbook.grid import Grid, GridMode, Preferences
-from orderbook.gridmatch import GridState
+from orderbook.gridstate import GridState
 from orderbook.snapshot import (
     BookRows,
     GridOrderRow,

@@ -1,0 +1,264 @@
+"""The grid state of a book run in mode 1, 3 or 4: its data, live flows, pending trades.
+
+``GridState`` is the mutable engine state a book in a grid mode adds to its
+levels (``orderbook.book.Book.grid``): the mode and ``Grid`` data, what
+matching derives from them (total charges per bus pair, paths on the
+feeder), the live line flows of mode 4 and its trades awaiting the DSO, the
+arrival counter, and mode 3's per-bus heaps. ``orderbook.gridmatch`` reads
+and moves it.
+"""
+
+from __future__ import annotations
+
+from heapq import heapify, heappush
+from typing import TYPE_CHECKING
+
+from orderbook.book import EMPTY
+from orderbook.grid import Grid, GridMode
+from orderbook.snapshot import _dumps
+
+if TYPE_CHECKING:
+    from orderbook.book import Book, _Order
+
+_PRICE_SIGNALS = GridMode.PRICE_SIGNALS
+
+# A path between two buses: (line, direction) pairs from the seller's bus to
+# the buyer's, direction +1 where the energy runs towards the root.
+Path = tuple[tuple[int, int], ...]
+# The same path split by direction: (up lines, down lines, their capacities).
+Split = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+
+
+class GridState:
+    """The mode of one book, its grid data, and what matching derives from them.
+
+    Mutable engine state: ``flow`` (mode 4, Wh per line, positive towards the
+    root) changes with every trade and ``seq`` with every resting order.
+    """
+
+    __slots__ = (
+        "bid_rows",
+        "buyer_charge",
+        "capacity",
+        "distance",
+        "down_pending",
+        "flow",
+        "grid",
+        "heaps",
+        "live_hint",
+        "min_for_ask",
+        "min_for_bid",
+        "mode",
+        "owner_bus",
+        "parent",
+        "paths",
+        "pending",
+        "pushes",
+        "seller_charge",
+        "seq",
+        "splits",
+        "tech",
+        "text",
+        "tops",
+        "total",
+        "trade_no",
+        "up_pending",
+    )
+
+    def __init__(
+        self,
+        mode: GridMode,
+        grid: Grid,
+        seq: int = 0,
+        flow: list[int] | None = None,
+        trade_no: int = 0,
+        pending: dict[int, tuple[int, int, int]] | None = None,
+    ) -> None:
+        n = grid.n_buses
+        self.mode = mode
+        self.grid = grid
+        self.seq = seq  # the next order's arrival number
+        self.owner_bus = dict(grid.buses)
+        self.tech = dict(grid.technologies)
+        self.text = _dumps(grid.value())  # cached: the grid is immutable
+        self.seller_charge = grid.seller_charge
+        self.buyer_charge = grid.buyer_charge
+        self.distance = grid.distance
+        # total[s][b]: both charges of a trade from seller bus s to buyer bus b.
+        self.total: list[list[int]] = []
+        self.bid_rows: list[list[int]] = []  # bid_rows[b][s] = total[s][b]
+        self.min_for_bid: list[int] = []  # smallest total into buyer bus b
+        self.min_for_ask: list[int] = []  # smallest total out of seller bus s
+        if grid.seller_charge:
+            sc, bc = grid.seller_charge, grid.buyer_charge
+            self.total = [[sc[s][b] + bc[s][b] for b in range(n)] for s in range(n)]
+            self.bid_rows = [[self.total[s][b] for s in range(n)] for b in range(n)]
+            self.min_for_bid = [min(row) for row in self.bid_rows]
+            self.min_for_ask = [min(row) for row in self.total]
+        self.parent = grid.parent
+        self.capacity = grid.capacity
+        self.flow: list[int] = []
+        if grid.parent:
+            self.flow = list(flow) if flow is not None else list(grid.base_flow or [0] * n)
+        self.paths: dict[tuple[int, int], Path] = {}
+        # Mode 4 with approval: trades awaiting the DSO, by number:
+        # (seller bus, buyer bus, Wh); their flow is already on the lines.
+        self.trade_no = trade_no  # the next trade's number
+        self.pending: dict[int, tuple[int, int, int]] = {} if pending is None else pending
+        # Per line, Wh of pending trades running up (towards the root) and down
+        # it. Any pending trade may still be refused, so a match may not lean
+        # on a pending trade's counterflow: a line's worst case is its flow
+        # without the pending trades that relieve it (derived, not state).
+        self.up_pending: list[int] = [0] * len(self.flow)
+        self.down_pending: list[int] = [0] * len(self.flow)
+        for seller_bus, buyer_bus, qty in self.pending.values():
+            self._count_pending(seller_bus, buyer_bus, qty)
+        self.splits: dict[tuple[int, int], Split] = {}
+        # Mode 3: per side (0 bids, 1 asks) and bus, a heap of (key, seq, order)
+        # of the resting orders at that bus, with lazy deletion (an entry is
+        # live while its order rests with that seq), and each heap's top key
+        # (EMPTY when empty): the best net price over the buses is then one
+        # C-level pass, min(map(add, tops, charges)). Not part of the state:
+        # rebuilt from the book (index_orders).
+        self.heaps: list[list[list[tuple[int, int, _Order]]]] = []
+        self.tops: list[list[int]] = []
+        self.pushes = 0  # entries pushed since the last rebuild
+        self.live_hint = 0  # resting orders at the last rebuild
+
+    def index_orders(self, book: Book) -> None:
+        """Mode 3: rebuild the per-bus heaps from the book's resting orders. O(n)."""
+        if self.mode is not _PRICE_SIGNALS:
+            return
+        n = self.grid.n_buses
+        self.heaps = [[[] for _ in range(n)], [[] for _ in range(n)]]
+        self.tops = [[EMPTY] * n, [EMPTY] * n]
+        count = 0
+        for k, side in enumerate((book.bids, book.asks)):
+            heaps = self.heaps[k]
+            for key, level in side.levels.items():
+                order = level.head
+                while order is not None:
+                    heaps[order.bus].append((key, order.seq, order))
+                    count += 1
+                    order = order.next
+            tops = self.tops[k]
+            for bus, heap in enumerate(heaps):
+                heapify(heap)
+                tops[bus] = heap[0][0] if heap else EMPTY
+        self.pushes = 0
+        self.live_hint = count
+
+    def track(self, order: _Order, book: Book) -> None:
+        """Mode 3: note a newly queued order (after ``seq`` and ``bus`` are set)."""
+        if self.mode is not _PRICE_SIGNALS:
+            return
+        self.pushes += 1
+        if self.pushes > 2 * self.live_hint + 4096:  # mostly stale entries: rebuild
+            self.index_orders(book)
+            return
+        side = order.side
+        k = 0 if side is book.bids else 1
+        key = side.sign * order.price
+        heappush(self.heaps[k][order.bus], (key, order.seq, order))
+        tops = self.tops[k]
+        if key < tops[order.bus]:
+            tops[order.bus] = key
+
+    def path(self, seller_bus: int, buyer_bus: int) -> Path:
+        """The lines from ``seller_bus`` to ``buyer_bus`` with directions (cached). O(depth)."""
+        key = (seller_bus, buyer_bus)
+        path = self.paths.get(key)
+        if path is None:
+            parent = self.parent
+            up: list[int] = []
+            ancestors: dict[int, int] = {}
+            x = seller_bus
+            while x >= 0:
+                ancestors[x] = len(up)
+                up.append(x)
+                x = parent[x]
+            down: list[int] = []
+            x = buyer_bus
+            while x not in ancestors:
+                down.append(x)
+                x = parent[x]
+            lca = ancestors[x]
+            path = self.paths[key] = tuple(
+                [(line, 1) for line in up[:lca]] + [(line, -1) for line in reversed(down)]
+            )
+        return path
+
+    def split(self, pair: tuple[int, int]) -> Split:
+        """``path(*pair)`` as (upward lines, downward lines, their capacities) (cached)."""
+        split = self.splits.get(pair)
+        if split is None:
+            path = self.path(*pair)
+            ups = tuple(x for x, d in path if d > 0)
+            downs = tuple(x for x, d in path if d < 0)
+            cap = self.capacity
+            split = self.splits[pair] = (
+                ups,
+                downs,
+                tuple(cap[x] for x in ups),
+                tuple(cap[x] for x in downs),
+            )
+        return split
+
+    def pending_value(self) -> list[list[int]]:
+        """The pending trades as ``[[trade_no, seller bus, buyer bus, Wh], ...]``, by number."""
+        return [[no, *self.pending[no]] for no in sorted(self.pending)]
+
+    def entry_text(self, product: str, slot: int) -> bytes:
+        """This book's entry of the snapshot's ``grid`` array (see ``orderbook.snapshot``)."""
+        head = _dumps([product, slot, int(self.mode), self.seq, self.flow])
+        tail = _dumps([self.trade_no, self.pending_value()])
+        return head[:-1] + b"," + self.text + b"," + tail[1:]
+
+    def entry_value(self, product: str, slot: int) -> list[object]:
+        """The same entry as a JSON value."""
+        return [
+            product,
+            slot,
+            int(self.mode),
+            self.seq,
+            list(self.flow),
+            self.grid.value(),
+            self.trade_no,
+            self.pending_value(),
+        ]
+
+    def _count_pending(self, seller_bus: int, buyer_bus: int, qty: int) -> None:
+        """Add ``qty`` Wh (or take it off, if negative) to the pending sums on the path."""
+        up, down = self.up_pending, self.down_pending
+        for x, d in self.path(seller_bus, buyer_bus):
+            if d > 0:
+                up[x] += qty
+            else:
+                down[x] += qty
+
+    def room(self, x: int, d: int) -> int:
+        """Wh line ``x`` may still carry in direction ``d``, whatever pending trades are refused."""
+        if d > 0:
+            return self.capacity[x] - self.flow[x] - self.down_pending[x]
+        return self.capacity[x] + self.flow[x] - self.up_pending[x]
+
+    def hold(self, seller_bus: int, buyer_bus: int, qty: int) -> int:
+        """Number a trade that waits for the DSO (its flow is already on the lines)."""
+        no = self.trade_no
+        self.trade_no = no + 1
+        self.pending[no] = (seller_bus, buyer_bus, qty)
+        self._count_pending(seller_bus, buyer_bus, qty)
+        return no
+
+    def approve(self, trade_no: int) -> None:
+        """Make a pending trade final: its flow stays."""
+        seller_bus, buyer_bus, qty = self.pending.pop(trade_no)
+        self._count_pending(seller_bus, buyer_bus, -qty)
+
+    def release(self, trade_no: int) -> None:
+        """Take a refused trade's flow off the lines and forget it."""
+        seller_bus, buyer_bus, qty = self.pending.pop(trade_no)
+        self._count_pending(seller_bus, buyer_bus, -qty)
+        flow = self.flow
+        for x, d in self.path(seller_bus, buyer_bus):
+            flow[x] -= d * qty
