@@ -8,6 +8,11 @@ the node, or as soon as it holds ``max_txs`` transactions. The deadline is a
 timer of the injected clock, so a test with a ``FakeClock`` cuts blocks by
 moving the clock, and nothing here asks the event loop for the time.
 
+With a ``BoundaryPolicy`` (a shared log: ``node.pipeline.log_time``) the
+clock plays no part: marker entries in the log carry the time, the policy
+says when a block is due, and the block is cut exactly at the entry that
+made it due, so every reader of the same log cuts the same blocks.
+
 Entries this node appended come with their ``Submission`` (signature
 checked at intake); any other entry (another writer of a shared log) is
 decoded and its signature checked here before it is applied: the log is
@@ -20,6 +25,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ledger.block import Block, BlockHeader, build_block
 from ledger.keys import SigningKey
@@ -56,6 +62,22 @@ class BlockLimits:
     max_txs: int  # transactions
 
 
+class BoundaryPolicy(Protocol):
+    """Block boundaries and block times taken from the log itself (not from a clock)."""
+
+    def is_marker(self, entry: bytes) -> bool:
+        """The entry is a marker for the policy, never a transaction."""
+        ...
+
+    def read_marker(self, entry: bytes, open_time: int | None) -> bool:
+        """Take a marker into account; True if the open block (opened at ``open_time``) is due."""
+        ...
+
+    def open_time(self, state_time: int) -> int:
+        """The header time of a block that opens now."""
+        ...
+
+
 class BlockProducer:
     """Applies the log to the state machine and hands signed blocks to ``emit``."""
 
@@ -71,6 +93,7 @@ class BlockProducer:
         limits: BlockLimits,
         parent: BlockHeader | None,
         emit: Callable[[Block, OpenBlock], None],
+        policy: BoundaryPolicy | None = None,
     ) -> None:
         self.chain_id = chain_id
         self.signer = signer
@@ -83,6 +106,7 @@ class BlockProducer:
         # ones are still being stored, so the store's head may lag behind it.
         self.parent = parent
         self.emit = emit
+        self.policy = policy  # None: the clock's deadline; else the log's markers
         self.block: OpenBlock | None = None
         self.cursor = 0  # the next log position to apply
         self._timer: Timer | None = None
@@ -100,7 +124,13 @@ class BlockProducer:
             if entries:
                 self.cursor += len(entries)
                 self.log.release(self.cursor)
+                policy = self.policy
                 for data in entries:
+                    if policy is not None and policy.is_marker(data):
+                        open_time = self.block.time_ns if self.block is not None else None
+                        if policy.read_marker(data, open_time):
+                            self.cut()  # here, at this entry: the same place for every reader
+                        continue
                     self._apply(data)
             block = self.block
             if block is not None and (
@@ -159,6 +189,12 @@ class BlockProducer:
         # The block interval counts from when its first transaction reached
         # the node, not from when its signature check ended: it bounds how
         # long a transaction waits in the node for a block.
+        if self.policy is not None:  # time and boundaries come from the log
+            now = self.policy.open_time(self.state.time_ns)
+            self.block = OpenBlock(now, float("inf"))
+            self.block.results.extend(self.state.begin_block(now))
+            self._due = False
+            return
         now = max(self.clock.time_ns(), self.state.time_ns)
         deadline = arrived + self.limits.interval
         block = self.block = OpenBlock(now, deadline)
