@@ -52,6 +52,7 @@ class OpenBlock:
     closes: list[tuple[str, int]] = field(default_factory=list)  # CloseSlot (product, slot)s
     clears: list[tuple[str, int]] = field(default_factory=list)  # PublishClearing (product, slot)s
     sets_network: bool = False  # holds a SetNetwork: clearings will follow
+    end_position: int = -1  # the log position after the block's last entry (set when cut)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,14 +123,16 @@ class BlockProducer:
             room = max_txs - (len(self.block.transactions) if self.block is not None else 0)
             entries = self.log.read(self.cursor, max(room, 1))
             if entries:
+                start = self.cursor
                 self.cursor += len(entries)
                 self.log.release(self.cursor)
                 policy = self.policy
-                for data in entries:
+                for offset, data in enumerate(entries):
                     if policy is not None and policy.is_marker(data):
                         open_time = self.block.time_ns if self.block is not None else None
                         if policy.read_marker(data, open_time):
-                            self.cut()  # here, at this entry: the same place for every reader
+                            # here, at this entry: the same place for every reader
+                            self.cut(start + offset + 1)
                         continue
                     self._apply(data)
             block = self.block
@@ -208,10 +211,14 @@ class BlockProducer:
         self._due = True
         self._wake.set()
 
-    def cut(self) -> None:
-        """Sign the open block and hand it on (``emit``)."""
+    def cut(self, end_position: int | None = None) -> None:
+        """Sign the open block and hand it on (``emit``).
+
+        ``end_position``: the log position after its last entry (default: the cursor).
+        """
         block = self.block
         assert block is not None
+        block.end_position = self.cursor if end_position is None else end_position
         self.block = None
         self._due = False
         if self._timer is not None:
