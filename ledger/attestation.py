@@ -173,5 +173,5 @@ def validate_quorum(
 
 
 def default_quorum(validators: int) -> int:
-    """More than two thirds of ``validators`` (2 of 3, 3 of 4, 5 of 7)."""
-    return validators * 2 // 3 + 1
+    """A majority of ``validators`` (2 of 3, 3 of 4, 4 of 7): see docs/cluster.md."""
+    return validators // 2 + 1

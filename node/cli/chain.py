@@ -96,9 +96,27 @@ def run_verify(args: argparse.Namespace) -> int:
             return 1
         print(f"replay: OK: results and state digest match at every block ({store.height})")
         print(f"state digest {state.state_digest().hex()}")
-        return 0
+        return _verify_quorum(args, store, chain_id)
     finally:
         store.close()
+
+
+def _verify_quorum(args: argparse.Namespace, store: BlockStore, chain_id: str) -> int:
+    """With ``--validators``: every block has a quorum of attestations (node.cluster)."""
+    if not args.validators:
+        return 0
+    if args.data_dir is None:
+        msg = "the quorum check reads the attestations of a --data-dir chain"
+        raise ConfigError(msg)
+    from ledger.attestation import default_quorum
+    from node.cluster.quorum_audit import check_quorum
+
+    validators = [parse_public_key(text) for text in args.validators.split(",") if text]
+    quorum = args.quorum or default_quorum(len(validators))
+    path = Path(args.data_dir) / "chain.sqlite3"
+    report = check_quorum(path, store, chain_id=chain_id, validators=validators, quorum=quorum)
+    print(f"quorum: {report.describe()}")
+    return 0 if report.ok else 1
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -211,6 +229,15 @@ def add_chain_command(commands: SubParsers) -> None:
         metavar="N",
         help="processes for the ledger audit of a --data-dir chain (default: every core for "
         "chains of 32 blocks or more; 1 audits in this process); the replay is serial",
+    )
+    verify.add_argument(
+        "--validators",
+        metavar="HEX,...",
+        help="validators' public keys: also check that every block has a quorum of their "
+        "attestations (a chain ordered on a replicated log; see docs/cluster.md)",
+    )
+    verify.add_argument(
+        "--quorum", type=positive_int, help="attestations a block needs (default: a majority)"
     )
     verify.set_defaults(handler=run_verify)
     show = sub.add_parser(

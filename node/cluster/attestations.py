@@ -19,8 +19,6 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from nats.js import api
-
 from ledger.attestation import (
     Attestation,
     BadAttestation,
@@ -28,12 +26,10 @@ from ledger.attestation import (
     validate_attestation,
 )
 from ledger.errors import DecodeError
-from node.pipeline.jetstream import ACK_TIMEOUT, HEARTBEAT, connect, ensure_stream
+from node.pipeline.jetstream import ACK_TIMEOUT, StreamReader, connect, ensure_stream
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NatsClient
-    from nats.aio.msg import Msg
-    from nats.aio.subscription import Subscription
 
 log = logging.getLogger("p2pex.attestations")
 
@@ -65,8 +61,8 @@ class AttestationBus:
         self.ours: dict[int, bytes] = {}  # height -> this node's block hash
         self.divergent: list[Divergence] = []
         self._reported: set[tuple[int, bytes]] = set()
-        self._changed = asyncio.Condition()
-        self._sub: Subscription | None = None
+        self._changed = asyncio.Event()
+        self._reader: StreamReader | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -86,34 +82,28 @@ class AttestationBus:
             subject = f"{stream.lower()}.records"
             await ensure_stream(nc.jetstream(), stream, subject, replicas)
             self = cls(nc, subject, chain_id, validators)
-            self._sub = await self.js.subscribe(
-                subject,
-                cb=self._received,
-                ordered_consumer=True,
-                idle_heartbeat=HEARTBEAT,
-                deliver_policy=api.DeliverPolicy.ALL,
-            )
+            self._reader = StreamReader(self.js, stream, subject, 1, self._received)
+            await self._reader.start()
         except BaseException:
             await nc.close()
             raise
         return self
 
-    async def _received(self, msg: Msg) -> None:
+    def _received(self, seq: int, data: bytes) -> None:
         try:
-            attestation = decode_attestation(msg.data)
+            attestation = decode_attestation(data)
             validate_attestation(attestation, self.chain_id, self.validators)
         except (DecodeError, BadAttestation) as exc:
             log.warning("ignored an attestation: %s", exc)
             return
-        await self.add(attestation)
+        self.add(attestation)
 
-    async def add(self, attestation: Attestation) -> None:
+    def add(self, attestation: Attestation) -> None:
         """Take a valid attestation into account; wake the waiters."""
         by_validator = self.seen.setdefault(attestation.height, {})
         by_validator.setdefault(attestation.validator, attestation)
         self._check(attestation)
-        async with self._changed:
-            self._changed.notify_all()
+        self._changed.set()
 
     def _check(self, attestation: Attestation) -> None:
         ours = self.ours.get(attestation.height)
@@ -162,16 +152,16 @@ class AttestationBus:
 
     async def wait_quorum(self, height: int, block_hash: bytes, quorum: int) -> list[Attestation]:
         """Wait until ``quorum`` validators signed ``block_hash`` at ``height``; their records."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: len(self.signers(height, block_hash)) >= quorum)
+        while len(self.signers(height, block_hash)) < quorum:
+            self._changed.clear()
+            await self._changed.wait()
         return self.signers(height, block_hash)
 
     async def close(self) -> None:
         """Stop publishing and reading; close the connection."""
         for task in list(self._tasks):
             task.cancel()
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
+        if self._reader is not None:
+            await self._reader.close()
         with contextlib.suppress(Exception):
             await self.nc.close()

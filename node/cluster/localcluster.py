@@ -74,8 +74,10 @@ class LocalCluster:
         validators: int = 3,
         servers: int = 3,
         validator_args: tuple[str, ...] = (),
+        own_args: dict[int, tuple[str, ...]] | None = None,
     ) -> None:
         self.root = root
+        self.own_args = own_args or {}  # validator index -> its extra flags
         self.n_validators = validators
         self.n_servers = servers
         self.validator_args = validator_args
@@ -110,7 +112,7 @@ class LocalCluster:
                     validator_key=key,
                     validators=self.public_keys,
                     nats_urls=self.nats.urls,
-                    extra_args=self.validator_args,
+                    extra_args=self.validator_args + self.own_args.get(i, ()),
                 )
                 self.validators.append(validator)
                 validator.launch()

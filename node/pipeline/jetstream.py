@@ -48,6 +48,7 @@ log = logging.getLogger("p2pex.jetstream")
 DEFAULT_STREAM = "P2PEX_LOG"
 ACK_TIMEOUT = 5.0  # seconds a publish waits for the stream's acknowledgement
 HEARTBEAT = 0.5  # seconds: the consumer's idle heartbeat (a silent server is noticed after ~2)
+WATCH_INTERVAL = 1.0  # seconds between two checks that delivery is not stalled
 SETUP_TIMEOUT = 30.0  # seconds to create the stream while the cluster elects its leaders
 
 
@@ -96,6 +97,98 @@ async def ensure_stream(
             await asyncio.sleep(0.2)
 
 
+class StreamReader:
+    """Reads a stream in order from a sequence on, through every server loss.
+
+    An ordered push consumer does the reading; the client library recreates
+    it when it misses a message, but a recreation that fails while the
+    cluster elects a new leader is not retried. So a watchdog compares the
+    stream's last sequence with the last one delivered, and subscribes
+    again from where delivery stopped when it made no progress.
+    """
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        stream: str,
+        subject: str,
+        next_seq: int,
+        deliver: Callable[[int, bytes], None],
+    ) -> None:
+        self.js = js
+        self.stream = stream
+        self.subject = subject
+        self.next_seq = next_seq  # the next stream sequence to deliver
+        self.deliver = deliver
+        self.resubscribed = 0
+        self._sub: Subscription | None = None
+        self._watch: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Subscribe, and watch the subscription."""
+        await self._subscribe()
+        self._watch = asyncio.ensure_future(self._watchdog())
+
+    async def _subscribe(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+        config = api.ConsumerConfig(
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.next_seq
+        )
+        self._sub = await self.js.subscribe(
+            self.subject,
+            cb=self._received,
+            ordered_consumer=True,
+            idle_heartbeat=HEARTBEAT,
+            config=config,
+            stream=self.stream,
+        )
+
+    async def _received(self, msg: Msg) -> None:
+        seq = msg.metadata.sequence.stream
+        if seq < self.next_seq:
+            return  # a redelivery after the consumer was recreated
+        if seq > self.next_seq:  # the consumer restarts itself at the gap (or the watchdog)
+            log.warning("stream %s: got sequence %d, want %d", self.stream, seq, self.next_seq)
+            return
+        self.next_seq = seq + 1
+        self.deliver(seq, msg.data)
+
+    async def _watchdog(self) -> None:
+        seen = self.next_seq
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            try:
+                info = await self.js.stream_info(self.stream)
+                last = int(info.state.last_seq)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                continue  # the cluster is electing a leader: ask again
+            if last >= self.next_seq and self.next_seq == seen:
+                log.warning("stream %s: delivery stalled at %d, resubscribing", self.stream, seen)
+                try:
+                    await self._subscribe()
+                    self.resubscribed += 1
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("resubscribing to %s failed: %r", self.stream, exc)
+            seen = self.next_seq
+
+    async def close(self) -> None:
+        """Stop watching and reading."""
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+
+
 class JetStreamLog:
     """A ``SequencerLog`` on one JetStream stream (see the module docstring).
 
@@ -109,7 +202,7 @@ class JetStreamLog:
         self._entries: deque[bytes] = deque()
         self._base = start  # position of _entries[0]
         self._listeners: list[Callable[[], None]] = []
-        self._sub: Subscription | None = None
+        self._reader: StreamReader | None = None
         self._appends: set[asyncio.Task[int]] = set()
         self.ack_timeout = ACK_TIMEOUT
 
@@ -129,31 +222,16 @@ class JetStreamLog:
             subject = f"{stream.lower()}.entries"
             await ensure_stream(nc.jetstream(), stream, subject, replicas)
             self = cls(nc, subject, start)
-            config = api.ConsumerConfig(
-                deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=start + 1,
-            )
-            self._sub = await self.js.subscribe(
-                subject,
-                cb=self._received,
-                ordered_consumer=True,
-                idle_heartbeat=HEARTBEAT,
-                config=config,
-            )
+            self._reader = StreamReader(self.js, stream, subject, start + 1, self._received)
+            await self._reader.start()
         except BaseException:
             await nc.close()
             raise
         return self
 
-    async def _received(self, msg: Msg) -> None:
-        position = msg.metadata.sequence.stream - 1
-        expected = self._base + len(self._entries)
-        if position < expected:
-            return  # a redelivery after the consumer was recreated
-        if position > expected:  # the ordered consumer restarts itself at the gap
-            log.warning("log gap: got position %d, want %d", position, expected)
-            return
-        self._entries.append(msg.data)
+    def _received(self, seq: int, data: bytes) -> None:
+        # StreamReader delivers each sequence once, in order: position = seq - 1
+        self._entries.append(data)
         for listener in self._listeners:
             listener()
 
@@ -204,8 +282,7 @@ class JetStreamLog:
         """Stop reading, cancel pending appends, close the connection."""
         for task in list(self._appends):
             task.cancel()
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
+        if self._reader is not None:
+            await self._reader.close()
         with contextlib.suppress(Exception):
             await self.nc.close()
