@@ -73,6 +73,12 @@ def add_demo_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
         default=None,
         help="keep the nodes' data and logs here (default: a temporary directory, removed)",
     )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="order on a replicated log: 3 NATS JetStream servers and 3 validators "
+        "(see docs/cluster.md)",
+    )
     parser.set_defaults(handler=run_demo)
 
 
@@ -86,12 +92,21 @@ def run_demo(args: argparse.Namespace) -> int:
         if root.exists() and any(root.iterdir()):
             msg = f"--data-dir {root} is not empty: give a new directory"
             raise NodeError(msg)
-        return Demo(root, slots=args.slots, steps=args.steps, seed=args.seed).run()
+        return demo_class(args)(root, slots=args.slots, steps=args.steps, seed=args.seed).run()
     root = Path(tempfile.mkdtemp(prefix="p2pex-demo-"))
     try:
-        return Demo(root, slots=args.slots, steps=args.steps, seed=args.seed).run()
+        return demo_class(args)(root, slots=args.slots, steps=args.steps, seed=args.seed).run()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def demo_class(args: argparse.Namespace) -> type[Demo]:
+    """``Demo``, or with ``--cluster`` the demo on a validator cluster."""
+    if getattr(args, "cluster", False):
+        from node.cluster.demo import ClusterDemo
+
+        return ClusterDemo
+    return Demo
 
 
 class Demo:

@@ -58,7 +58,7 @@ async def connect(urls: Sequence[str], name: str) -> NatsClient:
         servers=list(urls),
         name=name,
         max_reconnect_attempts=-1,
-        reconnect_time_wait=0.2,  # type: ignore[arg-type]  # the library annotates int, takes float
+        reconnect_time_wait=0.2,  # type: ignore[arg-type,unused-ignore]  # annotated int
         connect_timeout=2,
         allow_reconnect=True,
     )
