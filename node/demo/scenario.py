@@ -92,21 +92,24 @@ def run_demo(args: argparse.Namespace) -> int:
         if root.exists() and any(root.iterdir()):
             msg = f"--data-dir {root} is not empty: give a new directory"
             raise NodeError(msg)
-        return demo_class(args)(root, slots=args.slots, steps=args.steps, seed=args.seed).run()
+        return _run(Demo(root, slots=args.slots, steps=args.steps, seed=args.seed), args)
     root = Path(tempfile.mkdtemp(prefix="p2pex-demo-"))
     try:
-        return demo_class(args)(root, slots=args.slots, steps=args.steps, seed=args.seed).run()
+        return _run(Demo(root, slots=args.slots, steps=args.steps, seed=args.seed), args)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def demo_class(args: argparse.Namespace) -> type[Demo]:
-    """``Demo``, or with ``--cluster`` the demo on a validator cluster."""
-    if getattr(args, "cluster", False):
-        from node.cluster.demo import ClusterDemo
+def _run(demo: Demo, args: argparse.Namespace) -> int:
+    """The demo, or with ``--cluster`` the same scenario on a validator cluster."""
+    if not getattr(args, "cluster", False):
+        return demo.run()
+    from node.cluster.demo import run_on_cluster
 
-        return ClusterDemo
-    return Demo
+    ok = run_on_cluster(demo, audit_data_dir)
+    demo.say("")
+    demo.say("demo OK" if ok else "demo FAILED")
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 class Demo:
