@@ -48,7 +48,7 @@ from node.pipeline.blocks import OpenBlock
 from node.pipeline.commits import CommitTracker
 from node.pipeline.intake import Intake
 from node.pipeline.jetstream import DEFAULT_STREAM, JetStreamLog
-from node.pipeline.log_time import LogTimePolicy, Ticker
+from node.pipeline.log_time import LogTimePolicy, Ticker, encode_tick
 from node.pipeline.store_writer import ProcessBlockStore
 from node.roles.operator import Operator
 from node.roles.runner import add_run_arguments, write_port_file
@@ -164,7 +164,12 @@ class Validator(Operator):
         self.commits.store(block, built)
 
     async def start(self, host: str, port: int) -> int:
-        """Start the pipeline and the ticker, then listen."""
+        """Append a first tick, start the pipeline and the ticker, then listen.
+
+        The first tick is in the log before any transaction this validator
+        appends, so no block opens at log time 0 (before any tick).
+        """
+        await self.log.append(encode_tick(self.clock.time_ns()))
         self._tasks.append(self.watch(asyncio.create_task(self.ticker.run())))
         return await super().start(host, port)
 
