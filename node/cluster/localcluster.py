@@ -13,6 +13,7 @@ part.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 from pathlib import Path
@@ -144,3 +145,30 @@ class LocalCluster:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m node.cluster.localcluster DIR``: run a local cluster until Ctrl-C / SIGTERM."""
+    import argparse
+    import threading
+
+    parser = argparse.ArgumentParser(prog="python -m node.cluster.localcluster")
+    parser.add_argument("root", type=Path, help="keys, NATS data and validators' chains go here")
+    parser.add_argument("--validators", type=int, default=3)
+    parser.add_argument("--servers", type=int, default=3, help="NATS servers")
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with LocalCluster(args.root, validators=args.validators, servers=args.servers) as cluster:
+        assert cluster.nats is not None
+        print("NATS servers: " + ",".join(cluster.nats.urls))
+        for validator, key in zip(cluster.validators, cluster.public_keys, strict=True):
+            print(f"{validator.name} {validator.address} key {key}")
+        print("validators: " + ",".join(cluster.public_keys), flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
