@@ -39,6 +39,7 @@ from ledger.block import Block
 from ledger.keys import SigningKey
 from node.clock import Clock, SystemClock
 from node.cluster.attestations import AttestationBus
+from node.cluster.clearing import ClusterClearingRunner
 from node.cluster.progress import Progress
 from node.config import NodeConfig, load_config, parse_address
 from node.errors import ConfigError, NodeError
@@ -50,8 +51,10 @@ from node.pipeline.intake import Intake
 from node.pipeline.jetstream import DEFAULT_STREAM, JetStreamLog
 from node.pipeline.log_time import LogTimePolicy, Ticker, encode_tick
 from node.pipeline.store_writer import ProcessBlockStore
+from node.roles.gc_policy import keep_pauses_short
 from node.roles.operator import Operator
 from node.roles.runner import add_run_arguments, write_port_file
+from node.roles.sched_hint import request_slice
 from node.wire.server import Session
 
 log = logging.getLogger("p2pex.validator")
@@ -129,6 +132,7 @@ class Validator(Operator):
         bus: AttestationBus,
         validator_key: SigningKey,
         quorum: int,
+        validators: Sequence[bytes],
         progress: Progress,
         resume: tuple[int, int],
         tick_interval: float,
@@ -151,6 +155,14 @@ class Validator(Operator):
             bus=bus,
             quorum=quorum,
             attestations=self.attestation_store,
+        )
+        self.clearings = ClusterClearingRunner(
+            lambda: self.state,
+            config.clearing_model,
+            self.submit_own,
+            clock=clock,
+            me=validator_key.public_key_bytes(),
+            validators=validators,
         )
         self.ticker = Ticker(
             log,
@@ -234,6 +246,7 @@ async def open_validator(
         bus=bus,
         validator_key=validator_key,
         quorum=settings.effective_quorum(),
+        validators=settings.validators,
         progress=progress,
         resume=resume,
         tick_interval=tick_ms / 1000,
@@ -254,7 +267,16 @@ async def serve_validator(config: NodeConfig, settings: ValidatorSettings) -> in
         if config.port_file is not None:
             write_port_file(config.port_file, actual)
         print(f"p2pex node ready validator {host}:{actual} height {node.store.height}", flush=True)
-        waits = [asyncio.create_task(stop.wait()), asyncio.create_task(node.fatal.wait())]
+        waits: list[asyncio.Task[object]] = [
+            asyncio.create_task(stop.wait()),
+            asyncio.create_task(node.fatal.wait()),
+        ]
+        if config.gc_freeze_interval_s > 0:  # as an operator process does (node.roles.runner)
+            waits.append(
+                asyncio.create_task(
+                    keep_pauses_short(config.gc_freeze_interval_s, config.gc_full_interval_s)
+                )
+            )
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         for task in waits:
             task.cancel()
@@ -305,9 +327,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             "block_interval_ms": args.block_interval_ms,
             "block_max_txs": args.block_max_txs,
             "verify_workers": args.verify_workers,
+            "gc_freeze_interval_s": args.gc_freeze_interval_s,
+            "gc_full_interval_s": args.gc_full_interval_s,
+            "loop_slice_us": args.loop_slice_us,
+            "slot_length_ms": args.slot_length_ms,
+            "clearing_model": args.clearing_model,
+            "max_frame": args.max_frame,
+            "idle_timeout_s": args.idle_timeout_s,
             "port_file": args.port_file,
         }
         config = load_config(args.config, overrides)
+        if config.loop_slice_us > 0:
+            request_slice(config.loop_slice_us)
         return asyncio.run(serve_validator(config, settings_from_args(args)))
     except NodeError as exc:
         print(f"p2pex: error: {exc}", file=sys.stderr)
