@@ -97,9 +97,12 @@ class LogTimePolicy:
 class Ticker:
     """Appends a tick with the node clock's time every ``interval`` seconds.
 
-    Any number of validators may tick: the log time is the maximum. A failed
-    append is logged and the next tick tried (the stream may be electing a
-    leader).
+    Any number of validators may tick: the log time is the maximum. A
+    validator skips its tick when the log time it has read is already
+    within ``interval`` of its own clock (another validator ticked), so a
+    set of validators appends about one tick per interval, not one each.
+    A failed append is dropped and the next tick tried (the stream may be
+    electing a leader).
     """
 
     def __init__(
@@ -109,12 +112,14 @@ class Ticker:
         interval: float,
         active: Callable[[], bool],
         idle_interval: float = 1.0,
+        log_time: Callable[[], int] | None = None,
     ) -> None:
         self.log = log
         self.clock = clock
         self.interval = interval
         self.active = active  # tick every interval while this says so (e.g. a block is open)
         self.idle_interval = idle_interval  # ... and this often otherwise
+        self.log_time = log_time  # the log time read so far (None: always tick)
 
     async def run(self) -> None:
         """Tick until cancelled."""
@@ -124,7 +129,11 @@ class Ticker:
             now = self.clock.monotonic()
             if not self.active() and now - last < self.idle_interval:
                 continue
+            time_ns = self.clock.time_ns()
+            recent = time_ns - round(self.interval * 1e9)  # ints: a float loses ns at 1.7e18
+            if self.log_time is not None and self.log_time() > recent:
+                continue  # another validator's tick is recent enough
             last = now
-            future = self.log.append(encode_tick(self.clock.time_ns()))
+            future = self.log.append(encode_tick(time_ns))
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(future), self.interval * 10)

@@ -70,7 +70,7 @@ class ValidatorSettings:
     quorum: int = 0  # 0: more than two thirds of the validators
     log_stream: str = DEFAULT_STREAM
     replicas: int = 3  # stream replicas
-    tick_ms: int = 0  # 0: the block interval
+    tick_ms: int = 0  # 0: half the block interval
 
     def effective_quorum(self) -> int:
         """The configured quorum, or the default for the number of validators."""
@@ -169,6 +169,7 @@ class Validator(Operator):
             clock,
             tick_interval,
             lambda: self.producer.block is not None or bool(self.intake.in_flight),
+            log_time=lambda: self.policy.log_time,
         )
 
     def _emit(self, block: Block, built: OpenBlock) -> None:
@@ -237,7 +238,7 @@ async def open_validator(
     bus = await AttestationBus.open(
         settings.nats_urls, config.chain_id, settings.validators, replicas=settings.replicas
     )
-    tick_ms = settings.tick_ms or config.block_interval_ms
+    tick_ms = settings.tick_ms or max(1, config.block_interval_ms // 2)
     return Validator(
         config,
         chain_key,
@@ -311,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quorum", type=int, default=0, help="attestations for finality")
     parser.add_argument("--log-stream", default=DEFAULT_STREAM, help="the JetStream stream")
     parser.add_argument("--replicas", type=int, default=3, help="stream replicas")
-    parser.add_argument("--tick-ms", type=int, default=0, help="tick period (0: block interval)")
+    parser.add_argument("--tick-ms", type=int, default=0, help="tick period (0: half the block interval)")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=os.environ.get("P2PEX_LOG", "INFO"),

@@ -134,3 +134,29 @@ def test_block_time_comes_from_the_ticks_not_the_clock():
     assert [end for _, end in blocks] == [5]  # the second tick is 58 ns after the first
     header = decode_block(blocks[0][0]).header
     assert header.time_ns == START + 7  # the log time when the block opened
+
+
+def test_a_validator_skips_its_tick_when_another_ticked_recently():
+    from node.pipeline.log_time import Ticker, decode_tick
+
+    async def main() -> list[int]:
+        clock = FakeClock(START)
+        log = EmbeddedLog()
+        log_time = [0]
+        ticker = Ticker(log, clock, 0.010, lambda: True, log_time=lambda: log_time[0])
+        task = asyncio.create_task(ticker.run())
+        for step in range(6):
+            await asyncio.sleep(0)
+            if step == 2:  # another validator's tick at the current time
+                log_time[0] = clock.time_ns() + 1
+            clock.advance(10_000_000)
+            for _ in range(3):
+                await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return [decode_tick(entry) or 0 for entry in log.read(0, 100)]
+
+    ticks = asyncio.run(main())
+    step = 10_000_000
+    # ticks at every 10 ms step but the one right after another validator's tick
+    assert ticks == [START + n * step for n in (1, 2, 4, 5, 6)]
