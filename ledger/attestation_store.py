@@ -61,6 +61,26 @@ class AttestationStore:
             found.setdefault(attestation.height, []).append(attestation)
         return found
 
+    def heights(self) -> set[int]:
+        """The heights with at least one stored attestation."""
+        try:
+            rows = self._conn.execute("SELECT DISTINCT height FROM attestations").fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return set()
+            raise
+        return {int(row[0]) for row in rows}
+
+    def last_height(self) -> int:
+        """The highest height with a stored attestation, or -1."""
+        try:
+            row = self._conn.execute("SELECT MAX(height) FROM attestations").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return -1
+            raise
+        return -1 if row is None or row[0] is None else int(row[0])
+
     def _rows(self, low: int, high: int) -> list[tuple[bytes]]:
         try:
             rows: list[tuple[bytes]] = self._conn.execute(

@@ -100,18 +100,19 @@ class FailoverClient:
         self._next_nonce = nonce + 1
         data, tx_id = signed.to_bytes(), signed.tx_id
         deadline = time.monotonic() + self.commit_timeout
-        sent_before = False
+        attempts = 0
         while time.monotonic() < deadline:
             client: Client | None = None
             try:
                 client = self._connected()
+                attempts += 1
                 try:
                     client.call("submit", {"tx": data})
                 except RequestFailed as exc:
-                    # a copy went in before (through this or another validator)
-                    if not (sent_before and exc.code == E_BAD_NONCE) and exc.code not in RETRYABLE:
+                    # after a broken attempt: a copy went in (through this or another validator)
+                    replay = attempts > 1 and exc.code == E_BAD_NONCE
+                    if not replay and exc.code not in RETRYABLE:
                         raise
-                sent_before = True
                 wait = min(10.0, max(0.1, deadline - time.monotonic()))
                 return tx_id, client.wait_committed(tx_id, timeout=wait)
             except RequestFailed as exc:

@@ -37,12 +37,14 @@ from ledger.attestation import default_quorum, sign_attestation
 from ledger.attestation_store import AttestationStore
 from ledger.block import Block
 from ledger.keys import SigningKey
+from market import transactions as txn
+from market.state import Outcome
 from node.clock import Clock, SystemClock
 from node.cluster.attestations import AttestationBus
 from node.cluster.clearing import ClusterClearingRunner
 from node.cluster.progress import Progress
 from node.config import NodeConfig, load_config, parse_address
-from node.errors import ConfigError, NodeError
+from node.errors import ConfigError, NodeError, RequestFailed, SequencerUnavailable
 from node.keys import load_key, parse_public_key
 from node.pipeline import chain
 from node.pipeline.blocks import OpenBlock
@@ -55,6 +57,7 @@ from node.roles.gc_policy import keep_pauses_short
 from node.roles.operator import Operator
 from node.roles.runner import add_run_arguments, write_port_file
 from node.roles.sched_hint import request_slice
+from node.wire.protocol import E_UNAVAILABLE
 from node.wire.server import Session
 
 log = logging.getLogger("p2pex.validator")
@@ -156,6 +159,8 @@ class Validator(Operator):
             quorum=quorum,
             attestations=self.attestation_store,
         )
+        # attestations are stored only once a block has its quorum
+        self.commits.final_height = self.attestation_store.last_height()  # see _attest_stored
         self.clearings = ClusterClearingRunner(
             lambda: self.state,
             config.clearing_model,
@@ -172,6 +177,55 @@ class Validator(Operator):
             log_time=lambda: self.policy.log_time,
         )
 
+    async def _attest_stored(self) -> None:
+        """Attest the stored blocks that have no attestations stored yet.
+
+        A crash between storing a block and storing its quorum leaves such
+        blocks at the head; the restarted validator does not derive them
+        again, so it attests them here (they are its own blocks) and stores
+        the quorum when it is there.
+        """
+        tracker = self.commits
+        assert isinstance(tracker, FinalityTracker)
+        attested = self.attestation_store.heights()
+        for height in (h for h in range(self.store.height) if h not in attested):
+            block_hash = self.store.block_at(height).hash
+            attestation = sign_attestation(
+                self.validator_key, self.config.chain_id, height, block_hash
+            )
+            self.bus.publish(attestation)
+            signers = await self.bus.wait_quorum(height, block_hash, tracker.quorum)
+            self.attestation_store.add(signers)
+            tracker.final_height = max(tracker.final_height, height)
+
+    def _run_submit(
+        self, session: Session, checked: tuple[txn.SignedTransaction, float]
+    ) -> asyncio.Future[Outcome]:
+        """Sequence a checked transaction; a log that cannot take it is ``unavailable``.
+
+        The client may then send the same bytes to another validator (see
+        ``node.cluster.failover``); without the mapping it would read ``internal``.
+        """
+        accepted = super()._run_submit(session, checked)
+        answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+
+        def done(future: asyncio.Future[Outcome]) -> None:
+            if answer.done():
+                return
+            if future.cancelled():
+                answer.cancel()
+                return
+            error = future.exception()
+            if isinstance(error, SequencerUnavailable):
+                answer.set_exception(RequestFailed(E_UNAVAILABLE, str(error)))
+            elif error is not None:
+                answer.set_exception(error)
+            else:
+                answer.set_result(future.result())
+
+        accepted.add_done_callback(done)
+        return answer
+
     def _emit(self, block: Block, built: OpenBlock) -> None:
         self.progress.record(block.header.height, built.end_position, self.policy.log_time)
         self.commits.store(block, built)
@@ -184,6 +238,7 @@ class Validator(Operator):
         """
         await self.log.append(encode_tick(self.clock.time_ns()))
         self._tasks.append(self.watch(asyncio.create_task(self.ticker.run())))
+        self._tasks.append(self.watch(asyncio.create_task(self._attest_stored())))
         return await super().start(host, port)
 
     async def close(self) -> None:
@@ -312,7 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quorum", type=int, default=0, help="attestations for finality")
     parser.add_argument("--log-stream", default=DEFAULT_STREAM, help="the JetStream stream")
     parser.add_argument("--replicas", type=int, default=3, help="stream replicas")
-    parser.add_argument("--tick-ms", type=int, default=0, help="tick period (0: half the block interval)")
+    parser.add_argument(
+        "--tick-ms", type=int, default=0, help="tick period (0: half the block interval)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=os.environ.get("P2PEX_LOG", "INFO"),
