@@ -243,3 +243,18 @@ def test_a_validator_reading_another_order_is_reported(tmp_path: Path):
             height, validator, _theirs, _ours = report[0]
             assert (height, validator) == (0, rogue_key)
         assert _status(rogue)["final_height"] == -1
+
+
+@pytest.mark.slow
+def test_demo_on_a_cluster_ends_with_identical_heads_and_a_passing_audit():
+    result = subprocess.run(
+        [sys.executable, "-m", "node", "demo", "--cluster", "--slots", "1"],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "all three nodes hold the identical chain" in result.stdout
+    assert result.stdout.count("quorum OK") == 3
+    assert result.stdout.rstrip().endswith("demo OK")
