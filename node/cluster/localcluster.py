@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
-from node.cluster.nats_servers import NatsCluster
+from node.cluster.nats_servers import NatsCluster, check_installed
 from node.localnet import DEFAULT_READY_TIMEOUT, NodeProcess
 
 
@@ -98,6 +98,7 @@ class LocalCluster:
         """Create the keys if needed, start the NATS servers, then the validators."""
         from node.keys import ensure_key_file  # late: keeps this module light to import
 
+        check_installed()
         self.root.mkdir(parents=True, exist_ok=True)
         ensure_key_file(self.chain_key)
         self.public_keys = [

