@@ -103,13 +103,25 @@ class FinalityTracker(CommitTracker):
         self.attestations = attestations
         self.final_height = -1
 
+    def store(self, block: Block, built: OpenBlock) -> None:
+        """Attest ``block`` at once, and start storing it.
+
+        The attestation says "this validator derived this block from the
+        log"; it does not wait for the store: the log holds the entries
+        durably, and the block is a function of them, so any validator can
+        derive it again. This node still reports its transactions committed
+        only once it stored the block itself.
+        """
+        height = block.header.height
+        self.bus.publish(sign_attestation(self.key, self.chain_id, height, block.hash))
+        super().store(block, built)
+
     async def run(self) -> None:
-        """Store, attest, wait for the quorum, report committed; in order. Runs until cancelled."""
+        """Wait until stored and attested by a quorum, report committed; in order."""
         while True:
             stored, block, built = await self.storing.get()
             await stored
             height = block.header.height
-            self.bus.publish(sign_attestation(self.key, self.chain_id, height, block.hash))
             signers = await self.bus.wait_quorum(height, block.hash, self.quorum)
             self.attestations.add(signers)
             self.final_height = height
