@@ -135,5 +135,11 @@ class Ticker:
                 continue  # another validator's tick is recent enough
             last = now
             future = self.log.append(encode_tick(time_ns))
+            future.add_done_callback(_drop_outcome)  # a lost tick is no error: the next one comes
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(future), self.interval * 10)
+
+
+def _drop_outcome(future: asyncio.Future[int]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: asyncio does not report it as never retrieved

@@ -62,6 +62,8 @@ from node.wire.server import Session
 
 log = logging.getLogger("p2pex.validator")
 
+FIRST_TICK_ATTEMPTS = 50  # ~ 50 x (publish timeout or 0.2 s): a cluster electing its leaders
+
 
 @dataclass(frozen=True, slots=True)
 class ValidatorSettings:
@@ -248,7 +250,14 @@ class Validator(Operator):
         The first tick is in the log before any transaction this validator
         appends, so no block opens at log time 0 (before any tick).
         """
-        await self.log.append(encode_tick(self.clock.time_ns()))
+        for attempt in range(FIRST_TICK_ATTEMPTS):  # the stream may be electing its leader
+            try:
+                await self.log.append(encode_tick(self.clock.time_ns()))
+                break
+            except SequencerUnavailable:
+                if attempt == FIRST_TICK_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.2)
         self._tasks.append(self.watch(asyncio.create_task(self.ticker.run())))
         self._tasks.append(self.watch(asyncio.create_task(self._attest_stored())))
         return await super().start(host, port)
