@@ -159,7 +159,7 @@ def run_verify(args: argparse.Namespace) -> int:
             return _failed(args, "replay", exc)
         replayed = f"OK: results and state digest match at every block ({store.height})"
         _verified(args, {**audit, "replay": replayed, "state_digest": state.state_digest()})
-        return 0
+        return _verify_quorum(args, store, chain_id)
     finally:
         store.close()
 
@@ -176,6 +176,26 @@ def _verified(args: argparse.Namespace, result: dict[str, Any]) -> None:
         print(f"replay: {result['replay']}")
     if "state_digest" in result:
         print(f"state digest {result['state_digest'].hex()}")
+
+
+def _verify_quorum(args: argparse.Namespace, store: BlockStore, chain_id: str) -> int:
+    """With ``--validators``: every block has a quorum of attestations (node.cluster)."""
+    if not args.validators:
+        return 0
+    if args.data_dir is None:
+        msg = "the quorum check reads the attestations of a --data-dir chain"
+        raise ConfigError(msg)
+    from ledger.attestation import default_quorum
+    from node.cluster.quorum_audit import check_quorum
+
+    validators = [parse_public_key(text) for text in args.validators.split(",") if text]
+    quorum = args.quorum or default_quorum(len(validators))
+    path = Path(args.data_dir) / chain.CHAIN_FILE
+    report = check_quorum(path, store, chain_id=chain_id, validators=validators, quorum=quorum)
+    output.note(f"quorum: {report.describe()}") if args.json else print(
+        f"quorum: {report.describe()}"
+    )
+    return 0 if report.ok else 1
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -335,6 +355,15 @@ def add_chain_command(commands: SubParsers) -> None:
         "chains of 32 blocks or more; 1 audits in this process); the replay is serial",
     )
     output.add_json_flag(verify)
+    verify.add_argument(
+        "--validators",
+        metavar="HEX,...",
+        help="validators' public keys: also check that every block has a quorum of their "
+        "attestations (a chain ordered on a replicated log; see docs/cluster.md)",
+    )
+    verify.add_argument(
+        "--quorum", type=positive_int, help="attestations a block needs (default: a majority)"
+    )
     verify.set_defaults(handler=run_verify)
     show = sub.add_parser(
         "show", help="print block headers", description="Print block headers, newest last."

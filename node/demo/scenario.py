@@ -85,6 +85,12 @@ def add_demo_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
         help="serve the operator's live web view on 127.0.0.1:PORT (0: any free port) and "
         "keep the nodes running after the demo until Ctrl-C (default: no web view)",
     )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="order on a replicated log: 3 NATS JetStream servers and 3 validators "
+        "(see docs/cluster.md)",
+    )
     parser.set_defaults(handler=run_demo)
 
 
@@ -100,14 +106,26 @@ def run_demo(args: argparse.Namespace) -> int:
             raise NodeError(msg)
         demo = Demo(root, slots=args.slots, steps=args.steps, seed=args.seed)
         demo.web = getattr(args, "web", None)
-        return demo.run()
+        return _run(demo, args)
     root = Path(tempfile.mkdtemp(prefix="p2pex-demo-"))
     try:
         demo = Demo(root, slots=args.slots, steps=args.steps, seed=args.seed)
         demo.web = getattr(args, "web", None)
-        return demo.run()
+        return _run(demo, args)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _run(demo: Demo, args: argparse.Namespace) -> int:
+    """The demo, or with ``--cluster`` the same scenario on a validator cluster."""
+    if not getattr(args, "cluster", False):
+        return demo.run()
+    from node.cluster.demo import run_on_cluster
+
+    ok = run_on_cluster(demo, audit_data_dir)
+    demo.say("")
+    demo.say("demo OK" if ok else "demo FAILED")
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 class Demo:

@@ -8,6 +8,11 @@ the node, or as soon as it holds ``max_txs`` transactions. The deadline is a
 timer of the injected clock, so a test with a ``FakeClock`` cuts blocks by
 moving the clock, and nothing here asks the event loop for the time.
 
+With a ``BoundaryPolicy`` (a shared log: ``node.pipeline.log_time``) the
+clock plays no part: marker entries in the log carry the time, the policy
+says when a block is due, and the block is cut exactly at the entry that
+made it due, so every reader of the same log cuts the same blocks.
+
 Entries this node appended come with their ``Submission`` (signature
 checked at intake); any other entry (another writer of a shared log) is
 decoded and its signature checked here before it is applied: the log is
@@ -20,6 +25,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ledger.block import Block, BlockHeader, build_block
 from ledger.keys import SigningKey
@@ -46,6 +52,7 @@ class OpenBlock:
     closes: list[tuple[str, int]] = field(default_factory=list)  # CloseSlot (product, slot)s
     clears: list[tuple[str, int]] = field(default_factory=list)  # PublishClearing (product, slot)s
     sets_network: bool = False  # holds a SetNetwork: clearings will follow
+    end_position: int = -1  # the log position after the block's last entry (set when cut)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +61,22 @@ class BlockLimits:
 
     interval: float  # seconds after its first transaction reached the node
     max_txs: int  # transactions
+
+
+class BoundaryPolicy(Protocol):
+    """Block boundaries and block times taken from the log itself (not from a clock)."""
+
+    def is_marker(self, entry: bytes) -> bool:
+        """The entry is a marker for the policy, never a transaction."""
+        ...
+
+    def read_marker(self, entry: bytes, open_time: int | None) -> bool:
+        """Take a marker into account; True if the open block (opened at ``open_time``) is due."""
+        ...
+
+    def open_time(self, state_time: int) -> int:
+        """The header time of a block that opens now."""
+        ...
 
 
 class BlockProducer:
@@ -71,6 +94,7 @@ class BlockProducer:
         limits: BlockLimits,
         parent: BlockHeader | None,
         emit: Callable[[Block, OpenBlock], None],
+        policy: BoundaryPolicy | None = None,
     ) -> None:
         self.chain_id = chain_id
         self.signer = signer
@@ -83,6 +107,7 @@ class BlockProducer:
         # ones are still being stored, so the store's head may lag behind it.
         self.parent = parent
         self.emit = emit
+        self.policy = policy  # None: the clock's deadline; else the log's markers
         self.block: OpenBlock | None = None
         self.cursor = 0  # the next log position to apply
         self._timer: Timer | None = None
@@ -98,9 +123,17 @@ class BlockProducer:
             room = max_txs - (len(self.block.transactions) if self.block is not None else 0)
             entries = self.log.read(self.cursor, max(room, 1))
             if entries:
+                start = self.cursor
                 self.cursor += len(entries)
                 self.log.release(self.cursor)
-                for data in entries:
+                policy = self.policy
+                for offset, data in enumerate(entries):
+                    if policy is not None and policy.is_marker(data):
+                        open_time = self.block.time_ns if self.block is not None else None
+                        if policy.read_marker(data, open_time):
+                            # here, at this entry: the same place for every reader
+                            self.cut(start + offset + 1)
+                        continue
                     self._apply(data)
             block = self.block
             if block is not None and (
@@ -159,6 +192,12 @@ class BlockProducer:
         # The block interval counts from when its first transaction reached
         # the node, not from when its signature check ended: it bounds how
         # long a transaction waits in the node for a block.
+        if self.policy is not None:  # time and boundaries come from the log
+            now = self.policy.open_time(self.state.time_ns)
+            self.block = OpenBlock(now, float("inf"))
+            self.block.results.extend(self.state.begin_block(now))
+            self._due = False
+            return
         now = max(self.clock.time_ns(), self.state.time_ns)
         deadline = arrived + self.limits.interval
         block = self.block = OpenBlock(now, deadline)
@@ -172,10 +211,14 @@ class BlockProducer:
         self._due = True
         self._wake.set()
 
-    def cut(self) -> None:
-        """Sign the open block and hand it on (``emit``)."""
+    def cut(self, end_position: int | None = None) -> None:
+        """Sign the open block and hand it on (``emit``).
+
+        ``end_position``: the log position after its last entry (default: the cursor).
+        """
         block = self.block
         assert block is not None
+        block.end_position = self.cursor if end_position is None else end_position
         self.block = None
         self._due = False
         if self._timer is not None:

@@ -1,0 +1,167 @@
+"""Throughput and submit-to-committed latency: JetStream validators against the embedded operator.
+
+One run starts both set-ups on 127.0.0.1 (an operator with the embedded
+log; 3 NATS servers with 3 validators) and alternates rounds of the same
+load between them: ``--clients`` threads, each a closed loop that signs an
+order, submits it, and waits until it is committed (on the cluster: final,
+attested by a quorum). Per round it reports the throughput and the p50 /
+p99 of two spans of each order: submit -> accepted (checked, appended to
+the log and applied) and accepted -> committed (the block cut, stored and,
+on the cluster, attested by a quorum).
+
+    python -m bench.bench_cluster [--rounds 3] [--clients 8] [--orders 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.machine import write_results
+from ledger.keys import SigningKey
+from market import transactions as txn
+from node.client.clients import Client
+from node.cluster.localcluster import LocalCluster
+from node.localnet import LocalNet
+
+INTERVAL = ("--block-interval-ms", "20")
+
+
+def _order(n: int) -> txn.PlaceOrder:
+    side, price = ("bid", 90) if n % 2 else ("ask", 130)  # never cross: one rests per order
+    return txn.PlaceOrder("electricity", 1, side, price, 1_000, "GTC", 0, False, "", n + 1)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run_round(
+    submit_factory: Callable[[int], Callable[[txn.Payload], tuple[float, float]]],
+    clients: int,
+    orders: int,
+) -> tuple[float, list[float], list[float]]:
+    """Run ``clients`` closed loops; return (orders/s, accepted latencies, committed latencies)."""
+    accepted: list[float] = []
+    committed: list[float] = []
+    lock = threading.Lock()
+    submits = [submit_factory(i) for i in range(clients)]
+    barrier = threading.Barrier(clients + 1)
+
+    def loop(submit: Callable[[txn.Payload], tuple[float, float]]) -> None:
+        barrier.wait()
+        for n in range(orders):
+            a, c = submit(_order(n))
+            with lock:
+                accepted.append(a)
+                committed.append(c)
+
+    threads = [threading.Thread(target=loop, args=(s,)) for s in submits]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    return clients * orders / elapsed, accepted, committed
+
+
+def embedded_submitter(address: str, rng: random.Random) -> Callable[[int], Callable]:
+    def factory(i: int) -> Callable[[txn.Payload], tuple[float, float]]:
+        client = Client.connect(address, key=SigningKey.from_seed(rng.randbytes(32)))
+        client.register(f"e{rng.randrange(1 << 30)}", bus="B1", role="prosumer")
+
+        def submit(payload: txn.Payload) -> tuple[float, float]:
+            t0 = time.perf_counter()
+            sub = client.submit(payload)
+            t1 = time.perf_counter()
+            client.wait_committed(sub.tx_id)
+            return t1 - t0, time.perf_counter() - t0
+
+        return submit
+
+    return factory
+
+
+def cluster_submitter(addresses: list[str], rng: random.Random) -> Callable[[int], Callable]:
+    def factory(i: int) -> Callable[[txn.Payload], tuple[float, float]]:
+        # spread the clients over the validators, as a community would
+        rotated = addresses[i % len(addresses) :] + addresses[: i % len(addresses)]
+        key = SigningKey.from_seed(rng.randbytes(32))
+        plain = Client.connect(rotated[0], key=key)
+        plain.register(f"c{rng.randrange(1 << 30)}", bus="B1", role="prosumer")
+
+        def submit(payload: txn.Payload) -> tuple[float, float]:
+            t0 = time.perf_counter()
+            sub = plain.submit(payload)
+            t1 = time.perf_counter()
+            plain.wait_committed(sub.tx_id)
+            return t1 - t0, time.perf_counter() - t0
+
+        return submit
+
+    return factory
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--orders", type=int, default=20, help="per client and round")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    results: dict[str, list[tuple[float, list[float], list[float]]]] = {
+        "embedded": [],
+        "cluster": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-cluster-") as root:
+        net = LocalNet(Path(root) / "embedded", replicas=0, operator_args=INTERVAL)
+        cluster = LocalCluster(Path(root) / "cluster", validator_args=INTERVAL)
+        with net, cluster:
+            assert net.operator is not None
+            setups = {
+                "embedded": embedded_submitter(net.operator.address, rng),
+                "cluster": cluster_submitter(cluster.addresses, rng),
+            }
+            for r in range(args.rounds):
+                for name in ("embedded", "cluster") if r % 2 == 0 else ("cluster", "embedded"):
+                    outcome = run_round(setups[name], args.clients, args.orders)
+                    results[name].append(outcome)
+                    print(f"round {r + 1} {name:>8}: {outcome[0]:7.1f} orders/s", flush=True)
+    lines = [
+        f"bench_cluster: {args.clients} closed-loop clients x {args.orders} orders x "
+        f"{args.rounds} rounds, block interval 20 ms, seed {args.seed}",
+    ]
+    for name, rounds in results.items():
+        rates = [r[0] for r in rounds]
+        accepted = [x for r in rounds for x in r[1]]
+        committed = [x for r in rounds for x in r[2]]
+        lines.append(
+            f"{name:>8}: orders/s min {min(rates):.1f} median {statistics.median(rates):.1f} "
+            f"max {max(rates):.1f}; submit->accepted p50 {_percentile(accepted, 0.5) * 1e3:.1f} ms "
+            f"p99 {_percentile(accepted, 0.99) * 1e3:.1f} ms; submit->committed p50 "
+            f"{_percentile(committed, 0.5) * 1e3:.1f} ms "
+            f"p99 {_percentile(committed, 0.99) * 1e3:.1f} ms"
+        )
+    ratio = [c[0] / e[0] for c, e in zip(results["cluster"], results["embedded"], strict=True)]
+    lines.append(
+        "throughput cluster/embedded per round: "
+        + ", ".join(f"{x:.2f}" for x in ratio)
+        + f" (median {statistics.median(ratio):.2f})"
+    )
+    for line in lines:
+        print(line)
+    write_results("cluster", lines)
+
+
+if __name__ == "__main__":
+    main()

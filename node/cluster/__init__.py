@@ -1,0 +1,1 @@
+"""Running the market on a replicated log: NATS servers, the JetStream log, attestations."""

@@ -1,0 +1,167 @@
+"""Attestations between validators: a replicated stream of signed block hashes.
+
+Each validator publishes its attestation of every block it stores to a
+second JetStream stream and reads every attestation from it (all of
+history, so a restarted validator finds the attestations of the blocks it
+re-derives). ``AttestationBus`` keeps the valid ones by height, answers
+``wait_quorum(height, hash)`` once a quorum of validators signed that
+hash, and reports every validator whose attestation names another hash
+at a height this node has stored: its block differs (another order of
+transactions, a forged block, another state machine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ledger.attestation import (
+    Attestation,
+    BadAttestation,
+    decode_attestation,
+    validate_attestation,
+)
+from ledger.errors import DecodeError
+from node.pipeline.jetstream import ACK_TIMEOUT, StreamReader, connect, ensure_stream
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client as NatsClient
+
+log = logging.getLogger("p2pex.attestations")
+
+ATTEST_STREAM = "P2PEX_ATTEST"
+
+
+@dataclass(frozen=True, slots=True)
+class Divergence:
+    """A validator attested another block than this node's at a height."""
+
+    height: int
+    validator: bytes
+    theirs: bytes  # the hash it signed
+    ours: bytes  # this node's block hash
+
+
+class AttestationBus:
+    """Publishes this validator's attestations; collects everyone's."""
+
+    def __init__(
+        self, nc: NatsClient, subject: str, chain_id: str, validators: Collection[bytes]
+    ) -> None:
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.subject = subject
+        self.chain_id = chain_id
+        self.validators = frozenset(validators)
+        self.seen: dict[int, dict[bytes, Attestation]] = {}  # height -> validator -> attestation
+        self.ours: dict[int, bytes] = {}  # height -> this node's block hash
+        self.divergent: list[Divergence] = []
+        self._reported: set[tuple[int, bytes]] = set()
+        self._changed = asyncio.Event()
+        self._reader: StreamReader | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    async def open(
+        cls,
+        urls: Sequence[str],
+        chain_id: str,
+        validators: Collection[bytes],
+        *,
+        stream: str = ATTEST_STREAM,
+        replicas: int = 3,
+        name: str = "p2pex-attest",
+    ) -> AttestationBus:
+        """Connect, create the stream if needed, read it from its start."""
+        nc = await connect(urls, name)
+        try:
+            subject = f"{stream.lower()}.records"
+            await ensure_stream(nc.jetstream(), stream, subject, replicas)
+            self = cls(nc, subject, chain_id, validators)
+            self._reader = StreamReader(self.js, stream, subject, 1, self._received)
+            await self._reader.start()
+        except BaseException:
+            await nc.close()
+            raise
+        return self
+
+    def _received(self, seq: int, data: bytes) -> None:
+        try:
+            attestation = decode_attestation(data)
+            validate_attestation(attestation, self.chain_id, self.validators)
+        except (DecodeError, BadAttestation) as exc:
+            log.warning("ignored an attestation: %s", exc)
+            return
+        self.add(attestation)
+
+    def add(self, attestation: Attestation) -> None:
+        """Take a valid attestation into account; wake the waiters."""
+        by_validator = self.seen.setdefault(attestation.height, {})
+        by_validator.setdefault(attestation.validator, attestation)
+        self._check(attestation)
+        self._changed.set()
+
+    def _check(self, attestation: Attestation) -> None:
+        ours = self.ours.get(attestation.height)
+        if ours is None or attestation.block_hash == ours:
+            return
+        key = (attestation.height, attestation.validator)
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        divergence = Divergence(
+            attestation.height, attestation.validator, attestation.block_hash, ours
+        )
+        self.divergent.append(divergence)
+        log.error(
+            "validator %s attested block %s at height %d; this node derived %s",
+            attestation.validator.hex()[:16],
+            attestation.block_hash.hex()[:16],
+            attestation.height,
+            ours.hex()[:16],
+        )
+
+    def publish(self, attestation: Attestation) -> None:
+        """Publish our attestation (retried in the background until the stream takes it)."""
+        self.ours[attestation.height] = attestation.block_hash
+        for other in list(self.seen.get(attestation.height, {}).values()):
+            self._check(other)
+        task = asyncio.ensure_future(self._publish(attestation.to_bytes()))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _publish(self, data: bytes) -> None:
+        while True:
+            try:
+                await self.js.publish(self.subject, data, timeout=ACK_TIMEOUT)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("publishing an attestation failed, retrying: %r", exc)
+                await asyncio.sleep(0.2)
+
+    def signers(self, height: int, block_hash: bytes) -> list[Attestation]:
+        """The valid attestations of ``block_hash`` at ``height`` seen so far."""
+        found = self.seen.get(height, {}).values()
+        return [a for a in found if a.block_hash == block_hash]
+
+    async def wait_quorum(self, height: int, block_hash: bytes, quorum: int) -> list[Attestation]:
+        """Wait until ``quorum`` validators signed ``block_hash`` at ``height``; their records."""
+        while len(self.signers(height, block_hash)) < quorum:
+            self._changed.clear()
+            await self._changed.wait()
+        return self.signers(height, block_hash)
+
+    async def close(self) -> None:
+        """Stop publishing and reading; close the connection."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._reader is not None:
+            await self._reader.close()
+        with contextlib.suppress(Exception):
+            await self.nc.close()

@@ -1,0 +1,428 @@
+"""A validator: one of several nodes that order transactions on a shared JetStream log.
+
+A validator is an operator whose sequencing log is the shared stream
+(``JetStreamLog``) and whose block boundaries come from the log
+(``LogTimePolicy``: tick markers carry the time), so every validator
+derives the same blocks, byte for byte: the block signature is by the
+chain key every validator holds (Ed25519 signatures are deterministic).
+What makes a block final is not that signature but the **attestations**:
+each validator signs the hash of each block it derived with its own key
+(``ledger.attestation``) and publishes it on a second stream; a block's
+transactions are reported committed once a quorum of validators signed its
+hash. A validator whose attestation names another hash is reported
+(``status`` -> ``divergent``).
+
+Clients may submit to any validator; each validator checks and appends
+what it is sent, applies what the log holds (other validators' entries are
+checked when read), and answers ``wait_committed`` for any transaction it
+applied. A restarted validator replays its store and reads the log again
+from the position after its head block (``node.cluster.progress``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ledger.attestation import default_quorum, sign_attestation
+from ledger.attestation_store import AttestationStore
+from ledger.block import Block
+from ledger.keys import SigningKey
+from market import transactions as txn
+from market.state import Outcome
+from node.clock import Clock, SystemClock
+from node.cluster.attestations import AttestationBus
+from node.cluster.clearing import ClusterClearingRunner
+from node.cluster.progress import Progress
+from node.config import NodeConfig, load_config, parse_address
+from node.errors import ConfigError, NodeError, RequestFailed, SequencerUnavailable
+from node.keys import load_key, parse_public_key
+from node.pipeline import chain
+from node.pipeline.blocks import OpenBlock
+from node.pipeline.commits import CommitTracker
+from node.pipeline.intake import Intake
+from node.pipeline.jetstream import DEFAULT_STREAM, JetStreamLog
+from node.pipeline.log_time import LogTimePolicy, Ticker, encode_tick
+from node.pipeline.store_writer import ProcessBlockStore
+from node.roles.gc_policy import keep_pauses_short
+from node.roles.operator import Operator
+from node.roles.runner import add_run_arguments, write_port_file
+from node.roles.sched_hint import request_slice
+from node.wire.protocol import E_UNAVAILABLE
+from node.wire.server import Session
+
+log = logging.getLogger("p2pex.validator")
+
+FIRST_TICK_ATTEMPTS = 50  # ~ 50 x (publish timeout or 0.2 s): a cluster electing its leaders
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorSettings:
+    """What a validator adds to a node's configuration."""
+
+    nats_urls: tuple[str, ...]
+    validator_key: Path  # this validator's attestation key (PEM)
+    validators: tuple[bytes, ...]  # every validator's public key
+    quorum: int = 0  # 0: more than two thirds of the validators
+    log_stream: str = DEFAULT_STREAM
+    replicas: int = 3  # stream replicas
+    tick_ms: int = 0  # 0: half the block interval
+
+    def effective_quorum(self) -> int:
+        """The configured quorum, or the default for the number of validators."""
+        return self.quorum or default_quorum(len(self.validators))
+
+
+class FinalityTracker(CommitTracker):
+    """Stores blocks in order, attests each, reports it committed at quorum."""
+
+    def __init__(
+        self,
+        writer: ProcessBlockStore,
+        intake: Intake,
+        on_stored: Callable[[Block, OpenBlock], Awaitable[None]],
+        *,
+        key: SigningKey,
+        chain_id: str,
+        bus: AttestationBus,
+        quorum: int,
+        attestations: AttestationStore,
+    ) -> None:
+        super().__init__(writer, intake, on_stored)
+        self.key = key
+        self.chain_id = chain_id
+        self.bus = bus
+        self.quorum = quorum
+        self.attestations = attestations
+        self.final_height = -1
+
+    def store(self, block: Block, built: OpenBlock) -> None:
+        """Attest ``block`` at once, and start storing it.
+
+        The attestation says "this validator derived this block from the
+        log"; it does not wait for the store: the log holds the entries
+        durably, and the block is a function of them, so any validator can
+        derive it again. This node still reports its transactions committed
+        only once it stored the block itself.
+        """
+        height = block.header.height
+        self.bus.publish(sign_attestation(self.key, self.chain_id, height, block.hash))
+        super().store(block, built)
+
+    async def run(self) -> None:
+        """Wait until stored and attested by a quorum, report committed; in order."""
+        while True:
+            stored, block, built = await self.storing.get()
+            await stored
+            height = block.header.height
+            signers = await self.bus.wait_quorum(height, block.hash, self.quorum)
+            self.attestations.add(signers)
+            self.final_height = height
+            forget = self.intake.forget
+            for submission in built.submissions:
+                forget(submission)
+                submission.commit(height)
+            await self.on_stored(block, built)
+
+
+class Validator(Operator):
+    """An operator on a shared log whose blocks are final at a quorum of attestations."""
+
+    role = "validator"
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        chain_key: SigningKey,
+        clock: Clock,
+        *,
+        log: JetStreamLog,
+        bus: AttestationBus,
+        validator_key: SigningKey,
+        quorum: int,
+        validators: Sequence[bytes],
+        progress: Progress,
+        resume: tuple[int, int],
+        tick_interval: float,
+    ) -> None:
+        super().__init__(config, chain_key, clock, log)
+        self.bus = bus
+        self.validator_key = validator_key
+        self.progress = progress
+        self.policy = LogTimePolicy(config.block_interval_ms * 1_000_000, resume[1])
+        self.producer.policy = self.policy
+        self.producer.cursor = resume[0]
+        self.producer.emit = self._emit
+        self.attestation_store = AttestationStore(chain.store_file(Path(config.data_dir)))
+        self.commits = FinalityTracker(
+            self.writer,
+            self.intake,
+            self._block_stored,
+            key=validator_key,
+            chain_id=config.chain_id,
+            bus=bus,
+            quorum=quorum,
+            attestations=self.attestation_store,
+        )
+        # attestations are stored only once a block has its quorum
+        self.commits.final_height = self.attestation_store.last_height()  # see _attest_stored
+        self.clearings = ClusterClearingRunner(
+            lambda: self.state,
+            config.clearing_model,
+            self.submit_own,
+            clock=clock,
+            me=validator_key.public_key_bytes(),
+            validators=validators,
+        )
+        self.ticker = Ticker(
+            log,
+            clock,
+            tick_interval,
+            lambda: self.producer.block is not None or bool(self.intake.in_flight),
+            log_time=lambda: self.policy.log_time,
+        )
+
+    async def _attest_stored(self) -> None:
+        """Attest the stored blocks that have no attestations stored yet.
+
+        A crash between storing a block and storing its quorum leaves such
+        blocks at the head; the restarted validator does not derive them
+        again, so it attests them here (they are its own blocks) and stores
+        the quorum when it is there.
+        """
+        tracker = self.commits
+        assert isinstance(tracker, FinalityTracker)
+        attested = self.attestation_store.heights()
+        for height in (h for h in range(self.store.height) if h not in attested):
+            block_hash = self.store.block_at(height).hash
+            attestation = sign_attestation(
+                self.validator_key, self.config.chain_id, height, block_hash
+            )
+            self.bus.publish(attestation)
+            signers = await self.bus.wait_quorum(height, block_hash, tracker.quorum)
+            self.attestation_store.add(signers)
+            tracker.final_height = max(tracker.final_height, height)
+
+    def _run_submit(
+        self, session: Session, checked: tuple[txn.SignedTransaction, float]
+    ) -> asyncio.Future[Outcome]:
+        """Sequence a checked transaction; a log that cannot take it is ``unavailable``.
+
+        The client may then send the same bytes to another validator (see
+        ``node.cluster.failover``); without the mapping it would read ``internal``.
+        """
+        accepted = super()._run_submit(session, checked)
+        answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+
+        def done(future: asyncio.Future[Outcome]) -> None:
+            if answer.done():
+                return
+            if future.cancelled():
+                answer.cancel()
+                return
+            error = future.exception()
+            if isinstance(error, SequencerUnavailable):
+                answer.set_exception(RequestFailed(E_UNAVAILABLE, str(error)))
+            elif error is not None:
+                answer.set_exception(error)
+            else:
+                answer.set_result(future.result())
+
+        accepted.add_done_callback(done)
+        return answer
+
+    def _emit(self, block: Block, built: OpenBlock) -> None:
+        self.progress.record(block.header.height, built.end_position, self.policy.log_time)
+        self.commits.store(block, built)
+
+    async def start(self, host: str, port: int) -> int:
+        """Append a first tick, start the pipeline and the ticker, then listen.
+
+        The first tick is in the log before any transaction this validator
+        appends, so no block opens at log time 0 (before any tick).
+        """
+        for attempt in range(FIRST_TICK_ATTEMPTS):  # the stream may be electing its leader
+            try:
+                await self.log.append(encode_tick(self.clock.time_ns()))
+                break
+            except SequencerUnavailable:
+                if attempt == FIRST_TICK_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.2)
+        self._tasks.append(self.watch(asyncio.create_task(self.ticker.run())))
+        self._tasks.append(self.watch(asyncio.create_task(self._attest_stored())))
+        return await super().start(host, port)
+
+    async def close(self) -> None:
+        """Stop the loops, the attestation bus and the stores."""
+        await super().close()  # closes the log
+        await self.bus.close()
+        self.attestation_store.close()
+        self.progress.close()
+
+    async def h_status(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        """``status`` plus the validator's key, finality and the divergent validators seen."""
+        result = dict(await super().h_status(session, args))
+        result["validator"] = self.validator_key.public_key_bytes()
+        result["final_height"] = self.commits.final_height  # type: ignore[attr-defined]
+        result["divergent"] = [
+            [d.height, d.validator, d.theirs, d.ours] for d in self.bus.divergent[-20:]
+        ]
+        return dict(sorted(result.items()))
+
+
+async def open_validator(
+    config: NodeConfig, settings: ValidatorSettings, clock: Clock | None = None
+) -> Validator:
+    """Connect to the NATS cluster and build a validator that resumes after its stored head."""
+    clock = clock or SystemClock()
+    if config.operator_key is None:
+        msg = "a validator needs the chain key (operator_key)"
+        raise ConfigError(msg)
+    chain_key = load_key(config.operator_key)
+    validator_key = load_key(settings.validator_key)
+    if validator_key.public_key_bytes() not in settings.validators:
+        msg = "the validator key is not one of the configured validators"
+        raise ConfigError(msg)
+    data_dir = Path(config.data_dir)
+    store = chain.open_store(data_dir)
+    height = store.height
+    store.close()
+    progress = Progress(data_dir)
+    try:
+        resume = progress.resume(height)
+    except LookupError as exc:
+        progress.close()
+        raise ConfigError(str(exc)) from exc
+    name = f"p2pex-validator-{validator_key.public_key_bytes().hex()[:8]}"
+    log_ = await JetStreamLog.open(
+        settings.nats_urls,
+        start=resume[0],
+        stream=settings.log_stream,
+        replicas=settings.replicas,
+        name=name,
+    )
+    bus = await AttestationBus.open(
+        settings.nats_urls, config.chain_id, settings.validators, replicas=settings.replicas
+    )
+    tick_ms = settings.tick_ms or max(1, config.block_interval_ms // 2)
+    return Validator(
+        config,
+        chain_key,
+        clock,
+        log=log_,
+        bus=bus,
+        validator_key=validator_key,
+        quorum=settings.effective_quorum(),
+        validators=settings.validators,
+        progress=progress,
+        resume=resume,
+        tick_interval=tick_ms / 1000,
+    )
+
+
+async def serve_validator(config: NodeConfig, settings: ValidatorSettings) -> int:
+    """Run a validator until SIGTERM / SIGINT; 1 if a background loop failed."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    node = await open_validator(config, settings)
+    try:
+        host, port = parse_address(config.listen)
+        actual = await node.start(host, port)
+        if config.port_file is not None:
+            write_port_file(config.port_file, actual)
+        print(f"p2pex node ready validator {host}:{actual} height {node.store.height}", flush=True)
+        waits: list[asyncio.Task[object]] = [
+            asyncio.create_task(stop.wait()),
+            asyncio.create_task(node.fatal.wait()),
+        ]
+        if config.gc_freeze_interval_s > 0:  # as an operator process does (node.roles.runner)
+            waits.append(
+                asyncio.create_task(
+                    keep_pauses_short(config.gc_freeze_interval_s, config.gc_full_interval_s)
+                )
+            )
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in waits:
+            task.cancel()
+        return 1 if node.fatal.is_set() else 0
+    finally:
+        await node.close()
+
+
+def settings_from_args(args: argparse.Namespace) -> ValidatorSettings:
+    """The validator settings of the command line."""
+    if not args.nats or args.validator_key is None or not args.validators:
+        msg = "a validator needs --nats, --validator-key and --validators"
+        raise ConfigError(msg)
+    return ValidatorSettings(
+        nats_urls=tuple(url for url in args.nats.split(",") if url),
+        validator_key=args.validator_key,
+        validators=tuple(parse_public_key(text) for text in args.validators.split(",") if text),
+        quorum=args.quorum,
+        log_stream=args.log_stream,
+        replicas=args.replicas,
+        tick_ms=args.tick_ms,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m node.roles.validator [node flags] --nats URLS --validator-key K ...``."""
+    parser = argparse.ArgumentParser(prog="python -m node.roles.validator", description=__doc__)
+    add_run_arguments(parser)
+    parser.add_argument("--nats", help="NATS server URLs, comma-separated")
+    parser.add_argument("--validator-key", type=Path, help="this validator's attestation key")
+    parser.add_argument("--validators", help="every validator's public key (hex), comma-separated")
+    parser.add_argument("--quorum", type=int, default=0, help="attestations for finality")
+    parser.add_argument("--log-stream", default=DEFAULT_STREAM, help="the JetStream stream")
+    parser.add_argument("--replicas", type=int, default=3, help="stream replicas")
+    parser.add_argument(
+        "--tick-ms", type=int, default=0, help="tick period (0: half the block interval)"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("P2PEX_LOG", "INFO"),
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    try:
+        overrides: dict[str, Any] = {
+            "role": "operator",
+            "data_dir": args.data_dir,
+            "listen": args.listen,
+            "operator_key": args.operator_key,
+            "chain_id": args.chain_id,
+            "block_interval_ms": args.block_interval_ms,
+            "block_max_txs": args.block_max_txs,
+            "verify_workers": args.verify_workers,
+            "gc_freeze_interval_s": args.gc_freeze_interval_s,
+            "gc_full_interval_s": args.gc_full_interval_s,
+            "loop_slice_us": args.loop_slice_us,
+            "slot_length_ms": args.slot_length_ms,
+            "clearing_model": args.clearing_model,
+            "max_frame": args.max_frame,
+            "idle_timeout_s": args.idle_timeout_s,
+            "port_file": args.port_file,
+        }
+        config = load_config(args.config, overrides)
+        if config.loop_slice_us > 0:
+            request_slice(config.loop_slice_us)
+        return asyncio.run(serve_validator(config, settings_from_args(args)))
+    except NodeError as exc:
+        print(f"p2pex: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
