@@ -159,7 +159,7 @@ class HorizonResult:
             The same for heat (empty / ``None`` without heat).
         flows: ``(T, lines)`` kW, positive downstream.
         losses_kw: ``(T,)``.
-        congested: Lines over capacity, per slot.
+        overloaded: Lines over capacity, per slot.
         line_price: ``(T, lines)`` duals of hard limits (zeros without them).
         payment, penalty: ``(T, n)`` money per slot (paid > 0), as :class:`ClearingResult`.
         assets: ``(peer, asset) -> {variable: (T,) array}`` (EV values ``nan``
@@ -192,7 +192,7 @@ class HorizonResult:
     heat_trade_price: FloatArray | None
     flows: FloatArray
     losses_kw: FloatArray
-    congested: tuple[tuple[str, ...], ...]
+    overloaded: tuple[tuple[str, ...], ...]
     line_price: FloatArray
     payment: FloatArray
     penalty: FloatArray
@@ -321,7 +321,7 @@ def assemble_horizon_result(
         heat_trade_price=heat_tp,
         flows=flows,
         losses_kw=np.asarray(losses),
-        congested=tuple(tuple(net.lines[k].name for k in np.flatnonzero(row)) for row in over),
+        overloaded=tuple(tuple(net.lines[k].name for k in np.flatnonzero(row)) for row in over),
         line_price=line_price,
         payment=payment,
         penalty=penalty,
@@ -342,7 +342,7 @@ def clear_horizon(
     model: str | Model = Model.BASIC,
     *,
     line_limits: bool = False,
-    congested: tuple[tuple[str, ...], ...] | None = None,
+    penalised: tuple[tuple[str, ...], ...] | None = None,
     beta_scale: float = 1.0,
     options: Mapping[str, object] | None = None,
 ) -> HorizonResult:
@@ -353,7 +353,7 @@ def clear_horizon(
         model: ``basic``, ``loss``, ``congestion``, ``loss+congestion`` or
             ``heat`` (which uses the slots' α and β when they are non-zero).
         line_limits: Hard limits ``|flow| <= capacity`` in every slot.
-        congested: σ_t per slot; ``None`` takes each slot's signals (see
+        penalised: σ_t per slot; ``None`` takes each slot's signals (see
             :func:`horizon_congestion_procedure` to find σ).
         beta_scale: Factor on every β.
         options: Clarabel settings.
@@ -365,7 +365,7 @@ def clear_horizon(
         SolverFailed: Any other solver status.
     """
     spec = make_horizon_spec(
-        case, model, line_limits=line_limits, congested=congested, beta_scale=beta_scale
+        case, model, line_limits=line_limits, penalised=penalised, beta_scale=beta_scale
     )
     problem = build_horizon_problem(case, spec)
     return assemble_horizon_result(case, problem, spec, solve_horizon_problem(problem, options))
@@ -412,19 +412,19 @@ def horizon_congestion_procedure(
     T = case.slots
     sigma: tuple[tuple[str, ...], ...] = ((),) * T
     scale = 1.0
-    result = clear_horizon(case, m, congested=sigma, options=options)
+    result = clear_horizon(case, m, penalised=sigma, options=options)
     rounds = [result]
     order = [ln.name for ln in case.network.lines]
     for _ in range(max_rounds):
-        if not any(result.congested):
+        if not any(result.overloaded):
             break
         grown = tuple(
-            tuple(x for x in order if x in set(sigma[t]) | set(result.congested[t]))
+            tuple(x for x in order if x in set(sigma[t]) | set(result.overloaded[t]))
             for t in range(T)
         )
         if grown == sigma:
             scale *= beta_growth
         sigma = grown
-        result = clear_horizon(case, m, congested=sigma, beta_scale=scale, options=options)
+        result = clear_horizon(case, m, penalised=sigma, beta_scale=scale, options=options)
         rounds.append(result)
-    return HorizonCongestion(rounds=tuple(rounds), resolved=not any(rounds[-1].congested))
+    return HorizonCongestion(rounds=tuple(rounds), resolved=not any(rounds[-1].overloaded))

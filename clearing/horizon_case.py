@@ -78,7 +78,7 @@ class SlotSignals:
     Attributes:
         alpha_milli: Loss penalty α, 10^-3 currency/(kWh·Ω) (>= 0).
         beta_milli: Congestion penalty β, 10^-3 currency/kWh (>= 0).
-        congested: σ, the lines that set θ_ij in this slot.
+        penalised: σ, the lines that set θ_ij in this slot.
         import_tariff: Ticks per kWh the grid sells at (``None`` = its curve's ``b``).
         export_tariff: Ticks per kWh the grid buys at (``None`` = the import price);
             at most the import price.
@@ -86,7 +86,7 @@ class SlotSignals:
 
     alpha_milli: int = 0
     beta_milli: int = 0
-    congested: tuple[str, ...] = ()
+    penalised: tuple[str, ...] = ()
     import_tariff: int | None = None
     export_tariff: int | None = None
 
@@ -333,10 +333,10 @@ def validate_horizon(case: HorizonCase) -> None:
                 got=s.export_tariff,
                 want=f"<= import_tariff {s.import_tariff}",
             )
-        for line in s.congested:
+        for line in s.penalised:
             if line not in lines:
                 raise InvalidHorizon(
-                    field=f"signals[{t}].congested",
+                    field=f"signals[{t}].penalised",
                     got=line,
                     want=f"a line of the network {sorted(lines)}",
                 )

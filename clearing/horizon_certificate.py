@@ -213,7 +213,7 @@ def horizon_certificate_to_plain(cert: HorizonCertificate) -> list[PlainValue]:
         cert.slots,
         int(spec.line_limits),
         round(spec.beta_scale * SCALE),
-        [list(s) for s in spec.congested],
+        [list(s) for s in spec.penalised],
         _fix_all(cert.x),
         _fix_all(cert.y),
         _fix_all(cert.z),
@@ -245,14 +245,14 @@ def horizon_certificate_from_plain(plain: Sequence[PlainValue]) -> HorizonCertif
     if not isinstance(plain, Sequence) or len(plain) != 11:
         msg = "horizon certificate must be a list of 11 items"
         raise CertificateError(msg)
-    version, scale_exp, model, names, slots, limits, scale, congested, x, y, z = plain
+    version, scale_exp, model, names, slots, limits, scale, penalised, x, y, z = plain
     if version != PLAIN_VERSION or scale_exp != SCALE_EXP:
         msg = f"unsupported certificate version/scale {version!r}/{scale_exp!r}"
         raise CertificateError(msg)
     ok = isinstance(model, str) and all(
         isinstance(v, int) and not isinstance(v, bool) for v in (slots, limits, scale)
     )
-    if not ok or limits not in (0, 1) or not isinstance(congested, list):
+    if not ok or limits not in (0, 1) or not isinstance(penalised, list):
         msg = "certificate model must be a string; slots, line_limits, beta_scale ints"
         raise CertificateError(msg)
     try:
@@ -262,7 +262,7 @@ def horizon_certificate_from_plain(plain: Sequence[PlainValue]) -> HorizonCertif
     spec = HorizonSpec(
         model=m,
         line_limits=limits == 1,
-        congested=tuple(_strs(s, "congested lines") for s in congested),
+        penalised=tuple(_strs(s, "penalised lines") for s in penalised),
         beta_scale=int(scale) / SCALE,  # type: ignore[arg-type]
     )
     return HorizonCertificate(

@@ -70,13 +70,13 @@ class HorizonSpec:
             loss, loss+congestion and heat; β for congestion,
             loss+congestion and heat.
         line_limits: Hard limits ``|flow| <= capacity`` in every slot.
-        congested: σ_t per slot (the lines that set θ_ij).
+        penalised: σ_t per slot (the lines that set θ_ij).
         beta_scale: Factor on every β (the congestion procedure may grow it).
     """
 
     model: Model
     line_limits: bool
-    congested: tuple[tuple[str, ...], ...]
+    penalised: tuple[tuple[str, ...], ...]
     beta_scale: float = 1.0
 
 
@@ -85,7 +85,7 @@ def make_horizon_spec(
     model: str | Model = Model.BASIC,
     *,
     line_limits: bool = False,
-    congested: tuple[tuple[str, ...], ...] | None = None,
+    penalised: tuple[tuple[str, ...], ...] | None = None,
     beta_scale: float = 1.0,
 ) -> HorizonSpec:
     """Return the spec of ``model`` on ``case`` (σ_t from the signals unless given).
@@ -97,15 +97,15 @@ def make_horizon_spec(
     if m is Model.HEAT and not case.has_heat:
         msg = f"model 'heat' needs heat curves, and horizon {case.name!r} has none"
         raise InvalidOption(msg)
-    if congested is None:
-        congested = tuple(case.signal(t).congested for t in range(case.slots))
-    if len(congested) != case.slots:
-        msg = f"congested needs one tuple per slot ({case.slots}), got {len(congested)}"
+    if penalised is None:
+        penalised = tuple(case.signal(t).penalised for t in range(case.slots))
+    if len(penalised) != case.slots:
+        msg = f"penalised needs one tuple per slot ({case.slots}), got {len(penalised)}"
         raise InvalidOption(msg)
     if not (isinstance(beta_scale, int | float) and 1.0 <= beta_scale < float("inf")):
         msg = f"beta_scale must be finite and >= 1, got {beta_scale!r}"
         raise InvalidOption(msg)
-    return HorizonSpec(m, bool(line_limits), tuple(tuple(s) for s in congested), float(beta_scale))
+    return HorizonSpec(m, bool(line_limits), tuple(tuple(s) for s in penalised), float(beta_scale))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -356,7 +356,7 @@ def build_horizon_problem(case: HorizonCase, spec: HorizonSpec) -> HorizonProble
         sig = case.signal(t)
         alpha = sig.alpha_milli / 1000.0 if use_alpha else 0.0
         beta = sig.beta_milli / 1000.0 * spec.beta_scale if use_beta else 0.0
-        sigma = spec.congested[t] if use_beta else ()
+        sigma = spec.penalised[t] if use_beta else ()
         if sigma not in theta_cache:
             lines = net.line_indices(sigma)
             theta_cache[sigma] = net.pair_crosses(bus[e_src], bus[e_dst], lines)

@@ -44,16 +44,6 @@ class CongestionRound:
     losses_kw: float
     result: ClearingResult
 
-    @property
-    def sigma(self) -> tuple[str, ...]:
-        """Old name of :attr:`penalised`, kept because ``p2pex clear`` output reads it."""
-        return self.penalised
-
-    @property
-    def congested(self) -> tuple[str, ...]:
-        """Old name of :attr:`overloaded`, kept because ``p2pex clear`` output reads it."""
-        return self.overloaded
-
 
 @dataclass(frozen=True, slots=True)
 class CongestionOutcome:

@@ -44,14 +44,14 @@ class FeederPanel:
         title: The panel title (model and the penalties used).
         flows_kw: Line flows in kW (network order), positive downstream.
         loading: ``|flow| / capacity`` per line (0 for unlimited lines).
-        congested: Lines over capacity.
+        overloaded: Lines over capacity.
         losses_kw: The clearing's linear losses.
     """
 
     title: str
     flows_kw: tuple[float, ...]
     loading: tuple[float, ...]
-    congested: tuple[str, ...]
+    overloaded: tuple[str, ...]
     losses_kw: float
 
 
@@ -123,7 +123,7 @@ def feeder_panels(
                 title=f"{title}: losses {result.losses_kw:.2f} kW",
                 flows_kw=tuple(float(f) for f in flows),
                 loading=tuple(float(x) for x in loading),
-                congested=result.congested,
+                overloaded=result.overloaded,
                 losses_kw=result.losses_kw,
             )
         )
@@ -222,7 +222,7 @@ def _draw_panel(ax: Any, case: Case, panel: FeederPanel, pos: Mapping[str, Posit
     small = len(net.lines) <= LABEL_LIMIT
     segments = [(pos[net.parent_bus(li)], pos[net.child_bus(li)]) for li in range(len(net.lines))]
     loading = np.asarray(panel.loading)
-    over = np.array([ln.name in panel.congested for ln in net.lines], dtype=bool)
+    over = np.array([ln.name in panel.overloaded for ln in net.lines], dtype=bool)
     # loading 0-1 on viridis, anything over capacity in red (the colour bar's "over" end)
     cmap = matplotlib.colormaps["viridis"].with_extremes(over="red")
     widths = 1.0 + 3.0 * np.minimum(loading, 1.5)

@@ -73,7 +73,7 @@ def format_flows(case: Case, results: Sequence[ClearingResult], labels: Sequence
     for li, line in enumerate(net.lines):
         row = [line.name, f"{net.parent_bus(li)}->{net.child_bus(li)}", f"{line.capacity_kw:g}"]
         for r in results:
-            mark = "*" if line.name in r.congested else ""
+            mark = "*" if line.name in r.overloaded else ""
             row.append(f"{r.flows[li]:.1f}{mark}")
         rows.append(row)
     head = ["line", "buses", "cap kW", *labels]
@@ -134,8 +134,8 @@ def format_case_report(
     )
     outcome = congestion_procedure(case, beta=beta, clearer=clearer)
     rounds = [
-        [str(r.round), ",".join(r.sigma) or "-", f"{r.beta_scale:g}",
-         ",".join(r.congested) or "none", f"{r.losses_kw:.3f}"]
+        [str(r.round), ",".join(r.penalised) or "-", f"{r.beta_scale:g}",
+         ",".join(r.overloaded) or "none", f"{r.losses_kw:.3f}"]
         for r in outcome.rounds
     ]  # fmt: skip
     beta_used = (case.beta if beta is None else beta) * 1000.0

@@ -100,11 +100,6 @@ class ClearingResult:
             model=self.model, names=self.names, spec=self.spec, solution=self.solution
         )
 
-    @property
-    def congested(self) -> tuple[str, ...]:
-        """Old name of :attr:`overloaded`, kept: the demo's and ``p2pex clear``'s output read it."""
-        return self.overloaded
-
     def trade(self, seller: str, buyer: str) -> float:
         """Return P_{seller, buyer} in kW."""
         return float(self.trades[self.names.index(seller), self.names.index(buyer)])

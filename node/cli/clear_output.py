@@ -41,7 +41,7 @@ def result_to_plain(case: Any, result: Any) -> dict[str, Any]:
     return {
         "model": result.model,
         "losses_kw": float(result.losses_kw),
-        "congested": list(result.congested),
+        "congested": list(result.overloaded),
         "welfare": float(result.welfare),
         "peers": peers,
         "trades": trades,

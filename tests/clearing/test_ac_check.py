@@ -44,7 +44,7 @@ def test_ac_losses_agree_with_the_linear_losses(reference, model, alpha):
 def test_ac_check_reports_the_congested_lines(reference):
     result = clear(reference, "basic")
     check = ac_check(reference, result)
-    assert set(check.overloaded) == set(result.congested) == {"L6", "L9"}
+    assert set(check.overloaded) == set(result.overloaded) == {"L6", "L9"}
     text = format_ac_check(reference, check, "basic")
     assert "AC check (basic)" in text and "lines over their limit in AC: L6, L9" in text
     # summary, the note on overloaded lines, table head and rule, one row per line

@@ -350,7 +350,7 @@ def test_congestion_procedure_runs_on_the_aggregate_clearer():
     clearer = AggregateClearer()
     got = congestion_procedure(case, "congestion", clearer=clearer)
     ref = congestion_procedure(case, "congestion", clearer=Clearer())
-    assert [r.sigma for r in got.rounds] == [r.sigma for r in ref.rounds]
+    assert [r.penalised for r in got.rounds] == [r.penalised for r in ref.rounds]
     assert got.resolved == ref.resolved
     assert got.final.objective == pytest.approx(ref.final.objective, rel=1e-6)
     assert clearer.last is not None and clearer.last.result is got.final

@@ -62,8 +62,8 @@ def assert_same_as_single_slot(case: Case, model: str, **kw: object) -> None:
     horizon = horizon_from_case(case)
     one = clear(case, model, **kw)  # type: ignore[arg-type]
     hkw: dict[str, object] = {}
-    if kw.get("congested"):
-        hkw["congested"] = (kw["congested"],)
+    if kw.get("penalised"):
+        hkw["penalised"] = (kw["penalised"],)
     if kw.get("line_limits"):
         hkw["line_limits"] = True
     many = clear_horizon(horizon, model, **hkw)  # type: ignore[arg-type]
@@ -86,11 +86,11 @@ def assert_same_as_single_slot(case: Case, model: str, **kw: object) -> None:
     [
         ("basic", {}),
         ("loss", {}),
-        ("congestion", {"congested": ("L6", "L9")}),
-        ("loss+congestion", {"congested": ("L6",)}),
+        ("congestion", {"penalised": ("L6", "L9")}),
+        ("loss+congestion", {"penalised": ("L6",)}),
         # the horizon's heat model takes the slot's α and β signals, so the
         # single-slot call names them
-        ("heat", {"alpha": 0.005, "beta": 0.005, "congested": ()}),
+        ("heat", {"alpha": 0.005, "beta": 0.005, "penalised": ()}),
         ("basic", {"line_limits": True}),
     ],
 )
@@ -116,7 +116,7 @@ def test_one_slot_congestion_procedure_is_todays() -> None:
     many = horizon_congestion_procedure(horizon_from_case(case), "congestion")
     assert len(many.rounds) == len(one.rounds)
     assert many.resolved == one.resolved
-    assert many.final.spec.congested == (one.rounds[-1].sigma,)
+    assert many.final.spec.penalised == (one.rounds[-1].penalised,)
     assert many.final.objective == pytest.approx(one.final.objective, rel=1e-7)
 
 
@@ -652,11 +652,11 @@ def test_congestion_procedure_over_the_day() -> None:
     out = horizon_congestion_procedure(case, "loss+congestion")
     assert len(out.rounds) >= 2
     first, last = out.rounds[0], out.final
-    assert any(first.congested) and set(last.spec.congested[0]) <= {"L1", "L2"}
+    assert any(first.overloaded) and set(last.spec.penalised[0]) <= {"L1", "L2"}
     # σ only grows, slot by slot
     for a, b in zip(out.rounds[1:], out.rounds[2:], strict=False):
         for t in range(case.slots):
-            assert set(a.spec.congested[t]) <= set(b.spec.congested[t])
+            assert set(a.spec.penalised[t]) <= set(b.spec.penalised[t])
     assert np.abs(last.flows[:, 1]).max() <= np.abs(first.flows[:, 1]).max() + 1e-9
     assert check_horizon_certificate(case, last.certificate).ok
 

@@ -81,7 +81,7 @@ def test_matpower_case_converts_units_and_costs():
 def test_matpower_case_clears_end_to_end():
     case = case_from_matpower(RADIAL6)
     r = cleared_consistently(case)
-    assert r.congested == ("L4",)  # 160 kW of load behind L4 (70 kW) minus gen3's 80 kW
+    assert r.overloaded == ("L4",)  # 160 kW of load behind L4 (70 kW) minus gen3's 80 kW
     outcome = congestion_procedure(case, beta=0.05)
     assert outcome.resolved
 

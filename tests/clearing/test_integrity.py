@@ -186,7 +186,7 @@ def test_overloaded_and_penalised_are_different_names():
     assert last.penalised == ("L6", "L9") == last.result.spec.penalised
     assert last.overloaded == () == last.result.overloaded
     # read-only aliases the demo and the report output still read
-    assert (last.sigma, last.congested, last.result.congested) == (("L6", "L9"), (), ())
+    assert (last.penalised, last.overloaded, last.result.overloaded) == (("L6", "L9"), (), ())
 
 
 def test_heat_honours_the_case_tariff():

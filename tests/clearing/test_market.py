@@ -108,7 +108,7 @@ def test_hard_line_limits_and_their_duals():
     assert r.penalty[0] == pytest.approx(0.8 * 40.0, abs=1e-2)
     assert_certified(case, r)
     free = clear(case, "basic")
-    assert free.congested == ("L1",)
+    assert free.overloaded == ("L1",)
     assert free.line_price[0] == 0.0
 
 

@@ -25,7 +25,7 @@ def test_plotted_data_follows_the_model(reference):
     basic = feeder_panels(reference, asked_clearings(reference, model="basic"))
     loss = feeder_panels(reference, asked_clearings(reference, model="loss", alpha=0.03))
     assert basic[0].title.startswith("basic:") and "alpha = 30e-3" in loss[0].title
-    assert basic[0].congested == ("L6", "L9") and loss[0].congested == ()
+    assert basic[0].overloaded == ("L6", "L9") and loss[0].overloaded == ()
     assert not np.allclose(basic[0].flows_kw, loss[0].flows_kw)
     everything = asked_clearings(reference, model="all", beta=0.005)
     assert [t for t, _ in everything] == ["basic P2P", "after beta = 5e-3"]

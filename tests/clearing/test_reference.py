@@ -48,7 +48,7 @@ def test_basic_market_prefers_the_cheap_main_grid_and_congests_lines(case, clear
     sold = basic.trades.sum(axis=1)
     grid = case.names.index("G20")
     assert sold[grid] == sold.max()  # table 12.1: most buildings buy from the grid
-    assert set(basic.congested) == {"L6", "L9"}  # "lines 6 and 9 were congested"
+    assert set(basic.overloaded) == {"L6", "L9"}  # "lines 6 and 9 were congested"
     assert check_certificate(case, basic.certificate).ok
 
 
@@ -56,7 +56,7 @@ def test_pool_losses_are_well_above_basic_p2p_losses(case, clearer):
     pool = pool_dispatch(case, clearer=clearer)
     basic = clear(case, "basic", clearer=clearer)
     assert pool.losses_kw > 2.0 * basic.losses_kw  # table 12.2: 110.76 vs 26.95
-    assert set(pool.congested) >= {"L6", "L9"}  # congested in both structures
+    assert set(pool.overloaded) >= {"L6", "L9"}  # congested in both structures
 
 
 def test_losses_do_not_increase_with_alpha(case, clearer):
@@ -68,9 +68,9 @@ def test_losses_do_not_increase_with_alpha(case, clearer):
 def test_congestion_of_the_basic_case_is_removed_with_beta(case, clearer):
     outcome = congestion_procedure(case, beta=0.005, beta_growth=1.0, clearer=clearer)
     first, last = outcome.rounds[0], outcome.rounds[-1]
-    assert set(first.congested) == {"L6", "L9"}
-    assert outcome.resolved and last.congested == ()
-    assert last.sigma == ("L6", "L9")
+    assert set(first.overloaded) == {"L6", "L9"}
+    assert outcome.resolved and last.overloaded == ()
+    assert last.penalised == ("L6", "L9")
     assert len(outcome.rounds) == 2  # one round with beta = 5e-3 suffices, as in the chapter
     after = last.result
     caps = case.network.capacities()

@@ -13,11 +13,16 @@ from orderbook.events import (
     Cancelled,
     CancelReason,
     Expired,
+    GridTrade,
     InstrumentClosed,
     InstrumentOpened,
+    LineBlocked,
+    ModeSet,
     Rejected,
     RejectReason,
     Trade,
+    TradeDecided,
+    TradePending,
 )
 from orderbook.types import Instrument, Product, Side
 
@@ -35,6 +40,13 @@ ONE_OF_EACH = [
     Amended(SLOT_1, 3, "bb", 1500, 90, 1490, 100, False),
     InstrumentOpened(HEAT_7),
     InstrumentClosed(SLOT_1),
+    # the grid modes' events (a line of None: no line cut the trade)
+    GridTrade(SLOT_1, 1, 4, "aa", "bb", 1490, 100, 400, 0, Side.BID, 30, 20, None),
+    GridTrade(SLOT_1, 1, 5, "aa", "cc", 1490, 50, 350, 0, Side.BID, 0, 0, 3),
+    LineBlocked(SLOT_1, 1, 6, 3),
+    ModeSet(SLOT_1, 3),
+    TradePending(SLOT_1, 0, 1, 4, 100),
+    TradeDecided(SLOT_1, 0, False, "deadline"),
 ]
 
 
