@@ -325,7 +325,8 @@ def wait_for_clearing(capsys, node: str, slot: int) -> dict:
 
 @pytest.mark.slow  # a real operator process
 def test_from_keys_to_a_cleared_slot_with_the_cli_alone(make_net, tmp_path, capsys):
-    net = make_net(replicas=0)
+    # the basic model, whose payments balance exactly (the default reference is penalised)
+    net = make_net(replicas=0, operator_args=("--clearing-model", "basic"))
     node = net.operator.address
     operator_key = str(net.operator_key)
     keys = {}
