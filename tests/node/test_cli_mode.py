@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from clearing import load_reference_case
+from ledger.keys import save_signing_key
 from market.grid_terms import slot_mode
 from market.units import Units
 from node.cli.main import main
+from tests.node.conftest import peer_key
 
 
 def printed(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
@@ -50,3 +53,40 @@ def test_bad_line_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["operator", "mode", "--case", "reference", "--print", "--slot", "1", "--mode", "3"]
     assert main([*argv, "--penalised", "L99"]) != 0
     assert "unknown line 'L99'" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # a real operator process
+def test_a_mode_3_slot_set_from_the_cli_prices_in_the_charges(
+    make_net: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    net = make_net(replicas=0)
+    node = net.operator.address
+    keys = {}
+    for n, name in enumerate(("seller", "buyer")):
+        keys[name] = str(tmp_path / f"{name}.pem")
+        save_signing_key(peer_key(n + 40), Path(keys[name]))
+    s, b = ["--node", node, "--key", keys["seller"]], ["--node", node, "--key", keys["buyer"]]
+    assert main(["register", *s, "--name", "S", "--bus", "4", "--role", "producer"]) == 0
+    assert main(["register", *b, "--name", "B", "--bus", "9", "--role", "consumer"]) == 0
+    op = ["--node", node, "--key", str(net.operator_key)]
+    mode = ["--slot", "3", "--mode", "3", "--case", "reference", "--penalised", "L6", "--wait"]
+    assert main(["operator", "mode", *op, *mode]) == 0
+    # bus 4 -> bus 9: R = 13.142 ohm (x 0.005 USD = 657 ticks) + beta across L6 (50): 707 each
+    order = ["order", "place", "--slot", "3", "--quantity", "2000"]
+    assert main([*order, *s, "--side", "ask", "--price", "1000"]) == 0
+    # 1500 - 707 < 1000 + 707: a plain CDA would trade, mode 3 does not
+    assert main([*order, *b, "--side", "bid", "--price", "1500", "--wait"]) == 0
+    capsys.readouterr()
+
+    def book() -> dict[str, Any]:
+        assert main(["book", "--node", node, "--slot", "3", "--json"]) == 0
+        depth: dict[str, Any] = json.loads(capsys.readouterr().out)
+        return depth
+
+    assert book()["asks"] == [[1000, 2000]]
+    assert book()["bids"] == [[1500, 2000]]
+    # 2500 - 707 >= 1000 + 707: it trades
+    bid = ["order", "place", "--slot", "3", "--quantity", "1000", "--price", "2500", "--wait"]
+    assert main([*bid, *b, "--side", "bid"]) == 0
+    capsys.readouterr()
+    assert book()["asks"] == [[1000, 1000]]
