@@ -3,19 +3,24 @@
 The demo starts an operator and two replicas as separate processes on
 127.0.0.1, publishes the 11-bus feeder and the tariff, registers the 20 peers
 of the reference case (11 consumers, 8 producers and the main grid G20),
-and then, for each delivery slot:
+each with its technology label, and then, for each delivery slot:
 
+0. the operator sets the slot's operation mode (12.2.2; slot k in mode
+   ``(k - 1) % 4 + 1``) with the grid terms of ``market.grid_terms``;
 1. every peer declares its cost or utility curve for the slot (the curves
    vary from slot to slot: PV output and demand move with a seeded factor);
 2. scripted agents sign and submit truthful order ladders derived from those
-   curves (``node.demo.agents``), spread over the three nodes, so replicas
-   forward writes to the operator;
+   curves (``node.demo.agents``; in mode 1 consumers bid green-only for the
+   tail of their ladder), spread over the three nodes, so replicas forward
+   writes to the operator;
 3. the operator closes the slot (gate closure), its worker process solves the
-   chapter's basic model over the declared curves and publishes the rounded
-   settlements with their optimality certificate, which every replica checks;
+   mode's reference clearing (the penalised model; with hard line limits in
+   mode 4) over the declared curves and publishes the rounded settlements
+   with their optimality certificate, which every replica checks;
 4. the demo prints the CDA's trades, the reference clearing (trade matrix as
-   in table 12.1, prices, losses, congested lines) and the CDA's allocative
-   efficiency against it.
+   in table 12.1, prices, losses, congested lines), the CDA's allocative
+   efficiency against it, and one line saying what the mode changed: charges
+   paid to the DSO, line overloads and losses of the CDA's outcome.
 
 It ends by checking that the three nodes hold the identical chain (same head
 hash) and that a full audit of each node's stored chain passes, stops every
