@@ -92,6 +92,59 @@ def run_close(args: argparse.Namespace) -> int:
         )
 
 
+def mode_payload(args: argparse.Namespace) -> txn.SetSlotMode:
+    """The ``SetSlotMode`` of ``--case``'s feeder and tariff (``market.grid_terms``).
+
+    Raises:
+        ConfigError: an unreadable case, or grid terms that cannot be computed.
+    """
+    from market.grid_terms import InvalidGridTerms, slot_mode
+    from market.units import Units
+
+    case = load_case_file(args.case)
+    penalised = [x for x in (args.penalised or "").split(",") if x]
+    try:
+        return slot_mode(
+            case.network,
+            product=args.product,
+            slot=args.slot,
+            mode=args.mode,
+            alpha=case.alpha,
+            beta=case.beta,
+            penalised=penalised,
+            units=Units(case.tick, case.slot_hours),
+            approval=args.approval,
+        )
+    except InvalidGridTerms as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def run_mode(args: argparse.Namespace) -> int:
+    """Set a slot's operation mode with its grid terms (``SetSlotMode``)."""
+    payload = mode_payload(args)
+    if args.print:
+        output.print_json(
+            {
+                "product": payload.product,
+                "slot": payload.slot,
+                "mode": payload.mode,
+                "buses": payload.buses,
+                "parent": list(payload.parent),
+                "capacity": list(payload.capacity),
+                "base_flow": list(payload.base_flow),
+                "seller_charge": list(payload.seller_charge),
+                "buyer_charge": list(payload.buyer_charge),
+                "distance": list(payload.distance),
+                "approval": payload.approval,
+            }
+        )
+        return 0
+    what = f"{args.product} slot {args.slot} in mode {args.mode}"
+    with connect(args, signed=True) as client:
+        done = client.submit(payload)
+        return report_submitted(client, done, wait=args.wait, what=what)
+
+
 def add_operator_command(commands: SubParsers) -> None:
     """Register ``p2pex operator network | tariff | close``."""
     parser = commands.add_parser(
@@ -153,6 +206,34 @@ def add_operator_command(commands: SubParsers) -> None:
     close.add_argument("--slot", type=int, required=True, help="delivery slot index")
     close.add_argument("--wait", action="store_true", help="wait until committed")
     close.set_defaults(handler=run_close)
+
+    mode = sub.add_parser(
+        "mode",
+        help="set a slot's operation mode and its grid terms (SetSlotMode)",
+        formatter_class=formatter(),
+        description="Set the DSO's operation mode of one slot (12.2.2): 1 preferences "
+        "(R_ij in milliohm for max-distance preferences), 2 bids and offers (the plain "
+        "CDA), 3 price signals (each side pays alpha R_ij + beta theta_ij per kWh at the "
+        "case's tariff, theta on the --penalised lines), 4 line validation (every match "
+        "checked against the feeder's line capacities). The terms are computed from the "
+        "case's feeder; see docs/modes.md.",
+    )
+    node_flag(mode, key=True, key_help=OPERATOR_KEY_HELP)
+    mode.add_argument("--product", default="electricity", choices=PRODUCTS, help="what is traded")
+    mode.add_argument("--slot", type=int, required=True, help="delivery slot index")
+    mode.add_argument("--mode", type=int, required=True, choices=(1, 2, 3, 4), help="1-4")
+    mode.add_argument(
+        "--case", metavar="FILE", required=True, help="a clearing case JSON, or 'reference'"
+    )
+    mode.add_argument(
+        "--penalised", metavar="LINES", help="mode 3: comma-separated congested lines (theta)"
+    )
+    mode.add_argument(
+        "--approval", action="store_true", help="mode 4: every match waits for DecideTrade"
+    )
+    mode.add_argument("--print", action="store_true", help="print the payload, submit nothing")
+    mode.add_argument("--wait", action="store_true", help="wait until committed")
+    mode.set_defaults(handler=run_mode)
     add_money_operator_commands(sub)
 
     def usage(_args: argparse.Namespace) -> int:

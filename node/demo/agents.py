@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from market.units import Units
@@ -38,6 +38,7 @@ class OrderIntent:
     side: str
     price: int  # ticks per kWh
     quantity: int  # Wh
+    technologies: str = ""  # mode 1: the counterparty labels it accepts ("": any)
 
 
 def marginal_price(peer: Peer, power_kw: float) -> float:
@@ -107,6 +108,67 @@ def interleave(ladders: Iterable[Sequence[OrderIntent]], seed: int) -> list[Orde
     return out
 
 
+GREEN = "pv,wind,battery"  # what a green-only order accepts (mode 1)
+
+
+def technologies(case: Case) -> dict[str, str]:
+    """The technology label each peer of the case declares (mode 1).
+
+    The chapter's case has no labels: the main grid is ``grid``, consumers
+    are ``load``, and of the producers the cheaper half (by marginal cost
+    ``b``) is PV and the rest CHP, as in the chapter's community.
+    """
+    producers = sorted((p for p in case.peers if p.role.value == "producer"), key=lambda p: p.b)
+    pv = {p.name for p in producers[: len(producers) // 2]}
+    labels = {}
+    for peer in case.peers:
+        if peer.role.value == "grid":
+            labels[peer.name] = "grid"
+        elif not peer.is_producer:
+            labels[peer.name] = "load"
+        else:
+            labels[peer.name] = "pv" if peer.name in pv else "chp"
+    return labels
+
+
+def green_tail(orders: Sequence[OrderIntent], share: float) -> list[OrderIntent]:
+    """The ladder with its last (least valuable) ``share`` of bids green-only (mode 1)."""
+    keep = len(orders) - round(len(orders) * share)
+    return [
+        o if k < keep or o.side != BID else replace(o, technologies=GREEN)
+        for k, o in enumerate(orders)
+    ]
+
+
+def line_overloads(case: Case, power_kw: Mapping[str, float]) -> list[tuple[str, float, float]]:
+    """Lines whose flow (recomputed from the peers' net power) exceeds capacity.
+
+    Returns ``(line, |flow| kW, capacity kW)`` for each overloaded line.
+    """
+    import numpy as np
+
+    net = case.network
+    buses = net.bus_indices(net.bus_of(p.name) for p in case.peers)
+    injection = np.array([power_kw.get(p.name, 0.0) for p in case.peers])
+    flows = net.peer_flows(buses, injection)
+    caps = net.capacities()
+    return [
+        (line.name, float(abs(f)), float(c))
+        for line, f, c in zip(net.lines, flows, caps, strict=True)
+        if abs(f) > c + 1e-6
+    ]
+
+
+def losses_kw(case: Case, power_kw: Mapping[str, float]) -> float:
+    """Line losses (kW) of the flows the peers' net power gives."""
+    import numpy as np
+
+    net = case.network
+    buses = net.bus_indices(net.bus_of(p.name) for p in case.peers)
+    injection = np.array([power_kw.get(p.name, 0.0) for p in case.peers])
+    return net.losses_kw(net.peer_flows(buses, injection))
+
+
 def surplus(case: Case, power_kw: Mapping[str, float]) -> float:
     """Social welfare of an allocation: minus the chapter's objective without the constants c.
 
@@ -131,6 +193,52 @@ def cda_power(
         power[seller] = power.get(seller, 0.0) + kw
         power[buyer] = power.get(buyer, 0.0) - kw
     return power
+
+
+def grid_penalty(
+    case: Case,
+    trades: Iterable[tuple[str, str, int]],
+    *,
+    slot_hours: float,
+    penalised: Sequence[str],
+) -> float:
+    """The chapter's grid penalty of bilateral trades (12.12, 12.16), currency per hour.
+
+    ``sum_ij (alpha R_ij + beta theta_ij) |P_ij|`` over both sides of every
+    trade ``(seller, buyer, Wh)``, at the case's alpha and beta, theta on the
+    ``penalised`` lines: the term the penalised reference clearing minimises
+    besides the peers' costs.
+    """
+    import numpy as np
+
+    net = case.network
+    lines = net.line_indices(penalised)
+    total = 0.0
+    for seller, buyer, wh in trades:
+        s, b = net.bus_indices([net.bus_of(seller), net.bus_of(buyer)])
+        pair_a, pair_b = np.array([s]), np.array([b])
+        weight = case.alpha * float(net.pair_resistance(pair_a, pair_b)[0])
+        weight += case.beta * float(net.pair_crosses(pair_a, pair_b, lines)[0])
+        total += 2 * weight * wh / 1000.0 / slot_hours
+    return total
+
+
+def net_efficiency(
+    case: Case,
+    achieved: Mapping[str, float],
+    achieved_penalty: float,
+    optimal: Mapping[str, float],
+    optimal_penalty: float,
+) -> float:
+    """Welfare net of the grid penalties as a share of the reference's (1.0 = efficient).
+
+    The measure the penalised reference is optimal for, so a CDA that
+    ignores the grid cannot beat it by overloading lines or wasting power.
+    """
+    best = surplus(case, optimal) - optimal_penalty
+    if best <= 0:
+        return 1.0
+    return (surplus(case, achieved) - achieved_penalty) / best
 
 
 def allocative_efficiency(

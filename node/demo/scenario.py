@@ -3,19 +3,24 @@
 The demo starts an operator and two replicas as separate processes on
 127.0.0.1, publishes the 11-bus feeder and the tariff, registers the 20 peers
 of the reference case (11 consumers, 8 producers and the main grid G20),
-and then, for each delivery slot:
+each with its technology label, and then, for each delivery slot:
 
+0. the operator sets the slot's operation mode (12.2.2; slot k in mode
+   ``(k - 1) % 4 + 1``) with the grid terms of ``market.grid_terms``;
 1. every peer declares its cost or utility curve for the slot (the curves
    vary from slot to slot: PV output and demand move with a seeded factor);
 2. scripted agents sign and submit truthful order ladders derived from those
-   curves (``node.demo.agents``), spread over the three nodes, so replicas
-   forward writes to the operator;
+   curves (``node.demo.agents``; in mode 1 consumers bid green-only for the
+   tail of their ladder), spread over the three nodes, so replicas forward
+   writes to the operator;
 3. the operator closes the slot (gate closure), its worker process solves the
-   chapter's basic model over the declared curves and publishes the rounded
-   settlements with their optimality certificate, which every replica checks;
+   mode's reference clearing (the penalised model; with hard line limits in
+   mode 4) over the declared curves and publishes the rounded settlements
+   with their optimality certificate, which every replica checks;
 4. the demo prints the CDA's trades, the reference clearing (trade matrix as
-   in table 12.1, prices, losses, congested lines) and the CDA's allocative
-   efficiency against it.
+   in table 12.1, prices, losses, congested lines), the CDA's allocative
+   efficiency against it, and one line saying what the mode changed: charges
+   paid to the DSO, line overloads and losses of the CDA's outcome.
 
 It ends by checking that the three nodes hold the identical chain (same head
 hash) and that a full audit of each node's stored chain passes, stops every
@@ -40,8 +45,14 @@ from node.demo.agents import (
     OrderIntent,
     allocative_efficiency,
     cda_power,
+    green_tail,
+    grid_penalty,
     interleave,
     ladder,
+    line_overloads,
+    losses_kw,
+    net_efficiency,
+    technologies,
 )
 from node.errors import NodeError
 
@@ -50,6 +61,9 @@ GRID_PEER = "G20"  # the main grid's peer in the chapter's case: it delivers wha
 OPENING_BALANCE = 10_000_000_000  # tick*Wh deposited per peer (100 USD at the case's tick)
 IMPORT_PRICE = 2_000  # ticks per kWh: the demo's grid import tariff (0.20 USD/kWh)
 EXPORT_PRICE = 500  # ticks per kWh: the demo's grid export tariff (0.05 USD/kWh)
+REFERENCE_MODEL = "loss+congestion"  # the operator's default reference (node config)
+MODE_NAMES = {1: "preferences", 2: "bids and offers", 3: "DSO price signals", 4: "line validation"}
+GREEN_SHARE = 0.5  # mode 1: the share of each consumer's ladder bid green-only
 EXIT_OK = 0
 EXIT_FAILED = 1
 
@@ -66,7 +80,13 @@ def add_demo_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
             "gate closure, and check that all nodes hold the same verified chain."
         ),
     )
-    parser.add_argument("--slots", type=int, default=3, help="delivery slots to trade (default 3)")
+    parser.add_argument(
+        "--slots",
+        type=int,
+        default=4,
+        help="delivery slots to trade; slot k runs in the DSO's operation mode (k - 1) %% 4 + 1 "
+        "(default 4: one slot in each mode)",
+    )
     parser.add_argument(
         "--steps", type=int, default=4, help="orders in each agent's ladder per slot (default 4)"
     )
@@ -226,13 +246,22 @@ class Demo:
             )
         for client, sub in pending:
             client.wait_committed(sub.tx_id)
+        labels = technologies(case)
+        pending = [
+            (client, client.submit(txn.DeclareTechnology(labels[name])))
+            for name, client in self.clients.items()
+        ]
+        for client, sub in pending:
+            client.wait_committed(sub.tx_id)
         self.open_accounts(admin, addresses)
         consumers = sum(not p.is_producer for p in case.peers)
         self.progress(
             f"registered {len(case.peers)} peers ({consumers} consumers, "
             f"{len(case.peers) - consumers} producers incl. the main grid G20), "
-            f"clients spread over {len(addresses)} nodes"
+            f"clients spread over {len(addresses)} nodes; each declared its technology"
         )
+        self.cursor = 0  # the next block height whose trades are not read yet
+        self.mode_lines: list[str] = []
 
         rng = random.Random(self.seed)
         ok = True
@@ -246,6 +275,9 @@ class Demo:
             "CDA allocative efficiency per slot: "
             + ", ".join(f"slot {s}: {e:.1%}" for s, e in enumerate(efficiencies, 1))
         )
+        self.say("What each slot's operation mode changed:")
+        for line in self.mode_lines:
+            self.say(line)
         for client in self.clients.values():
             client.close()
         admin.close()
@@ -270,8 +302,10 @@ class Demo:
 
         case = self.slot_case(slot, rng)
         tick = case.tick
+        mode = (slot - 1) % 4 + 1
         self.say("")
-        self.say(f"=== delivery slot {slot} ===")
+        self.say(f"=== delivery slot {slot}: mode {mode}, {MODE_NAMES[mode]} ===")
+        self.publish_mode(admin, case, slot, mode)
         last: dict[str, Any] = {}
         for peer in case.peers:
             a, b, c, q_min, q_max = Units(tick, case.slot_hours).curve_to_ledger(
@@ -284,6 +318,8 @@ class Demo:
         ladders = [
             ladder(p, tick=tick, slot_hours=case.slot_hours, steps=self.steps) for p in case.peers
         ]
+        if mode == 1:  # consumers bid green-only for the tail of their ladder
+            ladders = [green_tail(orders, GREEN_SHARE) for orders in ladders]
         orders = interleave(ladders, seed=rng.randrange(2**32))
         for order in orders:
             last[order.peer] = self.place(order, slot)
@@ -301,7 +337,9 @@ class Demo:
         )
 
         # The CDA's outcome, from the committed trades.
-        trades = [t for t in admin.trades() if t["product"] == PRODUCT and t["slot"] == slot]
+        trades = [
+            t for t in self.read_trades(admin) if t["product"] == PRODUCT and t["slot"] == slot
+        ]
         flows = self.cda_flows(case, trades)
         volume = sum(t["quantity"] for t in trades)
         self.say(f"CDA: {len(trades)} trades, {volume / 1000:.1f} kWh")
@@ -315,7 +353,8 @@ class Demo:
         self.say(format_trade_matrix(case, flows, "CDA trades (kW per producer and consumer)"))
 
         # The reference outcome: the model the operator solved (its default, the penalised QP).
-        reference = clear(case, "loss+congestion")  # what the operator solved (its default)
+        # what the operator solved: its default, with hard line limits in mode 4
+        reference = clear(case, REFERENCE_MODEL, line_limits=mode == 4)
         self.say("")
         self.say(format_trade_matrix(case, reference.trades, "Reference clearing (table 12.1, kW)"))
         peer_prices = "  ".join(
@@ -326,20 +365,24 @@ class Demo:
         self.say(f"reference losses {reference.losses_kw:.3f} kW; overloaded lines: {congested}")
 
         ok = self.check_settlements(case, reference, settlements)
-        achieved = cda_power(
-            ((self.seller(t), self.buyer(t), t["quantity"]) for t in trades),
-            slot_hours=case.slot_hours,
-            case=case,
+        legs = [(self.seller(t), self.buyer(t), t["quantity"]) for t in trades]
+        achieved = cda_power(legs, slot_hours=case.slot_hours, case=case)
+        optimal = {n: float(reference.injection[i]) for i, n in enumerate(case.names)}
+        gross = allocative_efficiency(case, achieved, optimal)
+        penalty = grid_penalty(
+            case, legs, slot_hours=case.slot_hours, penalised=reference.spec.penalised
         )
-        # Allocative efficiency is surplus over the most surplus there is: the
-        # unpenalised optimum (the penalised reference gives some up for the grid).
-        best = clear(case, "basic")
-        optimal = {n: float(best.injection[i]) for i, n in enumerate(case.names)}
-        efficiency = allocative_efficiency(case, achieved, optimal)
+        efficiency = net_efficiency(
+            case, achieved, penalty, optimal, float(reference.penalty.sum())
+        )
         self.say(
-            f"CDA allocative efficiency against the reference: {efficiency:.1%} "
-            "(of the surplus of the unpenalised optimum)"
+            f"CDA allocative efficiency against the reference: {efficiency:.1%} (welfare net of "
+            f"the grid's loss and congestion penalties; before them {gross:.1%})"
         )
+        self.mode_lines.append(
+            self.mode_line(case, slot, mode, trades, achieved, (efficiency, gross))
+        )
+        self.say(self.mode_lines[-1])
         ok = self.settle(admin, case, slot, trades, rng) and ok
         return efficiency, ok
 
@@ -429,8 +472,121 @@ class Demo:
         return ok
 
     def place(self, order: OrderIntent, slot: int) -> Any:
-        return self.clients[order.peer].place_order(
-            PRODUCT, slot, order.side, order.price, order.quantity
+        client = self.clients[order.peer]
+        if not order.technologies:
+            return client.place_order(PRODUCT, slot, order.side, order.price, order.quantity)
+        from market import transactions as txn
+
+        return client.submit(
+            txn.PlacePreferredOrder(
+                PRODUCT,
+                slot,
+                order.side,
+                order.price,
+                order.quantity,
+                "GTC",
+                0,
+                False,
+                "",
+                client._peek_nonce(),
+                order.technologies,
+                b"",
+                b"",
+                -1,
+            )
+        )
+
+    # -- operation modes -----------------------------------------------------------------------
+
+    def publish_mode(self, admin: Any, case: Any, slot: int, mode: int) -> Any:
+        """The operator publishes the slot's mode with its grid terms (``market.grid_terms``).
+
+        Mode 3 charges the case's alpha and beta, theta on the lines the
+        unpenalised clearing of the slot overloads (the DSO's congestion
+        forecast); mode 4 validates against the feeder's capacities.
+        """
+        from clearing import clear
+        from market.grid_terms import slot_mode
+        from market.units import Units
+
+        penalised = clear(case, "basic").overloaded if mode == 3 else ()
+        self.penalised = tuple(penalised)
+        terms = slot_mode(
+            case.network,
+            product=PRODUCT,
+            slot=slot,
+            mode=mode,
+            alpha=case.alpha,
+            beta=case.beta,
+            penalised=penalised,
+            units=Units(case.tick, case.slot_hours),
+        )
+        admin.wait_committed(admin.submit(terms).tx_id)
+        what = {
+            1: "peers' technologies; consumers bid green-only for part of their ladder",
+            2: "the plain CDA",
+            3: f"charges alpha R_ij + beta theta_ij (alpha {case.alpha}, beta {case.beta}, "
+            f"penalised lines: {', '.join(penalised) or 'none'})",
+            4: "every match checked against the feeder's line capacities",
+        }[mode]
+        self.progress(f"slot {slot}: operator set mode {mode} ({what})")
+        return terms
+
+    def read_trades(self, admin: Any) -> list[dict[str, Any]]:
+        """The trades (plain and grid) of the blocks stored since the last read.
+
+        Read from the blocks themselves: they carry a grid trade's charges.
+        """
+        from ledger.block import decode_block
+        from ledger.results import GridTradeRecord, TradeRecord, decode_result
+
+        height = int(admin.status()["height"])
+        out: list[dict[str, Any]] = []
+        while self.cursor < height:
+            blocks = admin.blocks(self.cursor, 64)
+            if not blocks:
+                break
+            for data in blocks:
+                for raw in decode_block(data).results:
+                    record = decode_result(raw)
+                    if isinstance(record, TradeRecord | GridTradeRecord):
+                        out.append(
+                            {
+                                "product": record.product,
+                                "slot": record.slot,
+                                "price": record.price,
+                                "quantity": record.quantity,
+                                "maker_account": record.maker_account,
+                                "taker_account": record.taker_account,
+                                "seller_charge": getattr(record, "seller_charge", 0),
+                                "buyer_charge": getattr(record, "buyer_charge", 0),
+                            }
+                        )
+            self.cursor += len(blocks)
+        return out
+
+    def mode_line(
+        self,
+        case: Any,
+        slot: int,
+        mode: int,
+        trades: list[dict[str, Any]],
+        achieved: dict[str, float],
+        efficiency: tuple[float, float],
+    ) -> str:
+        """One line saying what the slot's mode changed."""
+        charges = sum((t["seller_charge"] + t["buyer_charge"]) * t["quantity"] for t in trades)
+        over = line_overloads(case, achieved)
+        overloads = (
+            ", ".join(f"{name} {flow:.1f}/{cap:.0f} kW" for name, flow, cap in over) or "none"
+        )
+        reference = f"{REFERENCE_MODEL}{' with line limits' if mode == 4 else ''}"
+        return (
+            f"slot {slot} mode {mode} ({MODE_NAMES[mode]}): charges paid to the DSO "
+            f"{money(charges, case)} {case.currency}; CDA line overloads: {overloads}; "
+            f"CDA losses {losses_kw(case, achieved):.3f} kW; CDA efficiency against the "
+            f"mode's reference ({reference}) {efficiency[0]:.1%} net of grid penalties, "
+            f"{efficiency[1]:.1%} before them"
         )
 
     def seller(self, trade: dict[str, Any]) -> str:
