@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 from ledger.audit import prove_result
 from ledger.errors import StoreCorrupted, TransactionNotFound
 from ledger.integrity import prove_stored_transaction
-from ledger.results import StatementRecord, peek_result_kind
+from ledger.results import GridTradeRecord, ResultRecord, StatementRecord, peek_result_kind
 from ledger.types import RecordKind
 from market import replay
 from market import transactions as txn
@@ -104,22 +104,33 @@ def arg_bytes(args: Args, name: str, size: int | None = None) -> bytes:
     return value
 
 
-def trade_to_wire(record: txn.TradeRecord, height: int) -> CanonicalMap:
-    """A trade record as a protocol map (keys sorted: sent without a check)."""
-    return CanonicalMap(
-        {
-            "height": height,
-            "maker_account": record.maker_account,
-            "maker_order": record.maker_order,
-            "price": record.price,
-            "product": record.product,
-            "quantity": record.quantity,
-            "slot": record.slot,
-            "taker_account": record.taker_account,
-            "taker_order": record.taker_order,
-            "tx_id": record.tx_id,
-        }
-    )
+TRADE_KINDS = (RecordKind.TRADE, RecordKind.GRID_TRADE)
+
+
+def trade_to_wire(record: txn.TradeRecord | GridTradeRecord, height: int) -> CanonicalMap:
+    """A trade record as a protocol map (keys sorted: sent without a check).
+
+    A trade of a slot run in a grid mode also carries each side's charge
+    (ticks per kWh) and the line that cut it (-1: none).
+    """
+    fields: dict[str, Value] = {
+        "height": height,
+        "maker_account": record.maker_account,
+        "maker_order": record.maker_order,
+        "price": record.price,
+        "product": record.product,
+        "quantity": record.quantity,
+        "slot": record.slot,
+        "taker_account": record.taker_account,
+        "taker_order": record.taker_order,
+        "tx_id": record.tx_id,
+    }
+    if isinstance(record, GridTradeRecord):
+        fields["buyer_charge"] = record.buyer_charge
+        fields["line"] = record.line
+        fields["seller_charge"] = record.seller_charge
+        return CanonicalMap(sorted(fields.items()))
+    return CanonicalMap(fields)
 
 
 class NodeService:
@@ -252,7 +263,7 @@ class NodeService:
             return  # decoding every result of a busy block costs more than the broadcast
         for result in block.results:
             record = txn.decode_result(result)
-            if isinstance(record, txn.TradeRecord):
+            if isinstance(record, txn.TradeRecord | GridTradeRecord):
                 self.server.broadcast("trades", trade_to_wire(record, header.height))
 
     # -- handlers --------------------------------------------------------------------------------
@@ -375,10 +386,15 @@ class NodeService:
         out: list[Value] = []
         if "account" in args:
             account = arg_bytes(args, "account", 32)
-            rows = await newest_in_pages(
-                lambda count, before: self.store.trades_by_account(account, count, before), limit
+            rows: list[Located[ResultRecord]] = []
+            for kind in TRADE_KINDS:  # plain and grid-mode trades, each read newest first
+                rows += await newest_in_pages(self._account_reader(account, kind), limit)
+            rows.sort(key=lambda row: (row.height, row.index))
+            out.extend(
+                trade_to_wire(row.record, row.height)
+                for row in rows[-limit:]
+                if isinstance(row.record, txn.TradeRecord | GridTradeRecord)
             )
-            out.extend(trade_to_wire(row.record, row.height) for row in rows)
         elif "from" in args:
             for h in range(max(0, arg_int(args, "from")), self.store.height):
                 out.extend(await self._block_trades(h))
@@ -398,6 +414,16 @@ class NodeService:
             out = out[-limit:]
         return {"trades": out}
 
+    def _account_reader(
+        self, account: bytes, kind: RecordKind
+    ) -> Callable[[int, Position | None], list[Located[ResultRecord]]]:
+        """``read(count, before)`` of an account's results of one kind (``newest_in_pages``)."""
+
+        def read(count: int, before: Position | None) -> list[Located[ResultRecord]]:
+            return self.store.results_by_account(account, kind, count, before)
+
+        return read
+
     async def _block_trades(self, height: int) -> list[Value]:
         """The trades of the stored block at ``height``, as wire maps.
 
@@ -409,12 +435,12 @@ class NodeService:
         results = [
             data
             for data in self.store.block_at(height).results
-            if peek_result_kind(data) in (RecordKind.TRADE, None)  # None: let decoding say why
+            if peek_result_kind(data) in (*TRADE_KINDS, None)  # None: let decoding say why
         ]
         for start in range(0, len(results), READ_PAGE):
             for data in results[start : start + READ_PAGE]:
                 record = txn.decode_result(data)
-                if isinstance(record, txn.TradeRecord):
+                if isinstance(record, txn.TradeRecord | GridTradeRecord):
                     out.append(trade_to_wire(record, height))
             await asyncio.sleep(0)  # let the other clients' work run between pages
         if not results:
