@@ -26,11 +26,11 @@ from market import replay
 from market.gate_clearing import check_published
 from node.clock import Clock
 from node.config import NodeConfig, parse_address
-from node.errors import BlockRefused, NodeError, RequestFailed
+from node.errors import BlockRefused, FrameTooLarge, NodeError, RequestFailed
 from node.pipeline import chain
 from node.pipeline.store_writer import ProcessBlockStore
 from node.roles.service import NodeService
-from node.wire.protocol import E_UNAVAILABLE
+from node.wire.protocol import E_FRAME_TOO_LARGE, E_UNAVAILABLE
 from node.wire.rpc import AsyncRpc
 from node.wire.server import Args, Handler, Result, Session
 
@@ -86,9 +86,13 @@ class Replica(NodeService):
 
     async def _forwarder(self) -> AsyncRpc:
         async with self._forward_lock:
-            if self._forward is None or self._forward._closed is not None:
+            if self._forward is None or self._forward.closed:
                 try:
-                    self._forward = await AsyncRpc.connect(*self.upstream, timeout=60.0)
+                    # with this node's frame limit: a request the upstream would
+                    # refuse is refused here, not sent to close the shared connection
+                    self._forward = await AsyncRpc.connect(
+                        *self.upstream, timeout=60.0, max_frame=self.config.max_frame
+                    )
                 except NodeError as exc:
                     raise RequestFailed(E_UNAVAILABLE, f"upstream unreachable: {exc}") from exc
             return self._forward
@@ -102,6 +106,8 @@ class Replica(NodeService):
                 return await rpc.call(command, args)
             except RequestFailed:
                 raise
+            except FrameTooLarge as exc:  # re-framed with this node's request id: too long
+                raise RequestFailed(E_FRAME_TOO_LARGE, f"forwarded request: {exc}") from exc
             except NodeError as exc:
                 raise RequestFailed(E_UNAVAILABLE, f"upstream failed: {exc}") from exc
 
