@@ -33,6 +33,7 @@ OUT_LIMIT = 1 << 20  # bytes queued for writing before FrameProtocol.wait_writab
 # client pipelining thousands of frames in one read must not hold the other
 # connections' callbacks up for all of them.
 FRAMES_PER_TURN: Final = 64
+READ_SIZE: Final = 256 * 1024  # bytes an in-memory end delivers per loop turn (asyncio's recv size)
 
 
 def recv_frame(sock: socket.socket, decoder: FrameDecoder, *, read_ahead: bool = False) -> bytes:
@@ -387,8 +388,18 @@ class MemoryConnection:
         protocol = self._protocol
         if protocol is None or self._lost:
             return
-        while self._inbox and not self._paused and not self._closed:
-            protocol.data_received(self._inbox.popleft())
+        inbox = self._inbox
+        if inbox and not self._paused and not self._closed:
+            # as a socket's reader does: what is there, up to READ_SIZE, in one call
+            # per loop turn (the rest at the next turn)
+            chunks, size = [], 0
+            while inbox and size < READ_SIZE:
+                chunks.append(inbox.popleft())
+                size += len(chunks[-1])
+            protocol.data_received(b"".join(chunks))
+            if inbox:
+                self._deliver_soon()
+                return
         if self._peer_closed and not self._inbox and not self._closed:
             self._closed = True
             protocol.eof_received()
