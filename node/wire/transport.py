@@ -80,6 +80,7 @@ class FrameProtocol(asyncio.Protocol):
         self._write_paused = False  # the transport's buffer is above its high-water mark
         self._writable: asyncio.Event | None = None  # made when someone waits for it
         self._read_paused = False
+        self._parse_soon = False  # a _parse_next_turn is scheduled
         self._closing = False
         self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -121,8 +122,7 @@ class FrameProtocol(asyncio.Protocol):
                     self.pause()
                     return
                 if handled == FRAMES_PER_TURN and frames.buffered:
-                    self.pause()  # the rest at the loop's next turn, after the others'
-                    asyncio.get_running_loop().call_soon(self.resume)
+                    self._parse_later()
                     return
                 try:
                     body = frames.next_frame()
@@ -137,6 +137,25 @@ class FrameProtocol(asyncio.Protocol):
         except Exception:  # a bug must cost this connection, not the process
             log.exception("connection %s failed", self.peer)
             self.close(abort=True)
+
+    def _parse_later(self) -> None:
+        """Parse the rest at the loop's next turn, after the other connections' reads.
+
+        Reading goes on meanwhile (pausing and resuming a socket costs two
+        system calls) unless a read's worth of bytes is already waiting.
+        """
+        if self._frames.buffered >= READ_SIZE:
+            self.pause()
+        if not self._parse_soon:
+            self._parse_soon = True
+            asyncio.get_running_loop().call_soon(self._parse_next_turn)
+
+    def _parse_next_turn(self) -> None:
+        self._parse_soon = False
+        if self._read_paused:
+            self.resume()  # parses, at the turn after
+        else:
+            self._parse()
 
     def eof_received(self) -> bool | None:
         return None  # close the transport
