@@ -546,3 +546,17 @@ def test_a_flood_of_frames_on_one_connection_lets_another_in(transport):
             await task
 
     run(main())
+
+
+def test_a_negative_request_id_is_refused_not_answered(tcp_server):
+    """Ids are unsigned: ``[0, -5, "ping", {}]`` was answered ``[1, -5, {}]``."""
+    import msgpack
+
+    with SyncRpc("127.0.0.1", tcp_server) as rpc:
+        body = msgpack.packb([0, -5, "echo", {}])
+        rpc.send_raw(HEADER.pack(len(body)) + body)
+        message = rpc.read_message()
+        assert isinstance(message, ErrorReply)
+        assert (message.request_id, message.code) == (0, "malformed")
+        assert "negative" in message.message
+        assert rpc.call("echo", {"after": 1}) == {"echo": {"after": 1}}
