@@ -77,16 +77,15 @@ class ClientConnection(Generic[T]):
             MalformedMessage: the body is not a message a node may send.
         """
         message = parse_message(body, canonical=False)  # from the node: shape only
-        if type(message) is Event:
+        if isinstance(message, Event):
             return message
-        if type(message) is Request:
+        if isinstance(message, Request):
             msg = "node sent a request"
             raise MalformedMessage(msg)
-        assert isinstance(message, Reply | ErrorReply)
         token = self.pending.pop(message.request_id, None)
         if token is not None:
             return token, message
-        if message.request_id == 0 and type(message) is ErrorReply:
+        if message.request_id == 0 and isinstance(message, ErrorReply):
             return None, message
         return None
 
