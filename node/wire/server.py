@@ -70,7 +70,7 @@ from node.wire.protocol import (
     parse_message,
     reply_body,
 )
-from node.wire.transport import FrameProtocol, MemoryConnection
+from node.wire.transport import FRAMES_PER_TURN, FrameProtocol, MemoryConnection
 
 log = logging.getLogger("p2pex.server")
 
@@ -423,6 +423,8 @@ class RpcServer:
 
 class _ServerProtocol(FrameProtocol):
     """One TCP client connection: its frames go to ``RpcServer.on_frame``; it is the sink."""
+
+    frames_per_turn = FRAMES_PER_TURN  # one client's burst never holds the others up
 
     def __init__(self, server: RpcServer) -> None:
         super().__init__(server.max_frame)

@@ -29,9 +29,9 @@ from node.wire.frames import DEFAULT_MAX_FRAME, HEADER, FrameDecoder, frame
 log = logging.getLogger("p2pex.transport")
 
 OUT_LIMIT = 1 << 20  # bytes queued for writing before FrameProtocol.wait_writable waits
-# Frames handled in one read callback before the loop is handed back: a
-# client pipelining thousands of frames in one read must not hold the other
-# connections' callbacks up for all of them.
+# Frames of one client handled in one read callback of a server before the
+# loop is handed back: a client pipelining thousands of frames in one read
+# must not hold the other connections' callbacks up for all of them.
 FRAMES_PER_TURN: Final = 64
 READ_SIZE: Final = 256 * 1024  # bytes an in-memory end delivers per loop turn (asyncio's recv size)
 
@@ -68,6 +68,12 @@ class FrameProtocol(asyncio.Protocol):
     the two ``readexactly`` waits, a lock and a ``drain`` (at thousands of
     frames per second they were a large share of a node's event loop).
     """
+
+    # Frames handled per read callback before the rest waits for the loop's next
+    # turn (None: no limit). A server sets ``FRAMES_PER_TURN``; a client or a
+    # worker link reads its own peer and takes each burst whole (the limit cost
+    # a benchmark client, whose replies arrive in bursts, throughput).
+    frames_per_turn: int | None = None
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self.max_frame = max_frame
@@ -121,7 +127,7 @@ class FrameProtocol(asyncio.Protocol):
                 if not self.reading_allowed():
                     self.pause()
                     return
-                if handled == FRAMES_PER_TURN and frames.buffered:
+                if handled == self.frames_per_turn and frames.buffered:
                     self._parse_later()
                     return
                 try:
