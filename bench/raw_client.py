@@ -18,7 +18,8 @@ import itertools
 import msgpack
 
 from node.config import parse_address
-from node.wire.protocol import HEADER, KIND_ERROR, KIND_REPLY, frame, request_body
+from node.wire.frames import DEFAULT_MAX_FRAME, FrameDecoder
+from node.wire.protocol import KIND_ERROR, KIND_REPLY, frame, request_body
 
 
 class RawSubmitter(asyncio.Protocol):
@@ -26,7 +27,7 @@ class RawSubmitter(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.WriteTransport | None = None
-        self._buffer = bytearray()
+        self._frames = FrameDecoder(DEFAULT_MAX_FRAME)
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[None]] = {}
         self._lost: Exception | None = None
@@ -62,16 +63,10 @@ class RawSubmitter(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        buffer = self._buffer
-        buffer += data
-        start = 0
-        while len(buffer) - start >= HEADER.size:
-            (size,) = HEADER.unpack_from(buffer, start)
-            end = start + HEADER.size + size
-            if len(buffer) < end:
-                break
-            message = msgpack.unpackb(buffer[start + HEADER.size : end])
-            start = end
+        frames = self._frames
+        frames.feed(data)
+        while (body := frames.next_frame()) is not None:
+            message = msgpack.unpackb(body)
             future = self._waiting.pop(message[1], None)
             if future is None or future.done():
                 continue
@@ -79,7 +74,6 @@ class RawSubmitter(asyncio.Protocol):
                 future.set_result(None)
             elif message[0] == KIND_ERROR:
                 future.set_exception(RuntimeError(f"{message[2]}: {message[3]}"))
-        del buffer[:start]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = exc or ConnectionError("the node closed the connection")

@@ -30,6 +30,7 @@ process it started, and exits 0.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import shutil
@@ -57,6 +58,7 @@ from node.demo.agents import (
 from node.errors import NodeError
 
 PRODUCT = "electricity"
+PREFERRED_IDS = 1 << 40  # client order ids of the demo's preferred orders start here
 GRID_PEER = "G20"  # the main grid's peer in the chapter's case: it delivers what it sold
 OPENING_BALANCE = 10_000_000_000  # tick*Wh deposited per peer (100 USD at the case's tick)
 IMPORT_PRICE = 2_000  # ticks per kWh: the demo's grid import tariff (0.20 USD/kWh)
@@ -169,6 +171,7 @@ class Demo:
         self.case = load_reference_case()
         self.started = time.monotonic()
         self._out = out or (lambda line: print(line, flush=True))
+        self.preferred_ids = itertools.count()
         self.web: int | None = None  # port of the operator's web view (None: off)
 
     # -- output ----------------------------------------------------------------------------------
@@ -488,7 +491,7 @@ class Demo:
                 0,
                 False,
                 "",
-                client._peek_nonce(),
+                PREFERRED_IDS + next(self.preferred_ids),  # apart from place_order's (its nonce)
                 order.technologies,
                 b"",
                 b"",

@@ -7,7 +7,7 @@ signature checks (``node.pipeline.verifier``) and the block appends
 - ``spawn`` starts the child (``spawn`` start method: the node has threads,
   so never ``fork``) with its end of a socket pair;
 - the child reads and writes frames (a 4-byte length, then the body, as on
-  the wire: ``node.wire.protocol.HEADER``) with the blocking ``send_frame`` and
+  the wire: ``node.wire.frames``) with the blocking ``send_frame`` and
   ``recv_frame``, and returns when the parent's end closes (EOF);
 - the parent takes its end into the event loop with ``link``, as a
   ``FrameProtocol``: writes never block the loop, and answers arrive as
@@ -31,8 +31,9 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import TypeVar
 
-from node.wire.protocol import HEADER
+from node.wire.frames import FrameDecoder, frame
 from node.wire.transport import FrameProtocol
+from node.wire.transport import recv_frame as recv_wire_frame
 
 P = TypeVar("P", bound=FrameProtocol)
 
@@ -62,29 +63,26 @@ def _socket_of(conn: Connection) -> socket.socket:
     return sock
 
 
+# Frames between a node and its own children: not limited by the wire's frame
+# size (a block of any size the node made must reach its store writer).
+MAX_CHILD_FRAME = (1 << 32) - 1
+
+
 def send_frame(sock: socket.socket, body: bytes) -> None:
     """Write one frame (blocking)."""
-    sock.sendall(HEADER.pack(len(body)) + body)
+    sock.sendall(frame(body, MAX_CHILD_FRAME))
 
 
 def recv_frame(sock: socket.socket) -> bytes:
-    """Read one frame's body (blocking).
+    """Read one frame's body (blocking), and not a byte past it.
+
+    Nothing is read ahead: the parent hands its end to the event loop after
+    reading the child's first frame.
 
     Raises:
         EOFError: the other end closed.
     """
-    (size,) = HEADER.unpack(_recv_exact(sock, HEADER.size))
-    return _recv_exact(sock, size)
-
-
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
-    data = bytearray()
-    while len(data) < size:
-        chunk = sock.recv(min(size - len(data), 1 << 20))
-        if not chunk:
-            raise EOFError
-        data += chunk
-    return bytes(data)
+    return recv_wire_frame(sock, FrameDecoder(MAX_CHILD_FRAME))
 
 
 async def link(sock: socket.socket, protocol: Callable[[], P]) -> P:

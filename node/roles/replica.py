@@ -28,11 +28,11 @@ from market import replay
 from market.gate_clearing import check_published
 from node.clock import Clock, sleep
 from node.config import NodeConfig, parse_address
-from node.errors import BlockRefused, NodeError, RequestFailed
+from node.errors import BlockRefused, FrameTooLarge, NodeError, RequestFailed
 from node.pipeline import chain
 from node.pipeline.store_writer import ProcessBlockStore
 from node.roles.service import NodeService
-from node.wire.protocol import E_UNAVAILABLE
+from node.wire.protocol import E_FRAME_TOO_LARGE, E_UNAVAILABLE
 from node.wire.rpc import AsyncRpc
 from node.wire.server import Args, Handler, Result, Session
 
@@ -42,8 +42,8 @@ log = logging.getLogger("p2pex.replica")
 class Upstream(Protocol):
     """Where a replica gets its blocks and forwards its writes."""
 
-    async def connect(self, timeout: float) -> AsyncRpc:
-        """A new RPC connection to the upstream node."""
+    async def connect(self, timeout: float, max_frame: int | None = None) -> AsyncRpc:
+        """A new RPC connection to the upstream node (frames up to ``max_frame`` bytes)."""
         ...
 
 
@@ -54,9 +54,11 @@ class TcpUpstream:
     host: str
     port: int
 
-    async def connect(self, timeout: float) -> AsyncRpc:
+    async def connect(self, timeout: float, max_frame: int | None = None) -> AsyncRpc:
         """Connect over TCP."""
-        return await AsyncRpc.connect(self.host, self.port, timeout=timeout)
+        if max_frame is None:
+            return await AsyncRpc.connect(self.host, self.port, timeout=timeout)
+        return await AsyncRpc.connect(self.host, self.port, timeout=timeout, max_frame=max_frame)
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"
@@ -124,9 +126,11 @@ class Replica(NodeService):
 
     async def _forwarder(self) -> AsyncRpc:
         async with self._forward_lock:
-            if self._forward is None or self._forward._closed is not None:
+            if self._forward is None or self._forward.closed:
                 try:
-                    self._forward = await self.upstream.connect(60.0)
+                    # with this node's frame limit: a request the upstream would
+                    # refuse is refused here, not sent to close the shared connection
+                    self._forward = await self.upstream.connect(60.0, self.config.max_frame)
                 except NodeError as exc:
                     raise RequestFailed(E_UNAVAILABLE, f"upstream unreachable: {exc}") from exc
             return self._forward
@@ -140,6 +144,8 @@ class Replica(NodeService):
                 return await rpc.call(command, args)
             except RequestFailed:
                 raise
+            except FrameTooLarge as exc:  # re-framed with this node's request id: too long
+                raise RequestFailed(E_FRAME_TOO_LARGE, f"forwarded request: {exc}") from exc
             except NodeError as exc:
                 raise RequestFailed(E_UNAVAILABLE, f"upstream failed: {exc}") from exc
 
@@ -153,7 +159,7 @@ class Replica(NodeService):
         while True:
             rpc = None
             try:
-                rpc = await self.upstream.connect(10.0)
+                rpc = await self.upstream.connect(10.0, self.config.max_frame)
                 await rpc.call("subscribe", {"topics": ["blocks"]})
                 reached = True
                 await self._catch_up(rpc)

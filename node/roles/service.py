@@ -26,6 +26,7 @@ from node.clock import Clock
 from node.config import NodeConfig
 from node.errors import ConfigError, RequestFailed
 from node.pipeline import chain
+from node.roles.waiters import HeightWaiters
 from node.wire.protocol import (
     E_BAD_ARGUMENTS,
     E_INTERNAL,
@@ -158,7 +159,7 @@ class NodeService:
             max_frame=config.max_frame,
             idle_timeout=config.idle_timeout_s,
         )
-        self.height_changed = asyncio.Condition()
+        self.height_waiters = HeightWaiters()  # of ``wait_height``; no lock (see its module)
         self.refused: list[dict[str, Value]] = []  # blocks refused by a replica (reported)
         self.port = 0
         self.fatal = asyncio.Event()  # set when a background loop died: the process must exit
@@ -254,8 +255,7 @@ class NodeService:
     async def on_block_stored(self, block: Block, data: bytes) -> None:
         """Tell waiters and subscribers that ``block`` is now stored."""
         header = block.header
-        async with self.height_changed:
-            self.height_changed.notify_all()
+        self.height_waiters.reached(header.height + 1)
         self.server.broadcast(
             "blocks", {"height": header.height, "hash": header.hash, "block": data}
         )
@@ -542,11 +542,9 @@ class NodeService:
         """``wait_height``: reply once this node stores the block at ``height``."""
         height = arg_int(args, "height")
         timeout = arg_int(args, "timeout_ms", 30_000) / 1000
-        async with self.height_changed:
+        if self.store.height <= height:
             try:
-                await asyncio.wait_for(
-                    self.height_changed.wait_for(lambda: self.store.height > height), timeout
-                )
+                await self.height_waiters.wait(height, timeout)
             except TimeoutError as exc:
                 raise RequestFailed(E_TIMEOUT, f"height {height} not reached") from exc
         return {"height": self.store.height}

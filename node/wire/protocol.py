@@ -1,8 +1,11 @@
-"""The wire protocol: frames, canonical msgpack messages, error codes.
+"""The wire protocol's messages, sans I/O: canonical msgpack bodies, error codes, limits.
 
-A frame is a 4-byte big-endian unsigned length followed by that many bytes of
-body. The length is checked against the frame size limit *before* the body is
-read, so an oversized frame costs the receiver four bytes, not the body.
+Frames (a 4-byte length, then the body) are ``node.wire.frames``; their
+names are re-exported here. This module turns a frame body into a message
+and back, and is the one place bodies are decoded, within the limits a
+message must respect (``MAX_DEPTH``, ``MAX_REQUEST_VALUES``,
+``MAX_MESSAGE_VALUES``): a body within the frame limit still cannot cost
+its receiver more than a bounded amount of work.
 
 A body is one canonical msgpack message, a fixed-order array:
 
@@ -21,19 +24,27 @@ See ``docs/protocol.md`` for the commands.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 import msgpack
 
-from node.errors import FrameTooLarge, MalformedMessage
+from node.errors import MalformedMessage
+from node.wire.frames import DEFAULT_MAX_FRAME as DEFAULT_MAX_FRAME
+from node.wire.frames import HEADER as HEADER
+from node.wire.frames import frame as frame
+from node.wire.frames import frame_length as frame_length
 
 PROTOCOL_VERSION: Final = 1
-HEADER = struct.Struct(">I")
-DEFAULT_MAX_FRAME: Final = 8 * 1024 * 1024  # bytes; a full block batch fits well below it
 MAX_DEPTH: Final = 16  # nesting of arrays and maps in one message
+# Values in one message: array elements plus map entries, over every level.
+# The frame limit alone bounds them only by its length (8 million empty maps
+# fit in 8 MiB: ~13 s and ~600 MB to decode), so decoding stops at a count.
+# A request's arguments are a few scalars (a transaction travels as one
+# byte string); replies and events carry up to 10,000 trades of 10 fields.
+MAX_REQUEST_VALUES: Final = 4_096
+MAX_MESSAGE_VALUES: Final = 1 << 18
 
 KIND_REQUEST: Final = 0
 KIND_REPLY: Final = 1
@@ -178,7 +189,9 @@ def encode_message(message: list[Value]) -> bytes:
     return data
 
 
-def decode_message(data: bytes, *, canonical: bool = True) -> list[Value]:
+def decode_message(
+    data: bytes, *, canonical: bool = True, max_values: int = MAX_MESSAGE_VALUES
+) -> list[Value]:
     """Decode one frame body and check that it is canonical.
 
     ``canonical=False`` skips the canonical-form check (key order, shortest
@@ -186,19 +199,15 @@ def decode_message(data: bytes, *, canonical: bool = True) -> list[Value]:
     a client reading its node's replies and events, where the form protects
     nothing (no signature covers an envelope) and the check cost more than
     the decoding itself (22 vs 6 us for a reply with three order events).
+    ``max_values`` bounds the work: decoding stops once the message holds
+    more values (array elements plus map entries); a node reads requests
+    with ``MAX_REQUEST_VALUES``.
 
     Raises:
-        MalformedMessage: not msgpack, trailing bytes, not canonical, or not a
-            message array of a known kind and shape.
+        MalformedMessage: not msgpack, trailing bytes, too many values, not
+            canonical, or not a message array of a known kind and shape.
     """
-    try:
-        value = msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True)
-    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError) as exc:
-        msg = f"body is not one msgpack value: {exc}"
-        raise MalformedMessage(msg) from exc
-    except Exception as exc:  # msgpack raises a few internal types on hostile input
-        msg = f"body is not one msgpack value: {type(exc).__name__}"
-        raise MalformedMessage(msg) from exc
+    value = _unpack(data, max_values)
     if not isinstance(value, list) or not value:
         msg = "message is not a non-empty array"
         raise MalformedMessage(msg)
@@ -210,6 +219,66 @@ def decode_message(data: bytes, *, canonical: bool = True) -> list[Value]:
             raise MalformedMessage(msg)
     _check_shape(value)
     return value
+
+
+class _TooManyValues(Exception):
+    """Raised by the decoding hooks of ``_unpack`` to stop at the value limit."""
+
+
+def _unpack(data: bytes, max_values: int) -> Value:
+    """Decode one msgpack value of at most ``max_values`` values; raise ``MalformedMessage``.
+
+    Every value takes at least one byte, so a body no longer than the limit
+    is decoded as it is. A longer one is decoded with a count: each array and
+    map adds its length as it completes (no container may be longer than
+    the limit), and decoding stops once the total exceeds the limit, having
+    built at most twice the limit's values.
+    """
+    if len(data) <= max_values:
+        try:
+            return msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True)
+        except Exception as exc:  # msgpack raises a few internal types on hostile input
+            raise _not_msgpack(exc) from exc
+    left = max_values
+
+    def count(container: Any) -> Any:
+        nonlocal left
+        left -= len(container)
+        if left < 0:
+            raise _TooManyValues
+        return container
+
+    try:
+        return msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=True,
+            strict_map_key=True,
+            max_array_len=max_values,
+            max_map_len=max_values,
+            list_hook=count,
+            object_hook=count,
+        )
+    except _TooManyValues:
+        msg = f"message holds more than {max_values} values"
+        raise MalformedMessage(msg) from None
+    except ValueError as exc:
+        if "exceeds max_" in str(exc):  # one array or map longer than the limit, from its header
+            msg = f"message holds more than {max_values} values ({exc})"
+            raise MalformedMessage(msg) from exc
+        raise _not_msgpack(exc) from exc
+    except Exception as exc:
+        raise _not_msgpack(exc) from exc
+
+
+def _not_msgpack(exc: Exception) -> MalformedMessage:
+    """The error for a body msgpack refused, naming why (some of its errors say nothing)."""
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, msgpack.ExtraData):
+        detail = "trailing bytes after the value"
+    elif isinstance(exc, msgpack.StackError):
+        detail = "nested too deep"
+    return MalformedMessage(f"body is not one msgpack value: {detail}")
 
 
 _SHAPES: Final[dict[int, tuple[type, ...]]] = {
@@ -234,29 +303,9 @@ def _check_shape(value: list[Value]) -> None:
     if not ok:
         msg = f"message of kind {kind} has the wrong shape"
         raise MalformedMessage(msg)
-
-
-def frame(body: bytes, max_size: int = DEFAULT_MAX_FRAME) -> bytes:
-    """Return ``body`` with its length prefix.
-
-    Raises:
-        FrameTooLarge: the body is longer than ``max_size``.
-    """
-    if len(body) > max_size:
-        raise FrameTooLarge(len(body), max_size)
-    return HEADER.pack(len(body)) + body
-
-
-def frame_length(header: bytes, max_size: int) -> int:
-    """Return the body length announced by a 4-byte header.
-
-    Raises:
-        FrameTooLarge: the announced length exceeds ``max_size``.
-    """
-    (size,) = HEADER.unpack(header)
-    if size > max_size:
-        raise FrameTooLarge(size, max_size)
-    return int(size)
+    if value[1] < 0:
+        msg = f"message id {value[1]} is negative (ids are unsigned)"
+        raise MalformedMessage(msg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,9 +346,11 @@ class Event:
 Message = Request | Reply | ErrorReply | Event
 
 
-def parse_message(data: bytes, *, canonical: bool = True) -> Message:
+def parse_message(
+    data: bytes, *, canonical: bool = True, max_values: int = MAX_MESSAGE_VALUES
+) -> Message:
     """Decode a frame body into its message record (see ``decode_message``)."""
-    value = decode_message(data, canonical=canonical)
+    value = decode_message(data, canonical=canonical, max_values=max_values)
     kind = value[0]
     if kind == KIND_REQUEST:
         return Request(value[1], value[2], value[3])

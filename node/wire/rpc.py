@@ -1,21 +1,22 @@
 """Request/reply clients of the wire protocol, blocking and asyncio.
 
-``SyncRpc`` uses a blocking socket (no event loop, no threads: safe to use
-from any script). ``AsyncRpc`` routes replies to their request by id and
-pushed events to a queue as frames arrive, so many requests can be in flight
-at once. Both raise ``RequestFailed(code, message)`` for an error reply.
+Both are one ``node.wire.connection.ClientConnection`` (request ids,
+encoding, matching answers to requests) plus how they wait. ``SyncRpc``
+uses a blocking socket (no event loop, no threads: safe to use from any
+script). ``AsyncRpc`` is an asyncio protocol: replies are matched to their
+request as frames arrive and pushed events go to a queue, so many requests
+can be in flight at once. Both raise ``RequestFailed(code, message)`` for an
+error reply.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import math
 import socket
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Protocol
 
 from node.errors import (
     ClientClosed,
@@ -25,19 +26,10 @@ from node.errors import (
     NodeTimeout,
     RequestFailed,
 )
-from node.wire.protocol import (
-    DEFAULT_MAX_FRAME,
-    HEADER,
-    ErrorReply,
-    Event,
-    Reply,
-    Value,
-    frame,
-    frame_length,
-    parse_message,
-    request_body,
-)
-from node.wire.transport import Connection, ConnectionSink, FrameProtocol
+from node.wire.connection import ClientConnection
+from node.wire.frames import DEFAULT_MAX_FRAME, FrameDecoder, frame
+from node.wire.protocol import ErrorReply, Event, Reply, Value, parse_message
+from node.wire.transport import FrameProtocol, MemoryConnection, recv_frame
 
 Result = dict[str, Value]
 _CLOSED = Event(-1, "", {})  # sentinel queued when the connection ends
@@ -63,7 +55,8 @@ class SyncRpc:
         self.timeout = timeout
         self.max_frame = max_frame
         self.address = f"{host}:{port}"
-        self._ids = itertools.count(1)
+        self._core: ClientConnection[str] = ClientConnection(max_frame)
+        self._frames = FrameDecoder(max_frame)
         self.events: deque[Event] = deque()  # events that arrived while waiting for a reply
 
     def close(self) -> None:
@@ -89,30 +82,24 @@ class SyncRpc:
         """Send bytes as they are (tests: forge frames)."""
         self._socket().sendall(data)
 
-    def _recv_exact(self, size: int, timeout: float | None) -> bytes:
+    def _read_body(self, timeout: float | None) -> bytes:
         sock = self._socket()
-        sock.settimeout(timeout)
-        chunks = bytearray()
-        while len(chunks) < size:
-            try:
-                chunk = sock.recv(min(size - len(chunks), 1 << 20))
-            except TimeoutError as exc:
-                msg = f"no answer from {self.address} in {timeout} s"
-                raise NodeTimeout(msg) from exc
-            except OSError as exc:
-                msg = f"connection to {self.address} failed: {exc}"
-                raise ConnectionLost(msg) from exc
-            if not chunk:
-                msg = f"connection to {self.address} closed"
-                raise ConnectionLost(msg)
-            chunks += chunk
-        return bytes(chunks)
+        sock.settimeout(self.timeout if timeout is None else timeout)
+        try:
+            return recv_frame(sock, self._frames, read_ahead=True)
+        except TimeoutError as exc:
+            msg = f"no answer from {self.address} in {sock.gettimeout()} s"
+            raise NodeTimeout(msg) from exc
+        except EOFError as exc:
+            msg = f"connection to {self.address} closed"
+            raise ConnectionLost(msg) from exc
+        except OSError as exc:
+            msg = f"connection to {self.address} failed: {exc}"
+            raise ConnectionLost(msg) from exc
 
     def read_message(self, timeout: float | None = None) -> Reply | ErrorReply | Event:
-        """Read the next message (reply, error reply or event) from the node."""
-        wait = self.timeout if timeout is None else timeout
-        size = frame_length(self._recv_exact(HEADER.size, wait), self.max_frame)
-        message = parse_message(self._recv_exact(size, wait), canonical=False)
+        """Read the next message (reply, error reply or event) as it is, unmatched (tests)."""
+        message = parse_message(self._read_body(timeout), canonical=False)
         if not isinstance(message, Reply | ErrorReply | Event):
             msg = "node sent a request"
             raise ConnectionLost(msg)
@@ -127,42 +114,44 @@ class SyncRpc:
             RequestFailed: the node answered with an error reply.
             NodeTimeout: no answer in ``timeout`` seconds (default: the client's).
             ConnectionLost: the connection broke.
+            FrameTooLarge: the request exceeds the frame limit (not sent).
         """
-        request_id = next(self._ids)
-        self._socket().sendall(frame(request_body(request_id, command, args or {}), self.max_frame))
-        while True:
-            message = self.read_message(timeout)
-            if isinstance(message, Event):
-                self.events.append(message)
-            elif message.request_id in (request_id, 0):
+        request_id, body = self._core.request(command, args or {}, command)
+        try:
+            self._socket().sendall(frame(body, self.max_frame))
+            while True:
+                try:
+                    got = self._core.receive(self._read_body(timeout))
+                except MalformedMessage as exc:
+                    self.close()
+                    msg = f"node sent a malformed message: {exc}"
+                    raise ConnectionLost(msg) from exc
+                if got is None:
+                    continue  # the answer to a request given up on
+                if type(got) is Event:
+                    self.events.append(got)
+                    continue
+                assert isinstance(got, tuple)
+                _, message = got
+                # an error with id 0 is about the frame just sent
                 if isinstance(message, ErrorReply):
                     raise RequestFailed(message.code, message.message)
                 return message.result
+        finally:
+            self._core.forget(request_id)
 
     def next_event(self, timeout: float | None = None) -> Event:
         """Return the next pushed event (after ``call("subscribe", ...)``)."""
         if self.events:
             return self.events.popleft()
         while True:
-            message = self.read_message(timeout)
-            if isinstance(message, Event):
-                return message
-
-
-class _Link(Protocol):
-    """How ``AsyncRpc`` sends frames (it is told of arriving ones by callback)."""
-
-    def send(self, body: bytes) -> None: ...
-
-    async def wait_writable(self) -> None: ...
-
-    def close(self, *, abort: bool = False) -> None: ...
-
-    async def wait_closed(self) -> None: ...
+            got = self._core.receive(self._read_body(timeout))
+            if type(got) is Event:
+                return got
 
 
 class _ClientProtocol(FrameProtocol):
-    """A TCP connection of an ``AsyncRpc``: frames go to its callbacks."""
+    """The connection of an ``AsyncRpc`` (TCP or in memory): frames go to its callbacks."""
 
     def __init__(self, max_frame: int) -> None:
         super().__init__(max_frame)
@@ -181,46 +170,6 @@ class _ClientProtocol(FrameProtocol):
         self.on_lost(ConnectionLost(f"connection to {self.peer} closed: {exc or 'by the node'}"))
 
 
-class _ConnectionLink:
-    """An ``AsyncRpc`` link over any ``Connection``: a task reads, a ``ConnectionSink`` writes."""
-
-    def __init__(
-        self,
-        conn: Connection,
-        on_frame: Callable[[bytes], None],
-        on_lost: Callable[[BaseException], None],
-    ) -> None:
-        self._conn = conn
-        self._sink = ConnectionSink(conn)
-        self._reader = asyncio.ensure_future(self._read_loop(on_frame, on_lost))
-
-    async def _read_loop(
-        self, on_frame: Callable[[bytes], None], on_lost: Callable[[BaseException], None]
-    ) -> None:
-        try:
-            while True:
-                on_frame(await self._conn.read_frame())
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            on_lost(exc if isinstance(exc, ConnectionLost) else ConnectionLost(str(exc)))
-
-    def send(self, body: bytes) -> None:
-        self._sink.send(body)
-
-    async def wait_writable(self) -> None:
-        return
-
-    def close(self, *, abort: bool = False) -> None:
-        self._reader.cancel()
-        self._sink.close(abort=abort)
-
-    async def wait_closed(self) -> None:
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._reader
-        await self._sink.wait_closed()
-
-
 def _ignore(_value: object) -> None:
     return None
 
@@ -228,16 +177,22 @@ def _ignore(_value: object) -> None:
 class AsyncRpc:
     """An asyncio client connection to one node, with requests in flight concurrently.
 
-    Over TCP (``connect``) the connection is an ``asyncio.Protocol``: replies
-    are parsed as they arrive and routed to their request by id, pushed
-    events go to a queue, and every request of one loop iteration goes out in
-    one write. ``AsyncRpc(conn)`` runs over any ``Connection`` (tests: in memory).
+    The connection is an ``asyncio.Protocol``, over TCP (``connect``) or
+    over an in-memory end (``AsyncRpc(end)``, tests): replies are matched
+    to their request as they arrive, pushed events go to a queue, and
+    every request of one loop iteration goes out in one write.
     """
 
-    def __init__(self, conn: Connection | None = None, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        conn: MemoryConnection | None = None,
+        *,
+        timeout: float = 30.0,
+        max_frame: int | None = None,
+    ) -> None:
         self.timeout = timeout
-        self._ids = itertools.count(1)
-        self._waiting: dict[int, asyncio.Future[Result]] = {}
+        limit = max_frame or (conn.max_frame if conn is not None else DEFAULT_MAX_FRAME)
+        self._core: ClientConnection[asyncio.Future[Result]] = ClientConnection(limit)
         # Request id -> (loop time it times out at, command). One timer for all of
         # them (``_expire``), not one per call: ``asyncio.wait_for`` (an extra
         # future, a callback and a timer heap entry per request) was ~15% of a
@@ -247,9 +202,21 @@ class AsyncRpc:
         self._timer_at = math.inf
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self._closed: BaseException | None = None
-        self._link: _Link | None = None
+        self._link: _ClientProtocol | None = None
         if conn is not None:
-            self._link = _ConnectionLink(conn, self._on_frame, self._fail_all)
+            protocol = _ClientProtocol(limit)
+            self._attach(protocol)
+            conn.attach(protocol)
+
+    def _attach(self, protocol: _ClientProtocol) -> None:
+        protocol.on_frame = self._on_frame
+        protocol.on_lost = self._fail_all
+        self._link = protocol
+
+    @property
+    def _waiting(self) -> dict[int, asyncio.Future[Result]]:
+        """The futures of the requests in flight, by id."""
+        return self._core.pending
 
     @classmethod
     async def connect(
@@ -260,7 +227,7 @@ class AsyncRpc:
         Raises:
             ConnectionLost: the connection could not be made in ``timeout`` seconds.
         """
-        rpc = cls(timeout=timeout)
+        rpc = cls(timeout=timeout, max_frame=max_frame)
         loop = asyncio.get_running_loop()
         try:
             _, protocol = await asyncio.wait_for(
@@ -269,10 +236,13 @@ class AsyncRpc:
         except (OSError, TimeoutError) as exc:
             msg = f"cannot connect to {host}:{port}: {exc or type(exc).__name__}"
             raise ConnectionLost(msg) from exc
-        protocol.on_frame = rpc._on_frame
-        protocol.on_lost = rpc._fail_all
-        rpc._link = protocol
+        rpc._attach(protocol)
         return rpc
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection ended (every later request fails)."""
+        return self._closed is not None
 
     async def close(self) -> None:
         """Close the connection and fail every pending request."""
@@ -294,42 +264,48 @@ class AsyncRpc:
         if self._closed is None:
             self._closed = error
             self.events.put_nowait(_CLOSED)  # wakes a ``next_event`` waiter
-        for future in self._waiting.values():
+        for future in self._core.forget_all():
             if not future.done():
                 future.set_exception(error)
-        self._waiting.clear()
         self._deadlines.clear()
 
     def _on_frame(self, body: bytes) -> None:
         """Route one frame from the node: a reply to its request, an event to the queue."""
         try:
-            message = parse_message(body, canonical=False)  # from the node: shape only
+            got = self._core.receive(body)
         except MalformedMessage as exc:
             error = ConnectionLost(f"node sent a malformed message: {exc}")
             if self._link is not None:
                 self._link.close(abort=True)
             self._fail_all(error)
             return
-        if isinstance(message, Event):
-            self.events.put_nowait(message)
+        if got is None:
             return
-        if not isinstance(message, Reply | ErrorReply):
+        if type(got) is Event:
+            self.events.put_nowait(got)
             return
-        future = self._waiting.pop(message.request_id, None)
+        assert isinstance(got, tuple)
+        future, message = got
+        if future is None:
+            return  # id 0: about no request of ours; a hang-up follows if it is fatal
         self._deadlines.pop(message.request_id, None)
-        if future is None or future.done():
+        if future.done():
             return
         if isinstance(message, ErrorReply):
             future.set_exception(RequestFailed(message.code, message.message))
         else:
             future.set_result(message.result)
 
+    async def wait_writable(self) -> None:
+        """Return once the node reads fast enough for more requests to be sent."""
+        if self._closed is None and self._link is not None:
+            await self._link.wait_writable()
+
     async def call(
         self, command: str, args: Mapping[str, Value] | None = None, *, timeout: float | None = None
     ) -> Result:
         """Send one request and await its result (see ``SyncRpc.call``)."""
-        if self._closed is None and self._link is not None:
-            await self._link.wait_writable()  # the node reads too slowly: do not pile up here
+        await self.wait_writable()  # the node reads too slowly: do not pile up here
         return await self.request(command, args, timeout=timeout)
 
     def request(
@@ -341,20 +317,23 @@ class AsyncRpc:
         per request (add a done callback instead). The future fails as
         ``call`` raises; it fails with ``NodeTimeout`` after ``timeout``
         seconds (default: the client's).
+
+        Raises:
+            FrameTooLarge: the request exceeds the frame limit (not sent).
+            MalformedMessage: ``args`` is not a protocol value, or too large a one.
         """
         if self._closed is not None:
             raise self._closed
         link = self._link
         assert link is not None
-        request_id = next(self._ids)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Result] = loop.create_future()
-        self._waiting[request_id] = future
+        request_id, body = self._core.request(command, args or {}, future)
         deadline = loop.time() + (self.timeout if timeout is None else timeout)
         self._deadlines[request_id] = (deadline, command)
         if deadline < self._timer_at:
             self._arm(loop, deadline)
-        link.send(request_body(request_id, command, args or {}))
+        link.send(body)
         return future
 
     def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
@@ -372,7 +351,7 @@ class AsyncRpc:
         for request_id, (deadline, command) in list(self._deadlines.items()):
             if deadline <= now:
                 del self._deadlines[request_id]
-                future = self._waiting.pop(request_id, None)
+                future = self._core.forget(request_id)
                 if future is not None and not future.done():
                     future.set_exception(NodeTimeout(f"no answer to {command!r} in time"))
             elif deadline < next_at:

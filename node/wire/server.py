@@ -48,7 +48,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from node.errors import (
-    ConnectionLost,
     FrameTooLarge,
     InvalidTransaction,
     MalformedMessage,
@@ -63,6 +62,7 @@ from node.wire.protocol import (
     E_OVERLOADED,
     E_TIMEOUT,
     E_UNKNOWN_COMMAND,
+    MAX_REQUEST_VALUES,
     Request,
     Value,
     error_body,
@@ -70,7 +70,7 @@ from node.wire.protocol import (
     parse_message,
     reply_body,
 )
-from node.wire.transport import Connection, ConnectionSink, FrameProtocol, FrameSink
+from node.wire.transport import FRAMES_PER_TURN, FrameProtocol, MemoryConnection
 
 log = logging.getLogger("p2pex.server")
 
@@ -113,7 +113,7 @@ class _Queued:
 class Session:
     """One client connection as the handlers see it."""
 
-    sink: FrameSink
+    sink: FrameProtocol  # its connection: TCP or in memory, the same code
     subscriptions: dict[str, int] = field(default_factory=dict)  # topic -> subscription id
     closed: bool = False
     queue: deque[_Queued] = field(default_factory=deque)  # answered in order, head first
@@ -195,7 +195,7 @@ class RpcServer:
 
     # -- connections -----------------------------------------------------------------------------
 
-    def open_session(self, sink: FrameSink) -> Session:
+    def open_session(self, sink: FrameProtocol) -> Session:
         """Register a new connection and start its idle timer."""
         loop = asyncio.get_running_loop()
         session = Session(sink, last_read=loop.time())
@@ -214,33 +214,16 @@ class RpcServer:
                 queued.prepared.cancel()
         session.queue.clear()
 
-    async def serve(self, conn: Connection) -> None:
-        """Serve one ``Connection`` (e.g. in memory) until it closes; never raises.
+    async def serve(self, conn: MemoryConnection) -> None:
+        """Serve one in-memory connection end until it closes; never raises.
 
-        TCP connections do not come here: they are read by ``_FrameProtocol``.
+        The connection is read by the same protocol as a TCP connection
+        (``_ServerProtocol``): an in-memory client exercises the production
+        read path, only the bytes travel differently.
         """
-        sink = ConnectionSink(conn)
-        session = self.open_session(sink)
-        try:
-            while not session.closed:
-                if self.queue_full(session):
-                    sink.pause()
-                    await sink.wait_resumed()
-                    continue
-                try:
-                    body = await conn.read_frame()
-                except FrameTooLarge as exc:
-                    self.refuse_oversized(session, exc)
-                    break
-                except ConnectionLost:
-                    break
-                self.on_frame(session, body)
-        except Exception:  # a bug in the server must cost one connection, not the node
-            log.exception("connection %s failed", conn.peer)
-        finally:
-            self.end_session(session)
-            sink.close()
-            await sink.wait_closed()
+        protocol = _ServerProtocol(self)
+        conn.attach(protocol)
+        await protocol.closed()
 
     # -- requests --------------------------------------------------------------------------------
 
@@ -248,7 +231,7 @@ class RpcServer:
         """Handle one frame body read from ``session``'s connection."""
         session.last_read = asyncio.get_running_loop().time()
         try:
-            message = parse_message(body)
+            message = parse_message(body, max_values=MAX_REQUEST_VALUES)
         except MalformedMessage as exc:
             self._send_error(session, 0, E_MALFORMED, str(exc))
             return
@@ -440,6 +423,8 @@ class RpcServer:
 
 class _ServerProtocol(FrameProtocol):
     """One TCP client connection: its frames go to ``RpcServer.on_frame``; it is the sink."""
+
+    frames_per_turn = FRAMES_PER_TURN  # one client's burst never holds the others up
 
     def __init__(self, server: RpcServer) -> None:
         super().__init__(server.max_frame)

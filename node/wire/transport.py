@@ -1,15 +1,17 @@
-"""Connections that carry frames: TCP as an asyncio protocol, and an in-memory pair.
+"""Connections that carry frames: an asyncio protocol over TCP or over memory.
 
-``FrameProtocol`` is a TCP connection's frames: the node's server, its
-asyncio client and its worker processes all use it. ``Connection`` is the
-awaitable interface (``read_frame``/``write_frame``) that the in-memory pair
-implements, for tests. Both check the frame size limit before reading a
-body: an oversized length prefix is ``FrameTooLarge``, and the other side
-going away is ``ConnectionLost``.
+``FrameProtocol`` is a connection's frames on an event loop: the node's
+server, its asyncio client and its worker processes all use it, and it cuts
+the byte stream into frames with ``node.wire.frames.FrameDecoder`` (the one
+frame decoder). An oversized length prefix is ``FrameTooLarge``; the other
+side going away is ``connection_lost``.
 
-A ``FrameSink`` is the server's side of writing: ``send`` queues a frame and
-returns at once (no await per reply). ``ConnectionSink`` puts one over any
-``Connection``; the server's TCP protocol is its own sink (``node.wire.server``).
+``memory_pair`` is the in-memory test double of a TCP connection (httpx's
+``MockTransport`` idea): two ends whose asyncio transports hand the bytes
+one side writes to the other side's protocol. A server or client attached
+to an end runs exactly the code it runs over TCP; only the bytes travel
+differently. ``recv_frame`` reads frames from a blocking socket (the
+blocking client, the worker processes) with the same decoder.
 """
 
 from __future__ import annotations
@@ -17,147 +19,42 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections import deque
-from typing import Protocol
+from typing import Any, Final
 
 from node.errors import ConnectionLost, FrameTooLarge
-from node.wire.protocol import DEFAULT_MAX_FRAME, HEADER, frame, frame_length
+from node.wire.frames import DEFAULT_MAX_FRAME, HEADER, FrameDecoder, frame
 
 log = logging.getLogger("p2pex.transport")
 
 OUT_LIMIT = 1 << 20  # bytes queued for writing before FrameProtocol.wait_writable waits
+# Frames of one client handled in one read callback of a server before the
+# loop is handed back: a client pipelining thousands of frames in one read
+# must not hold the other connections' callbacks up for all of them.
+FRAMES_PER_TURN: Final = 64
+READ_SIZE: Final = 256 * 1024  # bytes an in-memory end delivers per loop turn (asyncio's recv size)
 
 
-class Connection(Protocol):
-    """A bidirectional stream of frames."""
+def recv_frame(sock: socket.socket, decoder: FrameDecoder, *, read_ahead: bool = False) -> bytes:
+    """Read the next frame body from a blocking socket.
 
-    @property
-    def peer(self) -> str:
-        """A printable name of the other side (for logs)."""
-        ...
+    Without ``read_ahead`` no byte past the frame is read (the socket may
+    be handed to an event loop afterwards); with it, reads are larger and
+    the surplus stays in ``decoder`` for the next call.
 
-    async def read_frame(self) -> bytes:
-        """Return the next frame body.
-
-        Raises:
-            FrameTooLarge: the length prefix exceeds the limit (the body is not read).
-            ConnectionLost: the stream ended, cleanly between frames or mid-frame.
-        """
-        ...
-
-    async def write_frame(self, body: bytes) -> None:
-        """Send one frame (length prefix + ``body``)."""
-        ...
-
-    async def close(self) -> None:
-        """Close the connection; idempotent."""
-        ...
-
-
-class FrameSink(Protocol):
-    """Where a server session writes its frames (replies and events)."""
-
-    @property
-    def peer(self) -> str:
-        """A printable name of the other side (for logs)."""
-        ...
-
-    @property
-    def pending(self) -> int:
-        """Frames queued and not written yet."""
-        ...
-
-    def send(self, body: bytes) -> None:
-        """Queue one frame (the body; the sink adds the length prefix). Never blocks."""
-        ...
-
-    def pause(self) -> None:
-        """Stop reading from the other side (the session has too much queued)."""
-        ...
-
-    def resume(self) -> None:
-        """Read again."""
-        ...
-
-    async def wait_resumed(self) -> None:
-        """Return once reading may go on (after ``pause``)."""
-        ...
-
-    def close(self, *, abort: bool = False) -> None:
-        """Write what is queued, then close (``abort``: drop it); idempotent."""
-        ...
-
-    async def wait_closed(self) -> None:
-        """Return once the connection is closed."""
-        ...
-
-
-class ConnectionSink:
-    """A ``FrameSink`` over a ``Connection``: one task writes the queued frames in order."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self._frames: deque[bytes] = deque()
-        self._wakeup = asyncio.Event()
-        self._readable = asyncio.Event()
-        self._readable.set()
-        self._closing = False
-        self._writer = asyncio.ensure_future(self._write_loop())
-
-    @property
-    def peer(self) -> str:
-        """The connection's peer."""
-        return self.conn.peer
-
-    @property
-    def pending(self) -> int:
-        """Frames queued and not written yet."""
-        return len(self._frames)
-
-    def send(self, body: bytes) -> None:
-        """Queue one frame for the writer task."""
-        if not self._closing:
-            self._frames.append(body)
-            self._wakeup.set()
-
-    async def _write_loop(self) -> None:
-        try:
-            while True:
-                while not self._frames:
-                    if self._closing:
-                        return
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
-                await self.conn.write_frame(self._frames.popleft())
-        except (ConnectionLost, FrameTooLarge):
-            pass
-        finally:
-            await self.conn.close()
-
-    def pause(self) -> None:
-        """Let ``wait_resumed`` wait."""
-        self._readable.clear()
-
-    def resume(self) -> None:
-        """Wake ``wait_resumed``."""
-        self._readable.set()
-
-    async def wait_resumed(self) -> None:
-        """Return once ``resume`` was called (or the sink closes)."""
-        await self._readable.wait()
-
-    def close(self, *, abort: bool = False) -> None:
-        """Let the writer finish the queued frames (``abort``: drop them), then close."""
-        if abort:
-            self._frames.clear()
-        self._closing = True
-        self._wakeup.set()
-        self._readable.set()
-
-    async def wait_closed(self) -> None:
-        """Return once the writer task finished (or after 2 s)."""
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(asyncio.shield(self._writer), 2.0)
+    Raises:
+        EOFError: the other end closed (cleanly, or in the middle of a frame).
+        FrameTooLarge: a length prefix exceeds the decoder's limit.
+        OSError: the socket failed (``TimeoutError`` after its timeout).
+    """
+    while (body := decoder.next_frame()) is None:
+        want = decoder.needed
+        chunk = sock.recv(max(want, 1 << 16) if read_ahead else min(want, 1 << 20))
+        if not chunk:
+            raise EOFError
+        decoder.feed(chunk)
+    return body
 
 
 class FrameProtocol(asyncio.Protocol):
@@ -166,23 +63,30 @@ class FrameProtocol(asyncio.Protocol):
     Subclasses say what to do with a frame (``frame_received``) and with an
     oversized length prefix (``frame_too_large``), and may hold reading back
     (``reading_allowed``; call ``resume`` when it may go on). ``send`` is the
-    ``FrameSink`` side: every frame sent in one loop iteration goes out in one
+    writing side: every frame sent in one loop iteration goes out in one
     ``transport.write``. Compared with asyncio streams this saves, per frame,
     the two ``readexactly`` waits, a lock and a ``drain`` (at thousands of
     frames per second they were a large share of a node's event loop).
     """
 
+    # Frames handled per read callback before the rest waits for the loop's next
+    # turn (None: no limit). A server sets ``FRAMES_PER_TURN``; a client or a
+    # worker link reads its own peer and takes each burst whole (the limit cost
+    # a benchmark client, whose replies arrive in bursts, throughput).
+    frames_per_turn: int | None = None
+
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self.max_frame = max_frame
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
-        self._buffer = bytearray()
+        self._frames = FrameDecoder(max_frame)
         self._out: list[bytes] = []  # framed bytes not yet handed to the transport
         self._out_bytes = 0
         self._flush_soon = False
         self._write_paused = False  # the transport's buffer is above its high-water mark
         self._writable: asyncio.Event | None = None  # made when someone waits for it
         self._read_paused = False
+        self._parse_soon = False  # a _parse_next_turn is scheduled
         self._closing = False
         self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -211,34 +115,53 @@ class FrameProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return
-        self._buffer += data
+        self._frames.feed(data)
         self._parse()
 
     def _parse(self) -> None:
-        """Hand every complete frame in the buffer on, while reading is allowed."""
-        buffer = self._buffer
-        start = 0
+        """Hand the complete frames received on, while reading is allowed."""
+        frames = self._frames
+        handled = 0
         try:
-            while len(buffer) - start >= HEADER.size and not self._closing:
+            while not self._closing:
                 if not self.reading_allowed():
                     self.pause()
-                    break
-                (size,) = HEADER.unpack_from(buffer, start)
-                if size > self.max_frame:
-                    self.frame_too_large(FrameTooLarge(size, self.max_frame))
+                    return
+                if handled == self.frames_per_turn and frames.buffered:
+                    self._parse_later()
+                    return
+                try:
+                    body = frames.next_frame()
+                except FrameTooLarge as exc:
+                    self.frame_too_large(exc)
                     self._closing = True
                     return
-                end = start + HEADER.size + size
-                if len(buffer) < end:
-                    break
-                body = bytes(buffer[start + HEADER.size : end])
-                start = end
+                if body is None:
+                    return
+                handled += 1
                 self.frame_received(body)
         except Exception:  # a bug must cost this connection, not the process
             log.exception("connection %s failed", self.peer)
             self.close(abort=True)
-        finally:
-            del buffer[:start]
+
+    def _parse_later(self) -> None:
+        """Parse the rest at the loop's next turn, after the other connections' reads.
+
+        Reading goes on meanwhile (pausing and resuming a socket costs two
+        system calls) unless a read's worth of bytes is already waiting.
+        """
+        if self._frames.buffered >= READ_SIZE:
+            self.pause()
+        if not self._parse_soon:
+            self._parse_soon = True
+            asyncio.get_running_loop().call_soon(self._parse_next_turn)
+
+    def _parse_next_turn(self) -> None:
+        self._parse_soon = False
+        if self._read_paused:
+            self.resume()  # parses, at the turn after
+        else:
+            self._parse()
 
     def eof_received(self) -> bool | None:
         return None  # close the transport
@@ -261,7 +184,7 @@ class FrameProtocol(asyncio.Protocol):
             self._writable.set()
         self._flush()
 
-    # -- FrameSink ---------------------------------------------------------------------------
+    # -- writing ------------------------------------------------------------------------------
 
     @property
     def pending(self) -> int:
@@ -346,65 +269,211 @@ class FrameProtocol(asyncio.Protocol):
         self._out_bytes = 0
         self.transport.close()
 
+    async def closed(self) -> None:
+        """Return once the connection is closed (``connection_lost``)."""
+        await asyncio.shield(self._closed)
+
     async def wait_closed(self) -> None:
         """Return once the connection is closed (or after 2 s)."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._closed), 2.0)
 
 
-_EOF = b"\x00eof"  # sentinel object identity, never compared by value
+class _MemoryTransport(asyncio.Transport):
+    """One end's asyncio transport: what is written reaches the other end's protocol."""
+
+    def __init__(self, end: MemoryConnection) -> None:
+        super().__init__()
+        self._end = end
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """``peername``: the other end's name; nothing else."""
+        return self._end.peer if name == "peername" else default
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Hand ``data`` to the other end (delivered at the loop's next turn)."""
+        self._end._send(bytes(data))
+
+    def is_closing(self) -> bool:
+        """True once either end closed."""
+        return self._end._closed
+
+    def close(self) -> None:
+        """Close after what was written (the other end reads it, then its end)."""
+        self._end._shutdown()
+
+    def abort(self) -> None:
+        """Close at once: this end reads nothing more."""
+        self._end._shutdown()
+
+    def pause_reading(self) -> None:
+        """Hold the received bytes back until ``resume_reading``."""
+        self._end._paused = True
+
+    def resume_reading(self) -> None:
+        """Deliver the held bytes again."""
+        self._end._paused = False
+        self._end._deliver_soon()
+
+    def is_reading(self) -> bool:
+        """False while paused."""
+        return not self._end._paused
+
+    def get_write_buffer_size(self) -> int:
+        """Nothing is buffered here: writes go to the other end's inbox at once."""
+        return 0
+
+
+class _FrameQueue(FrameProtocol):
+    """What an end's ``read_frame`` reads from: the frames received, then the end."""
+
+    def __init__(self, max_frame: int) -> None:
+        super().__init__(max_frame)
+        self.received: asyncio.Queue[bytes | Exception] = asyncio.Queue()
+
+    def frame_received(self, body: bytes) -> None:
+        self.received.put_nowait(body)
+
+    def frame_too_large(self, error: FrameTooLarge) -> None:
+        self.received.put_nowait(error)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.received.put_nowait(ConnectionLost("memory connection closed"))
 
 
 class MemoryConnection:
-    """One end of an in-memory connection pair (a test double for TCP).
+    """One end of an in-memory connection pair (the test double of a TCP connection).
 
-    Frames are bytes including the length prefix, so size checks behave as on TCP.
+    ``attach(protocol)`` runs any asyncio protocol on this end, as the event
+    loop does for a socket: the node's server (``RpcServer.serve``) and
+    client (``AsyncRpc(end)``) run their TCP code unchanged. Bytes the other
+    end writes reach the protocol at the loop's next turn, in order; a close
+    reaches it after them. Without a protocol of its own, an end reads and
+    writes frames directly (``read_frame``, ``write_frame``, ``write_raw``):
+    for tests that play the other side by hand.
     """
 
-    __slots__ = ("_closed", "_inbox", "_max_frame", "_name", "_other")
-
     def __init__(self, name: str, max_frame: int) -> None:
-        self._name = name
-        self._max_frame = max_frame
-        self._inbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self.name = name
+        self.max_frame = max_frame
         self._other: MemoryConnection | None = None
-        self._closed = False
+        self._protocol: asyncio.Protocol | None = None
+        self._transport: _MemoryTransport | None = None
+        self._inbox: deque[bytes] = deque()
+        self._peer_closed = False  # the other end closed: deliver the end after the bytes
+        self._closed = False  # this end closed (or saw the other end close)
+        self._lost = False  # connection_lost was called
+        self._paused = False
+        self._scheduled = False
+        self._queue: _FrameQueue | None = None
 
     @property
     def peer(self) -> str:
-        """The name given to the other end."""
-        return self._other._name if self._other else "?"
+        """The name of the other end."""
+        return self._other.name if self._other is not None else "?"
 
-    async def read_frame(self) -> bytes:
-        """Return the next frame body the other end wrote."""
-        data = await self._inbox.get()
-        if data is _EOF:
-            self._inbox.put_nowait(_EOF)  # every later read also sees the end
-            msg = "memory connection closed"
-            raise ConnectionLost(msg)
-        size = frame_length(data[: HEADER.size], self._max_frame)
-        return data[HEADER.size : HEADER.size + size]
+    def attach(self, protocol: asyncio.Protocol) -> asyncio.Transport:
+        """Run ``protocol`` on this end (``connection_made`` now); return its transport."""
+        if self._protocol is not None:
+            msg = f"memory connection end {self.name} already has a protocol"
+            raise RuntimeError(msg)
+        transport = self._transport = _MemoryTransport(self)
+        self._protocol = protocol
+        protocol.connection_made(transport)
+        self._deliver_soon()
+        return transport
 
-    async def write_frame(self, body: bytes) -> None:
-        """Queue one frame for the other end."""
-        if self._closed or self._other is None:
-            msg = "memory connection closed"
-            raise ConnectionLost(msg)
-        self._other._inbox.put_nowait(frame(body, self._max_frame))
+    # -- the transport's side -------------------------------------------------------------------
 
-    async def write_raw(self, data: bytes) -> None:
-        """Queue raw bytes as one 'frame' (tests: forge a length prefix)."""
-        assert self._other is not None
-        self._other._inbox.put_nowait(data)
+    def _send(self, data: bytes) -> None:
+        other = self._other
+        if self._closed or other is None or other._closed:
+            return
+        other._inbox.append(data)
+        other._deliver_soon()
 
-    async def close(self) -> None:
-        """Close both directions."""
+    def _shutdown(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._inbox.put_nowait(_EOF)
-        if self._other is not None:
-            self._other._inbox.put_nowait(_EOF)
+        self._inbox.clear()
+        if self._other is not None and not self._other._closed:
+            self._other._peer_closed = True
+            self._other._deliver_soon()
+        self._deliver_soon()  # connection_lost for this end's protocol
+
+    def _deliver_soon(self) -> None:
+        if self._protocol is not None and not self._scheduled and not self._lost:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._deliver)
+
+    def _deliver(self) -> None:
+        self._scheduled = False
+        protocol = self._protocol
+        if protocol is None or self._lost:
+            return
+        inbox = self._inbox
+        if inbox and not self._paused and not self._closed:
+            # as a socket's reader does: what is there, up to READ_SIZE, in one call
+            # per loop turn (the rest at the next turn)
+            chunks, size = [], 0
+            while inbox and size < READ_SIZE:
+                chunks.append(inbox.popleft())
+                size += len(chunks[-1])
+            protocol.data_received(b"".join(chunks))
+            if inbox:
+                self._deliver_soon()
+                return
+        if self._peer_closed and not self._inbox and not self._closed:
+            self._closed = True
+            protocol.eof_received()
+        if self._closed and not self._lost:
+            self._lost = True
+            protocol.connection_lost(None)
+
+    # -- frames by hand (tests) -----------------------------------------------------------------
+
+    def _frames(self) -> _FrameQueue:
+        if self._queue is None:
+            self._queue = _FrameQueue(self.max_frame)
+            self.attach(self._queue)
+        return self._queue
+
+    async def read_frame(self) -> bytes:
+        """Return the next frame body the other end wrote.
+
+        Raises:
+            FrameTooLarge: the length prefix exceeds the limit (the body is not read).
+            ConnectionLost: the stream ended.
+        """
+        received = self._frames().received
+        item = await received.get()
+        if isinstance(item, Exception):
+            received.put_nowait(item)  # every later read fails the same way
+            raise item
+        return item
+
+    async def write_frame(self, body: bytes) -> None:
+        """Send one frame (length prefix + ``body``).
+
+        Raises:
+            FrameTooLarge: ``body`` is longer than the limit.
+            ConnectionLost: this end is closed.
+        """
+        await self.write_raw(frame(body, self.max_frame))
+
+    async def write_raw(self, data: bytes) -> None:
+        """Send bytes as they are (tests: forge a length prefix)."""
+        queue = self._frames()
+        if self._closed or queue.transport is None:
+            msg = "memory connection closed"
+            raise ConnectionLost(msg)
+        queue.transport.write(data)
+
+    async def close(self) -> None:
+        """Close this end (the other end reads what was sent, then the end); idempotent."""
+        self._shutdown()
 
 
 def memory_pair(max_frame: int = DEFAULT_MAX_FRAME) -> tuple[MemoryConnection, MemoryConnection]:

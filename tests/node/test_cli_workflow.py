@@ -272,7 +272,7 @@ def test_a_replica_of_another_chain_id_stops(tmp_path):
 class DownUpstream:
     """An upstream nobody answers at."""
 
-    async def connect(self, timeout: float):
+    async def connect(self, timeout: float, max_frame: int | None = None):
         raise ConnectionLost("cannot connect to 127.0.0.1:1: refused")
 
     def __str__(self) -> str:

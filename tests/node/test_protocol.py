@@ -121,6 +121,8 @@ def _reference_decode(data: bytes) -> object:
         raise MalformedMessage("shape")
     if not all(type(item) is want for item, want in zip(value, shape, strict=True)):
         raise MalformedMessage("shape")
+    if value[1] < 0:  # ids (and subscriptions) are unsigned
+        raise MalformedMessage("negative id")
     return value
 
 
@@ -272,3 +274,83 @@ def test_a_client_checks_the_shape_of_what_its_node_sends_not_the_form():
     ]:
         with pytest.raises(MalformedMessage, match=why):
             decode_message(body, canonical=False)
+
+
+def test_negative_ids_are_refused():
+    """Ids are unsigned: ``[0, -5, "ping", {}]`` is malformed, not a request to answer."""
+    for body in (
+        msgpack.packb([0, -5, "ping", {}]),
+        msgpack.packb([1, -1, {}]),
+        msgpack.packb([2, -(2**63), "x", "y"]),
+        msgpack.packb([3, -2, "blocks", {}]),
+    ):
+        with pytest.raises(MalformedMessage, match="negative"):
+            parse_message(body)
+        with pytest.raises(MalformedMessage, match="negative"):
+            parse_message(body, canonical=False)
+    assert parse_message(msgpack.packb([0, 0, "ping", {}])) == Request(0, "ping", {})
+
+
+def _empty_maps(count: int) -> bytes:
+    """``[0, 1, "ping", {"x": [{}, {}, ...]}]`` with ``count`` empty maps."""
+    header = b"\xdd" + count.to_bytes(4, "big")
+    return msgpack.packb([0, 1, "ping", {"x": []}])[:-1] + header + b"\x80" * count
+
+
+def _nested_lists(width: int, lists: int) -> bytes:
+    """A request whose args hold ``lists`` arrays of ``width`` zeros each."""
+    inner = b"\xdd" + width.to_bytes(4, "big") + b"\x00" * width
+    outer = b"\xdd" + lists.to_bytes(4, "big") + inner * lists
+    return msgpack.packb([0, 1, "ping", {"x": []}])[:-1] + outer
+
+
+def test_decoding_stops_at_the_value_limit_whatever_the_frame_length():
+    """Values (array elements plus map entries) are counted over every level."""
+    from node.wire.protocol import MAX_REQUEST_VALUES
+
+    def maps(count: int) -> bytes:
+        return msgpack.packb([0, 1, "ping", {"x": [{}] * count}])
+
+    within = maps(MAX_REQUEST_VALUES - 5)  # + 4 in the request array, 1 in args
+    assert len(parse_message(within, max_values=MAX_REQUEST_VALUES).args["x"]) == 4091
+    with pytest.raises(MalformedMessage, match="values"):
+        parse_message(maps(MAX_REQUEST_VALUES - 4), max_values=MAX_REQUEST_VALUES)
+    # one long array: refused from its header, before any element is built
+    with pytest.raises(MalformedMessage, match="values"):
+        parse_message(_empty_maps(8_000_000), max_values=MAX_REQUEST_VALUES)
+    # many arrays each under the limit: refused once their sum exceeds it
+    with pytest.raises(MalformedMessage, match=f"more than {MAX_REQUEST_VALUES} values"):
+        parse_message(_nested_lists(1000, 50), max_values=MAX_REQUEST_VALUES)
+    four = msgpack.packb([0, 1, "ping", {"x": [[0] * 1000] * 4}])
+    assert parse_message(four, max_values=MAX_REQUEST_VALUES).args["x"] == [[0] * 1000] * 4
+
+
+def test_an_eight_megabyte_frame_of_empty_maps_is_refused_cheaply():
+    """The frame that stalled a node for 13 s: refused, whichever decoder limit applies."""
+    body = _empty_maps(8 * 1024 * 1024 - 20)
+    for max_values in (4_096, 1 << 18):
+        with pytest.raises(MalformedMessage, match="values"):
+            decode_message(body, max_values=max_values)
+
+
+def test_deep_nesting_is_refused_with_a_reason():
+    deep = msgpack.packb([0, 1, "ping", {}])[:-1] + b"\x81\xa1x" + b"\x91" * 5000 + b"\xc0"
+    with pytest.raises(MalformedMessage, match="nested too deep"):
+        parse_message(deep)
+    nested = [0, 1, "ping", {"x": []}]
+    leaf = nested[3]["x"]
+    for _ in range(20):
+        leaf.append([])
+        leaf = leaf[0]
+    with pytest.raises(MalformedMessage, match="deeper than 16"):
+        parse_message(msgpack.packb(nested))
+
+
+@given(st.binary(max_size=40))
+def test_every_refusal_says_why(data):
+    """No error ends with an empty detail (msgpack's FormatError and StackError say nothing)."""
+    try:
+        parse_message(data)
+    except MalformedMessage as exc:
+        text = str(exc)
+        assert text and not text.endswith(": "), text

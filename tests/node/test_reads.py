@@ -3,36 +3,56 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable
 
 import pytest
 
-from node.clock import FakeClock
 from node.errors import RequestFailed
 from node.roles import service
 from tests.node.conftest import peer_key
-from tests.node.test_operator import START_NS, attach, make_operator, run
+from tests.node.test_operator import attach, make_operator, run
 
 BLOCKS = 6  # blocks with trades, two trades each
 
 
-async def market_with_trades(tmp_path):
-    """An operator whose chain holds BLOCKS blocks with two trades each (and the registrations)."""
-    # The block deadline is the fake clock's: each block holds exactly the
-    # three orders placed before the clock moves, however slow the machine.
-    clock = FakeClock(START_NS)
-    node, _ = make_operator(tmp_path, clock, block_interval_ms=5)
-    await node.start("127.0.0.1", 0)
-    seller, buyer = await attach(node, peer_key(1)), await attach(node, peer_key(2))
-    await seller.register("s", bus="B1", role="producer")
-    await buyer.register("b", bus="B1", role="consumer")
-    for n in range(BLOCKS):
-        await seller.place_order("electricity", 4, "ask", 100 + n, 300)
-        await buyer.place_order("electricity", 4, "bid", 100 + n, 100)
-        bid2 = await buyer.place_order("electricity", 4, "bid", 100 + n, 200)
-        clock.advance(5_000_000)
-        await buyer.wait_committed(bid2.tx_id)
-    return node, seller, buyer
+@contextlib.asynccontextmanager
+async def market_with_trades(tmp_path) -> AsyncIterator[tuple]:
+    """An operator whose chain holds BLOCKS rounds of two trades (and the registrations).
+
+    How the rounds' transactions fall into blocks depends on the machine's
+    speed; the tests compare with what the chain holds, never assume it.
+    The node and its clients are closed however the test ends.
+    """
+    node, _ = make_operator(tmp_path, block_interval_ms=5)
+    clients = []
+    try:
+        await node.start("127.0.0.1", 0)
+        seller, buyer = await attach(node, peer_key(1)), await attach(node, peer_key(2))
+        clients += [seller, buyer]
+        await seller.register("s", bus="B1", role="producer")
+        await buyer.register("b", bus="B1", role="consumer")
+        for n in range(BLOCKS):
+            await seller.place_order("electricity", 4, "ask", 100 + n, 300)
+            bid = await buyer.place_order("electricity", 4, "bid", 100 + n, 100)
+            bid2 = await buyer.place_order("electricity", 4, "bid", 100 + n, 200)
+            await buyer.wait_committed(bid.tx_id)
+            await buyer.wait_committed(bid2.tx_id)
+        yield node, seller, buyer
+    finally:
+        for client in clients:
+            await client.close()
+        await node.close()
+
+
+def whole_blocks_from(trades: list[dict], start: int, limit: int) -> list[dict]:
+    """A page's reference: the trades of whole blocks from ``start`` until at least ``limit``."""
+    page: list[dict] = []
+    for height in sorted({t["height"] for t in trades if t["height"] >= start}):
+        if len(page) >= limit:
+            break
+        page += [t for t in trades if t["height"] == height]
+    return page
 
 
 async def finishing_order(read: Awaitable[object], status: Awaitable[object]) -> list[str]:
@@ -54,44 +74,42 @@ async def finishing_order(read: Awaitable[object], status: Awaitable[object]) ->
 
 def test_trades_are_the_newest_in_chain_order_or_pages_from_a_height(tmp_path):
     async def main():
-        node, seller, buyer = await market_with_trades(tmp_path)
-        everything = await buyer.trades(start=0, limit=10_000)
-        assert [t["quantity"] for t in everything] == [100, 200] * BLOCKS
-        heights = [t["height"] for t in everything]
-        assert heights == sorted(heights)
-        # sent as CanonicalMaps, unchecked: the keys must arrive sorted
-        assert all(list(t) == sorted(t) for t in everything)
-        # the newest, of everyone and of one account
-        assert await buyer.trades(limit=3) == everything[-3:]
-        assert await buyer.trades(peer_key(2).account_id, limit=3) == everything[-3:]
-        assert await buyer.trades() == everything  # the default limit is 1,000
-        # a page from a height holds whole blocks until at least `limit`
-        first = everything[0]["height"]
-        page = await buyer.trades(start=first, limit=3)
-        assert page == [t for t in everything if t["height"] <= first + 1]
-        assert len(page) == 4
-        after = await buyer.trades(start=page[-1]["height"] + 1, limit=10_000)
-        assert page + after == everything
-        for bad in (0, -5, 10_001):
-            with pytest.raises(RequestFailed, match="limit must be 1 to 10000"):
-                await buyer.trades(limit=bad)
-        assert await buyer.trades(limit=10_000) == everything
-        for client in (seller, buyer):
-            await client.close()
-        await node.close()
+        async with market_with_trades(tmp_path) as (_, _, buyer):
+            everything = await buyer.trades(start=0, limit=10_000)
+            assert [t["quantity"] for t in everything] == [100, 200] * BLOCKS
+            heights = [t["height"] for t in everything]
+            assert heights == sorted(heights)
+            # sent as CanonicalMaps, unchecked: the keys must arrive sorted
+            assert all(list(t) == sorted(t) for t in everything)
+            # the newest, of everyone and of one account
+            assert await buyer.trades(limit=3) == everything[-3:]
+            assert await buyer.trades(peer_key(2).account_id, limit=3) == everything[-3:]
+            assert await buyer.trades() == everything  # the default limit is 1,000
+            # a page from a height holds whole blocks until at least `limit` (fewer
+            # only at the end), and the next page starts after its last block,
+            # however the machine's speed cut the blocks
+            for limit in (1, 2, 3, 5):
+                pages, start = [], 0
+                while page := await buyer.trades(start=start, limit=limit):
+                    assert page == whole_blocks_from(everything, start, limit)
+                    assert len(page) >= limit or page == everything[-len(page) :]
+                    pages += page
+                    start = page[-1]["height"] + 1
+                assert pages == everything
+            for bad in (0, -5, 10_001):
+                with pytest.raises(RequestFailed, match="limit must be 1 to 10000"):
+                    await buyer.trades(limit=bad)
+            assert await buyer.trades(limit=10_000) == everything
 
     run(main())
 
 
 def test_a_long_trades_read_lets_other_clients_in_between_blocks(tmp_path):
     async def main():
-        node, seller, buyer = await market_with_trades(tmp_path)
-        # the scan of the whole chain hands the loop back after each block
-        read = buyer.trades(start=0, limit=10_000)
-        assert await finishing_order(read, seller.call("status")) == ["status", "read"]
-        for client in (seller, buyer):
-            await client.close()
-        await node.close()
+        async with market_with_trades(tmp_path) as (_, seller, buyer):
+            # the scan of the whole chain hands the loop back after each block
+            read = buyer.trades(start=0, limit=10_000)
+            assert await finishing_order(read, seller.call("status")) == ["status", "read"]
 
     run(main())
 
@@ -124,15 +142,12 @@ def test_an_account_history_is_read_in_pages_that_let_other_clients_in(tmp_path,
     monkeypatch.setattr(service, "READ_PAGE", 2)
 
     async def main():
-        node, seller, buyer = await market_with_trades(tmp_path)
-        everything = await buyer.trades(start=0, limit=10_000)
-        account = peer_key(2).account_id
-        assert await buyer.trades(account, limit=5) == everything[-5:]
-        assert await buyer.trades(account) == everything
-        read = buyer.trades(account)
-        assert await finishing_order(read, seller.call("status")) == ["status", "read"]
-        for client in (seller, buyer):
-            await client.close()
-        await node.close()
+        async with market_with_trades(tmp_path) as (_, seller, buyer):
+            everything = await buyer.trades(start=0, limit=10_000)
+            account = peer_key(2).account_id
+            assert await buyer.trades(account, limit=5) == everything[-5:]
+            assert await buyer.trades(account) == everything
+            read = buyer.trades(account)
+            assert await finishing_order(read, seller.call("status")) == ["status", "read"]
 
     run(main())

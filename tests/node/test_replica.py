@@ -21,11 +21,11 @@ class MemoryUpstream:
         self.node = node
         self.connections = 0
 
-    async def connect(self, timeout: float) -> AsyncRpc:
+    async def connect(self, timeout: float, max_frame: int | None = None) -> AsyncRpc:
         client_end, server_end = memory_pair()
         asyncio.get_running_loop().create_task(self.node.server.serve(server_end))
         self.connections += 1
-        return AsyncRpc(client_end)
+        return AsyncRpc(client_end, max_frame=max_frame)
 
 
 def test_a_replica_follows_forwards_writes_and_replays_to_the_same_state(tmp_path):

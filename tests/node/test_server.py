@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import socket
 
 import pytest
 
@@ -101,10 +102,14 @@ def test_idle_connection_is_closed():
 
 
 def test_a_client_that_keeps_talking_or_listening_is_not_idle():
-    """The idle timer re-arms from the last request; subscribers are never idle."""
+    """The idle timer re-arms from the last request; subscribers are never idle.
+
+    Driven by hand (the idle timeout is far off, the check is called with
+    each connection's last read set back): no race with the machine's speed.
+    """
 
     async def main():
-        server = make_server(idle_timeout=0.1)
+        server = make_server(idle_timeout=1000.0)
         talker_end, talker_server = memory_pair()
         listener_end, listener_server = memory_pair()
         tasks = [
@@ -113,12 +118,25 @@ def test_a_client_that_keeps_talking_or_listening_is_not_idle():
         ]
         talker, listener = AsyncRpc(talker_end), AsyncRpc(listener_end)
         await listener.call("subscribe")
-        for i in range(8):  # 0.4 s in all, never 0.1 s quiet
-            assert await talker.call("echo", {"i": i}) == {"echo": {"i": i}}
-            await asyncio.sleep(0.05)
+        assert await talker.call("echo", {"i": 1}) == {"echo": {"i": 1}}
+        now = asyncio.get_running_loop().time()
+        by_role = {bool(s.subscriptions): s for s in server.sessions}
+        quiet_talker, quiet_listener = by_role[False], by_role[True]
+        # the talker read 999 s ago: not idle yet, the check re-arms
+        quiet_talker.last_read = now - 999
+        server._check_idle(quiet_talker)
         assert len(server.sessions) == 2
-        await asyncio.sleep(0.25)  # now the talker is quiet: it alone is hung up on
-        assert len(server.sessions) == 1
+        # a subscriber may listen silently for as long as it likes
+        quiet_listener.last_read = now - 10_000
+        server._check_idle(quiet_listener)
+        assert len(server.sessions) == 2
+        # the talker quiet for longer than the timeout: it alone is hung up on
+        quiet_talker.last_read = now - 1001
+        server._check_idle(quiet_talker)
+        with pytest.raises(ConnectionLost):
+            await talker.call("echo", {"i": 2})
+        await tasks[0]
+        assert server.sessions == {quiet_listener}
         await listener.close()
         await talker.close()
         await asyncio.gather(*tasks)
@@ -467,3 +485,78 @@ def test_async_client_call_waits_while_the_node_does_not_read():
         deaf.close()
 
     run(main())
+
+
+@pytest.mark.parametrize("transport", ["memory", "tcp"])
+def test_a_flood_of_frames_on_one_connection_lets_another_in(transport):
+    """10,000 frames in one write are handled 64 at a time, with the others' reads between.
+
+    Before, one read callback handled every frame it held: another client's
+    request waited for all 10,000.
+    """
+    from node.wire.transport import FRAMES_PER_TURN
+
+    flood = 10_000
+
+    class Counting(RpcServer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.read: dict[object, int] = {}
+
+        def on_frame(self, session, body):
+            self.read[session] = self.read.get(session, 0) + 1
+            super().on_frame(session, body)
+
+    async def main():
+        async def probe(session, args):
+            others = [n for s, n in server.read.items() if s is not session]
+            return {"others": max(others, default=0)}
+
+        server = Counting({"probe": probe})
+        tasks = []
+        if transport == "memory":
+            flood_end, flood_server = memory_pair()
+            probe_end, probe_server = memory_pair()
+            tasks.append(asyncio.create_task(server.serve(flood_server)))
+            tasks.append(asyncio.create_task(server.serve(probe_server)))
+            rpc = AsyncRpc(probe_end)
+            assert await rpc.call("probe") == {"others": 0}
+            for _ in range(flood):  # frame by frame: they arrive together all the same
+                await flood_end.write_raw(HEADER.pack(1) + b"\xc1")
+        else:
+            port = await server.start_tcp("127.0.0.1", 0)
+            rpc = await AsyncRpc.connect("127.0.0.1", port)
+            assert await rpc.call("probe") == {"others": 0}
+            flooder = socket.create_connection(("127.0.0.1", port))
+            flooder.sendall((HEADER.pack(1) + b"\xc1") * flood)
+        for _ in range(100_000):  # loop turns, not time: until the flood is being read
+            if len(server.read) == 2:
+                break
+            await asyncio.sleep(0)
+        answered = (await rpc.call("probe"))["others"]
+        assert answered < flood
+        assert answered <= 8 * FRAMES_PER_TURN
+        if transport == "memory":
+            await flood_end.close()
+        else:
+            flooder.close()
+        await rpc.close()
+        await server.close()
+        for task in tasks:
+            await task
+
+    run(main())
+
+
+def test_a_negative_request_id_is_refused_not_answered(tcp_server):
+    """Ids are unsigned: ``[0, -5, "ping", {}]`` was answered ``[1, -5, {}]``."""
+    import msgpack
+
+    with SyncRpc("127.0.0.1", tcp_server) as rpc:
+        body = msgpack.packb([0, -5, "echo", {}])
+        rpc.send_raw(HEADER.pack(len(body)) + body)
+        message = rpc.read_message()
+        assert isinstance(message, ErrorReply)
+        assert (message.request_id, message.code) == (0, "malformed")
+        assert "negative" in message.message
+        assert rpc.call("echo", {"after": 1}) == {"echo": {"after": 1}}
