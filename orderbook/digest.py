@@ -1,8 +1,8 @@
 """The state digest: a hash of the snapshot's content, kept up to date per price level.
 
 ``MarketState.state_digest()`` is taken at every block. Hashing the whole
-snapshot each time costs O(resting orders) (0.6 ms for 100 new orders on
-a 10,000-order book in ``bench_digest``, most of a block's cut). The digest
+snapshot each time costs O(resting orders) (on a large book, most of a
+block's cut: ``bench_digest``). The digest
 is instead a two-level hash of exactly the snapshot's content
 (``orderbook.snapshot``): each price level's queue text ``ORDER,ORDER,...``
 (the orders as the snapshot writes them) is hashed on its own, and the
@@ -23,8 +23,8 @@ Caches, so that a digest costs O(levels) plus the hashing of what changed:
   the first digest that needs it. Whoever changes an order's fields in place
   sets it to None (partial fills and self-trade decrements in
   ``matching.take``, amends in ``Market.amend``). New orders leave the slot
-  unset, read here as None (``getattr`` with a default, ~0.15 us the first
-  time): even storing None on insertion measurably slowed the matching
+  unset, read here as None (``getattr`` with a default, the first time):
+  even storing None on insertion measurably slowed the matching
   benchmark;
 - each level caches ``(head, tail, count, volume, hasher, digest)`` in
   ``_Level.encoded``: a SHA-256 object fed with the level's text so far and

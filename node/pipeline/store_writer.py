@@ -2,10 +2,10 @@
 
 The operator must not stop accepting transactions while a block is made
 durable, nor a replica stop serving reads (with the appends on its event
-loop, reads on a replica took p99 298-1,558 ms while the operator took 3,000
-orders/s, 54-66 ms with them here; ``bench_replica``, interleaved pairs):
+loop, a replica's reads waited several times longer while its operator was
+busy: ``bench_replica``, interleaved pairs in ``bench/results/``):
 with SQLite ``synchronous=FULL`` every append waits for an fsync of the WAL
-(~1.2 ms here), after ~1.2 ms of Python and SQLite work for a block of ~110
+(about a millisecond), after as much Python and SQLite work for a block of ~110
 transactions (decoding its results to index them, inserting the index rows).
 The child answers as soon as the block itself is committed and writes its
 index rows after that (``SqliteBlockStore.append(index_later=True)``, then
@@ -22,9 +22,9 @@ SQLite file:
 
 Why a process and not a thread: the append's Python work holds the GIL, and
 the event loop, coming back from any system call, then waits for it, up to
-the interpreter's switch interval (5 ms). Measured at 5,000 orders/s
-(``bench_node``): with the appends on a thread, 386 of 183,000 event-loop
-callbacks took over 1 ms; with the appends skipped, to find the bound, 31.
+the interpreter's switch interval. Under ``bench_node``'s load, with the
+appends on a thread, ten times as many event-loop callbacks ran long as
+with the appends skipped (docs/performance.md).
 The child has its own interpreter and the loop talks to it over a socket
 pair as an asyncio protocol: writing a block never blocks the loop, and the
 answer arrives as a frame like any client's.

@@ -1,14 +1,14 @@
 """Signature checks of submitted transactions in worker processes, in batches.
 
-An Ed25519 verification is the largest cost of a submission (about 54 us
-with libsodium on the benchmark machine: a quarter of a core at 5,000
-transactions/s), so the operator moves it off its event loop.
+An Ed25519 verification is the largest cost of a submission (a large share
+of a core at the node's target rate: docs/performance.md), so the operator
+moves it off its event loop.
 
 Why processes and not threads: libsodium releases the GIL while it checks,
 but each check must take the GIL back to return, and a busy event loop only
-hands the GIL over every ``sys.getswitchinterval()`` (5 ms). Measured here: a
-thread verifying next to a busy Python thread managed one check per 5.2 ms
-instead of per 53 us. A worker process has its own interpreter: the loop
+hands the GIL over every ``sys.getswitchinterval()``: a thread verifying next
+to a busy Python thread managed about one check per switch interval instead
+of one per verify time. A worker process has its own interpreter: the loop
 only packs a batch (msgpack, in C), writes it to the worker's socket
 (``node.pipeline.worker_link``: it never blocks the loop) and reads back one byte per
 transaction.
@@ -16,8 +16,8 @@ transaction.
 Batching: the checks asked for in one loop iteration go out together (one
 write), and each worker has at most two batches in flight, so it starts on
 the next batch the moment it answers one, instead of idling until the busy
-event loop has read its answer and sent more (measured at 5,000 submits/s:
-with one batch in flight the wait for a check was p50 2.5 ms). The checks
+event loop has read its answer and sent more (with one batch in flight the
+wait for a check grew to milliseconds under load). The checks
 asked for while both are out wait in the next batch, which goes out as soon
 as one comes back: under light load a batch holds one transaction (no added
 wait), under heavy load batches grow (up to ``MAX_BATCH``) and the

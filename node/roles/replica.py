@@ -208,7 +208,7 @@ class Replica(NodeService):
                     raise BlockRefused(self.store.height, "upstream sent a non-bytes block")
                 await self._accept(data)
                 # Reads and forwarded writes go on between blocks: a pull of 256
-                # blocks, each verified in full, once held them up for 1.4 s.
+                # blocks, each verified in full, once held them up for seconds.
                 await asyncio.sleep(0)
             if self.store.height >= reply.get("height", 0):
                 return

@@ -56,8 +56,8 @@ def _converter(event_type: type) -> ToWire:
 
     Written out once per event class from its field types (as ``dataclasses``
     and ``namedtuple`` write their methods): a loop over the fields that
-    tested each value's type cost ~2 us per event, and sorting its map
-    afterwards another ~1 us; a reply carries a few events.
+    tested each value's type, and sorting its map afterwards, cost more than
+    the rest of the reply's encoding; a reply carries a few events.
     """
     name = event_type.__name__
     kind = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")

@@ -40,7 +40,7 @@ PROTOCOL_VERSION: Final = 1
 MAX_DEPTH: Final = 16  # nesting of arrays and maps in one message
 # Values in one message: array elements plus map entries, over every level.
 # The frame limit alone bounds them only by its length (8 million empty maps
-# fit in 8 MiB: ~13 s and ~600 MB to decode), so decoding stops at a count.
+# fit in 8 MiB, seconds and hundreds of MB to decode), so decoding stops at a count.
 # A request's arguments are a few scalars (a transaction travels as one
 # byte string); replies and events carry up to 10,000 trades of 10 fields.
 MAX_REQUEST_VALUES: Final = 4_096
@@ -198,7 +198,7 @@ def decode_message(
     forms, value types inside maps and arrays) and keeps the shape check: for
     a client reading its node's replies and events, where the form protects
     nothing (no signature covers an envelope) and the check cost more than
-    the decoding itself (22 vs 6 us for a reply with three order events).
+    the decoding itself (docs/performance.md).
     ``max_values`` bounds the work: decoding stops once the message holds
     more values (array elements plus map entries); a node reads requests
     with ``MAX_REQUEST_VALUES``.
