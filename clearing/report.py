@@ -16,13 +16,29 @@ from clearing.solve import Clearer
 from clearing.spec import parse_model
 from clearing.sweep import ALPHAS_MILLI
 
+MAX_COLUMNS = 12  # a wider table is folded into blocks of this many data columns
+
 
 def _table(title: str, head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-    fmt = "  ".join(f"{{:>{w}}}" for w in widths)
-    lines = [title, fmt.format(*head), fmt.format(*("-" * w for w in widths))]
-    lines += [fmt.format(*r) for r in rows]
-    return "\n".join(lines)
+    """A right-aligned text table; past ``MAX_COLUMNS`` columns, folded into blocks.
+
+    Each block repeats the first column (the row's name), so a 100-peer
+    market reads as several narrow tables instead of one 300-column line.
+    """
+    blocks = [
+        list(range(1, len(head)))[k : k + MAX_COLUMNS] for k in range(0, len(head) - 1, MAX_COLUMNS)
+    ]
+    out = [title]
+    for n, block in enumerate(blocks or [[]]):
+        cols = [0, *block]
+        widths = [max(len(head[c]), *(len(r[c]) for r in rows)) for c in cols]
+        fmt = "  ".join(f"{{:>{w}}}" for w in widths)
+        if len(blocks) > 1:
+            out.append(f"(columns {block[0]}-{block[-1]} of {len(head) - 1})" if n else "")
+        out.append(fmt.format(*(head[c] for c in cols)))
+        out.append(fmt.format(*("-" * w for w in widths)))
+        out += [fmt.format(*(r[c] for c in cols)) for r in rows]
+    return "\n".join(line for line in out if line or len(blocks) > 1)
 
 
 def format_trade_matrix(case: Case, matrix: FloatArray, title: str) -> str:
@@ -48,13 +64,13 @@ def format_peer_summary(case: Case, result: ClearingResult) -> str:
             case.peers[i].role.value,
             f"{result.injection[i]:.2f}",
             f"{result.peer_price[i]:.4f}",
-            f"{result.payment[i]:.3f}",
+            f"{-result.payment[i]:.3f}",
             f"{result.penalty[i]:.4f}",
         ]
         if result.heat is not None and result.heat_peer_price is not None:
             row += [f"{result.heat[i]:.2f}", f"{result.heat_peer_price[i]:.4f}"]
         rows.append(row)
-    head = ["peer", "role", "P_i kW", f"price {cur}/kWh", f"payment {cur}", f"penalty {cur}"]
+    head = ["peer", "role", "P_i kW", f"price {cur}/kWh", f"received {cur}", f"penalty {cur}"]
     if result.heat is not None:
         head += ["H_i kW", f"heat price {cur}/kWh"]
     title = (

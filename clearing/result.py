@@ -1,14 +1,19 @@
 """The outcome of one clearing: trades, prices, payments, welfare, flows, losses.
 
 Money: prices are in currency per kWh; payments, penalties and welfare in
-currency for the whole slot (power x ``slot_hours``). A positive payment is
-paid by the peer; a negative one is received. Penalties (the loss and
-congestion terms, 12.12 and 12.16) are paid to the grid operator on top.
+currency for the whole slot (power x ``slot_hours``). Inside the solver's
+arrays (``payment``) a positive payment is paid by the peer, as in the
+chapter's equations; everything this package shows people and programs
+(``to_dict``, ``to_frames``, the report of ``p2pex clear``) uses the
+ledger's one sign (docs/settlement.md): ``received`` > 0 when the peer is
+paid. Penalties (the loss and congestion terms, 12.12 and 12.16) are paid
+to the grid operator on top.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -99,6 +104,67 @@ class ClearingResult:
         return Certificate(
             model=self.model, names=self.names, spec=self.spec, solution=self.solution
         )
+
+    def to_dict(self, min_kw: float = 1e-6) -> dict[str, Any]:
+        """The clearing as plain data (JSON-ready): model, losses, lines, peers and trades.
+
+        Peers carry ``injection_kw``, ``price`` (currency/kWh), ``received``
+        and ``penalty`` (currency; received > 0 when the peer is paid, the
+        ledger's sign); trades the seller, buyer, ``kw`` and ``price`` of
+        every pair with more than ``min_kw`` traded.
+        """
+        names = list(self.names)
+        trades = [
+            {
+                "seller": seller,
+                "buyer": names[j],
+                "kw": float(self.trades[i, j]),
+                "price": float(self.trade_price[i, j]),
+            }
+            for i, seller in enumerate(names)
+            for j in np.flatnonzero(self.trades[i] > min_kw)
+        ]
+        peers = [
+            {
+                "name": name,
+                "injection_kw": float(self.injection[i]),
+                "price": float(self.peer_price[i]),
+                "received": -float(self.payment[i]),
+                "penalty": float(self.penalty[i]),
+            }
+            for i, name in enumerate(names)
+        ]
+        return {
+            "model": self.model,
+            "objective": float(self.objective),
+            "welfare": float(self.welfare),
+            "losses_kw": float(self.losses_kw),
+            "overloaded": list(self.overloaded),
+            "lines": [
+                {"name": name, "flow_kw": float(self.flows[k])}
+                for k, name in enumerate(self.line_names)
+            ],
+            "peers": peers,
+            "trades": trades,
+        }
+
+    def to_frames(self) -> dict[str, Any]:
+        """``to_dict``'s peers, trades and lines as pandas DataFrames (needs pandas).
+
+        Raises:
+            ImportError: pandas is not installed (``pip install pandas``).
+        """
+        try:
+            import pandas as pd  # type: ignore[import-untyped]
+        except ImportError as exc:
+            msg = "ClearingResult.to_frames needs pandas: pip install pandas"
+            raise ImportError(msg) from exc
+        plain = self.to_dict()
+        return {
+            "peers": pd.DataFrame(plain["peers"]).set_index("name"),
+            "trades": pd.DataFrame(plain["trades"], columns=["seller", "buyer", "kw", "price"]),
+            "lines": pd.DataFrame(plain["lines"]).set_index("name"),
+        }
 
     def trade(self, seller: str, buyer: str) -> float:
         """Return P_{seller, buyer} in kW."""

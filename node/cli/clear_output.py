@@ -19,33 +19,8 @@ MIN_KW = 1e-6  # trades below this (solver noise) are left out
 
 
 def result_to_plain(case: Any, result: Any) -> dict[str, Any]:
-    """One ``clearing.ClearingResult`` as plain JSON-ready data (kW, currency)."""
-    names = list(result.names)
-    trades = []
-    for i, seller in enumerate(names):
-        for j, buyer in enumerate(names):
-            kw = float(result.trades[i, j])
-            if kw > MIN_KW:  # P_ij > 0: i sells to j (chapter signs)
-                price = float(result.trade_price[i, j])
-                trades.append({"seller": seller, "buyer": buyer, "kw": kw, "price": price})
-    peers = [
-        {
-            "name": name,
-            "injection_kw": float(result.injection[i]),
-            "price": float(result.peer_price[i]),
-            "payment": float(result.payment[i]),
-            "penalty": float(result.penalty[i]),
-        }
-        for i, name in enumerate(names)
-    ]
-    return {
-        "model": result.model,
-        "losses_kw": float(result.losses_kw),
-        "congested": list(result.overloaded),
-        "welfare": float(result.welfare),
-        "peers": peers,
-        "trades": trades,
-    }
+    """One ``clearing.ClearingResult`` as plain JSON-ready data (``ClearingResult.to_dict``)."""
+    return dict(result.to_dict(min_kw=MIN_KW))
 
 
 def run_clear_data(args: argparse.Namespace, source: str, value: str) -> None:
