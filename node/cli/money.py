@@ -132,7 +132,12 @@ def run_meter(args: argparse.Namespace) -> int:
 def run_terms(args: argparse.Namespace) -> int:
     """Set a slot's grid tariffs and binding market (``SetSlotTerms``)."""
     payload = txn.SetSlotTerms(
-        args.product, args.slot, args.import_price, args.export_price, args.market
+        args.product,
+        args.slot,
+        args.import_price,
+        args.export_price,
+        args.market,
+        args.grid_in_book,
     )
     return _operator_submit(args, payload, f"terms of {args.product} slot {args.slot}")
 
@@ -196,61 +201,69 @@ def add_money_commands(commands: SubParsers) -> None:
     meter.set_defaults(handler=run_reading)
 
 
+def _operator_command(
+    sub: Any, name: str, help_text: str, description: str, handler: Any, *, slot: bool = False
+) -> argparse.ArgumentParser:
+    """One ``p2pex operator NAME`` parser: the node and key flags, ``--wait``, a slot if asked."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=help_text, formatter_class=formatter(), description=description
+    )
+    node_flag(parser, key=True, key_help=OPERATOR_KEY_HELP)
+    if slot:
+        parser.add_argument("--product", default="electricity", choices=PRODUCTS, help="what")
+        parser.add_argument("--slot", type=int, required=True, help="delivery slot index")
+    parser.add_argument("--wait", action="store_true", help="wait until committed")
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def add_money_operator_commands(sub: Any) -> None:
     """Register ``p2pex operator deposit | withdraw | meter | terms | settle``."""
     for name, handler, text in (
         ("deposit", run_deposit, "credit an account with money brought in (Deposit)"),
         ("withdraw", run_withdraw, "debit an account with money taken out (Withdraw)"),
     ):
-        parser = sub.add_parser(name, help=text, formatter_class=formatter(), description=text)
-        node_flag(parser, key=True, key_help=OPERATOR_KEY_HELP)
+        parser = _operator_command(sub, name, text, text, handler)
         parser.add_argument("--account", metavar="HEX", required=True, help="account id")
         parser.add_argument("--amount", type=positive_int, required=True, help="tick*Wh")
-        parser.add_argument("--wait", action="store_true", help="wait until committed")
-        parser.set_defaults(handler=handler)
 
-    meter = sub.add_parser(
+    meter = _operator_command(
+        sub,
         "meter",
-        help="bind a meter key to an account (RegisterMeter)",
-        formatter_class=formatter(),
-        description="Bind a meter's key (a key file made with p2pex keygen, kept by the "
-        "meter) to the peer account whose delivery it measures. A peer's own key may not "
-        "be its meter.",
+        "bind a meter key to an account (RegisterMeter)",
+        "Bind a meter's key (a key file made with p2pex keygen, kept by the meter) to the "
+        "peer account whose delivery it measures. A peer's own key may not be its meter.",
+        run_meter,
     )
-    node_flag(meter, key=True, key_help=OPERATOR_KEY_HELP)
     meter.add_argument("--account", metavar="HEX", required=True, help="the peer's account id")
     meter.add_argument("--meter-key", metavar="KEYFILE", required=True, help="the meter's key")
-    meter.add_argument("--wait", action="store_true", help="wait until committed")
-    meter.set_defaults(handler=run_meter)
 
-    terms = sub.add_parser(
+    terms = _operator_command(
+        sub,
         "terms",
-        help="a slot's grid tariffs and binding market (SetSlotTerms)",
-        formatter_class=formatter(),
-        description="Set the grid's import price (what it charges for a shortfall) and "
-        "export price (what it pays for a surplus), ticks per kWh, for one slot, and which "
-        "record binds: 'cda' (the order book's trades) or 'cleared' (the slot's published "
-        "clearing, the community-manager market).",
+        "a slot's grid tariffs and binding market (SetSlotTerms)",
+        "Set the grid's import price (what it charges for a shortfall) and export price "
+        "(what it pays for a surplus), ticks per kWh, for one slot, and which record binds: "
+        "'cda' (the order book's trades) or 'cleared' (the slot's published clearing, the "
+        "community-manager market). With --grid-in-book the grid also trades in the slot's "
+        "CDA: it offers at the import price and bids at the export price, without limit.",
+        run_terms,
+        slot=True,
     )
-    node_flag(terms, key=True, key_help=OPERATOR_KEY_HELP)
-    terms.add_argument("--product", default="electricity", choices=PRODUCTS, help="what")
-    terms.add_argument("--slot", type=int, required=True, help="delivery slot index")
     terms.add_argument("--import-price", type=int, required=True, help="ticks per kWh")
     terms.add_argument("--export-price", type=int, required=True, help="ticks per kWh")
     terms.add_argument("--market", default="cda", choices=("cda", "cleared"), help="binding")
-    terms.add_argument("--wait", action="store_true", help="wait until committed")
-    terms.set_defaults(handler=run_terms)
-
-    settle = sub.add_parser(
-        "settle",
-        help="settle a delivered slot (SettleSlot)",
-        formatter_class=formatter(),
-        description="Settle one slot after its gate closed: contracts against meter "
-        "readings (a missing reading counts as 0 Wh), imbalances at the slot's tariffs, one "
-        "statement per account (p2pex statements).",
+    terms.add_argument(
+        "--grid-in-book", action="store_true", help="the grid trades both ways in the CDA"
     )
-    node_flag(settle, key=True, key_help=OPERATOR_KEY_HELP)
-    settle.add_argument("--product", default="electricity", choices=PRODUCTS, help="what")
-    settle.add_argument("--slot", type=int, required=True, help="delivery slot index")
-    settle.add_argument("--wait", action="store_true", help="wait until committed")
-    settle.set_defaults(handler=run_settle)
+
+    _operator_command(
+        sub,
+        "settle",
+        "settle a delivered slot (SettleSlot)",
+        "Settle one slot after its gate closed: contracts against meter readings (a missing "
+        "reading counts as 0 Wh), imbalances at the slot's tariffs, one statement per account "
+        "(p2pex statements).",
+        run_settle,
+        slot=True,
+    )
