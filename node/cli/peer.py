@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ledger.block import decode_block
+from ledger.payloads import TECHNOLOGIES
 from ledger.results import RejectionRecord, decode_result
 from market import transactions as txn
 from market.state import ROLES
@@ -79,7 +80,14 @@ def run_register(args: argparse.Namespace) -> int:
         raise ConfigError(msg)
     with connect(args, signed=True) as client:
         done = client.register(name, bus=bus, role=role)
-        return report_submitted(client, done, wait=args.wait, what=f"register {name}")
+        code = report_submitted(
+            client, done, wait=args.wait and not args.technology, what=f"register {name}"
+        )
+        if code or not args.technology:
+            return code
+        # what the peer is (12.3): the label mode-1 preferences select on
+        declared = client.submit(txn.DeclareTechnology(args.technology))
+        return report_submitted(client, declared, wait=args.wait, what=f"technology {name}")
 
 
 def add_register_command(commands: SubParsers) -> None:
@@ -99,6 +107,12 @@ def add_register_command(commands: SubParsers) -> None:
     parser.add_argument("--name", help="peer name (1-64 characters; the clearing's peer name)")
     parser.add_argument("--bus", help="the feeder bus the peer is connected to (1-64 characters)")
     parser.add_argument("--role", choices=ROLES, help="what the peer may do")
+    parser.add_argument(
+        "--technology",
+        choices=sorted(TECHNOLOGIES),
+        help="what the peer is (DeclareTechnology): mode-1 orders may accept only some "
+        "(default: none declared)",
+    )
     parser.add_argument(
         "--case", metavar="FILE", help="take --bus and --role of peer --name from this case JSON"
     )
