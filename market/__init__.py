@@ -10,6 +10,7 @@ digest. Pure and deterministic: it imports ``orderbook``, ``ledger`` and
 from market.errors import BadNonce as BadNonce
 from market.errors import BadSignature as BadSignature
 from market.errors import BlockRefused as BlockRefused
+from market.errors import DuplicateTransaction as DuplicateTransaction
 from market.errors import InvalidTransaction as InvalidTransaction
 from market.errors import MarketError as MarketError
 from market.errors import NotPermitted as NotPermitted
@@ -21,6 +22,7 @@ __all__ = [
     "BadNonce",
     "BadSignature",
     "BlockRefused",
+    "DuplicateTransaction",
     "ExchangeState",
     "InvalidTransaction",
     "MarketError",

@@ -8,6 +8,7 @@ MarketError
 ├── InvalidTransaction
 │   ├── BadSignature
 │   ├── BadNonce
+│   │   └── DuplicateTransaction
 │   └── NotPermitted
 └── BlockRefused
 """
@@ -40,6 +41,21 @@ class BadNonce(InvalidTransaction):
         self.expected = expected
         self.got = got
         super().__init__(f"nonce {got}, want {expected}")
+
+
+class DuplicateTransaction(BadNonce):
+    """Raised when the very same transaction is sent again while the first is on its way.
+
+    A replay like any reused nonce (code ``bad_nonce``), but said as what it is.
+    """
+
+    def __init__(self, tx_id: bytes, nonce: int) -> None:
+        self.tx_id = tx_id
+        InvalidTransaction.__init__(
+            self, f"transaction {tx_id.hex()} (nonce {nonce}) is already on its way: a replay"
+        )
+        self.expected = nonce + 1
+        self.got = nonce
 
 
 class NotPermitted(InvalidTransaction):

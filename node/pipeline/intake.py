@@ -2,7 +2,7 @@
 
 ``Intake.submit`` takes a decoded transaction whose signature has been
 checked, refuses one that is already on its way (the same transaction twice
-in flight is a replay: ``BadNonce``), appends it to the log and remembers
+in flight is a replay: ``DuplicateTransaction``), appends it to the log and remembers
 its ``Submission`` by the entry's bytes, so the block producer finds it when
 the log delivers the entry and does not decode or verify it a second time.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 
 from market import transactions as txn
-from market.errors import BadNonce
-from market.state import ExchangeState, Outcome
+from market.errors import DuplicateTransaction
+from market.state import Outcome
 from node.errors import SequencerUnavailable
 from node.pipeline.sequencer import SequencerLog
 from node.pipeline.submission import Submission
@@ -22,11 +22,10 @@ from node.pipeline.submission import Submission
 class Intake:
     """Appends checked transactions to the log; tracks them until they are applied."""
 
-    __slots__ = ("in_flight", "log", "pending", "state")
+    __slots__ = ("in_flight", "log", "pending")
 
-    def __init__(self, log: SequencerLog, state: ExchangeState) -> None:
+    def __init__(self, log: SequencerLog) -> None:
         self.log = log
-        self.state = state
         # entry bytes -> its submission, from the append until the producer applies it
         self.pending: dict[bytes, Submission] = {}
         # tx id -> submission, from the append until its block is stored (or it is refused)
@@ -40,12 +39,11 @@ class Intake:
         with ``SequencerUnavailable`` if the log could not take it).
 
         Raises:
-            BadNonce: the same transaction is already on its way.
+            DuplicateTransaction: the same transaction is already on its way.
         """
         tx_id = signed.tx_id
         if tx_id in self.in_flight:
-            last = self.state.nonces.get(signed.transaction.sender, 0)
-            raise BadNonce(last + 1, signed.transaction.nonce)
+            raise DuplicateTransaction(tx_id, signed.transaction.nonce)
         submission = Submission(signed, arrived)
         data = signed.data
         self.pending[data] = submission

@@ -71,7 +71,7 @@ class Operator(NodeService):
         # not `or`: an empty EmbeddedLog is falsy (it has __len__)
         self.log: SequencerLog = sequencer if sequencer is not None else EmbeddedLog()
         self.verifier = verifier if verifier is not None else BatchVerifier(config.verify_workers)
-        self.intake = Intake(self.log, self.state)
+        self.intake = Intake(self.log)
         self.commits = CommitTracker(self.writer, self.intake, self._block_stored)
         self.producer = BlockProducer(
             chain_id=config.chain_id,

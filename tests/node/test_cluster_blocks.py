@@ -88,7 +88,7 @@ async def produce(entries: list[bytes], chunks: list[int], clock_ns: int) -> lis
         signer=CHAIN_KEY,
         state=state,
         log=log,
-        intake=Intake(log, state),
+        intake=Intake(log),
         clock=FakeClock(clock_ns),
         limits=BlockLimits(interval=3600.0, max_txs=MAX_TXS),  # the clock never cuts
         parent=None,

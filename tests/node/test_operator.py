@@ -11,6 +11,7 @@ from ledger.block import decode_block
 from ledger.errors import StoreError
 from ledger.keys import SigningKey
 from market import transactions as txn
+from market.errors import DuplicateTransaction
 from node.client.clients import AsyncClient
 from node.clock import FakeClock
 from node.config import NodeConfig
@@ -384,6 +385,24 @@ def test_entries_of_another_log_writer_are_verified_before_they_are_applied(tmp_
         assert accounts == {"h", "mine"}
         # and a foreign entry can be waited for like any other
         assert (await client.wait_committed(good.tx_id)) == 0
+        await client.close()
+        await node.close()
+
+    run(main())
+
+
+def test_the_same_transaction_twice_in_flight_is_called_a_replay(tmp_path):
+    async def main():
+        node, clock = make_operator(tmp_path, FakeClock(START_NS), block_interval_ms=5)
+        await node.start("127.0.0.1", 0)
+        key = peer_key(7)
+        signed = txn.make(key, node.config.chain_id, 1, txn.RegisterPeer("p", "B1", "grid"))
+        first = await node.submit_bytes(signed.to_bytes())  # applied, its block not yet stored
+        with pytest.raises(DuplicateTransaction, match="already on its way: a replay"):
+            await node.submit_bytes(signed.to_bytes())
+        clock.advance(5_000_000)
+        client = await attach(node)
+        assert await client.wait_committed(first.tx_id) == 0
         await client.close()
         await node.close()
 
