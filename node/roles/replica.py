@@ -10,8 +10,12 @@ state machine is rebuilt from the store so the next block is checked against
 the last good state. After a restart the replica rebuilds its state from its
 own store and continues from its stored head.
 
-Writes (``submit``, ``wait_committed``) are forwarded to the upstream, which
-forwards them on until they reach the operator.
+Writes (``submit``) are forwarded to the upstream, which forwards them on
+until they reach the operator. ``wait_committed`` is answered here: one short
+question upstream says whether the transaction is known at all, and the wait
+itself is for this replica's own store (a block reaches a replica only once
+the operator stored it), so long waits never hold the shared upstream
+connection, whose waits the operator bounds per connection.
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ from node.config import NodeConfig, parse_address
 from node.errors import BlockRefused, FrameTooLarge, NodeError, RequestFailed
 from node.pipeline import chain
 from node.pipeline.store_writer import ProcessBlockStore
-from node.roles.service import NodeService
-from node.wire.protocol import E_FRAME_TOO_LARGE, E_UNAVAILABLE
+from node.roles.service import NodeService, arg_bytes, arg_int
+from node.wire.protocol import E_FRAME_TOO_LARGE, E_TIMEOUT, E_UNAVAILABLE
 from node.wire.rpc import AsyncRpc
 from node.wire.server import Args, Handler, Result, Session
 
@@ -101,7 +105,7 @@ class Replica(NodeService):
         """Reads plus forwarded writes."""
         handlers = super().handlers()
         handlers["submit"] = self.h_forward("submit")
-        handlers["wait_committed"] = self.h_forward("wait_committed")
+        handlers["wait_committed"] = self.h_wait_committed
         handlers["nonce"] = self.h_forward("nonce")  # the operator knows the pending ones
         return handlers
 
@@ -134,6 +138,34 @@ class Replica(NodeService):
                 except NodeError as exc:
                     raise RequestFailed(E_UNAVAILABLE, f"upstream unreachable: {exc}") from exc
             return self._forward
+
+    async def h_wait_committed(self, session: Session, args: Args) -> Result:
+        """``wait_committed``: reply once this replica stores the transaction's block."""
+        tx_id = arg_bytes(args, "tx_id", 32)
+        timeout = arg_int(args, "timeout_ms", 30_000) / 1000
+        if self.store.transaction(tx_id) is None:
+            # Known upstream? A 1 ms wait answers at once: a height (committed),
+            # not_found (unknown: said now, as the operator would) or timeout (pending).
+            try:
+                await self.h_forward("wait_committed")(session, {"tx_id": tx_id, "timeout_ms": 1})
+            except RequestFailed as exc:
+                if exc.code != E_TIMEOUT:
+                    raise
+        loop = asyncio.get_running_loop()  # a request's timeout is its client's real time
+        deadline = loop.time() + timeout
+        while True:
+            height = self.store.height  # before the look-up: a block stored after it wakes us
+            found = self.store.transaction(tx_id)
+            if found is not None:
+                break
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise RequestFailed(E_TIMEOUT, "not committed in time")
+            try:
+                await self.height_waiters.wait(height, remaining)
+            except TimeoutError as exc:
+                raise RequestFailed(E_TIMEOUT, "not committed in time") from exc
+        return {"tx_id": tx_id, "height": found.height}
 
     def h_forward(self, command: str) -> Handler:
         """A handler that forwards ``command`` to the upstream and relays the answer."""

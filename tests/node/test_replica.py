@@ -61,3 +61,43 @@ def test_a_replica_follows_forwards_writes_and_replays_to_the_same_state(tmp_pat
         await operator.close()
 
     run(main())
+
+
+def test_many_clients_waiting_on_a_replica_never_overload_its_upstream(tmp_path):
+    """More waits than one upstream connection may hold: each is answered, none `overloaded`."""
+    from node.wire.server import MAX_CONCURRENT_PER_CONNECTION
+
+    async def main():
+        clock = FakeClock(START_NS)  # the operator cuts the block only when the test says
+        op_cfg = NodeConfig(
+            data_dir=tmp_path / "op", operator_key=tmp_path / "unused.pem", block_interval_ms=5
+        )
+        operator = Operator(op_cfg, OPERATOR, clock)
+        await operator.start("127.0.0.1", 0)
+        rep_cfg = NodeConfig(role="replica", data_dir=tmp_path / "rep", upstream="127.0.0.1:1")
+        replica = Replica(
+            rep_cfg, OPERATOR.public_key_bytes(), FakeClock(START_NS), MemoryUpstream(operator)
+        )
+        await replica.start("127.0.0.1", 0)
+        await asyncio.wait_for(replica.synced.wait(), 10)
+        writer = await attach(replica, peer_key(1))
+        pending = await writer.register("w", bus="B1", role="prosumer")  # accepted, not stored
+        waiters = [await attach(replica) for _ in range(4)]
+        per_client = MAX_CONCURRENT_PER_CONNECTION // 3  # 4 x 333 > one connection's limit
+        waits = [
+            asyncio.ensure_future(client.wait_committed(pending.tx_id))
+            for client in waiters
+            for _ in range(per_client)
+        ]
+        await asyncio.sleep(0.2)  # a pause for the waits to go out; none may have ended
+
+        assert not any(w.done() for w in waits)
+        clock.advance(5_000_000)  # the block is cut, stored, pushed to the replica
+        heights = await asyncio.wait_for(asyncio.gather(*waits), 30)
+        assert heights == [0] * len(waits)
+        for client in [writer, *waiters]:
+            await client.close()
+        await replica.close()
+        await operator.close()
+
+    run(main())
