@@ -16,7 +16,6 @@ linear in peers plus blocks where the per-pair form is linear in pairs.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -27,16 +26,22 @@ from clearing.aggregate_solve import AggregateSolution, check_aggregate_solution
 from clearing.case import Case
 from clearing.certificate import (
     DEFAULT_TOLERANCE,
-    PLAIN_VERSION,
-    SCALE,
-    SCALE_EXP,
     Certificate,
     CertificateReport,
-    PlainValue,
     spec_problems,
 )
 from clearing.errors import CertificateError, ClearingError
-from clearing.problem import FloatArray
+from clearing.plain import (
+    PLAIN_VERSION,
+    SCALE,
+    SCALE_EXP,
+    PlainValue,
+    fix,
+    fix_all,
+    read_flag,
+    read_ints,
+    read_strs,
+)
 from clearing.solution import Solution
 from clearing.spec import ModelSpec
 
@@ -124,17 +129,6 @@ AGGREGATE_TAG = "aggregate"
 _FIELDS = tuple(f.name for f in fields(AggregateSolution))
 
 
-def _fix(x: float) -> int:
-    if not math.isfinite(x):
-        msg = f"cannot encode a non-finite value {x!r}"
-        raise CertificateError(msg)
-    return round(x * SCALE)
-
-
-def _fix_all(values: Sequence[float] | FloatArray) -> list[PlainValue]:
-    return [_fix(float(v)) for v in values]
-
-
 def aggregate_certificate_to_plain(cert: AggregateCertificate) -> list[PlainValue]:
     """Return the certificate as nested lists of ints and strings (fixed point x 10^9).
 
@@ -146,7 +140,7 @@ def aggregate_certificate_to_plain(cert: AggregateCertificate) -> list[PlainValu
     can carry either. Its size is linear in peers plus blocks.
     """
     spec = cert.spec
-    arrays: list[PlainValue] = [_fix_all(getattr(cert.solution, f)) for f in _FIELDS]
+    arrays: list[PlainValue] = [fix_all(getattr(cert.solution, f)) for f in _FIELDS]
     return [
         PLAIN_VERSION,
         SCALE_EXP,
@@ -155,35 +149,12 @@ def aggregate_certificate_to_plain(cert: AggregateCertificate) -> list[PlainValu
         list(cert.names),
         int(spec.heat),
         int(spec.line_limits),
-        _fix(spec.regularisation),
-        _fix_all(spec.alpha),
-        _fix_all(spec.beta),
+        fix(spec.regularisation),
+        fix_all(spec.alpha),
+        fix_all(spec.beta),
         list(spec.penalised),
         arrays,
     ]
-
-
-def _ints(value: PlainValue, what: str) -> list[int]:
-    if not isinstance(value, list) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        msg = f"certificate {what} must be a list of ints"
-        raise CertificateError(msg)
-    return [int(v) for v in value]  # type: ignore[arg-type]
-
-
-def _strs(value: PlainValue, what: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        msg = f"certificate {what} must be a list of strings"
-        raise CertificateError(msg)
-    return tuple(str(v) for v in value)
-
-
-def _flag(value: PlainValue, what: str) -> bool:
-    if value not in (0, 1) or isinstance(value, bool):
-        msg = f"certificate {what} must be 0 or 1, got {value!r}"
-        raise CertificateError(msg)
-    return value == 1
 
 
 def aggregate_certificate_from_plain(plain: Sequence[PlainValue]) -> AggregateCertificate:
@@ -206,17 +177,20 @@ def aggregate_certificate_from_plain(plain: Sequence[PlainValue]) -> AggregateCe
         msg = f"aggregate certificate must hold {len(_FIELDS)} value lists"
         raise CertificateError(msg)
     values = {
-        name: np.asarray(_ints(arr, name), dtype=np.float64) / SCALE
+        name: np.asarray(read_ints(arr, name), dtype=np.float64) / SCALE
         for name, arr in zip(_FIELDS, arrays, strict=True)
     }
     spec = ModelSpec(
-        heat=_flag(heat, "heat"),
-        alpha=tuple(v / SCALE for v in _ints(alpha, "alpha")),
-        beta=tuple(v / SCALE for v in _ints(beta, "beta")),
-        penalised=_strs(sigma, "penalised lines"),
-        line_limits=_flag(limits, "line_limits"),
+        heat=read_flag(heat, "heat"),
+        alpha=tuple(v / SCALE for v in read_ints(alpha, "alpha")),
+        beta=tuple(v / SCALE for v in read_ints(beta, "beta")),
+        penalised=read_strs(sigma, "penalised lines"),
+        line_limits=read_flag(limits, "line_limits"),
         regularisation=eps / SCALE,
     )
     return AggregateCertificate(
-        model=model, names=_strs(names, "names"), spec=spec, solution=AggregateSolution(**values)
+        model=model,
+        names=read_strs(names, "names"),
+        spec=spec,
+        solution=AggregateSolution(**values),
     )

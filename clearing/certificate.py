@@ -35,16 +35,22 @@ import numpy as np
 
 from clearing.case import Case
 from clearing.errors import CertificateError, ClearingError
+from clearing.plain import (
+    PLAIN_VERSION,
+    SCALE,
+    SCALE_EXP,
+    PlainValue,
+    fix,
+    fix_all,
+    read_flag,
+    read_ints,
+    read_strs,
+)
 from clearing.problem import FloatArray, ProblemData, build_problem
 from clearing.solution import Solution
 from clearing.spec import ModelSpec, make_spec
 
 DEFAULT_TOLERANCE = 1e-6
-PLAIN_VERSION = 1
-SCALE_EXP = 9  # fixed point: value x 10^9 as int
-SCALE = 1_000_000_000  # 10**SCALE_EXP
-
-PlainValue = int | str | list["PlainValue"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -267,17 +273,6 @@ def check_certificate(
 _SOLUTION_FIELDS = tuple(f.name for f in fields(Solution))
 
 
-def _fix(x: float) -> int:
-    if not math.isfinite(x):
-        msg = f"cannot encode a non-finite value {x!r}"
-        raise CertificateError(msg)
-    return round(x * SCALE)
-
-
-def _fix_all(values: Sequence[float] | FloatArray) -> list[PlainValue]:
-    return [_fix(float(v)) for v in values]
-
-
 def certificate_to_plain(cert: Certificate) -> list[PlainValue]:
     """Return the certificate as nested lists of ints and strings (fixed point x 10^9).
 
@@ -288,7 +283,7 @@ def certificate_to_plain(cert: Certificate) -> list[PlainValue]:
     sph, sqh, kappa).
     """
     spec = cert.spec
-    arrays: list[PlainValue] = [_fix_all(getattr(cert.solution, f)) for f in _SOLUTION_FIELDS]
+    arrays: list[PlainValue] = [fix_all(getattr(cert.solution, f)) for f in _SOLUTION_FIELDS]
     return [
         PLAIN_VERSION,
         SCALE_EXP,
@@ -296,35 +291,12 @@ def certificate_to_plain(cert: Certificate) -> list[PlainValue]:
         list(cert.names),
         int(spec.heat),
         int(spec.line_limits),
-        _fix(spec.regularisation),
-        _fix_all(spec.alpha),
-        _fix_all(spec.beta),
+        fix(spec.regularisation),
+        fix_all(spec.alpha),
+        fix_all(spec.beta),
         list(spec.penalised),
         arrays,
     ]
-
-
-def _ints(value: PlainValue, what: str) -> list[int]:
-    if not isinstance(value, list) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        msg = f"certificate {what} must be a list of ints"
-        raise CertificateError(msg)
-    return [int(v) for v in value]  # type: ignore[arg-type]
-
-
-def _strs(value: PlainValue, what: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        msg = f"certificate {what} must be a list of strings"
-        raise CertificateError(msg)
-    return tuple(str(v) for v in value)
-
-
-def _flag(value: PlainValue, what: str) -> bool:
-    if value not in (0, 1) or isinstance(value, bool):
-        msg = f"certificate {what} must be 0 or 1, got {value!r}"
-        raise CertificateError(msg)
-    return value == 1
 
 
 def certificate_from_plain(plain: Sequence[PlainValue]) -> Certificate:
@@ -347,20 +319,20 @@ def certificate_from_plain(plain: Sequence[PlainValue]) -> Certificate:
         msg = f"certificate must hold {len(_SOLUTION_FIELDS)} value lists"
         raise CertificateError(msg)
     values = {
-        name: np.asarray(_ints(arr, name), dtype=np.float64) / SCALE
+        name: np.asarray(read_ints(arr, name), dtype=np.float64) / SCALE
         for name, arr in zip(_SOLUTION_FIELDS, arrays, strict=True)
     }
     spec = ModelSpec(
-        heat=_flag(heat, "heat"),
-        alpha=tuple(v / SCALE for v in _ints(alpha, "alpha")),
-        beta=tuple(v / SCALE for v in _ints(beta, "beta")),
-        penalised=_strs(penalised, "penalised lines"),
-        line_limits=_flag(limits, "line_limits"),
+        heat=read_flag(heat, "heat"),
+        alpha=tuple(v / SCALE for v in read_ints(alpha, "alpha")),
+        beta=tuple(v / SCALE for v in read_ints(beta, "beta")),
+        penalised=read_strs(penalised, "penalised lines"),
+        line_limits=read_flag(limits, "line_limits"),
         regularisation=eps / SCALE,
     )
     return Certificate(
         model=model,
-        names=_strs(names, "names"),
+        names=read_strs(names, "names"),
         spec=spec,
         solution=Solution(**values),
     )

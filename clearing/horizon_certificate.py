@@ -43,14 +43,10 @@ from clearing.horizon_problem import (
     HorizonSpec,
     build_horizon_problem,
 )
+from clearing.plain import PLAIN_VERSION, SCALE, SCALE_EXP, PlainValue, read_strs
 from clearing.spec import parse_model
 
 DEFAULT_TOLERANCE = 1e-6
-PLAIN_VERSION = 1
-SCALE_EXP = 9
-SCALE = 10**SCALE_EXP
-
-PlainValue = int | str | list["PlainValue"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -229,13 +225,6 @@ def _ints(value: PlainValue, what: str) -> FloatArray:
     return np.asarray(np.asarray(value, dtype=np.float64) / SCALE, dtype=np.float64)
 
 
-def _strs(value: PlainValue, what: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        msg = f"certificate {what} must be a list of strings"
-        raise CertificateError(msg)
-    return tuple(str(v) for v in value)
-
-
 def horizon_certificate_from_plain(plain: Sequence[PlainValue]) -> HorizonCertificate:
     """Rebuild a :class:`HorizonCertificate` from :func:`horizon_certificate_to_plain` output.
 
@@ -262,11 +251,11 @@ def horizon_certificate_from_plain(plain: Sequence[PlainValue]) -> HorizonCertif
     spec = HorizonSpec(
         model=m,
         line_limits=limits == 1,
-        penalised=tuple(_strs(s, "penalised lines") for s in penalised),
+        penalised=tuple(read_strs(s, "penalised lines") for s in penalised),
         beta_scale=int(scale) / SCALE,  # type: ignore[arg-type]
     )
     return HorizonCertificate(
-        names=_strs(names, "names"),
+        names=read_strs(names, "names"),
         slots=int(slots),  # type: ignore[arg-type]
         spec=spec,
         x=_ints(x, "x"),
