@@ -33,7 +33,7 @@ import numpy as np
 
 from clearing.case import Case
 from clearing.errors import InvalidOption
-from clearing.problem import BoolArray, FloatArray, IntArray
+from clearing.problem import BoolArray, FloatArray, IntArray, chp_halfplanes
 from clearing.spec import ModelSpec
 
 
@@ -232,11 +232,7 @@ def build_aggregate(case: Case, spec: ModelSpec) -> AggregateProblem:
         hgroups = make_grouping(
             np.zeros((n, 1)), producer & has_heat & (h_max > 0), ~producer & has_heat
         )
-        rows = [(i, row) for i, p in enumerate(peers) if p.chp for row in p.chp.halfplanes()]
-        chp_peer = np.array([i for i, _ in rows], dtype=np.int64)
-        gp = np.array([r[0] for _, r in rows], dtype=np.float64)
-        gh = np.array([r[1] for _, r in rows], dtype=np.float64)
-        g = np.array([r[2] for _, r in rows], dtype=np.float64)
+        chp_peer, gp, gh, g = chp_halfplanes(peers)
     caps = net.capacities()
     limited = np.flatnonzero(np.isfinite(caps)) if spec.line_limits else np.zeros(0, np.int64)
     return AggregateProblem(

@@ -25,12 +25,13 @@ so both sides pay ``w |P_ij|``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from clearing.case import Case
+from clearing.case import Case, Peer
 from clearing.errors import EmptyMarket
 from clearing.spec import ModelSpec
 
@@ -150,6 +151,19 @@ def count_pairs(case: Case, spec: ModelSpec) -> tuple[int, int]:
     return int(electricity), int(heat)
 
 
+def chp_halfplanes(
+    peers: Sequence[Peer],
+) -> tuple[np.ndarray, FloatArray, FloatArray, FloatArray]:
+    """Every CHP region's half-planes ``gp P + gh H <= g`` (12.24-12.26), with their peer."""
+    rows = [(i, row) for i, p in enumerate(peers) if p.chp for row in p.chp.halfplanes()]
+    return (
+        np.array([i for i, _ in rows], dtype=np.int64),
+        np.array([r[0] for _, r in rows], dtype=np.float64),
+        np.array([r[1] for _, r in rows], dtype=np.float64),
+        np.array([r[2] for _, r in rows], dtype=np.float64),
+    )
+
+
 def build_problem(case: Case, spec: ModelSpec) -> ProblemData:
     """Build the QP arrays of ``case`` under ``spec``.
 
@@ -184,11 +198,7 @@ def build_problem(case: Case, spec: ModelSpec) -> ProblemData:
                 h_min[i], h_max[i] = p.heat.h_min, p.heat.h_max
         has_heat = np.array([p.heat is not None for p in peers], dtype=np.bool_)
         h_src, h_dst = _pairs(case, producer & has_heat & (h_max > 0), ~producer & has_heat)
-        rows = [(i, row) for i, p in enumerate(peers) if p.chp for row in p.chp.halfplanes()]
-        chp_peer = np.array([i for i, _ in rows], dtype=np.int64)
-        gp = np.array([r[0] for _, r in rows], dtype=np.float64)
-        gh = np.array([r[1] for _, r in rows], dtype=np.float64)
-        g = np.array([r[2] for _, r in rows], dtype=np.float64)
+        chp_peer, gp, gh, g = chp_halfplanes(peers)
     caps = net.capacities()
     limited = np.flatnonzero(np.isfinite(caps)) if spec.line_limits else np.zeros(0, np.int64)
     return ProblemData(
