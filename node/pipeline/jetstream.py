@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -36,6 +35,7 @@ from nats.js import api
 from nats.js.errors import BadRequestError
 
 from node.errors import NodeTimeout, SequencerUnavailable
+from node.pipeline.sequencer import LogBuffer
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NatsClient
@@ -189,7 +189,7 @@ class StreamReader:
                 await self._sub.unsubscribe()
 
 
-class JetStreamLog:
+class JetStreamLog(LogBuffer):
     """A ``SequencerLog`` on one JetStream stream (see the module docstring).
 
     Create with ``await JetStreamLog.open(urls, start=...)``.
@@ -199,9 +199,7 @@ class JetStreamLog:
         self.nc = nc
         self.js = nc.jetstream()
         self.subject = subject
-        self._entries: deque[bytes] = deque()
-        self._base = start  # position of _entries[0]
-        self._listeners: list[Callable[[], None]] = []
+        super().__init__(start)
         self._reader: StreamReader | None = None
         self._appends: set[asyncio.Task[int]] = set()
         self.ack_timeout = ACK_TIMEOUT
@@ -231,9 +229,7 @@ class JetStreamLog:
 
     def _received(self, seq: int, data: bytes) -> None:
         # StreamReader delivers each sequence once, in order: position = seq - 1
-        self._entries.append(data)
-        for listener in self._listeners:
-            listener()
+        self._receive(data)
 
     def append(self, entry: bytes) -> asyncio.Future[int]:
         """Publish ``entry``; the future gives its stream position."""
@@ -252,31 +248,10 @@ class JetStreamLog:
             raise SequencerUnavailable(msg) from exc
         return int(ack.seq) - 1
 
-    def read(self, start: int, max_count: int) -> list[bytes]:
-        """Return up to ``max_count`` entries from ``start`` on, as far as received."""
-        offset = start - self._base
-        if offset < 0:
-            msg = f"position {start} was released (the buffer starts at {self._base})"
-            raise ValueError(msg)
-        entries = self._entries
-        end = min(len(entries), offset + max_count)
-        return [entries[i] for i in range(offset, end)]
-
-    def on_append(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` whenever an entry was received."""
-        self._listeners.append(callback)
-
     @property
     def committed(self) -> int:
         """Every received position: the stream delivers only quorum-stored entries."""
-        return self._base + len(self._entries)
-
-    def release(self, position: int) -> None:
-        """Drop the buffered entries below ``position`` (the stream keeps them)."""
-        entries = self._entries
-        while self._base < position and entries:
-            entries.popleft()
-            self._base += 1
+        return super().committed
 
     async def close(self) -> None:
         """Stop reading, cancel pending appends, close the connection."""

@@ -66,35 +66,33 @@ class SequencerLog(Protocol):
         ...
 
 
-class EmbeddedLog:
-    """An in-memory, in-process ``SequencerLog``: the single-operator default.
+class LogBuffer:
+    """The entries a log holds locally, from a position on: what ``read`` serves.
 
-    Entries live until the reader releases them. Appends never fail.
+    A log implementation receives entries in order (``_receive``) and its
+    reader reads and releases them; ``committed`` is the end of what was
+    received. ``EmbeddedLog`` receives what it is given; a replicated log
+    receives what its stream delivers.
     """
 
-    __slots__ = ("_base", "_entries", "_listeners", "_loop")
+    __slots__ = ("_base", "_entries", "_listeners")
 
-    def __init__(self) -> None:
+    def __init__(self, start: int = 0) -> None:
         self._entries: deque[bytes] = deque()
-        self._base = 0  # position of _entries[0]
+        self._base = start  # position of _entries[0]
         self._listeners: list[Callable[[], None]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __len__(self) -> int:
-        """Entries held (appended and not yet released)."""
+        """Entries held (received and not yet released)."""
         return len(self._entries)
 
-    def append(self, entry: bytes) -> asyncio.Future[int]:
-        """Append ``entry`` at once; the future is already resolved with its position."""
+    def _receive(self, entry: bytes) -> int:
+        """Hold ``entry`` at the next position, tell the listeners; return its position."""
         position = self._base + len(self._entries)
         self._entries.append(entry)
         for listener in self._listeners:
             listener()
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-        future = self._loop.create_future()
-        future.set_result(position)
-        return future
+        return position
 
     def read(self, start: int, max_count: int) -> list[bytes]:
         """Return up to ``max_count`` entries from ``start`` on."""
@@ -109,12 +107,12 @@ class EmbeddedLog:
         return [entries[i] for i in range(offset, end)]
 
     def on_append(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` after every append."""
+        """Call ``callback`` after every entry received."""
         self._listeners.append(callback)
 
     @property
     def committed(self) -> int:
-        """Every appended entry: the log is the process's memory (see the module docstring)."""
+        """The end of what was received (see each log for what that guarantees)."""
         return self._base + len(self._entries)
 
     def release(self, position: int) -> None:
@@ -124,7 +122,30 @@ class EmbeddedLog:
             entries.popleft()
             self._base += 1
 
+
+class EmbeddedLog(LogBuffer):
+    """An in-memory, in-process ``SequencerLog``: the single-operator default.
+
+    Entries live until the reader releases them. Appends never fail, and
+    every appended entry is committed: the log is the process's memory (see
+    the module docstring).
+    """
+
+    __slots__ = ("_loop",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def append(self, entry: bytes) -> asyncio.Future[int]:
+        """Append ``entry`` at once; the future is already resolved with its position."""
+        position = self._receive(entry)
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        future = self._loop.create_future()
+        future.set_result(position)
+        return future
+
     async def close(self) -> None:
         """Drop every entry."""
-        self._base += len(self._entries)
-        self._entries.clear()
+        self.release(self.committed)
