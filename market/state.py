@@ -125,6 +125,9 @@ class ExchangeState:
         self.curves: dict[tuple[str, int], dict[bytes, tuple[int, int, int, int, int]]] = {}
         self.chp: dict[int, dict[bytes, tuple[int, ...]]] = {}
         self.clearings: dict[tuple[str, int], bytes] = {}  # -> SHA-256 of the certificate
+        # -> the PublishClearing's tx id: an index for reads, derived from the
+        # chain like everything else (the digest covers ``clearings``)
+        self.clearing_tx: dict[tuple[str, int], bytes] = {}
         self.tariff = (0, 0)  # (alpha_milli, beta_milli)
         self.network_json = ""
         self.accounts = Accounts()
@@ -553,6 +556,7 @@ class ExchangeState:
             if key in self.clearings:
                 return "already_cleared"
             self.clearings[key] = hashlib.sha256(payload.certificate).digest()
+            self.clearing_tx[key] = out.tx_id
             self.accounts.cleared_rows[key] = tuple(payload.settlements)
             for entry in payload.settlements:
                 out.results.append(txn.settlement_record(payload.product, payload.slot, entry))

@@ -247,25 +247,16 @@ class BaseClient:
         return (yield from self._submit(lambda _: txn.SettleSlot(product, slot)))
 
     @_method
-    def clearing(self, product: str, slot: int, *, window: int = 64) -> Steps[Result | None]:
+    def clearing(self, product: str, slot: int) -> Steps[Result | None]:
         """The published clearing of (product, slot), or None if there is none yet.
 
-        Scans the node's blocks newest first, ``window`` at a time, for the
-        ``PublishClearing`` transaction. Returns ``height``, ``tx_id``,
-        ``settlements`` (maps ``account``, ``energy_wh``, ``payment``) and
-        the ``certificate`` bytes (``clearing.certificate_from_plain`` of
-        their msgpack decodes it).
+        Returns ``height``, ``tx_id``, ``settlements`` (maps ``account``,
+        ``energy_wh``, ``payment``) and the ``certificate`` bytes
+        (``clearing.certificate_from_plain`` of their msgpack decodes it).
         """
-        status = yield Call("status", {})
-        end = int(status["height"])
-        while end > 0:
-            start = max(0, end - window)
-            reply = yield Call("blocks", {"from": start, "limit": end - start})
-            found = _find_clearing(list(reply["blocks"]), product, slot)
-            if found is not None:
-                return found
-            end = start
-        return None
+        reply = yield Call("clearing", {"product": product, "slot": slot})
+        found = reply["clearing"]
+        return None if found is None else dict(found)
 
     # -- a meter's write -----------------------------------------------------------------------
 
@@ -518,32 +509,3 @@ def _settlements_args(account: bytes | None, limit: int | None) -> dict[str, Any
     if limit is not None:
         args["limit"] = limit
     return args
-
-
-def _find_clearing(blocks: list[bytes], product: str, slot: int) -> Result | None:
-    """The ``PublishClearing`` of (product, slot) in ``blocks`` (newest last), as a map."""
-    from ledger.block import decode_block
-
-    for data in reversed(blocks):
-        block = decode_block(data)
-        for raw in block.transactions:
-            signed = txn.decode(raw)
-            payload = signed.transaction.payload
-            if (
-                isinstance(payload, txn.PublishClearing)
-                and payload.product == product
-                and payload.slot == slot
-            ):
-                rows = [
-                    {"account": account, "energy_wh": energy, "payment": payment}
-                    for account, energy, payment in payload.settlements
-                ]
-                return {
-                    "height": block.header.height,
-                    "tx_id": signed.tx_id,
-                    "product": product,
-                    "slot": slot,
-                    "settlements": rows,
-                    "certificate": payload.certificate,
-                }
-    return None

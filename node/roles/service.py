@@ -234,6 +234,7 @@ class NodeService:
             "wait_height": self.h_wait_height,
             "balance": self.h_balance,
             "statements": self.h_statements,
+            "clearing": self.h_clearing,
         }
 
     def pipelines(self) -> dict[str, Pipeline]:
@@ -489,6 +490,40 @@ class NodeService:
             "balance": books.balances.get(account, 0),
             "deposited": books.deposited,
             "total": sum(books.balances.values()),
+        }
+
+    async def h_clearing(self, session: Session, args: Args) -> Result:
+        """``clearing``: the published clearing of (``product``, ``slot``), if stored.
+
+        Replies ``{"clearing": None}`` while the slot has none, else its
+        ``height``, ``tx_id``, ``settlements`` (maps ``account``,
+        ``energy_wh``, ``payment``) and the ``certificate`` bytes, read from
+        the stored ``PublishClearing`` (found through the state's index).
+        """
+        try:
+            product = Product(args.get("product", "electricity"))
+        except ValueError as exc:
+            raise RequestFailed(E_BAD_ARGUMENTS, "unknown product") from exc
+        slot = arg_int(args, "slot")
+        tx_id = self.state.clearing_tx.get((product.value, slot))
+        found = None if tx_id is None else self.store.transaction(tx_id)
+        if found is None:
+            return {"clearing": None}
+        payload = found.record.transaction.payload
+        assert isinstance(payload, txn.PublishClearing)  # the index holds only these
+        rows = [
+            {"account": account, "energy_wh": energy, "payment": payment}
+            for account, energy, payment in payload.settlements
+        ]
+        return {
+            "clearing": {
+                "height": found.height,
+                "tx_id": tx_id,
+                "product": product.value,
+                "slot": slot,
+                "settlements": rows,
+                "certificate": payload.certificate,
+            }
         }
 
     async def h_statements(self, session: Session, args: Args) -> Result:

@@ -302,6 +302,39 @@ def test_status_ignores_a_rejected_clearing(tmp_path):
         await client.wait_committed(early.tx_id)
         assert node.store.transaction(early.tx_id) is not None  # in a stored block
         assert (await client.status())["cleared"] == []
+        assert await client.clearing("electricity", 3) is None
+        await client.close()
+        await node.close()
+
+    run(main())
+
+
+def test_the_clearing_read_finds_the_slots_published_clearing(tmp_path):
+    """``clearing`` answers from the state's index, not by scanning blocks."""
+
+    async def main():
+        node, _ = make_operator(tmp_path, block_interval_ms=10)
+        await node.start("127.0.0.1", 0)
+        client = await attach(node)
+        await node.submit_own(txn.CloseSlot("electricity", 3))
+        await node.submit_own(txn.CloseSlot("electricity", 4))
+        rows = ((b"\x01" * 32, -1500, 2400), (b"\x02" * 32, 1500, -2400))
+        published = await node.submit_own(
+            txn.PublishClearing("electricity", 3, rows, b"certificate bytes")
+        )
+        assert published.rejected is None
+        await client.wait_committed(published.tx_id)
+        found = await client.clearing("electricity", 3)
+        assert found is not None
+        assert found["tx_id"] == published.tx_id
+        assert found["height"] == node.store.transaction(published.tx_id).height
+        assert found["certificate"] == b"certificate bytes"
+        got = tuple((r["account"], r["energy_wh"], r["payment"]) for r in found["settlements"])
+        assert got == rows
+        assert await client.clearing("electricity", 4) is None  # closed, not cleared
+        assert await client.clearing("heat", 3) is None  # another product
+        with pytest.raises(RequestFailed, match="unknown product"):
+            await client.clearing("gas", 3)
         await client.close()
         await node.close()
 
