@@ -25,7 +25,10 @@ Mapping of the ledger's integer data onto the chapter's units (the case uses
   (+ injected), payment = money received minus money paid minus penalties,
   in tick*Wh (the ledger's sign: received >= 0).
 
-Only electricity slots are cleared from the chain for now.
+A slot with a spanning prosumer, or with heat curves or CHP regions, is
+cleared in the horizon form instead (``market.gate_plan`` says which,
+``market.gate_horizon`` builds, runs and checks it): ``job_from_state``,
+``run_job``, ``clear_job`` and ``check_published`` take either kind.
 """
 
 from __future__ import annotations
@@ -35,7 +38,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.codec import decode, encode
+from market import gate_plan
 from market import transactions as txn
+from market.gate_horizon import (
+    HorizonJob,
+    Rows,
+    check_horizon_published,
+    horizon_job_from_state,
+    run_horizon_job,
+)
 from market.state import ExchangeState
 from market.units import Units
 
@@ -74,12 +85,34 @@ def slot_reference(state: ExchangeState, product: str, slot: int, model: str) ->
     return model, False
 
 
-def job_from_state(state: ExchangeState, product: str, slot: int, model: str) -> ClearingJob:
+def horizon_reference(
+    state: ExchangeState, product: str, slot: int, model: str
+) -> tuple[str, bool]:
+    """The reference of a slot cleared in the horizon form: (model, hard line limits).
+
+    A slot with heat is cleared with the heat model (it carries the loss
+    and congestion terms at the chain's tariff); its line limits follow
+    the electricity slot's mode. Any other slot: ``slot_reference``.
+    """
+    if gate_plan.HEAT in gate_plan.products_cleared_with(state, product, slot):
+        return "heat", slot_reference(state, gate_plan.ELECTRICITY, slot, model)[1]
+    return slot_reference(state, product, slot, model)
+
+
+def job_from_state(
+    state: ExchangeState, product: str, slot: int, model: str
+) -> ClearingJob | HorizonJob:
     """Build the clearing job of (product, slot) from the state machine.
+
+    A slot ``gate_plan.needs_horizon`` names gets a ``HorizonJob``.
 
     Raises:
         ValueError: no network, or fewer than one producer and one consumer.
     """
+    if gate_plan.needs_horizon(state, product, slot):
+        return horizon_job_from_state(
+            state, product, slot, *horizon_reference(state, product, slot, model)
+        )
     # The terms in force when the gate closed, so a later SetTariff or
     # SetNetwork cannot change a closed slot's clearing.
     (alpha, beta), network_json = state.gate_terms.get(
@@ -129,9 +162,6 @@ def warm_up() -> None:
     import clearing  # noqa: F401
 
 
-Rows = tuple[tuple[bytes, int, int], ...]
-
-
 def settlement_rows(case: Any, certificate: Any, accounts: dict[str, bytes], product: str) -> Rows:
     """The ledger settlements a certified solution gives, rounded by ``round_settlement``.
 
@@ -152,12 +182,32 @@ def settlement_rows(case: Any, certificate: Any, accounts: dict[str, bytes], pro
     )
 
 
-def run_job(job: ClearingJob) -> tuple[Rows, bytes]:
-    """Solve one slot (in a worker process); return (settlements, certificate bytes).
+def clear_job(job: ClearingJob | HorizonJob) -> tuple[dict[str, Rows], bytes]:
+    """Solve one job (in a worker process); return (settlements per product, certificate bytes).
+
+    A single-slot job settles its own product; a horizon job with heat
+    settles electricity and heat, each published with the same certificate.
 
     Raises:
         ClearingError: the case cannot be cleared, or its own certificate fails.
     """
+    if isinstance(job, HorizonJob):
+        return run_horizon_job(job)
+    rows, certificate = run_job(job)
+    return {job.product: rows}, certificate
+
+
+def run_job(job: ClearingJob | HorizonJob) -> tuple[Rows, bytes]:
+    """Solve one slot (in a worker process); return (settlements, certificate bytes).
+
+    The settlements are those of ``job.product`` (``clear_job`` gives every product's).
+
+    Raises:
+        ClearingError: the case cannot be cleared, or its own certificate fails.
+    """
+    if isinstance(job, HorizonJob):
+        rows, certificate_bytes = run_horizon_job(job)
+        return rows[job.product], certificate_bytes
     from clearing import (
         Case,
         ClearingError,
@@ -189,8 +239,11 @@ def check_published(state: ExchangeState, payload: txn.PublishClearing) -> str |
     from clearing import Case, ClearingError, certificate_from_plain, check_certificate
     from ledger.errors import LedgerError
 
+    if gate_plan.needs_horizon(state, payload.product, payload.slot):
+        return _check_horizon(state, payload)
     try:
         job = job_from_state(state, payload.product, payload.slot, "basic")
+        assert isinstance(job, ClearingJob)
         case = Case.from_dict(job.case)
         plain = decode(payload.certificate, max_size=len(payload.certificate))
         certificate = certificate_from_plain(plain)  # type: ignore[arg-type]
@@ -209,6 +262,24 @@ def check_published(state: ExchangeState, payload: txn.PublishClearing) -> str |
     if tuple(payload.settlements) != rows:
         return "settlements differ from the certified solution's rounding"
     return None
+
+
+def _check_horizon(state: ExchangeState, payload: txn.PublishClearing) -> str | None:
+    """``check_published`` for a slot cleared in the horizon form."""
+    from ledger.errors import LedgerError
+
+    product, slot = payload.product, payload.slot
+    key = (gate_plan.ELECTRICITY, slot) if product == gate_plan.HEAT else (product, slot)
+    try:
+        plain = decode(payload.certificate, max_size=len(payload.certificate))
+    except LedgerError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    # the model the operator chose (the certificate's third item) unless the slot fixes it
+    model = plain[2] if isinstance(plain, list) and len(plain) > 2 else ""
+    want, limits = horizon_reference(state, product, slot, model if isinstance(model, str) else "")
+    return check_horizon_published(
+        state, payload, (want, limits if key in state.slot_modes else None)
+    )
 
 
 def curve_for_peer(peer: Any, slot: int, *, product: str = "electricity") -> txn.DeclareCurve:

@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 from ledger.codec import encode_trusted
 from ledger.fields import fields_to_values
 from ledger.keys import account_id
-from market import modes
+from market import gate_plan, modes
 from market import transactions as txn
 from market.accounts import GRID, Accounts, SlotTerms
 from market.errors import BadNonce, InvalidTransaction, NotPermitted
@@ -299,12 +299,7 @@ class ExchangeState:
             self._refresh_grids()
             return None
         if isinstance(payload, txn.DeclareChp):
-            if ("heat", payload.slot) in self.closed:
-                return "slot_closed"
-            if not self.peers[account].may_sell():  # a CHP unit produces (chapter 12.24)
-                return "role_not_permitted"
-            self.chp.setdefault(payload.slot, {})[account] = tuple(payload.points)
-            return None
+            return self._declare_chp(account, payload)
         return self._operator(out, payload)
 
     def _register(self, account: bytes, sender: bytes, p: txn.RegisterPeer) -> str | None:
@@ -504,10 +499,27 @@ class ExchangeState:
             ids.append(order_id)
         self.grid_orders[key] = (ids[0], ids[1])
 
+    def _heat_frozen(self, slot: int) -> bool:
+        """A slot's heat data close with its first gate (``market.gate_plan``)."""
+        return ("heat", slot) in self.closed or ("electricity", slot) in self.closed
+
+    def _declare_chp(self, account: bytes, p: txn.DeclareChp) -> str | None:
+        if self._heat_frozen(p.slot):
+            return "slot_closed"
+        # a CHP unit produces (chapter 12.24); the main grid is no CHP unit
+        if self.peers[account].role not in ("producer", "prosumer"):
+            return "role_not_permitted"
+        if not gate_plan.valid_chp_points(tuple(p.points)):
+            return "invalid_chp"
+        self.chp.setdefault(p.slot, {})[account] = tuple(p.points)
+        return None
+
     def _declare_curve(self, account: bytes, p: txn.DeclareCurve) -> str | None:
         if p.product not in (Product.ELECTRICITY.value, Product.HEAT.value):
             return "invalid_enum"
         if (p.product, p.slot) in self.closed:
+            return "slot_closed"
+        if p.product == Product.HEAT.value and self._heat_frozen(p.slot):
             return "slot_closed"
         peer = self.peers[account]
         if p.q_min > p.q_max:

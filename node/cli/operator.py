@@ -256,6 +256,22 @@ def certificate_summary(certificate: bytes) -> dict[str, Any]:
     from ledger.codec import decode
 
     plain: Any = decode(certificate, max_size=len(certificate))
+    if all(isinstance(s, list) for s in plain[7]):
+        # the horizon form (market.gate_horizon: prosumers, heat): σ per slot at item 7;
+        # α and β are the chain's tariff, and its prices need the QP's layout
+        _version, _scale, model, names, _slots, limits, _beta_scale, sigma, *_ = plain
+        return {
+            "sha256": hashlib.sha256(certificate).digest(),
+            "bytes": len(certificate),
+            "model": model,
+            "peers": list(names),
+            "heat": model == "heat",
+            "line_limits": bool(limits),
+            "alpha": [],
+            "beta": [],
+            "congested": list(sigma[0]) if sigma else [],
+            "price": {},
+        }
     _version, _scale, model, names, heat, limits, _eps, alpha, beta, congested, arrays = plain
     prices = arrays[6] if len(arrays) > 6 else []
     return {

@@ -5,6 +5,10 @@ the slot's clearing job from the state (``market.gate_clearing``), solves it
 in a process pool (importing the solver takes seconds, and a solve must not
 hold the event loop) and publishes the rounded settlements and the
 certificate with a ``PublishClearing`` the operator signs.
+
+A slot with heat (``market.gate_plan``) is cleared once, jointly, when the
+later of its electricity and heat gates closes; its one certificate is
+published twice, with the electricity settlements and with the heat ones.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import multiprocessing
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 
+from market import gate_plan
 from market import transactions as txn
 from market.state import ExchangeState, Outcome
 
@@ -69,15 +74,24 @@ class ClearingRunner:
             self.start(*key)
 
     def start(self, product: str, slot: int) -> None:
-        """Clear (product, slot) unless it is cleared, being cleared, or has nothing to clear."""
-        key = (product, slot)
+        """Clear (product, slot) unless it is cleared, being cleared, or has nothing to clear.
+
+        A slot with heat waits for both its gates: the closure of the later
+        one starts the joint clearing, under the electricity key.
+        """
         state = self.state()
-        if key in self.tasks or key in state.clearings:
+        products = gate_plan.products_cleared_with(state, product, slot)
+        keys = [(p, slot) for p in products]
+        if any(k in self.tasks for k in keys) or all(k in state.clearings for k in keys):
             return
-        terms = state.gate_terms.get(key)
-        if not state.curves.get(key) or terms is None or not terms[1]:
+        if not gate_plan.ready_to_clear(state, product, slot):
             return
-        self.tasks[key] = asyncio.create_task(self._clear(product, slot))
+        terms = state.gate_terms.get(keys[0])
+        if not gate_plan.has_inputs(state, product, slot) or terms is None or not terms[1]:
+            return
+        task = asyncio.create_task(self._clear(products[0], slot))
+        for k in keys:
+            self.tasks[k] = task
 
     async def _clear(self, product: str, slot: int) -> None:
         from market import gate_clearing
@@ -85,11 +99,14 @@ class ClearingRunner:
         job = gate_clearing.job_from_state(self.state(), product, slot, self.model)
         loop = asyncio.get_running_loop()
         try:
-            settlements, certificate = await loop.run_in_executor(
-                self.warm(), gate_clearing.run_job, job
+            rows, certificate = await loop.run_in_executor(
+                self.warm(), gate_clearing.clear_job, job
             )
-            await self.submit(txn.PublishClearing(product, slot, settlements, certificate))
-            log.info("published the clearing of %s slot %d", product, slot)
+            for each, settlements in rows.items():
+                if (each, slot) in self.state().clearings:
+                    continue  # published before a restart
+                await self.submit(txn.PublishClearing(each, slot, settlements, certificate))
+                log.info("published the clearing of %s slot %d", each, slot)
         except Exception:
             log.exception("clearing of %s slot %d failed", product, slot)
 

@@ -11,20 +11,27 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from market import gate_plan
 from market import transactions as txn
 from market.errors import InvalidTransaction
 from market.state import ExchangeState, Outcome
 from node.clock import Clock, sleep
 
 log = logging.getLogger("p2pex.gate")
+BOTH = (gate_plan.ELECTRICITY, gate_plan.HEAT)
 
 
 def due_slots(state: ExchangeState, now_ns: int, slot_length_ns: int) -> list[tuple[str, int]]:
-    """The (product, slot)s with a book or curves, not closed, whose delivery has started."""
+    """The (product, slot)s with a book or curves, not closed, whose delivery has started.
+
+    A slot with heat data (``market.gate_plan.has_heat``) is cleared for both
+    products at once, so both its gates close, even one with no book or curve.
+    """
+    keys = state.opened | set(state.curves)
+    keys |= {(p, s) for _, s in keys if gate_plan.has_heat(state, s) for p in BOTH}
+    keys |= {(p, s) for s, units in state.chp.items() if units for p in BOTH}
     return sorted(
-        key
-        for key in state.opened | set(state.curves)
-        if key not in state.closed and key[1] * slot_length_ns <= now_ns
+        key for key in keys if key not in state.closed and key[1] * slot_length_ns <= now_ns
     )
 
 

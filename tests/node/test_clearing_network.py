@@ -60,3 +60,67 @@ def test_gate_closure_clears_the_slot_and_replicas_verify_it(make_net, capsys):
     key = ["--operator-key", str(net.operator_key)]
     assert main(["chain", "verify", "--node", net.replicas[0].address, *key]) == 0
     assert "replay: OK" in capsys.readouterr().out
+
+
+def test_a_slot_with_heat_chp_and_a_prosumer_clears_jointly_and_replicas_verify_it(
+    make_net, capsys
+):
+    """The chapter's community with heat curves, CHP regions and one prosumer whose curve
+    spans zero: the gate closer closes both products, the operator clears them jointly
+    (horizon form), publishes both, and the replica verifies both without a solver."""
+    net = make_net(replicas=1, operator_args=("--slot-length-ms", str(SLOT_MS)))
+    ref = json.loads(reference_case_path().read_text(encoding="utf-8"))
+    network = {k: v for k, v in ref["network"].items() if k != "peer_bus"}
+    from market import transactions as txn
+
+    with Client.connect(net.operator.address, key=load_key(net.operator_key)) as operator:
+        operator.submit(txn.SetNetwork(json.dumps(network)))
+    slot = time.time_ns() // 1_000_000 // SLOT_MS + 8  # its gates close in 7-8 s
+    peers = [*ref["peers"], {"name": "P21", "role": "prosumer", "a": 0.002, "b": 0.2}]
+    accounts = {}
+    for i, p in enumerate(peers):
+        key = SigningKey.from_seed(bytes([i + 1]) * 32)
+        bus = ref["network"]["peer_bus"].get(p["name"], "6")
+        with Client.connect(net.nodes[i % 2].address, key=key) as peer:
+            peer.register(p["name"], bus=bus, role=p["role"])
+            a, b = round(p["a"] / 0.0001 * 1000), round(p["b"] / 0.0001)
+            lo, hi = round(p.get("p_min", -30) * 1000), round(p.get("p_max", 30) * 1000)
+            assert peer.declare_curve("electricity", slot, a, b, 0, lo, hi).events == []
+            if p.get("heat"):
+                h = p["heat"]
+                curve = (round(h["a"] / 0.0001 * 1000), round(h["b"] / 0.0001), 0)
+                bounds = (round(h["h_min"] * 1000), round(h["h_max"] * 1000))
+                peer.declare_curve("heat", slot, *curve, *bounds)
+            if p.get("chp"):
+                points = tuple(round(v * 1000) for k in "ABCD" for v in p["chp"][k])
+                peer.submit(txn.DeclareChp(slot, points))
+            accounts[p["name"]] = key.account_id
+    assert time.time_ns() // 1_000_000 < slot * SLOT_MS, "the set-up took too long"
+    deadline = time.monotonic() + 90
+    with Client.connect(net.replicas[0].address) as reader:
+        while True:
+            rows = reader.settlements(accounts["G12"])  # a CHP unit: power and heat
+            if {r["product"] for r in rows} == {"electricity", "heat"}:
+                break
+            assert time.monotonic() < deadline, net.operator.log_tail()
+            time.sleep(0.2)
+        assert all(r["slot"] == slot and r["energy_wh"] > 0 for r in rows)  # sells both
+        for product in ("electricity", "heat"):
+            total = sum(
+                r["energy_wh"]
+                for acct in accounts.values()
+                for r in reader.settlements(acct)
+                if r["product"] == product
+            )
+            assert total == 0, product
+        prosumer = reader.settlements(accounts["P21"])
+        assert [r["product"] for r in prosumer] == ["electricity"]
+        assert prosumer[0]["energy_wh"] != 0  # the prosumer is in the clearing and trades
+    statuses = wait_level(net)
+    assert statuses[0]["head"] == statuses[1]["head"]
+    assert statuses[1]["refused"] == []  # the replica checked both PublishClearings
+    from node.cli.main import main
+
+    key = ["--operator-key", str(net.operator_key)]
+    assert main(["chain", "verify", "--node", net.replicas[0].address, *key]) == 0
+    assert "replay: OK" in capsys.readouterr().out
