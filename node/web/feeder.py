@@ -121,7 +121,7 @@ def clearing_view(
     """
     import numpy as np
 
-    from clearing import certificate_from_plain, network_from_dict
+    from clearing import network_from_dict
     from clearing.errors import ClearingError
     from ledger.codec import decode
     from ledger.errors import LedgerError
@@ -130,7 +130,7 @@ def clearing_view(
     try:
         net = network_from_dict({**json.loads(network_json), "peer_bus": {}})
         plain = decode(published.certificate, max_size=len(published.certificate))
-        certificate = certificate_from_plain(plain)  # type: ignore[arg-type]
+        model, pi_by_peer = _certificate_prices(plain)
     except (ClearingError, LedgerError) as exc:
         msg = f"cannot read the clearing of slot {published.slot}: {exc}"
         raise ValueError(msg) from exc
@@ -155,7 +155,7 @@ def clearing_view(
         )
     flows = net.flows(np.array([injection[b] for b in net.buses], dtype=np.float64))
     prices: dict[str, list[dict[str, Any]]] = {}
-    for name, pi in zip(certificate.names, certificate.solution.pi, strict=False):
+    for name, pi in pi_by_peer:
         bus = bus_of_name.get(name.split("#", 1)[0])
         if bus is not None:
             prices.setdefault(bus, []).append({"peer": name, "price": float(pi) / tick})
@@ -173,9 +173,31 @@ def clearing_view(
         product=published.product,
         slot=published.slot,
         height=published.height,
-        model=certificate.model,
+        model=model,
         losses_kw=net.losses_kw(flows),
         settlements=settled,
         price_unit="ticks/kWh",
     )
     return view
+
+
+def _certificate_prices(plain: Any) -> tuple[str, list[tuple[str, float]]]:
+    """A published certificate's model and each peer's price π (currency per kWh).
+
+    A slot with prosumers or heat is published in the multi-period form at
+    T = 1 (``market.gate_horizon``), whose prices need the case's QP layout:
+    it gives the model and no prices; its flows come from the settlements.
+
+    Raises:
+        ClearingError: the plain form is neither certificate form.
+    """
+    from clearing import certificate_from_plain, horizon_certificate_from_plain
+    from clearing.errors import ClearingError
+
+    try:
+        certificate = certificate_from_plain(plain)
+    except ClearingError:
+        horizon = horizon_certificate_from_plain(plain)
+        return horizon.spec.model.value, []
+    pi = certificate.solution.pi
+    return certificate.model, [(n, float(v)) for n, v in zip(certificate.names, pi, strict=False)]

@@ -17,10 +17,10 @@ from ledger.block import build_block
 from ledger.keys import SigningKey
 from ledger.merkle import hash_leaf, inclusion_proof
 from market import transactions as txn
-from node.web.chainview import ChainView
+from node.web.chainview import ChainView, PublishedClearing
 from node.web.convert import hex_param, int_param, to_json
 from node.web.errors import BadParameter, NodeUnavailable, WebError
-from node.web.feeder import feeder_layout, network_view
+from node.web.feeder import clearing_view, feeder_layout, network_view
 from node.web.gateway import Gateway
 from node.web.proofs import check_proof
 
@@ -159,6 +159,37 @@ def test_network_view_draws_every_bus_and_line_of_the_reference_feeder():
     assert [ln["name"] for ln in view["lines"]] == [ln["name"] for ln in NETWORK["lines"]]
     with pytest.raises(ValueError, match="not a JSON object"):
         network_view("[1, 2]")
+
+
+def test_a_prosumer_slot_cleared_in_the_horizon_form_is_drawn_from_its_settlements():
+    """A slot with a prosumer spanning zero is published in the multi-period form (T = 1)."""
+    from market.gate_clearing import job_from_state, run_job
+    from tests.market.test_gate_horizon import FEEDER, prosumer_market
+
+    chain, ids = prosumer_market(6_000, 1_000)
+    rows, certificate = run_job(job_from_state(chain.state, "electricity", 2, "basic"))
+    published = PublishedClearing(7, "electricity", 2, rows, certificate)
+    peers = [
+        {"account": account, "name": name, "bus": bus}
+        for name, account, bus in (
+            ("G", ids["G"], "B1"),
+            ("C", ids["C"], "B3"),
+            ("X", ids["X"], "B2"),
+        )
+    ]
+    view = clearing_view(json.dumps(FEEDER), peers, published, tick=0.0001, slot_hours=0.25)
+    assert view["model"] == "basic" and view["height"] == 7
+    injected = {b["name"]: b["injection_kw"] for b in view["buses"]}
+    by_account = {account: energy for account, energy, _ in rows}
+    assert injected["B2"] == pytest.approx(by_account[ids["X"]] / 1000 / 0.25)
+    assert injected["B2"] > 0  # the prosumer sells here
+    assert all(b["prices"] == [] for b in view["buses"])  # its prices need the case's layout
+    # the flow on L2 (B2 -> B3) carries what the consumer at B3 takes
+    flows = {ln["name"]: ln["flow_kw"] for ln in view["lines"]}
+    assert flows["L2"] == pytest.approx(-injected["B3"])
+    with pytest.raises(ValueError, match="cannot read the clearing of slot 2"):
+        garbled = PublishedClearing(7, "electricity", 2, rows, certificate[:-9] + b"\x00" * 9)
+        clearing_view(json.dumps(FEEDER), peers, garbled, tick=0.0001, slot_hours=0.25)
 
 
 # -- proofs ---------------------------------------------------------------------------------------
