@@ -31,7 +31,8 @@ currency only in :func:`add_preferences`, at the clearing boundary.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from market.modes import bus_names
@@ -39,6 +40,7 @@ from orderbook.grid import GridMode
 from orderbook.gridmatch import allows
 
 if TYPE_CHECKING:
+    from clearing.case import Case
     from market.state import ExchangeState
     from orderbook.grid import Preferences
 
@@ -56,12 +58,58 @@ class PeerPreferences:
     """One peer's part of a mode-1 reference case.
 
     Attributes:
-        partners: mu_i, the peers (by account, sorted) it accepts; None = all.
-        penalties: ``(account, ticks per kWh)`` it puts on partners it accepts in part, sorted.
+        partners: mu_i, the owners (sorted) it accepts; None = all.
+        penalties: ``(owner, ticks per kWh)`` it puts on partners it accepts in part, sorted.
     """
 
-    partners: tuple[bytes, ...] | None
-    penalties: tuple[tuple[bytes, int], ...]
+    partners: tuple[str, ...] | None
+    penalties: tuple[tuple[str, int], ...]
+
+
+def derive_preferences(
+    owners: Sequence[str],
+    orders: Mapping[str, Sequence[Preferences]],
+    labels: Mapping[str, str],
+    distance: Callable[[str, str], int] | None = None,
+) -> dict[str, PeerPreferences]:
+    """Partner sets and pair penalties from what each owner's orders accept (the rule above).
+
+    Args:
+        owners: every peer of the case, by the name its counterparties'
+            ``Preferences`` use for it (account hex on the chain).
+        orders: owner -> the preferences of its orders (a plain order: ``Preferences()``).
+        labels: owner -> its technology label (missing: no label).
+        distance: electrical distance from one owner's bus to another's
+            (None: 0, as the order book without grid distances).
+
+    Returns:
+        The owners that restrict or differentiate their partners; the others
+        accept everyone at no premium.
+
+    Runtime complexity: O(k p) for k recorded preferences and p owners.
+    """
+    ranked = sorted(owners)
+    out: dict[str, PeerPreferences] = {}
+    for owner in ranked:
+        prefs = orders.get(owner, ())
+        if not prefs:
+            continue
+        preferred = frozenset().union(*(p.preferred for p in prefs))
+        partners: list[str] = []
+        penalties: list[tuple[str, int]] = []
+        others = [x for x in ranked if x != owner]
+        for other in others:
+            d = 0 if distance is None else distance(owner, other)  # as the book: own bus first
+            accepted = [allows(p, other, labels.get(other), d) for p in prefs]
+            if not any(accepted):
+                continue
+            partners.append(other)
+            if not all(accepted) or (preferred and other not in preferred):
+                penalties.append((other, PREFERENCE_PREMIUM))
+        everyone = len(partners) == len(others)
+        if not everyone or penalties:
+            out[owner] = PeerPreferences(None if everyone else tuple(partners), tuple(penalties))
+    return out
 
 
 class _Distance:
@@ -74,9 +122,9 @@ class _Distance:
         index = {name: i for i, name in enumerate(bus_names(payload))}
         self.n = len(index)
         self.flat = payload.distance
-        self.bus = {a: index.get(state.peers[a].bus) for a in state.curves.get(key, {})}
+        self.bus = {a.hex(): index.get(state.peers[a].bus) for a in state.curves.get(key, {})}
 
-    def __call__(self, a: bytes, b: bytes) -> int:
+    def __call__(self, a: str, b: str) -> int:
         if not self.flat:
             return 0
         i, j = self.bus.get(a), self.bus.get(b)
@@ -85,54 +133,35 @@ class _Distance:
         return self.flat[i * self.n + j]
 
 
-def slot_preferences(state: ExchangeState, product: str, slot: int) -> dict[bytes, PeerPreferences]:
-    """Each restricting peer's partner set and pair penalties in a mode-1 slot.
+def slot_preferences(state: ExchangeState, product: str, slot: int) -> dict[str, PeerPreferences]:
+    """Each restricting peer's partner set and pair penalties in a mode-1 slot, by account hex.
 
-    Peers that accept everyone at no premium are left out. A slot not in
-    mode 1, or without a recorded order, gives an empty map.
-
-    Runtime complexity: O(k p) for k recorded preferences and p peers with a curve.
+    A slot not in mode 1 at the gate, or without a recorded order, gives an
+    empty map. Only accounts with a curve for the slot take part.
     """
     key = (product, slot)
     mode = state.slot_modes.get(key)
     recorded = state.preferences.of(key)
     if mode is None or mode.mode != GridMode.PREFERENCES or not recorded:
         return {}
-    peers = sorted(state.curves.get(key, {}))
+    accounts = state.curves.get(key, {})
     labels = state.preferences.labels.get(key, state.technologies)
-    dist = _Distance(state, key)
-    out: dict[bytes, PeerPreferences] = {}
-    for account, prefs in recorded.items():
-        if account not in state.curves.get(key, {}):
-            continue
-        others = [b for b in peers if b != account]
-        terms = _terms(account, prefs, others, labels, dist)
-        if terms.partners is not None or terms.penalties:
-            out[account] = terms
-    return out
+    return derive_preferences(
+        [a.hex() for a in accounts],
+        {a.hex(): p for a, p in recorded.items() if a in accounts},
+        {a.hex(): label for a, label in labels.items()},
+        _Distance(state, key),
+    )
 
 
-def _terms(
-    account: bytes,
-    prefs: tuple[Preferences, ...],
-    others: list[bytes],
-    labels: dict[bytes, str],
-    dist: _Distance,
-) -> PeerPreferences:
-    preferred = frozenset().union(*(p.preferred for p in prefs))
-    partners: list[bytes] = []
-    penalties: list[tuple[bytes, int]] = []
-    for other in others:
-        owner = other.hex()
-        d = dist(account, other)  # as the book: this peer's bus to the other's
-        accepted = [allows(p, owner, labels.get(other), d) for p in prefs]
-        if not any(accepted):
-            continue
-        partners.append(other)
-        if not all(accepted) or (preferred and owner not in preferred):
-            penalties.append((other, PREFERENCE_PREMIUM))
-    everyone = len(partners) == len(others)
-    return PeerPreferences(None if everyone else tuple(partners), tuple(penalties))
+def _write(
+    item: dict[str, Any], terms: PeerPreferences, names: Mapping[str, str], tick: float
+) -> None:
+    if terms.partners is not None:
+        item["partners"] = sorted(names[x] for x in terms.partners if x in names)
+    pens = {names[x]: ticks * tick for x, ticks in terms.penalties if x in names}
+    if pens:
+        item["pair_penalties"] = dict(sorted(pens.items()))
 
 
 def add_preferences(
@@ -156,14 +185,45 @@ def add_preferences(
     terms = slot_preferences(state, product, slot)
     if not terms:
         return
+    by_hex = {a.hex(): n for a, n in names.items()}
     by_name = {p["name"]: p for p in peers}
-    for account, t in terms.items():
-        name = names.get(account)
-        if name is None:
+    for owner, t in terms.items():
+        name = by_hex.get(owner)
+        if name is not None:
+            _write(by_name[name], t, by_hex, tick)
+
+
+def case_with_preferences(
+    case: Case,
+    orders: Mapping[str, Sequence[Preferences]],
+    labels: Mapping[str, str],
+    *,
+    distance: Callable[[str, str], int] | None = None,
+) -> Case:
+    """A clearing case with the partner sets and pair penalties that ``orders`` imply.
+
+    The same rule as a mode-1 slot's reference (:func:`derive_preferences`),
+    for callers that hold a ``clearing.Case`` and the orders they placed
+    (the demo, benchmarks): owners are the case's peer names, and the
+    premium is converted at the case's tick.
+    """
+    terms = derive_preferences(case.names, orders, labels, distance)
+    if not terms:
+        return case
+    peers = []
+    for peer in case.peers:
+        t = terms.get(peer.name)
+        if t is None:
+            peers.append(peer)
             continue
-        item = by_name[name]
-        if t.partners is not None:
-            item["partners"] = sorted(names[a] for a in t.partners if a in names)
-        pens = {names[a]: ticks * tick for a, ticks in t.penalties if a in names}
-        if pens:
-            item["pair_penalties"] = dict(sorted(pens.items()))
+        item: dict[str, Any] = {}
+        _write(item, t, {n: n for n in case.names}, case.tick)
+        partners = item.get("partners")
+        peers.append(
+            replace(
+                peer,
+                partners=None if partners is None else tuple(partners),
+                pair_penalties=tuple(item.get("pair_penalties", {}).items()),
+            )
+        )
+    return replace(case, peers=tuple(peers))

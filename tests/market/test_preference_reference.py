@@ -290,3 +290,32 @@ def test_partner_sets_and_penalties_follow_a_naive_reading_of_the_orders(orders)
         preferred = {x for s in specs for x in s["preferred"] if x != name}
         want_pens = {x for x in accepted if not all(ok[x]) or (preferred and x not in preferred)}
         assert set(peers[name].get("pair_penalties", {})) == want_pens, name
+
+
+def test_a_case_with_the_same_orders_gets_what_the_chain_derives():
+    from clearing import load_reference_case
+    from market.preference_reference import case_with_preferences
+    from orderbook.grid import Preferences
+
+    chain = Chain()
+    chain.op(mode_1(5))
+    chain.curves(5)
+    placed = {"C1": ["pv", ""], "C2": ["pv"], "C7": ["pv,chp", "grid"], "G16": ["load"]}
+    for name, techs in placed.items():
+        for t in techs:
+            chain.order(name, 5, techs=t)
+    chain.op(txn.CloseSlot("electricity", 5))
+    derived = peers_of(job_from_state(chain.state, "electricity", 5, "basic").case)
+    orders = {
+        name: [Preferences(frozenset(t.split(",")) if t else None) for t in techs]
+        for name, techs in placed.items()
+    }
+    labels = {name: LABELS.get(name, "load") for name in NAMES}
+    case = case_with_preferences(load_reference_case(), orders, labels)
+    for peer in case.peers:
+        want = derived[peer.name]
+        got_partners = None if peer.partners is None else list(peer.partners)
+        assert got_partners == want.get("partners"), peer.name
+        assert dict(peer.pair_penalties) == pytest.approx(want.get("pair_penalties", {}))
+    assert case.peers[case.index("C1")].pair_penalties  # green for part of its orders
+    assert case.peers[case.index("C2")].partners == ("G12", "G13", "G14", "G15")
