@@ -26,7 +26,8 @@ beyond every maximum distance).
 
 Everything here is integers, bytes and strings in sorted order, so the
 operator and every replica derive the same case; the premium becomes
-currency only in :func:`add_preferences`, at the clearing boundary.
+currency only when it is written into a case (:func:`add_preferences`,
+:func:`case_with_preferences`), at the clearing boundary.
 """
 
 from __future__ import annotations
