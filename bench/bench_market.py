@@ -20,8 +20,13 @@ Per mode it reports, as min / median / max over the seeds:
   the number of overloaded lines of the CDA's outcome (flows recomputed
   from the trades with ``clearing.network``).
 
-Mode 1: consumers bid green-only (PV) for half their ladder; its reference
-is mode 2's (the state machine's reference does not carry preferences).
+Mode 1: consumers bid green-only (PV) for half their ladder. Its reference
+is the one the chain derives (``market.preference_reference``): the
+ladders' preferences as partner sets and pair penalties (a premium on
+partners accepted only in part), read from a scratch state machine that
+places the ladders in a mode-1 slot and closes its gate. Its efficiency is
+measured with that reference's objective: net of the premiums too, on both
+sides.
 
 Run: ``python -m bench.bench_market [--seeds 200] [--first-seed 1] [--write]``
 """
@@ -32,7 +37,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bench.machine import describe, write_results
 from clearing import clear, load_reference_case
@@ -41,6 +46,7 @@ from clearing.ieee33 import community_case
 from ledger.keys import SigningKey
 from ledger.results import GridTradeRecord, TradeRecord, decode_result
 from market import transactions as txn
+from market.gate_clearing import curve_for_peer, job_from_state, network_for_case
 from market.grid_terms import slot_mode
 from market.state import ExchangeState
 from market.units import Units
@@ -100,6 +106,7 @@ class Runner:
         self.congested = tuple(congested)
         self.time = 0
         self.count = 0
+        self.premiums: dict[tuple[str, str], float] = {}  # mode 1: (seller, buyer) -> c/kWh
         self.peers: dict[str, Sender] = {}
         self.names: dict[bytes, str] = {}
         self.begin()
@@ -183,6 +190,7 @@ class Runner:
         power = cda_power(legs, slot_hours=case.slot_hours, case=case)
         ref = self.reference
         penalty = grid_penalty(case, legs, slot_hours=case.slot_hours, penalised=ref.penalised)
+        penalty += sum(self.premiums.get((s, b), 0.0) * wh / 1000 for s, b, wh in legs)
         gross_best = surplus(case, ref.power)
         return {
             "net": net_efficiency(case, power, penalty, ref.power, ref.penalty),
@@ -199,6 +207,48 @@ def reference_of(case: Case, mode: int) -> Reference:
     power = {n: float(result.injection[i]) for i, n in enumerate(case.names)}
     penalty = float(result.penalty.sum())
     return Reference(power, penalty, tuple(result.spec.penalised), surplus(case, power) - penalty)
+
+
+def chain_reference(
+    case: Case, orders: Sequence[OrderIntent], congested: Sequence[str]
+) -> tuple[Reference, dict[tuple[str, str], float]]:
+    """Mode 1's reference as the chain derives it, and the premiums per (seller, buyer).
+
+    A scratch state machine places ``orders`` in a mode-1 slot and closes its
+    gate; ``job_from_state`` gives the partner sets and pair penalties, which
+    are copied onto the float case (the curves stay unrounded).
+    """
+    runner = Runner(case, 1, Reference({}, 0.0, (), 0.0), congested)
+    op = runner.operator
+    runner.send(op.tx(network_for_case(case)))
+    runner.send(op.tx(txn.SetTariff(round(case.alpha * 1000), round(case.beta * 1000))))
+    for peer in case.peers:
+        runner.send(runner.peers[peer.name].tx(curve_for_peer(peer, 1)))
+    runner.run(1, orders)
+    runner.send(op.tx(txn.CloseSlot(PRODUCT, 1)))
+    derived = {p["name"]: p for p in job_from_state(runner.state, PRODUCT, 1, MODEL).case["peers"]}
+    peers = []
+    for p in case.peers:
+        d = derived.get(p.name, {})
+        mu = None if d.get("partners") is None else tuple(d["partners"])
+        pens = tuple(d.get("pair_penalties", {}).items())
+        peers.append(replace(p, partners=mu, pair_penalties=pens))
+    prefs = replace(case, peers=tuple(peers))
+    result = clear(prefs, MODEL)
+    power = {n: float(result.injection[i]) for i, n in enumerate(case.names)}
+    premiums: dict[tuple[str, str], float] = {}
+    for p in prefs.peers:
+        for other, cost in p.pair_penalties:
+            key = (p.name, other) if p.is_producer else (other, p.name)
+            premiums[key] = premiums.get(key, 0.0) + cost
+    paid = sum(
+        cost * abs(float(result.trade(s, b))) * case.slot_hours for (s, b), cost in premiums.items()
+    )
+    penalty = float(result.penalty.sum()) + paid
+    reference = Reference(
+        power, penalty, tuple(result.spec.penalised), surplus(case, power) - penalty
+    )
+    return reference, premiums
 
 
 def ladders(case: Case, mode: int) -> list[list[OrderIntent]]:
@@ -219,17 +269,22 @@ def bench_case(case: Case, seeds: Sequence[int]) -> list[str]:
         f"   mode 3 penalises {', '.join(congested) or 'no line'} "
         f"(lines the unpenalised clearing overloads); alpha {case.alpha}, beta {case.beta}"
     )
+    base = {m: ladders(case, m) for m in MODES}
     references = {m: reference_of(case, m) for m in MODES}
+    references[1], premiums = chain_reference(
+        case, [o for ladder in base[1] for o in ladder], congested
+    )
     for mode in MODES:
         ref = references[mode]
         lines.append(
-            f"   mode {mode} reference ({MODEL}{' + line limits' if mode == 4 else ''}): "
+            f"   mode {mode} reference ({MODEL}{' + line limits' if mode == 4 else ''}"
+            f"{' + preferences' if mode == 1 else ''}): "
             f"welfare net of penalties {ref.welfare_net:.3f} {case.currency}/h, overloads "
             f"{len(line_overloads(case, ref.power))}"
         )
     runners = {m: Runner(case, m, references[m], congested) for m in MODES}
+    runners[1].premiums = premiums
     rows: dict[int, list[dict[str, float]]] = {m: [] for m in MODES}
-    base = {m: ladders(case, m) for m in MODES}
     started = time.perf_counter()
     for k, seed in enumerate(seeds):
         for mode in MODES:  # interleaved: every mode sees the same arrival order per seed

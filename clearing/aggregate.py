@@ -200,7 +200,8 @@ def clear_auto(
     """Clear ``case`` in the aggregated form when it is exact, else per pair.
 
     The aggregated form is exact when every producer may trade with every
-    consumer (no partner set leaves out a peer of the other role). Otherwise
+    consumer (no partner set leaves out a peer of the other role) and no
+    pair penalty tells partners apart. Otherwise
     the case goes to :func:`clearing.market.clear` with ``clearer`` (the
     per-pair cvxpy model). Other arguments as in :func:`clearing.market.clear`;
     ``options`` are Clarabel settings for the aggregated form.
@@ -219,7 +220,10 @@ def clear_auto(
             line_limits=line_limits,
             clearer=clearer,
         )
-        reason = f"{len(restricting)} peer(s) restrict their partners: aggregation is inexact"
+        reason = (
+            f"{len(restricting)} peer(s) restrict or penalise their partners: "
+            "aggregation is inexact"
+        )
         return CommunityClearing(ClearingForm.PER_PAIR, reason, result, None)
     agg = clear_aggregated(
         case,

@@ -46,20 +46,23 @@ class NotAggregable(InvalidOption):
 
 
 def restricting_peers(case: Case) -> tuple[str, ...]:
-    """Return the peers whose partner set leaves out some peer of the other role.
+    """Return the peers that keep the market from being all-pairs and uniform.
 
-    Such a set removes producer-consumer pairs (a pair needs consent from
-    both sides), so the market is not all-pairs. A set that lists every
-    peer of the other role restricts nothing.
+    A peer whose partner set leaves out some peer of the other role, or who
+    puts a pair penalty on a peer of the other role. Such a set removes
+    producer-consumer pairs (a pair needs consent from both sides), so the
+    market is not all-pairs. A set that lists every
+    peer of the other role restricts nothing. A pair penalty (product
+    differentiation) makes the pairs between two groups of buses cost
+    different amounts, which the aggregates cannot tell apart.
     """
     producers = {p.name for p in case.peers if p.is_producer}
     consumers = {p.name for p in case.peers if not p.is_producer}
     out = []
     for peer in case.peers:
-        if peer.partners is None:
-            continue
         others = consumers if peer.is_producer else producers
-        if not others <= set(peer.partners):
+        penalised = any(c > 0 and x in others for x, c in peer.pair_penalties)
+        if penalised or (peer.partners is not None and not others <= set(peer.partners)):
             out.append(peer.name)
     return tuple(out)
 
@@ -71,7 +74,8 @@ def check_all_pairs(case: Case) -> None:
         shown = ", ".join(repr(p) for p in peers[:5]) + (" ..." if len(peers) > 5 else "")
         msg = (
             f"the aggregated form needs all producer-consumer pairs, but {len(peers)} "
-            f"peer(s) restrict their partners ({shown}); use the per-pair form"
+            f"peer(s) restrict their partners or put pair penalties on them ({shown}); "
+            "use the per-pair form"
         )
         raise NotAggregable(msg, peers=peers)
 

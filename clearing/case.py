@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from importlib import resources
@@ -107,6 +107,11 @@ class Peer:
         chp: CHP region (producers only); a CHP peer without ``heat`` gets a
             zero heat cost and heat bounds ``[0, max H of the region]``.
         alpha, beta: Per-peer loss / congestion penalties overriding the case tariff.
+        pair_penalties: c_ij, product differentiation (Sorin, Bobo and Pinson
+            2019): ``(partner, cost)`` pairs, sorted by partner, the cost in
+            currency/kWh this peer puts on its side ``|P_ij|`` of every trade
+            with that partner (>= 0; partners not listed: 0). A term of the
+            objective only, never money paid to anyone (docs/clearing.md).
     """
 
     name: str
@@ -121,6 +126,7 @@ class Peer:
     chp: ChpRegion | None = None
     alpha: float | None = None
     beta: float | None = None
+    pair_penalties: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         name = self.name
@@ -151,11 +157,38 @@ class Peer:
             if value is not None and _num(value, what, name) < 0:
                 msg = f"peer {name!r}: {what} must be >= 0, got {value}"
                 raise InvalidPeer(msg, peer=name)
+        object.__setattr__(self, "pair_penalties", _check_pair_penalties(self.pair_penalties, name))
 
     @property
     def is_producer(self) -> bool:
         """True for producers and the main grid."""
         return self.role is not Role.CONSUMER
+
+
+def _check_pair_penalties(value: Any, peer: str) -> tuple[tuple[str, float], ...]:
+    """Return ``value`` as sorted ``(partner, cost)`` pairs, or raise :class:`InvalidPeer`."""
+    items = value.items() if isinstance(value, Mapping) else value
+    if isinstance(items, str) or not isinstance(items, Iterable):
+        msg = f"peer {peer!r}: pair_penalties must map partners to costs, got {value!r}"
+        raise InvalidPeer(msg, peer=peer)
+    out: dict[str, float] = {}
+    for item in items:
+        if not isinstance(item, tuple | list) or len(item) != 2:
+            msg = f"peer {peer!r}: a pair penalty must be (partner, cost), got {item!r}"
+            raise InvalidPeer(msg, peer=peer)
+        other, cost = item
+        if not isinstance(other, str) or not other or other == peer or other in out:
+            msg = (
+                f"peer {peer!r}: a pair penalty names another peer once, "
+                f"got {other!r} (its own name, repeated, or not a name)"
+            )
+            raise InvalidPeer(msg, peer=peer)
+        c = _num(cost, f"pair penalty towards {other!r}", peer)
+        if c < 0:
+            msg = f"peer {peer!r}: pair penalty towards {other!r} must be >= 0, got {c}"
+            raise InvalidPeer(msg, peer=peer)
+        out[other] = c
+    return tuple(sorted(out.items()))
 
 
 def _check_case_numbers(case: Case) -> None:
@@ -222,6 +255,10 @@ class Case:
                 if other not in index:
                     msg = f"peer {peer.name!r} lists unknown trading partner {other!r}"
                     raise UnknownPeer(msg, peer=other)
+            for other, _ in peer.pair_penalties:
+                if other not in index:
+                    msg = f"peer {peer.name!r} has a pair penalty towards unknown peer {other!r}"
+                    raise UnknownPeer(msg, peer=other)
         grids = [p for p in self.peers if p.role is Role.GRID]
         if len(grids) > 1:
             msg = f"at most one main-grid peer, got {[g.name for g in grids]}"
@@ -257,6 +294,11 @@ class Case:
         return tuple(p.name for p in self.peers)
 
     @property
+    def has_pair_penalties(self) -> bool:
+        """True when some peer puts a non-zero pair penalty on a partner."""
+        return any(c > 0 for p in self.peers for _, c in p.pair_penalties)
+
+    @property
     def has_heat(self) -> bool:
         """True when some peer has heat data."""
         return any(p.heat is not None for p in self.peers)
@@ -266,7 +308,7 @@ class Case:
         return next((p for p in self.peers if p.role is Role.GRID), None)
 
     def without(self, names: Sequence[str]) -> Case:
-        """Return a copy without the peers ``names`` (removed from trading sets too)."""
+        """Return a copy without the peers ``names`` (removed from trading sets and penalties)."""
         drop = set(names)
         for name in drop:
             self.index(name)
@@ -277,7 +319,8 @@ class Case:
             partners = None
             if peer.partners is not None:
                 partners = tuple(x for x in peer.partners if x not in drop)
-            peers.append(replace(peer, partners=partners))
+            pens = tuple((x, c) for x, c in peer.pair_penalties if x not in drop)
+            peers.append(replace(peer, partners=partners, pair_penalties=pens))
         return replace(self, peers=tuple(peers))
 
     @classmethod
@@ -324,6 +367,8 @@ def _peer_to_dict(p: Peer) -> dict[str, Any]:
         item["alpha"] = p.alpha
     if p.beta is not None:
         item["beta"] = p.beta
+    if p.pair_penalties:
+        item["pair_penalties"] = dict(p.pair_penalties)
     return item
 
 
@@ -380,6 +425,11 @@ def peer_from_dict(data: Any) -> Peer:
         a, b, c, d = (_point(need(k, pts), name) for k in "ABCD")
         chp = ChpRegion(a=a, b=b, c=c, d=d)
     partners = data.get("partners")
+    penalties = data.get("pair_penalties")
+    if penalties is not None and not isinstance(penalties, Mapping):
+        msg = f"peer {name!r}: pair_penalties must be an object {{partner: cost}}"
+        msg = f"{msg}, got {penalties!r}"
+        raise InvalidPeer(msg, peer=name)
     return Peer(
         name=name,
         role=need("role", data),
@@ -393,6 +443,7 @@ def peer_from_dict(data: Any) -> Peer:
         chp=chp,
         alpha=data.get("alpha"),
         beta=data.get("beta"),
+        pair_penalties=tuple((penalties or {}).items()),
     )
 
 

@@ -8,7 +8,9 @@ of a clearing. :func:`check_certificate` rebuilds the QP arrays from the case
   line limits, CHP regions;
 - dual feasibility: every inequality multiplier ``>= 0``;
 - stationarity: the gradient of the Lagrangian (see :mod:`clearing.problem`)
-  is zero for every variable;
+  is zero for every variable, with the case's pair penalties (product
+  differentiation) in the trades' gradients: they are data of the case, not
+  options of the certificate, so a replica checks them from its own case;
 - complementary slackness: multiplier x slack = 0 for every inequality.
 
 Tolerance (``tol``, default 1e-6) is relative to the case's scales:
@@ -131,8 +133,9 @@ def kkt_residuals(data: ProblemData, sol: Solution) -> tuple[dict[str, float], f
     grad_p = data.a * P + data.b - sol.pi + sol.up - sol.lo
     if data.limited.size:
         grad_p = grad_p + data.flow[data.limited].T @ (sol.fu - sol.fl)
-    res["stationarity.p_trade"] = _max(data.wp + data.eps * p + sol.pi[s] - sol.tau - sol.sp)
-    res["stationarity.q_trade"] = _max(-data.wc + data.eps * q + sol.pi[d] - sol.tau + sol.sq)
+    # kp, kc: the grid terms plus the pair penalties, both from the case
+    res["stationarity.p_trade"] = _max(data.kp + data.eps * p + sol.pi[s] - sol.tau - sol.sp)
+    res["stationarity.q_trade"] = _max(-data.kc + data.eps * q + sol.pi[d] - sol.tau + sol.sq)
     # complementarity (kW x price)
     comp = [
         sol.up * (data.p_max - P), sol.lo * (P - data.p_min), sol.sp * p, sol.sq * (-q),

@@ -41,6 +41,7 @@ PEER_FIELDS = (
     "chp",
     "alpha",
     "beta",
+    "pair_penalties",
 )
 HEAT_FIELDS = ("a", "b", "c", "h_min", "h_max")
 CHP_FIELDS = ("A", "B", "C", "D")

@@ -246,7 +246,9 @@ def pool_dispatch(case: Case, *, clearer: Clearer | None = None) -> ClearingResu
         raise InvalidCase(msg)
     others = [p.name for p in case.peers if p.is_producer and p.role is not Role.GRID]
     pool = case.without(others)
-    pool = replace(pool, peers=tuple(replace(p, partners=None) for p in pool.peers))
+    pool = replace(
+        pool, peers=tuple(replace(p, partners=None, pair_penalties=()) for p in pool.peers)
+    )
     clearer = Clearer() if clearer is None else clearer
     spec = make_spec(pool, Model.BASIC)
     return clearer.solve(pool, spec, "pool")

@@ -14,15 +14,16 @@ Formulation choices, measured in ``bench/bench_clearing.py``:
 - every number is a cvxpy ``Parameter`` (costs, bounds, penalties, ε,
   capacities, CHP edges), so a periodic re-solve with new numbers skips
   recompilation;
-- every linear cost term (``b @ P``, the per-pair penalties ``(wp + wc) @
-  p``, ``bh @ H``) enters through one auxiliary scalar ``t == ... `` and the
-  objective is ``t`` plus sums of squares. cvxpy's DPP extraction of the
-  objective builds a *dense* matrix of (objective variable entries) x (every
-  parameter entry of the problem): with ``b @ P`` in the objective that is
-  peers x pairs, which is quadratic in the market size (``bench_clearing
-  --memory``). With only ``t`` and the squares' placeholders
-  left in the objective it has a handful of rows, so memory grows linearly
-  in peers plus pairs; as constraint rows the same terms stay sparse.
+- every linear cost term (``b @ P``, the per-pair terms ``(kp + kc) @ p``
+  (grid penalties plus pair penalties), ``bh @ H``) enters through one
+  auxiliary scalar ``t == ... `` and the objective is ``t`` plus sums of
+  squares. cvxpy's DPP extraction of the objective builds a *dense*
+  matrix of (objective variable entries) x (every parameter entry of the
+  problem): with ``b @ P`` in the objective that is peers x pairs, which is
+  quadratic in the market size (``bench_clearing --memory``). With only
+  ``t`` and the squares' placeholders left in the objective it has a
+  handful of rows, so memory grows linearly in peers plus pairs; as
+  constraint rows the same terms stay sparse.
 """
 
 from __future__ import annotations
@@ -207,8 +208,8 @@ class QpModel:
             "ra": np.sqrt(0.5 * data.a),
             "b": data.b,
             "eps": data.eps,
-            "wp": data.wp,
-            "wc": data.wc,
+            "wp": data.kp,
+            "wc": data.kc,
             "p_max": data.p_max,
             "p_min": data.p_min,
             "cap": data.cap,
@@ -269,7 +270,7 @@ class QpModel:
         P, p = _vec(v["P"], n), _vec(v["p"], m)
         # cvxpy's Lagrangian adds +y (lhs - rhs) for lhs == rhs: prices are -y.
         pi = -_dual(c["link"], n)
-        q, tau, sp_, sq_ = _split_trade(p, pi, data.e_src, data.e_dst, data.wp, data.wc, data.eps)
+        q, tau, sp_, sq_ = _split_trade(p, pi, data.e_src, data.e_dst, data.kp, data.kc, data.eps)
         nl, mh, k = data.limited.size, data.h_src.size, data.chp_peer.size
         empty = np.zeros(0, dtype=np.float64)
         H = hp = hq = pih = tauh = uph = loh = sph = sqh = kappa = empty

@@ -9,6 +9,7 @@ The QP (electricity; heat has the same shape without penalties)::
 
     min  Σ_i ½ a_i P_i² + b_i P_i + c_i                          (12.6)
        + Σ_k wp_k p_k - wc_k q_k                                 (12.12, 12.16)
+       + Σ_k dp_k p_k - dc_k q_k                                 (pair penalties)
        + ε/2 Σ_k (p_k² + q_k²)                                   (tie-break)
     s.t. P_i = Σ_{k: s_k = i} p_k + Σ_{k: d_k = i} q_k   : π_i   (12.1)
          p_k + q_k = 0                                   : τ_k   (12.10)
@@ -20,7 +21,12 @@ The QP (electricity; heat has the same shape without penalties)::
 where pair ``k`` is producer ``s_k`` selling ``p_k = P_{s_k d_k}`` to consumer
 ``d_k`` whose side is ``q_k = P_{d_k s_k}``; ``wp_k = α_s R_k + β_s θ_k`` and
 ``wc_k = α_d R_k + β_d θ_k`` (S^R = S^C = +1 for producers, -1 for consumers,
-so both sides pay ``w |P_ij|``).
+so both sides pay ``w |P_ij|``). ``dp_k = c_{s_k d_k}`` and ``dc_k = c_{d_k
+s_k}`` are the two sides' pair penalties (product differentiation,
+``Peer.pair_penalties``): the same shape as the grid terms, but a preference,
+not a charge, so they are kept apart from ``wp, wc`` (which settlement pays
+to the grid operator) and enter the QP, its KKT check and the trade prices
+τ only, through ``kp = wp + dp`` and ``kc = wc + dc``.
 """
 
 from __future__ import annotations
@@ -79,11 +85,23 @@ class ProblemData:
     limited: IntArray  # indices of lines with hard limits (finite capacity, line_limits on)
     cap: FloatArray  # capacities of the limited lines
     eps: float
+    dp: FloatArray  # producer-side pair penalty per kW (product differentiation)
+    dc: FloatArray  # consumer-side pair penalty per kW
 
     @property
     def n(self) -> int:
         """Number of peers."""
         return len(self.names)
+
+    @property
+    def kp(self) -> FloatArray:
+        """Producer-side linear cost per kW of each pair in the objective: ``wp + dp``."""
+        return np.asarray(self.wp + self.dp, dtype=np.float64)
+
+    @property
+    def kc(self) -> FloatArray:
+        """Consumer-side linear cost per kW of each pair in the objective: ``wc + dc``."""
+        return np.asarray(self.wc + self.dc, dtype=np.float64)
 
 
 def _consent(
@@ -164,6 +182,31 @@ def chp_halfplanes(
     )
 
 
+def pair_penalties(case: Case, src: IntArray, dst: IntArray) -> tuple[FloatArray, FloatArray]:
+    """Each pair's penalties ``(dp, dc)``: c_{src,dst} for the seller, c_{dst,src} for the buyer.
+
+    Pairs must be sorted by (src, dst) (as :func:`_pairs` returns them). A
+    penalty towards a peer the pair list does not hold (same role, or
+    outside a trading set) has no trade to weigh and is skipped. Linear in
+    pairs plus penalties (one binary search per penalty).
+    """
+    m = src.size
+    dp = np.zeros(m, dtype=np.float64)
+    dc = np.zeros(m, dtype=np.float64)
+    if m == 0 or not case.has_pair_penalties:
+        return dp, dc
+    n = len(case.peers)
+    keys = src * n + dst  # sorted: pairs are ordered by seller, then buyer
+    for i, peer in enumerate(case.peers):
+        for other, cost in peer.pair_penalties:
+            j = case.index(other)
+            key = i * n + j if peer.is_producer else j * n + i
+            k = int(np.searchsorted(keys, key))
+            if k < m and keys[k] == key:
+                (dp if peer.is_producer else dc)[k] += cost
+    return dp, dc
+
+
 def build_problem(case: Case, spec: ModelSpec) -> ProblemData:
     """Build the QP arrays of ``case`` under ``spec``.
 
@@ -186,6 +229,7 @@ def build_problem(case: Case, spec: ModelSpec) -> ProblemData:
     beta = np.asarray(spec.beta, dtype=np.float64)
     wp = alpha[e_src] * r_pair + beta[e_src] * theta
     wc = alpha[e_dst] * r_pair + beta[e_dst] * theta
+    dp, dc = pair_penalties(case, e_src, e_dst)
 
     zeros = np.zeros(n, dtype=np.float64)
     ah, bh, ch, h_min, h_max = zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
@@ -232,6 +276,8 @@ def build_problem(case: Case, spec: ModelSpec) -> ProblemData:
         limited=limited.astype(np.int64),
         cap=caps[limited],
         eps=float(spec.regularisation),
+        dp=dp,
+        dc=dc,
     )
 
 

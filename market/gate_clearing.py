@@ -47,6 +47,7 @@ from market.gate_horizon import (
     horizon_job_from_state,
     run_horizon_job,
 )
+from market.preference_reference import add_preferences
 from market.state import ExchangeState
 from market.units import Units
 
@@ -73,7 +74,11 @@ def slot_reference(state: ExchangeState, product: str, slot: int, model: str) ->
     signals (mode 3) is measured against the loss- and congestion-penalised
     model at the published alpha and beta; a slot run with line validation
     (mode 4) against ``model`` with the lines' capacities as hard limits;
-    any other slot against ``model`` (the node's configured default).
+    any other slot against ``model`` (the node's configured default). A
+    slot run with preferences (mode 1) is cleared with ``model`` too, on a
+    case that carries the orders' partner sets and pair penalties
+    (``market.preference_reference``, written into the case by
+    ``job_from_state``, so ``check_published`` checks them as well).
     """
     mode = state.slot_modes.get((product, slot))
     if mode is None:
@@ -144,6 +149,7 @@ def job_from_state(
         peers.append(
             {"name": name, "role": role, **CHAIN_UNITS.curve_to_clearing(a, b, c, q_min, q_max)}
         )
+    add_preferences(state, product, slot, peers, names, CHAIN_UNITS.tick)  # mode 1 only
     network = {**network, "peer_bus": peer_bus}
     case = {
         "name": f"{product} slot {slot}",

@@ -34,6 +34,7 @@ from market import gate_plan, modes
 from market import transactions as txn
 from market.accounts import GRID, Accounts, SlotTerms
 from market.errors import BadNonce, InvalidTransaction, NotPermitted
+from market.slot_preferences import SlotPreferences
 from orderbook.commands import AdvanceClock, CloseInstrument, OpenInstrument
 from orderbook.events import (
     Event,
@@ -139,6 +140,8 @@ class ExchangeState:
         self.pending_trades: dict[tuple[str, int, int], HeldTrade] = {}
         self.grid_orders: dict[tuple[str, int], tuple[int, int]] = {}
         self._last_grid_trade: HeldTrade | None = None
+        # what the orders of mode-1 slots accepted, for the reference clearing
+        self.preferences = SlotPreferences()
         # Set by the first transaction that touches money (a deposit, a meter,
         # slot terms...): from then on the state digest covers the books. A
         # chain that never used them keeps the digests it always had.
@@ -203,6 +206,8 @@ class ExchangeState:
                     [[p, s, a, b] for (p, s), (a, b) in sorted(self.grid_orders.items())],
                 ]
             )
+        if self.preferences:  # only chains with mode-1 orders carry this part
+            record.append(self.preferences.digest_record())
         # Every value is built here from checked ints, bytes and str: skip the type walk.
         return hashlib.sha256(STATE_TAG + encode_trusted(record)).digest()
 
@@ -383,6 +388,9 @@ class ExchangeState:
             self.order_ids_chain = hashlib.sha256(ORDER_IDS_TAG + link).digest()
             out.order_id = order_id
             out.results.insert(mark, txn.accepted_record(out.tx_id, account, order_id))
+            mode = self.slot_modes.get(key)
+            if mode is not None and mode.mode == GridMode.PREFERENCES:
+                self.preferences.record(key, account, prefs or Preferences())
         return reason
 
     def _book(self, out: Outcome, events: list[Event]) -> str | None:
@@ -560,6 +568,7 @@ class ExchangeState:
             self.closed.add(key)
             self.grid_orders.pop(key, None)
             self.gate_terms[key] = (self.tariff, self.network_json)
+            self.preferences.close(key, self.technologies, self.curves.get(key, {}))
             return None
         if isinstance(payload, txn.PublishClearing):
             key = (payload.product, payload.slot)

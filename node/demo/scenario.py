@@ -357,7 +357,17 @@ class Demo:
 
         # The reference outcome: the model the operator solved (its default, the penalised QP).
         # what the operator solved: its default, with hard line limits in mode 4
-        reference = clear(case, REFERENCE_MODEL, line_limits=mode == 4)
+        solved = case
+        if mode == 1:  # ... on the case with the orders' preferences (docs/modes.md)
+            from market.preference_reference import case_with_preferences
+            from orderbook.grid import Preferences
+
+            prefs: dict[str, list[Preferences]] = {}
+            for o in orders:
+                techs = frozenset(o.technologies.split(",")) if o.technologies else None
+                prefs.setdefault(o.peer, []).append(Preferences(techs))
+            solved = case_with_preferences(case, prefs, technologies(case))
+        reference = clear(solved, REFERENCE_MODEL, line_limits=mode == 4)
         self.say("")
         self.say(format_trade_matrix(case, reference.trades, "Reference clearing (table 12.1, kW)"))
         peer_prices = "  ".join(

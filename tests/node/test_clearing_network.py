@@ -124,3 +124,49 @@ def test_a_slot_with_heat_chp_and_a_prosumer_clears_jointly_and_replicas_verify_
     key = ["--operator-key", str(net.operator_key)]
     assert main(["chain", "verify", "--node", net.replicas[0].address, *key]) == 0
     assert "replay: OK" in capsys.readouterr().out
+
+
+def test_a_mode_1_slot_is_cleared_with_the_orders_preferences_and_replicas_agree(make_net):
+    """The operator's reference of a mode-1 slot carries the preferences; a replica derives
+    the same case from its own replay and accepts the published clearing."""
+    from market import transactions as txn
+
+    net = make_net(replicas=1, operator_args=("--slot-length-ms", str(SLOT_MS)))
+    ref = json.loads(reference_case_path().read_text(encoding="utf-8"))
+    network = {k: v for k, v in ref["network"].items() if k != "peer_bus"}
+    buses = ref["network"]["buses"]
+    slot = time.time_ns() // 1_000_000 // SLOT_MS + 6  # its gate closes in 5-6 s
+    with Client.connect(net.operator.address, key=load_key(net.operator_key)) as operator:
+        operator.submit(txn.SetNetwork(json.dumps(network)))
+        operator.submit(txn.SetTariff(5, 5))
+        names, empty = ",".join(buses), ()
+        mode = txn.SetSlotMode("electricity", slot, 1, names, *[empty] * 6, False)
+        operator.submit(mode)
+    labels = {f"G{i}": "pv" for i in range(12, 16)} | {f"G{i}": "chp" for i in range(16, 20)}
+    accounts = {}
+    for i, p in enumerate(ref["peers"]):
+        key = SigningKey.from_seed(bytes([i + 1]) * 32)
+        address = net.nodes[i % 2].address  # half of the peers talk to the replica
+        with Client.connect(address, key=key) as peer:
+            peer.register(p["name"], bus=ref["network"]["peer_bus"][p["name"]], role=p["role"])
+            label = labels.get(p["name"], "grid" if p["role"] == "grid" else "load")
+            peer.submit(txn.DeclareTechnology(label))
+            a, b = round(p["a"] / 0.0001 * 1000), round(p["b"] / 0.0001)
+            lo, hi = round(p["p_min"] * 1000), round(p["p_max"] * 1000)
+            peer.declare_curve("electricity", slot, a, b, 0, lo, hi)
+            if p["name"] in ("C1", "C2"):  # green only: a bid at 1 tick, resting until the gate
+                order = ("electricity", slot, "bid", 1, 1_000, "GTC", 0, False, "", 1)
+                green = txn.PlacePreferredOrder(*order, "pv", b"", b"", -1)
+                assert peer.submit(green).order_id is not None
+            accounts[p["name"]] = key.account_id
+    assert time.time_ns() // 1_000_000 < slot * SLOT_MS, "the set-up took too long"
+    deadline = time.monotonic() + 60
+    with Client.connect(net.replicas[0].address) as reader:
+        while not reader.settlements(accounts["C1"]):
+            assert time.monotonic() < deadline, net.operator.log_tail()
+            time.sleep(0.2)
+        total = sum(sum(r["energy_wh"] for r in reader.settlements(a)) for a in accounts.values())
+        assert total == 0
+    statuses = wait_level(net)
+    assert statuses[0]["head"] == statuses[1]["head"]
+    assert statuses[1]["refused"] == []  # the replica accepted the clearing with the preferences
