@@ -58,6 +58,7 @@ from node.demo.agents import (
 from node.errors import NodeError
 
 PRODUCT = "electricity"
+HEAT = "heat"
 PREFERRED_IDS = 1 << 40  # client order ids of the demo's preferred orders start here
 GRID_PEER = "G20"  # the main grid's peer in the chapter's case: it delivers what it sold
 OPENING_BALANCE = 10_000_000_000  # tick*Wh deposited per peer (100 USD at the case's tick)
@@ -79,7 +80,8 @@ def add_demo_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
             "Start an operator and two replica nodes on 127.0.0.1, register the "
             "chapter's 20-peer community on the 11-bus feeder, trade a few delivery "
             "slots in the continuous double auction, clear each slot optimally at "
-            "gate closure, and check that all nodes hold the same verified chain."
+            "gate closure, then clear one slot of heat and power jointly (CHP units, "
+            "12.6.4), and check that all nodes hold the same verified chain."
         ),
     )
     parser.add_argument(
@@ -87,7 +89,7 @@ def add_demo_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
         type=int,
         default=4,
         help="delivery slots to trade; slot k runs in the DSO's operation mode (k - 1) %% 4 + 1 "
-        "(default 4: one slot in each mode)",
+        "(default 4: one slot in each mode); a slot of heat and power follows them",
     )
     parser.add_argument(
         "--steps", type=int, default=4, help="orders in each agent's ladder per slot (default 4)"
@@ -273,6 +275,7 @@ class Demo:
             eff, slot_ok = self.trade_slot(admin, slot, rng)
             efficiencies.append(eff)
             ok = ok and slot_ok
+        ok = self.heat_slot(admin, self.slots + 1) and ok
         self.say("")
         self.say(
             "CDA allocative efficiency per slot: "
@@ -398,6 +401,73 @@ class Demo:
         self.say(self.mode_lines[-1])
         ok = self.settle(admin, case, slot, trades, rng) and ok
         return efficiency, ok
+
+    def heat_slot(self, admin: Any, slot: int) -> bool:
+        """Heat and power cleared jointly on the chain (12.6.4): CHP units in their region.
+
+        Every peer declares its power curve, the peers with heat their heat
+        curve, the CHP units their (P, H) region (``DeclareChp``); the operator
+        closes both gates and its worker clears the slot in one problem and
+        publishes both products' settlements with one certificate, which the
+        replicas check. The demo re-solves the chapter's heat model locally.
+        """
+        from clearing import clear
+        from market import transactions as txn
+
+        case = self.case
+        units = Units(case.tick, case.slot_hours)
+        self.say("")
+        self.say(f"=== delivery slot {slot}: heat and power, cleared jointly (12.6.4) ===")
+        last = {}
+        for peer in case.peers:
+            client = self.clients[peer.name]
+            curve = units.curve_to_ledger(peer.a, peer.b, peer.c, peer.p_min, peer.p_max)
+            last[peer.name] = client.declare_curve(PRODUCT, slot, *curve)
+            if peer.heat is not None:
+                h = peer.heat
+                heat = units.curve_to_ledger(h.a, h.b, h.c, h.h_min, h.h_max)
+                last[peer.name] = client.declare_curve(HEAT, slot, *heat)
+            if peer.chp is not None:
+                corners = tuple(units.wh(v) for point in peer.chp.points() for v in point)
+                last[peer.name] = client.submit(txn.DeclareChp(slot, corners))
+        for name, sub in last.items():
+            self.clients[name].wait_committed(sub.tx_id)
+        chp_units = [p.name for p in case.peers if p.chp is not None]
+        self.progress(
+            f"slot {slot}: power and heat curves declared; CHP regions of {', '.join(chp_units)}"
+        )
+        for product in (PRODUCT, HEAT):
+            closing = admin.submit(txn.CloseSlot(product, slot))
+        admin.wait_committed(closing.tx_id)
+        power = self.wait_settlements(admin, slot)
+        heat_rows = self.wait_settlements(admin, slot, product=HEAT)
+        self.progress(f"slot {slot}: both products cleared with one certificate")
+        reference = clear(case, "heat")
+        for name in chp_units:
+            p_wh = power.get(name, {}).get("energy_wh", 0)
+            h_wh = heat_rows.get(name, {}).get("energy_wh", 0)
+            paid = heat_rows.get(name, {}).get("payment", 0)
+            self.say(
+                f"CHP {name}: {p_wh / 1000:.1f} kWh power and {h_wh / 1000:.1f} kWh heat; "
+                f"received {money(paid, case)} {case.currency} for its heat"
+            )
+        worst = 0.0
+        for i, name in enumerate(case.names):
+            for rows, values in ((power, reference.injection), (heat_rows, reference.heat)):
+                chain_wh = rows[name]["energy_wh"] if name in rows else 0
+                worst = max(worst, abs(chain_wh - units.wh(float(values[i]))))
+        balance = [sum(r["energy_wh"] for r in rows.values()) for rows in (power, heat_rows)]
+        ok = worst <= 50 and balance == [0, 0]
+        self.say(
+            f"on-chain settlements: energy balance {balance[0]} Wh power, {balance[1]} Wh heat; "
+            f"largest difference to the local re-solve of the heat model {worst:.1f} Wh -> "
+            f"{'OK' if ok else 'MISMATCH'}"
+        )
+        self.mode_lines.append(
+            f"slot {slot} heat and power: {len(chp_units)} CHP units sold power and heat from "
+            "one joint clearing on the chain"
+        )
+        return ok
 
     # -- money ---------------------------------------------------------------------------------
 
@@ -626,7 +696,7 @@ class Demo:
         return matrix
 
     def wait_settlements(
-        self, admin: Any, slot: int, timeout: float = 45.0
+        self, admin: Any, slot: int, timeout: float = 45.0, *, product: str = PRODUCT
     ) -> dict[str, dict[str, Any]]:
         """Wait until the operator's chain holds the slot's clearing; its rows per peer.
 
@@ -635,7 +705,7 @@ class Demo:
         the slot is cleared, so no row is read before its block is stored.
         """
         deadline = time.monotonic() + timeout
-        while [PRODUCT, slot] not in admin.status()["cleared"]:
+        while [product, slot] not in admin.status()["cleared"]:
             if time.monotonic() > deadline:
                 msg = f"no clearing published for slot {slot} within {timeout:.0f} s"
                 raise NodeError(msg)
@@ -643,7 +713,7 @@ class Demo:
         rows: dict[str, dict[str, Any]] = {}
         for name, client in self.clients.items():
             for s in admin.settlements(client.account):
-                if s["product"] == PRODUCT and s["slot"] == slot:
+                if s["product"] == product and s["slot"] == slot:
                     rows[name] = s
         return rows
 

@@ -92,7 +92,10 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert len(re.findall(r"audit of \w+'s stored chain: OK: .*replay OK", out)) == 3
     heads = set(re.findall(r"head ([0-9a-f]{64})", out))
     assert len(heads) == 1
-    assert out.count("energy balance 0 Wh") == 2
+    assert out.count("energy balance 0 Wh") == 3  # two CDA slots and the heat slot
+    heat = re.search(r"energy balance 0 Wh power, 0 Wh heat; .* ([0-9.]+) Wh -> OK", out)
+    assert heat is not None, out  # slot 3: heat and power cleared jointly on the chain
+    assert len(re.findall(r"CHP G1[2-5]: [0-9.]+ kWh power and [0-9.]+ kWh heat", out)) == 4
     efficiencies = [float(x) for x in re.findall(r"against the reference: ([0-9.]+)%", out)]
     assert len(efficiencies) == 2
     assert all(50.0 < e <= 100.0 for e in efficiencies)
