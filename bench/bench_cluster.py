@@ -15,6 +15,7 @@ on the cluster, attested by a quorum).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import tempfile
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench import proc_cpu
 from bench.machine import write_results
 from ledger.keys import SigningKey
 from market import transactions as txn
@@ -31,6 +33,7 @@ from node.cluster.localcluster import LocalCluster
 from node.localnet import LocalNet
 
 INTERVAL = ("--block-interval-ms", "20")
+Submit = Callable[[txn.Payload], tuple[float, float]]
 
 
 def _order(n: int) -> txn.PlaceOrder:
@@ -74,7 +77,7 @@ def run_round(
     return clients * orders / elapsed, accepted, committed
 
 
-def embedded_submitter(address: str, rng: random.Random) -> Callable[[int], Callable]:
+def embedded_submitter(address: str, rng: random.Random) -> Callable[[int], Submit]:
     def factory(i: int) -> Callable[[txn.Payload], tuple[float, float]]:
         client = Client.connect(address, key=SigningKey.from_seed(rng.randbytes(32)))
         client.register(f"e{rng.randrange(1 << 30)}", bus="B1", role="prosumer")
@@ -91,7 +94,7 @@ def embedded_submitter(address: str, rng: random.Random) -> Callable[[int], Call
     return factory
 
 
-def cluster_submitter(addresses: list[str], rng: random.Random) -> Callable[[int], Callable]:
+def cluster_submitter(addresses: list[str], rng: random.Random) -> Callable[[int], Submit]:
     def factory(i: int) -> Callable[[txn.Payload], tuple[float, float]]:
         # spread the clients over the validators, as a community would
         rotated = addresses[i % len(addresses) :] + addresses[: i % len(addresses)]
@@ -111,6 +114,31 @@ def cluster_submitter(addresses: list[str], rng: random.Random) -> Callable[[int
     return factory
 
 
+def _pids(net: LocalNet, cluster: LocalCluster) -> dict[str, int]:
+    """The processes whose CPU a round is charged: node processes (with their workers)."""
+    pids: dict[str, int] = {}
+    if net.operator is not None and net.operator.process is not None:
+        pids["embedded operator"] = net.operator.process.pid
+    for validator in cluster.validators:
+        if validator.process is not None:
+            pids[validator.name] = validator.process.pid
+    if cluster.nats is not None:
+        for server in cluster.nats.servers:
+            if server.process is not None:
+                pids[f"nats {server.name}"] = server.process.pid
+    return pids
+
+
+def _cpu(pids: dict[str, int]) -> dict[str, tuple[float, float]]:
+    """(main thread + other threads, worker processes) CPU seconds of each process so far."""
+    out = {}
+    for name, pid in pids.items():
+        snap = proc_cpu.snapshot(pid)
+        children = snap.pop("children", 0.0)
+        out[name] = (sum(snap.values()), children)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
@@ -123,6 +151,8 @@ def main() -> None:
         "embedded": [],
         "cluster": [],
     }
+    cpu: dict[str, dict[str, float]] = {"embedded": {}, "cluster": {}}
+    cpu_orders = {"embedded": 0, "cluster": 0}
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as root:
         net = LocalNet(Path(root) / "embedded", replicas=0, operator_args=INTERVAL)
         cluster = LocalCluster(Path(root) / "cluster", validator_args=INTERVAL)
@@ -134,7 +164,23 @@ def main() -> None:
             }
             for r in range(args.rounds):
                 for name in ("embedded", "cluster") if r % 2 == 0 else ("cluster", "embedded"):
+                    pids = _pids(net, cluster)
+                    before = _cpu(pids)
+                    own_before = proc_cpu.snapshot(os.getpid())
                     outcome = run_round(setups[name], args.clients, args.orders)
+                    after = _cpu(pids)
+                    own = sum(proc_cpu.spent(own_before, proc_cpu.snapshot(os.getpid())).values())
+                    orders = args.clients * args.orders
+                    for proc, (main_s, kids_s) in after.items():
+                        was = before.get(proc, (0.0, 0.0))
+                        cpu[name][proc] = cpu[name].get(proc, 0.0) + main_s - was[0]
+                        cpu[name][proc + " workers"] = (
+                            cpu[name].get(proc + " workers", 0.0) + kids_s - was[1]
+                        )
+                    cpu[name]["clients (bench process)"] = (
+                        cpu[name].get("clients (bench process)", 0.0) + own
+                    )
+                    cpu_orders[name] += orders
                     results[name].append(outcome)
                     print(f"round {r + 1} {name:>8}: {outcome[0]:7.1f} orders/s", flush=True)
     lines = [
@@ -158,6 +204,17 @@ def main() -> None:
         + ", ".join(f"{x:.2f}" for x in ratio)
         + f" (median {statistics.median(ratio):.2f})"
     )
+    for name in ("embedded", "cluster"):
+        spent = {k: v for k, v in cpu[name].items() if v >= 0.005}
+        total = sum(spent.values())
+        lines.append(
+            f"CPU during the {name} rounds: {total / cpu_orders[name] * 1e3:.2f} ms per order "
+            "in all, by process (ms per order): "
+            + ", ".join(
+                f"{k} {v / cpu_orders[name] * 1e3:.2f}"
+                for k, v in sorted(spent.items(), key=lambda kv: -kv[1])
+            )
+        )
     for line in lines:
         print(line)
     write_results("cluster", lines)

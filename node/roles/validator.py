@@ -43,6 +43,7 @@ from node.clock import Clock, SystemClock
 from node.cluster.attestations import AttestationBus
 from node.cluster.clearing import ClusterClearingRunner
 from node.cluster.progress import Progress
+from node.cluster.requests import AlreadyDone, RequestingProducer, RequestPolicy, encode_request
 from node.config import NodeConfig, load_config, parse_address
 from node.errors import ConfigError, NodeError, RequestFailed, SequencerUnavailable
 from node.keys import load_key, parse_public_key
@@ -50,8 +51,8 @@ from node.pipeline import chain
 from node.pipeline.blocks import OpenBlock
 from node.pipeline.commits import CommitTracker
 from node.pipeline.intake import Intake
-from node.pipeline.jetstream import DEFAULT_STREAM, JetStreamLog
-from node.pipeline.log_time import LogTimePolicy, Ticker, encode_tick
+from node.pipeline.jetstream import DEFAULT_STREAM, JetStreamLog, LogPoint
+from node.pipeline.log_time import Ticker, encode_tick
 from node.pipeline.store_writer import ProcessBlockStore
 from node.roles.gc_policy import keep_pauses_short
 from node.roles.operator import Operator
@@ -151,17 +152,32 @@ class Validator(Operator):
         quorum: int,
         validators: Sequence[bytes],
         progress: Progress,
-        resume: tuple[int, int],
+        resume: tuple[LogPoint, int],
         tick_interval: float,
     ) -> None:
         super().__init__(config, chain_key, clock, log)
+        self.stream_log = log
         self.bus = bus
         self.validator_key = validator_key
         self.progress = progress
-        self.policy = LogTimePolicy(config.block_interval_ms * 1_000_000, resume[1])
-        self.producer.policy = self.policy
-        self.producer.cursor = resume[0]
-        self.producer.emit = self._emit
+        self.policy = RequestPolicy(config.block_interval_ms * 1_000_000, resume[1])
+        old = self.producer  # the operator's: this one also turns requests into transactions
+        self.producer = RequestingProducer(
+            validators=validators,
+            chain_id=config.chain_id,
+            signer=chain_key,
+            state=self.state,
+            log=log,
+            intake=self.intake,
+            clock=clock,
+            limits=old.limits,
+            parent=old.parent,
+            emit=self._emit,
+            policy=self.policy,
+        )
+        self.producer.cursor = resume[0].position
+        self._request_nonce = 0
+        self.gate.submit = self._request_quietly
         self.attestation_store = AttestationStore(chain.store_file(Path(config.data_dir)))
         self.commits = FinalityTracker(
             self.writer,
@@ -240,8 +256,45 @@ class Validator(Operator):
         accepted.add_done_callback(done)
         return answer
 
+    async def submit_own(self, payload: txn.Payload) -> Outcome:
+        """Request ``payload`` (see ``node.cluster.requests``); the derived transaction's outcome.
+
+        Raises:
+            AlreadyDone: another validator's request for it came first.
+            InvalidTransaction: the derived transaction was refused.
+            SequencerUnavailable: the log did not take the request.
+        """
+        self._request_nonce = max(self._request_nonce + 1, self.clock.time_ns())
+        entry = encode_request(
+            self.validator_key, self.config.chain_id, self._request_nonce, payload
+        )
+        producer = self.producer
+        assert isinstance(producer, RequestingProducer)
+        waiter: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        producer.requests[entry] = waiter
+        try:
+            await self.stream_log.append(entry)
+        except BaseException:
+            producer.requests.pop(entry, None)
+            raise
+        return await waiter
+
+    async def _request_quietly(self, payload: txn.Payload) -> Outcome:
+        """``submit_own`` for gate closure, where every validator requests every closure."""
+        try:
+            return await self.submit_own(payload)
+        except AlreadyDone:
+            return Outcome(b"", rejected="already_done")
+        except SequencerUnavailable as exc:  # the next round asks again
+            log.warning("requesting %s failed: %s", type(payload).__name__, exc)
+            return Outcome(b"", rejected="unavailable")
+
     def _emit(self, block: Block, built: OpenBlock) -> None:
-        self.progress.record(block.header.height, built.end_position, self.policy.log_time)
+        height = block.header.height
+        point = self.stream_log.locate(built.end_position)
+        self.progress.record(height, point, self.policy.log_time)
+        if height % 1024 == 1023:  # only the stored head's point is ever read back
+            self.progress.prune(height - 64)
         self.commits.store(block, built)
 
     async def start(self, host: str, port: int) -> int:
