@@ -47,20 +47,21 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run_round(
-    submit_factory: Callable[[int], Callable[[txn.Payload], tuple[float, float]]],
-    clients: int,
-    orders: int,
+    submits: list[Submit], orders: int, first: int = 0
 ) -> tuple[float, list[float], list[float]]:
-    """Run ``clients`` closed loops; return (orders/s, accepted latencies, committed latencies)."""
+    """Run one closed loop per client; return (orders/s, accepted latencies, committed ones).
+
+    ``first``: the first order number (client order ids stay unique across rounds).
+    """
+    clients = len(submits)
     accepted: list[float] = []
     committed: list[float] = []
     lock = threading.Lock()
-    submits = [submit_factory(i) for i in range(clients)]
     barrier = threading.Barrier(clients + 1)
 
     def loop(submit: Callable[[txn.Payload], tuple[float, float]]) -> None:
         barrier.wait()
-        for n in range(orders):
+        for n in range(first, first + orders):
             a, c = submit(_order(n))
             with lock:
                 accepted.append(a)
@@ -78,6 +79,8 @@ def run_round(
 
 
 def embedded_submitter(address: str, rng: random.Random) -> Callable[[int], Submit]:
+    """Clients of the embedded operator."""
+
     def factory(i: int) -> Callable[[txn.Payload], tuple[float, float]]:
         client = Client.connect(address, key=SigningKey.from_seed(rng.randbytes(32)))
         client.register(f"e{rng.randrange(1 << 30)}", bus="B1", role="prosumer")
@@ -95,6 +98,8 @@ def embedded_submitter(address: str, rng: random.Random) -> Callable[[int], Subm
 
 
 def cluster_submitter(addresses: list[str], rng: random.Random) -> Callable[[int], Submit]:
+    """Clients of the cluster, spread over its validators."""
+
     def factory(i: int) -> Callable[[txn.Payload], tuple[float, float]]:
         # spread the clients over the validators, as a community would
         rotated = addresses[i % len(addresses) :] + addresses[: i % len(addresses)]
@@ -162,12 +167,18 @@ def main() -> None:
                 "embedded": embedded_submitter(net.operator.address, rng),
                 "cluster": cluster_submitter(cluster.addresses, rng),
             }
+            # clients connect and register once; a short warm-up round each (not counted)
+            submits = {
+                name: [factory(i) for i in range(args.clients)] for name, factory in setups.items()
+            }
+            for name in setups:
+                run_round(submits[name], 3)
             for r in range(args.rounds):
                 for name in ("embedded", "cluster") if r % 2 == 0 else ("cluster", "embedded"):
                     pids = _pids(net, cluster)
                     before = _cpu(pids)
                     own_before = proc_cpu.snapshot(os.getpid())
-                    outcome = run_round(setups[name], args.clients, args.orders)
+                    outcome = run_round(submits[name], args.orders, 3 + r * args.orders)
                     after = _cpu(pids)
                     own = sum(proc_cpu.spent(own_before, proc_cpu.snapshot(os.getpid())).values())
                     orders = args.clients * args.orders

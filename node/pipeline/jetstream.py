@@ -76,12 +76,11 @@ BOUNDS_KEPT = 1 << 16  # message boundaries kept for ``locate`` when nobody asks
 class LogTruncated(NodeError):
     """Raised when a reader's resume point is older than the stream's first message."""
 
-    def __init__(self, want_seq: int, first_seq: int) -> None:
+    def __init__(self, want_seq: int, first_seq: int, hint: str = "") -> None:
         self.want_seq = want_seq
         self.first_seq = first_seq
-        super().__init__(
-            f"the log no longer holds message {want_seq}: it starts at message {first_seq}"
-        )
+        text = f"the log no longer holds message {want_seq}: it starts at message {first_seq}"
+        super().__init__(f"{text}; {hint}" if hint else text)
 
 
 @dataclass(frozen=True, slots=True)

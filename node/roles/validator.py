@@ -44,6 +44,7 @@ from node.cluster.attestations import AttestationBus
 from node.cluster.clearing import ClusterClearingRunner
 from node.cluster.progress import Progress
 from node.cluster.requests import AlreadyDone, RequestingProducer, RequestPolicy, encode_request
+from node.cluster.retention import Retention
 from node.config import NodeConfig, load_config, parse_address
 from node.errors import ConfigError, NodeError, RequestFailed, SequencerUnavailable
 from node.keys import load_key, parse_public_key
@@ -51,7 +52,13 @@ from node.pipeline import chain
 from node.pipeline.blocks import OpenBlock
 from node.pipeline.commits import CommitTracker
 from node.pipeline.intake import Intake
-from node.pipeline.jetstream import DEFAULT_STREAM, JetStreamLog, LogPoint
+from node.pipeline.jetstream import (
+    DEFAULT_STREAM,
+    JetStreamLog,
+    LogPoint,
+    LogTruncated,
+    StreamLimits,
+)
 from node.pipeline.log_time import Ticker, encode_tick
 from node.pipeline.store_writer import ProcessBlockStore
 from node.roles.gc_policy import keep_pauses_short
@@ -63,6 +70,11 @@ from node.wire.server import Session
 
 log = logging.getLogger("p2pex.validator")
 
+BEHIND_HINT = (
+    "it is behind what the log retains (purged below every validator's final block, or "
+    "dropped by the stream's limits): stop it, copy a stopped or idle peer validator's data "
+    "directory (chain.sqlite3 and cluster.sqlite3) over its own, and start it again"
+)
 FIRST_TICK_ATTEMPTS = 50  # ~ 50 x (publish timeout or 0.2 s): a cluster electing its leaders
 
 
@@ -77,6 +89,9 @@ class ValidatorSettings:
     log_stream: str = DEFAULT_STREAM
     replicas: int = 3  # stream replicas
     tick_ms: int = 0  # 0: half the block interval
+    purge_step: int = 256  # purge the streams once everyone moved this many messages (0: never)
+    log_max_msgs: int = 0  # JetStream's own bound on the log stream (0: none)
+    log_max_age_s: float = 0.0  # ... and on its messages' age (0: none)
 
     def effective_quorum(self) -> int:
         """The configured quorum, or the default for the number of validators."""
@@ -105,6 +120,7 @@ class FinalityTracker(CommitTracker):
         self.quorum = quorum
         self.attestations = attestations
         self.final_height = -1
+        self.on_final: Callable[[int], None] = lambda height: None
 
     def store(self, block: Block, built: OpenBlock) -> None:
         """Attest ``block`` at once, and start storing it.
@@ -128,6 +144,7 @@ class FinalityTracker(CommitTracker):
             signers = await self.bus.wait_quorum(height, block.hash, self.quorum)
             self.attestations.add(signers)
             self.final_height = height
+            self.on_final(height)
             forget = self.intake.forget
             for submission in built.submissions:
                 forget(submission)
@@ -153,10 +170,13 @@ class Validator(Operator):
         validators: Sequence[bytes],
         progress: Progress,
         resume: tuple[LogPoint, int],
+        retention: Retention,
         tick_interval: float,
     ) -> None:
         super().__init__(config, chain_key, clock, log)
         self.stream_log = log
+        self.retention = retention
+        self._points: dict[int, LogPoint] = {}  # height -> where the log resumes after it
         self.bus = bus
         self.validator_key = validator_key
         self.progress = progress
@@ -189,6 +209,7 @@ class Validator(Operator):
             quorum=quorum,
             attestations=self.attestation_store,
         )
+        self.commits.on_final = self._final
         # attestations are stored only once a block has its quorum
         self.commits.final_height = self.attestation_store.last_height()  # see _attest_stored
         self.clearings = ClusterClearingRunner(
@@ -293,9 +314,23 @@ class Validator(Operator):
         height = block.header.height
         point = self.stream_log.locate(built.end_position)
         self.progress.record(height, point, self.policy.log_time)
+        self._points[height] = point
         if height % 1024 == 1023:  # only the stored head's point is ever read back
             self.progress.prune(height - 64)
         self.commits.store(block, built)
+
+    def _final(self, height: int) -> None:
+        point = self._points.pop(height, None)
+        if point is not None:
+            self.retention.final(height, point)
+
+    async def _watch_truncation(self) -> None:
+        """Stop (fatal) if the stream dropped messages this validator has not read yet."""
+        while True:
+            await asyncio.sleep(1.0)
+            truncated = self.stream_log.truncated
+            if truncated is not None:
+                raise LogTruncated(truncated.want_seq, truncated.first_seq, BEHIND_HINT)
 
     async def start(self, host: str, port: int) -> int:
         """Append a first tick, start the pipeline and the ticker, then listen.
@@ -313,6 +348,8 @@ class Validator(Operator):
                 await asyncio.sleep(0.2)
         self._tasks.append(self.watch(asyncio.create_task(self.ticker.run())))
         self._tasks.append(self.watch(asyncio.create_task(self._attest_stored())))
+        self._tasks.append(self.watch(asyncio.create_task(self.retention.run())))
+        self._tasks.append(self.watch(asyncio.create_task(self._watch_truncation())))
         return await super().start(host, port)
 
     async def close(self) -> None:
@@ -327,6 +364,9 @@ class Validator(Operator):
         result = dict(await super().h_status(session, args))
         result["validator"] = self.validator_key.public_key_bytes()
         result["final_height"] = self.commits.final_height  # type: ignore[attr-defined]
+        result["log_purged_below"] = self.retention.purged_below
+        lowest = self.retention.lowest
+        result["lowest_final"] = -1 if lowest is None else lowest.final_height
         result["divergent"] = [
             [d.height, d.validator, d.theirs, d.ours] for d in self.bus.divergent[-20:]
         ]
@@ -357,15 +397,30 @@ async def open_validator(
         progress.close()
         raise ConfigError(str(exc)) from exc
     name = f"p2pex-validator-{validator_key.public_key_bytes().hex()[:8]}"
-    log_ = await JetStreamLog.open(
-        settings.nats_urls,
-        start=resume[0],
-        stream=settings.log_stream,
-        replicas=settings.replicas,
-        name=name,
-    )
+    limits = StreamLimits(max_msgs=settings.log_max_msgs, max_age_s=settings.log_max_age_s)
+    try:
+        log_ = await JetStreamLog.open(
+            settings.nats_urls,
+            start=resume[0],
+            stream=settings.log_stream,
+            replicas=settings.replicas,
+            name=name,
+            limits=limits,
+        )
+    except LogTruncated as exc:
+        progress.close()
+        hint = f"this validator's store ends at height {height}; {BEHIND_HINT}"
+        raise LogTruncated(exc.want_seq, exc.first_seq, hint) from exc
     bus = await AttestationBus.open(
         settings.nats_urls, config.chain_id, settings.validators, replicas=settings.replicas
+    )
+    retention = await Retention.open(
+        log_,
+        bus,
+        validator_key.public_key_bytes(),
+        settings.validators,
+        step=settings.purge_step,
+        replicas=settings.replicas,
     )
     tick_ms = settings.tick_ms or max(1, config.block_interval_ms // 2)
     return Validator(
@@ -379,6 +434,7 @@ async def open_validator(
         validators=settings.validators,
         progress=progress,
         resume=resume,
+        retention=retention,
         tick_interval=tick_ms / 1000,
     )
 
@@ -428,6 +484,9 @@ def settings_from_args(args: argparse.Namespace) -> ValidatorSettings:
         log_stream=args.log_stream,
         replicas=args.replicas,
         tick_ms=args.tick_ms,
+        purge_step=args.purge_step,
+        log_max_msgs=args.log_max_msgs,
+        log_max_age_s=args.log_max_age_s,
     )
 
 
@@ -443,6 +502,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--replicas", type=int, default=3, help="stream replicas")
     parser.add_argument(
         "--tick-ms", type=int, default=0, help="tick period (0: half the block interval)"
+    )
+    parser.add_argument(
+        "--purge-step",
+        type=int,
+        default=256,
+        help="purge the streams below every validator's final block once that moved this "
+        "many log messages (0: never)",
+    )
+    parser.add_argument(
+        "--log-max-msgs", type=int, default=0, help="JetStream's bound on the log (0: none)"
+    )
+    parser.add_argument(
+        "--log-max-age-s", type=float, default=0.0, help="... on its messages' age (0: none)"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(
