@@ -7,7 +7,10 @@ order, submits it, and waits until it is committed (on the cluster: final,
 attested by a quorum). Per round it reports the throughput and the p50 /
 p99 of two spans of each order: submit -> accepted (checked, appended to
 the log and applied) and accepted -> committed (the block cut, stored and,
-on the cluster, attested by a quorum).
+on the cluster, attested by a quorum). It also says where the time goes:
+CPU per order of every process (the embedded operator, each validator,
+each NATS server, their worker processes, the clients), and how many log
+entries and stream messages an order cost on the cluster.
 
     python -m bench.bench_cluster [--rounds 3] [--clients 8] [--orders 20]
 """
@@ -15,8 +18,8 @@ on the cluster, attested by a quorum).
 from __future__ import annotations
 
 import argparse
-import os
 import random
+import resource
 import statistics
 import tempfile
 import threading
@@ -134,6 +137,19 @@ def _pids(net: LocalNet, cluster: LocalCluster) -> dict[str, int]:
     return pids
 
 
+def _own_cpu() -> float:
+    """CPU seconds of this process (the clients' threads, also the finished ones)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _log_counts(address: str) -> tuple[int, int, int]:
+    """(stream messages read, log entries read, blocks) of one validator so far."""
+    with Client.connect(address, timeout=10) as client:
+        status = client.status()
+    return int(status["log_messages"]), int(status["log_entries"]), int(status["height"])
+
+
 def _cpu(pids: dict[str, int]) -> dict[str, tuple[float, float]]:
     """(main thread + other threads, worker processes) CPU seconds of each process so far."""
     out = {}
@@ -158,6 +174,7 @@ def main() -> None:
     }
     cpu: dict[str, dict[str, float]] = {"embedded": {}, "cluster": {}}
     cpu_orders = {"embedded": 0, "cluster": 0}
+    log_counts = {"messages": 0, "entries": 0, "blocks": 0}
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as root:
         net = LocalNet(Path(root) / "embedded", replicas=0, operator_args=INTERVAL)
         cluster = LocalCluster(Path(root) / "cluster", validator_args=INTERVAL)
@@ -177,10 +194,15 @@ def main() -> None:
                 for name in ("embedded", "cluster") if r % 2 == 0 else ("cluster", "embedded"):
                     pids = _pids(net, cluster)
                     before = _cpu(pids)
-                    own_before = proc_cpu.snapshot(os.getpid())
+                    own_before = _own_cpu()
+                    log_before = _log_counts(cluster.addresses[0])
                     outcome = run_round(submits[name], args.orders, 3 + r * args.orders)
+                    if name == "cluster":
+                        log_after = _log_counts(cluster.addresses[0])
+                        for i, key in enumerate(("messages", "entries", "blocks")):
+                            log_counts[key] += log_after[i] - log_before[i]
                     after = _cpu(pids)
-                    own = sum(proc_cpu.spent(own_before, proc_cpu.snapshot(os.getpid())).values())
+                    own = _own_cpu() - own_before
                     orders = args.clients * args.orders
                     for proc, (main_s, kids_s) in after.items():
                         was = before.get(proc, (0.0, 0.0))
@@ -226,6 +248,13 @@ def main() -> None:
                 for k, v in sorted(spent.items(), key=lambda kv: -kv[1])
             )
         )
+    orders = cpu_orders["cluster"]
+    lines.append(
+        f"cluster log (validator1's reading): {log_counts['entries'] / orders:.2f} entries and "
+        f"{log_counts['messages'] / orders:.2f} stream messages per order "
+        f"({log_counts['entries'] / max(1, log_counts['messages']):.2f} entries per message), "
+        f"{orders / max(1, log_counts['blocks']):.1f} orders per block"
+    )
     for line in lines:
         print(line)
     write_results("cluster", lines)

@@ -365,6 +365,8 @@ class Validator(Operator):
         result["validator"] = self.validator_key.public_key_bytes()
         result["final_height"] = self.commits.final_height  # type: ignore[attr-defined]
         result["log_purged_below"] = self.retention.purged_below
+        result["log_messages"] = self.stream_log.messages  # read since this process started
+        result["log_entries"] = self.stream_log.committed
         lowest = self.retention.lowest
         result["lowest_final"] = -1 if lowest is None else lowest.final_height
         result["divergent"] = [
