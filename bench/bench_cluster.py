@@ -18,6 +18,8 @@ entries and stream messages an order cost on the cluster.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import random
 import resource
 import statistics
@@ -122,19 +124,31 @@ def cluster_submitter(addresses: list[str], rng: random.Random) -> Callable[[int
     return factory
 
 
-def _pids(net: LocalNet, cluster: LocalCluster) -> dict[str, int]:
-    """The processes whose CPU a round is charged: node processes (with their workers)."""
+def _pids(net: LocalNet | None, cluster: LocalCluster | None) -> dict[str, int]:
+    """The processes whose CPU a round of one set-up is charged: its nodes (with workers)."""
     pids: dict[str, int] = {}
-    if net.operator is not None and net.operator.process is not None:
+    if net is not None and net.operator is not None and net.operator.process is not None:
         pids["embedded operator"] = net.operator.process.pid
-    for validator in cluster.validators:
-        if validator.process is not None:
-            pids[validator.name] = validator.process.pid
-    if cluster.nats is not None:
-        for server in cluster.nats.servers:
-            if server.process is not None:
-                pids[f"nats {server.name}"] = server.process.pid
+    if cluster is not None:
+        for validator in cluster.validators:
+            if validator.process is not None:
+                pids[validator.name] = validator.process.pid
+        if cluster.nats is not None:
+            for server in cluster.nats.servers:
+                if server.process is not None:
+                    pids[f"nats {server.name}"] = server.process.pid
     return pids
+
+
+def _start_in(tree: Path, cluster: LocalCluster) -> None:
+    """Start ``cluster`` with its validators running the code of ``tree`` (``-m`` imports
+    from the working directory)."""
+    here = Path.cwd()
+    os.chdir(tree)
+    try:
+        cluster.start()
+    finally:
+        os.chdir(here)
 
 
 def _own_cpu() -> float:
@@ -166,59 +180,71 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--orders", type=int, default=20, help="per client and round")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        help="also run a cluster whose validators run the code in this directory (e.g. "
+        "`git archive COMMIT | tar -x -C DIR`), interleaved with the others",
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    results: dict[str, list[tuple[float, list[float], list[float]]]] = {
-        "embedded": [],
-        "cluster": [],
-    }
-    cpu: dict[str, dict[str, float]] = {"embedded": {}, "cluster": {}}
-    cpu_orders = {"embedded": 0, "cluster": 0}
+    names = ["embedded", "cluster"] + (["baseline"] if args.baseline_tree else [])
+    results: dict[str, list[tuple[float, list[float], list[float]]]] = {n: [] for n in names}
+    cpu: dict[str, dict[str, float]] = {n: {} for n in names}
+    cpu_orders = dict.fromkeys(names, 0)
     log_counts = {"messages": 0, "entries": 0, "blocks": 0}
-    with tempfile.TemporaryDirectory(prefix="bench-cluster-") as root:
-        net = LocalNet(Path(root) / "embedded", replicas=0, operator_args=INTERVAL)
-        cluster = LocalCluster(Path(root) / "cluster", validator_args=INTERVAL)
-        with net, cluster:
-            assert net.operator is not None
-            setups = {
-                "embedded": embedded_submitter(net.operator.address, rng),
-                "cluster": cluster_submitter(cluster.addresses, rng),
-            }
-            # clients connect and register once; a short warm-up round each (not counted)
-            submits = {
-                name: [factory(i) for i in range(args.clients)] for name, factory in setups.items()
-            }
-            for name in setups:
-                run_round(submits[name], 3)
-            for r in range(args.rounds):
-                for name in ("embedded", "cluster") if r % 2 == 0 else ("cluster", "embedded"):
-                    pids = _pids(net, cluster)
-                    before = _cpu(pids)
-                    own_before = _own_cpu()
-                    log_before = _log_counts(cluster.addresses[0])
-                    outcome = run_round(submits[name], args.orders, 3 + r * args.orders)
-                    if name == "cluster":
-                        log_after = _log_counts(cluster.addresses[0])
-                        for i, key in enumerate(("messages", "entries", "blocks")):
-                            log_counts[key] += log_after[i] - log_before[i]
-                    after = _cpu(pids)
-                    own = _own_cpu() - own_before
-                    orders = args.clients * args.orders
-                    for proc, (main_s, kids_s) in after.items():
-                        was = before.get(proc, (0.0, 0.0))
-                        cpu[name][proc] = cpu[name].get(proc, 0.0) + main_s - was[0]
-                        cpu[name][proc + " workers"] = (
-                            cpu[name].get(proc + " workers", 0.0) + kids_s - was[1]
-                        )
-                    cpu[name]["clients (bench process)"] = (
-                        cpu[name].get("clients (bench process)", 0.0) + own
-                    )
-                    cpu_orders[name] += orders
-                    results[name].append(outcome)
-                    print(f"round {r + 1} {name:>8}: {outcome[0]:7.1f} orders/s", flush=True)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-cluster-") as root,
+        contextlib.ExitStack() as stack,
+    ):
+        net = stack.enter_context(
+            LocalNet(Path(root) / "embedded", replicas=0, operator_args=INTERVAL)
+        )
+        cluster = stack.enter_context(LocalCluster(Path(root) / "cluster", validator_args=INTERVAL))
+        assert net.operator is not None
+        setups = {
+            "embedded": embedded_submitter(net.operator.address, rng),
+            "cluster": cluster_submitter(cluster.addresses, rng),
+        }
+        pids = {"embedded": _pids(net, None), "cluster": _pids(None, cluster)}
+        if args.baseline_tree is not None:
+            baseline = LocalCluster(Path(root) / "baseline", validator_args=INTERVAL)
+            stack.callback(baseline.stop)
+            _start_in(args.baseline_tree.resolve(), baseline)
+            setups["baseline"] = cluster_submitter(baseline.addresses, rng)
+            pids["baseline"] = _pids(None, baseline)
+        # clients connect and register once; a short warm-up round each (not counted)
+        submits = {
+            name: [factory(i) for i in range(args.clients)] for name, factory in setups.items()
+        }
+        for name in names:
+            run_round(submits[name], 3)
+        for r in range(args.rounds):
+            for name in names if r % 2 == 0 else names[::-1]:
+                before = _cpu(pids[name])
+                own_before = _own_cpu()
+                log_before = _log_counts(cluster.addresses[0])
+                outcome = run_round(submits[name], args.orders, 3 + r * args.orders)
+                if name == "cluster":
+                    log_after = _log_counts(cluster.addresses[0])
+                    for i, key in enumerate(("messages", "entries", "blocks")):
+                        log_counts[key] += log_after[i] - log_before[i]
+                after = _cpu(pids[name])
+                own = _own_cpu() - own_before
+                for proc, (main_s, kids_s) in after.items():
+                    was = before.get(proc, (0.0, 0.0))
+                    cpu[name][proc] = cpu[name].get(proc, 0.0) + main_s - was[0]
+                    workers = proc + " workers"
+                    cpu[name][workers] = cpu[name].get(workers, 0.0) + kids_s - was[1]
+                clients = "clients (bench process)"
+                cpu[name][clients] = cpu[name].get(clients, 0.0) + own
+                cpu_orders[name] += args.clients * args.orders
+                results[name].append(outcome)
+                print(f"round {r + 1} {name:>8}: {outcome[0]:7.1f} orders/s", flush=True)
     lines = [
         f"bench_cluster: {args.clients} closed-loop clients x {args.orders} orders x "
-        f"{args.rounds} rounds, block interval 20 ms, seed {args.seed}",
+        f"{args.rounds} rounds, block interval 20 ms, seed {args.seed}"
+        + (f"; baseline: validators of {args.baseline_tree.name}" if args.baseline_tree else ""),
     ]
     for name, rounds in results.items():
         rates = [r[0] for r in rounds]
@@ -231,13 +257,14 @@ def main() -> None:
             f"{_percentile(committed, 0.5) * 1e3:.1f} ms "
             f"p99 {_percentile(committed, 0.99) * 1e3:.1f} ms"
         )
-    ratio = [c[0] / e[0] for c, e in zip(results["cluster"], results["embedded"], strict=True)]
-    lines.append(
-        "throughput cluster/embedded per round: "
-        + ", ".join(f"{x:.2f}" for x in ratio)
-        + f" (median {statistics.median(ratio):.2f})"
-    )
-    for name in ("embedded", "cluster"):
+    for name in names[1:]:
+        ratio = [c[0] / e[0] for c, e in zip(results[name], results["embedded"], strict=True)]
+        lines.append(
+            f"throughput {name}/embedded per round: "
+            + ", ".join(f"{x:.2f}" for x in ratio)
+            + f" (median {statistics.median(ratio):.2f})"
+        )
+    for name in names:
         spent = {k: v for k, v in cpu[name].items() if v >= 0.005}
         total = sum(spent.values())
         lines.append(
