@@ -164,6 +164,13 @@ def _log_counts(address: str) -> tuple[int, int, int]:
     return int(status["log_messages"]), int(status["log_entries"]), int(status["height"])
 
 
+def _round_trip(address: str) -> tuple[int, int]:
+    """(p50, p99) us of a validator's recent log round trips."""
+    with Client.connect(address, timeout=10) as client:
+        found = client.status()["log_round_trip_us"]
+    return int(found[0]), int(found[1])
+
+
 def _cpu(pids: dict[str, int]) -> dict[str, tuple[float, float]]:
     """(main thread + other threads, worker processes) CPU seconds of each process so far."""
     out = {}
@@ -241,6 +248,7 @@ def main() -> None:
                 cpu_orders[name] += args.clients * args.orders
                 results[name].append(outcome)
                 print(f"round {r + 1} {name:>8}: {outcome[0]:7.1f} orders/s", flush=True)
+        round_trips = [_round_trip(address) for address in cluster.addresses]
     lines = [
         f"bench_cluster: {args.clients} closed-loop clients x {args.orders} orders x "
         f"{args.rounds} rounds, block interval 20 ms, seed {args.seed}"
@@ -281,6 +289,10 @@ def main() -> None:
         f"{log_counts['messages'] / orders:.2f} stream messages per order "
         f"({log_counts['entries'] / max(1, log_counts['messages']):.2f} entries per message), "
         f"{orders / max(1, log_counts['blocks']):.1f} orders per block"
+    )
+    lines.append(
+        "cluster log round trip (a batch published -> read back), p50 / p99 by validator: "
+        + ", ".join(f"{us[0] / 1e3:.1f} / {us[1] / 1e3:.1f} ms" for us in round_trips)
     )
     for line in lines:
         print(line)

@@ -308,6 +308,9 @@ class JetStreamLog(LogBuffer):
         self._bound_seq: deque[int] = deque()
         self.ack_timeout = ACK_TIMEOUT
         self.messages = 0  # stream messages received (entries / messages = batch size)
+        # seconds from publishing a batch to reading it back, recent ones (where time goes)
+        self.round_trips: deque[float] = deque(maxlen=4096)
+        self._sent_at: dict[int, float] = {}  # seq -> when its batch was published
 
     @classmethod
     async def open(
@@ -360,6 +363,9 @@ class JetStreamLog(LogBuffer):
         self.messages += 1
         first = self.committed
         waiting = self._acked.pop(seq, None)
+        sent = self._sent_at.pop(seq, None)
+        if sent is not None:
+            self.round_trips.append(asyncio.get_running_loop().time() - sent)
         if waiting is not None:
             for index, future in enumerate(waiting):
                 if not future.done():
@@ -421,6 +427,7 @@ class JetStreamLog(LogBuffer):
         task.add_done_callback(self._appends.discard)
 
     async def _publish(self, data: bytes, futures: list[asyncio.Future[int]]) -> None:
+        sent = asyncio.get_running_loop().time()
         try:
             ack = await self.js.publish(self.subject, data, timeout=self.ack_timeout)
         except asyncio.CancelledError:
@@ -437,7 +444,9 @@ class JetStreamLog(LogBuffer):
         first = self._arrived.pop(seq, None)
         if first is None:  # not read back yet: resolved when it is
             self._acked[seq] = futures
+            self._sent_at[seq] = sent
             return
+        self.round_trips.append(asyncio.get_running_loop().time() - sent)  # read back first
         for index, future in enumerate(futures):
             if not future.done():
                 future.set_result(first + index)

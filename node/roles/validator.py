@@ -365,6 +365,10 @@ class Validator(Operator):
         result["validator"] = self.validator_key.public_key_bytes()
         result["final_height"] = self.commits.final_height  # type: ignore[attr-defined]
         result["log_purged_below"] = self.retention.purged_below
+        trips = sorted(self.stream_log.round_trips)
+        result["log_round_trip_us"] = [
+            int(trips[int(q * (len(trips) - 1))] * 1e6) if trips else 0 for q in (0.5, 0.99)
+        ]
         result["log_messages"] = self.stream_log.messages  # read since this process started
         result["log_entries"] = self.stream_log.committed
         lowest = self.retention.lowest
