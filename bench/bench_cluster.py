@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import proc_cpu
-from bench.machine import write_results
+from bench.machine import describe, write_results
 from ledger.keys import SigningKey
 from market import transactions as txn
 from node.client.clients import Client
@@ -194,6 +194,7 @@ def main() -> None:
         "`git archive COMMIT | tar -x -C DIR`), interleaved with the others",
     )
     args = parser.parse_args()
+    header = describe(["node", "bench"])  # the load average at the start, among others
     rng = random.Random(args.seed)
     names = ["embedded", "cluster"] + (["baseline"] if args.baseline_tree else [])
     results: dict[str, list[tuple[float, list[float], list[float]]]] = {n: [] for n in names}
@@ -296,7 +297,10 @@ def main() -> None:
     )
     for line in lines:
         print(line)
-    write_results("cluster", lines)
+    suffix = (f"-clients{args.clients}" if args.clients != 8 else "") + (
+        "-ab" if args.baseline_tree else ""
+    )
+    write_results("cluster", [*header, *lines], suffix)
 
 
 if __name__ == "__main__":
