@@ -164,11 +164,12 @@ def _log_counts(address: str) -> tuple[int, int, int]:
     return int(status["log_messages"]), int(status["log_entries"]), int(status["height"])
 
 
-def _round_trip(address: str) -> tuple[int, int]:
-    """(p50, p99) us of a validator's recent log round trips."""
+def _round_trip(address: str) -> tuple[int, int, int, int]:
+    """(p50, p99) us of a validator's recent log round trips, then of its arrival -> applied."""
     with Client.connect(address, timeout=10) as client:
-        found = client.status()["log_round_trip_us"]
-    return int(found[0]), int(found[1])
+        status = client.status()
+    trip, accept = status["log_round_trip_us"], status["accept_us"]
+    return int(trip[0]), int(trip[1]), int(accept[0]), int(accept[1])
 
 
 def _cpu(pids: dict[str, int]) -> dict[str, tuple[float, float]]:
@@ -294,6 +295,10 @@ def main() -> None:
     lines.append(
         "cluster log round trip (a batch published -> read back), p50 / p99 by validator: "
         + ", ".join(f"{us[0] / 1e3:.1f} / {us[1] / 1e3:.1f} ms" for us in round_trips)
+    )
+    lines.append(
+        "cluster submission read by the validator -> applied (in the validator), p50 / p99: "
+        + ", ".join(f"{us[2] / 1e3:.1f} / {us[3] / 1e3:.1f} ms" for us in round_trips)
     )
     for line in lines:
         print(line)

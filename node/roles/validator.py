@@ -28,7 +28,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,8 @@ class Validator(Operator):
     ) -> None:
         super().__init__(config, chain_key, clock, log)
         self.stream_log = log
+        # seconds from a submission's arrival to its being applied, recent ones
+        self.accept_times: deque[float] = deque(maxlen=4096)
         self.retention = retention
         self._points: dict[int, LogPoint] = {}  # height -> where the log resumes after it
         self.bus = bus
@@ -259,8 +262,10 @@ class Validator(Operator):
         """
         accepted = super()._run_submit(session, checked)
         answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        arrived = checked[1]
 
         def done(future: asyncio.Future[Outcome]) -> None:
+            self.accept_times.append(self.clock.monotonic() - arrived)
             if answer.done():
                 return
             if future.cancelled():
@@ -365,10 +370,8 @@ class Validator(Operator):
         result["validator"] = self.validator_key.public_key_bytes()
         result["final_height"] = self.commits.final_height  # type: ignore[attr-defined]
         result["log_purged_below"] = self.retention.purged_below
-        trips = sorted(self.stream_log.round_trips)
-        result["log_round_trip_us"] = [
-            int(trips[int(q * (len(trips) - 1))] * 1e6) if trips else 0 for q in (0.5, 0.99)
-        ]
+        result["log_round_trip_us"] = _quantiles_us(self.stream_log.round_trips)
+        result["accept_us"] = _quantiles_us(self.accept_times)
         result["log_messages"] = self.stream_log.messages  # read since this process started
         result["log_entries"] = self.stream_log.committed
         lowest = self.retention.lowest
@@ -377,6 +380,12 @@ class Validator(Operator):
             [d.height, d.validator, d.theirs, d.ours] for d in self.bus.divergent[-20:]
         ]
         return dict(sorted(result.items()))
+
+
+def _quantiles_us(seconds: Collection[float]) -> list[int]:
+    """p50 and p99 of ``seconds``, in whole microseconds (0 if empty)."""
+    ordered = sorted(seconds)
+    return [int(ordered[int(q * (len(ordered) - 1))] * 1e6) if ordered else 0 for q in (0.5, 0.99)]
 
 
 async def open_validator(
