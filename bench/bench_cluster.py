@@ -164,12 +164,12 @@ def _log_counts(address: str) -> tuple[int, int, int]:
     return int(status["log_messages"]), int(status["log_entries"]), int(status["height"])
 
 
-def _round_trip(address: str) -> tuple[int, int, int, int]:
+def _round_trip(address: str) -> tuple[int, int, int, int, int, int]:
     """(p50, p99) us of a validator's recent log round trips, then of its arrival -> applied."""
     with Client.connect(address, timeout=10) as client:
         status = client.status()
-    trip, accept = status["log_round_trip_us"], status["accept_us"]
-    return int(trip[0]), int(trip[1]), int(accept[0]), int(accept[1])
+    trip, accept, lag = status["log_round_trip_us"], status["accept_us"], status["loop_lag_us"]
+    return int(trip[0]), int(trip[1]), int(accept[0]), int(accept[1]), int(lag[0]), int(lag[1])
 
 
 def _cpu(pids: dict[str, int]) -> dict[str, tuple[float, float]]:
@@ -299,6 +299,10 @@ def main() -> None:
     lines.append(
         "cluster submission read by the validator -> applied (in the validator), p50 / p99: "
         + ", ".join(f"{us[2] / 1e3:.1f} / {us[3] / 1e3:.1f} ms" for us in round_trips)
+    )
+    lines.append(
+        "cluster validators' loop lag (a 50 ms timer fires late by), p50 / p99: "
+        + ", ".join(f"{us[4] / 1e3:.1f} / {us[5] / 1e3:.1f} ms" for us in round_trips)
     )
     for line in lines:
         print(line)
