@@ -16,7 +16,14 @@ Clients may submit to any validator; each validator checks and appends
 what it is sent, applies what the log holds (other validators' entries are
 checked when read), and answers ``wait_committed`` for any transaction it
 applied. A restarted validator replays its store and reads the log again
-from the position after its head block (``node.cluster.progress``).
+from the point after its head block (``node.cluster.progress``).
+
+The validator's own operator-only transactions (gate closures, clearing
+results) are requested with its own key and signed with the chain key
+where the log orders the request (``node.cluster.requests``), so
+validators never pick the same chain-key nonce. Both streams are purged
+below every validator's final block (``node.cluster.retention``); a
+validator behind what the log retains stops with ``LogTruncated``.
 """
 
 from __future__ import annotations
@@ -29,12 +36,11 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
-from ledger.attestation import default_quorum, sign_attestation
+from ledger.attestation import sign_attestation
 from ledger.attestation_store import AttestationStore
 from ledger.block import Block
 from ledger.keys import SigningKey
@@ -43,25 +49,23 @@ from market.state import Outcome
 from node.clock import Clock, SystemClock
 from node.cluster.attestations import AttestationBus
 from node.cluster.clearing import ClusterClearingRunner
+from node.cluster.finality import FinalityTracker
 from node.cluster.progress import Progress
 from node.cluster.requests import AlreadyDone, RequestingProducer, RequestPolicy, encode_request
 from node.cluster.retention import Retention
+from node.cluster.settings import ValidatorSettings, add_validator_arguments, settings_from_args
 from node.config import NodeConfig, load_config, parse_address
 from node.errors import ConfigError, NodeError, RequestFailed, SequencerUnavailable
-from node.keys import load_key, parse_public_key
+from node.keys import load_key
 from node.pipeline import chain
 from node.pipeline.blocks import OpenBlock
-from node.pipeline.commits import CommitTracker
-from node.pipeline.intake import Intake
 from node.pipeline.jetstream import (
-    DEFAULT_STREAM,
     JetStreamLog,
     LogPoint,
     LogTruncated,
     StreamLimits,
 )
 from node.pipeline.log_time import Ticker, encode_tick
-from node.pipeline.store_writer import ProcessBlockStore
 from node.roles.gc_policy import keep_pauses_short
 from node.roles.operator import Operator
 from node.roles.runner import add_run_arguments, write_port_file
@@ -77,80 +81,6 @@ BEHIND_HINT = (
     "directory (chain.sqlite3 and cluster.sqlite3) over its own, and start it again"
 )
 FIRST_TICK_ATTEMPTS = 50  # ~ 50 x (publish timeout or 0.2 s): a cluster electing its leaders
-
-
-@dataclass(frozen=True, slots=True)
-class ValidatorSettings:
-    """What a validator adds to a node's configuration."""
-
-    nats_urls: tuple[str, ...]
-    validator_key: Path  # this validator's attestation key (PEM)
-    validators: tuple[bytes, ...]  # every validator's public key
-    quorum: int = 0  # 0: more than two thirds of the validators
-    log_stream: str = DEFAULT_STREAM
-    replicas: int = 3  # stream replicas
-    tick_ms: int = 0  # 0: half the block interval
-    purge_step: int = 256  # purge the streams once everyone moved this many messages (0: never)
-    log_max_msgs: int = 0  # JetStream's own bound on the log stream (0: none)
-    log_max_age_s: float = 0.0  # ... and on its messages' age (0: none)
-
-    def effective_quorum(self) -> int:
-        """The configured quorum, or the default for the number of validators."""
-        return self.quorum or default_quorum(len(self.validators))
-
-
-class FinalityTracker(CommitTracker):
-    """Stores blocks in order, attests each, reports it committed at quorum."""
-
-    def __init__(
-        self,
-        writer: ProcessBlockStore,
-        intake: Intake,
-        on_stored: Callable[[Block, OpenBlock], Awaitable[None]],
-        *,
-        key: SigningKey,
-        chain_id: str,
-        bus: AttestationBus,
-        quorum: int,
-        attestations: AttestationStore,
-    ) -> None:
-        super().__init__(writer, intake, on_stored)
-        self.key = key
-        self.chain_id = chain_id
-        self.bus = bus
-        self.quorum = quorum
-        self.attestations = attestations
-        self.final_height = -1
-        self.on_final: Callable[[int], None] = lambda height: None
-
-    def store(self, block: Block, built: OpenBlock) -> None:
-        """Attest ``block`` at once, and start storing it.
-
-        The attestation says "this validator derived this block from the
-        log"; it does not wait for the store: the log holds the entries
-        durably, and the block is a function of them, so any validator can
-        derive it again. This node still reports its transactions committed
-        only once it stored the block itself.
-        """
-        height = block.header.height
-        self.bus.publish(sign_attestation(self.key, self.chain_id, height, block.hash))
-        super().store(block, built)
-
-    async def run(self) -> None:
-        """Wait until stored and attested by a quorum, report committed; in order."""
-        while True:
-            stored, block, built = await self.storing.get()
-            await stored
-            height = block.header.height
-            signers = await self.bus.wait_quorum(height, block.hash, self.quorum)
-            self.attestations.add(signers)
-            self.final_height = height
-            self.on_final(height)
-            forget = self.intake.forget
-            for submission in built.submissions:
-                forget(submission)
-                submission.commit(height)
-            await self.on_stored(block, built)
 
 
 class Validator(Operator):
@@ -500,51 +430,11 @@ async def serve_validator(config: NodeConfig, settings: ValidatorSettings) -> in
         await node.close()
 
 
-def settings_from_args(args: argparse.Namespace) -> ValidatorSettings:
-    """The validator settings of the command line."""
-    if not args.nats or args.validator_key is None or not args.validators:
-        msg = "a validator needs --nats, --validator-key and --validators"
-        raise ConfigError(msg)
-    return ValidatorSettings(
-        nats_urls=tuple(url for url in args.nats.split(",") if url),
-        validator_key=args.validator_key,
-        validators=tuple(parse_public_key(text) for text in args.validators.split(",") if text),
-        quorum=args.quorum,
-        log_stream=args.log_stream,
-        replicas=args.replicas,
-        tick_ms=args.tick_ms,
-        purge_step=args.purge_step,
-        log_max_msgs=args.log_max_msgs,
-        log_max_age_s=args.log_max_age_s,
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m node.roles.validator [node flags] --nats URLS --validator-key K ...``."""
     parser = argparse.ArgumentParser(prog="python -m node.roles.validator", description=__doc__)
     add_run_arguments(parser)
-    parser.add_argument("--nats", help="NATS server URLs, comma-separated")
-    parser.add_argument("--validator-key", type=Path, help="this validator's attestation key")
-    parser.add_argument("--validators", help="every validator's public key (hex), comma-separated")
-    parser.add_argument("--quorum", type=int, default=0, help="attestations for finality")
-    parser.add_argument("--log-stream", default=DEFAULT_STREAM, help="the JetStream stream")
-    parser.add_argument("--replicas", type=int, default=3, help="stream replicas")
-    parser.add_argument(
-        "--tick-ms", type=int, default=0, help="tick period (0: half the block interval)"
-    )
-    parser.add_argument(
-        "--purge-step",
-        type=int,
-        default=256,
-        help="purge the streams below every validator's final block once that moved this "
-        "many log messages (0: never)",
-    )
-    parser.add_argument(
-        "--log-max-msgs", type=int, default=0, help="JetStream's bound on the log (0: none)"
-    )
-    parser.add_argument(
-        "--log-max-age-s", type=float, default=0.0, help="... on its messages' age (0: none)"
-    )
+    add_validator_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=os.environ.get("P2PEX_LOG", "INFO"),
