@@ -445,6 +445,8 @@ class JetStreamLog(LogBuffer):
         if first is None:  # not read back yet: resolved when it is
             self._acked[seq] = futures
             self._sent_at[seq] = sent
+            if len(self._sent_at) > 4096:  # never read back (the reader is gone): forget it
+                del self._sent_at[next(iter(self._sent_at))]
             return
         self.round_trips.append(asyncio.get_running_loop().time() - sent)  # read back first
         for index, future in enumerate(futures):
