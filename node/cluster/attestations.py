@@ -33,7 +33,14 @@ from ledger.attestation import (
     validate_attestation,
 )
 from ledger.errors import DecodeError
-from node.pipeline.jetstream import ACK_TIMEOUT, StreamReader, connect, ensure_stream
+from node.pipeline.jetstream import (
+    ACK_TIMEOUT,
+    SETUP_TIMEOUT,
+    StreamReader,
+    connect,
+    ensure_stream,
+    retry_until,
+)
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NatsClient
@@ -93,7 +100,10 @@ class AttestationBus:
             await ensure_stream(nc.jetstream(), stream, subject, replicas)
             self = cls(nc, subject, chain_id, validators)
             self.stream = stream
-            info = await self.js.stream_info(stream)  # all of history the stream still holds
+            # all of history the stream still holds
+            info = await retry_until(
+                lambda: self.js.stream_info(stream), f"read {stream}'s state", SETUP_TIMEOUT
+            )
             first = max(1, int(info.state.first_seq))
             self._reader = StreamReader(self.js, stream, subject, first, self._received)
             await self._reader.start()

@@ -44,9 +44,9 @@ import bisect
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import msgpack
 import nats
@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from nats.js import JetStreamContext
 
 log = logging.getLogger("p2pex.jetstream")
+T = TypeVar("T")
 
 DEFAULT_STREAM = "P2PEX_LOG"
 ACK_TIMEOUT = 5.0  # seconds a publish waits for the stream's acknowledgement
@@ -183,6 +184,28 @@ async def ensure_stream(
             await asyncio.sleep(0.2)
 
 
+async def retry_until(call: Callable[[], Awaitable[T]], what: str, timeout: float) -> T:
+    """``await call()``, again after each failure (timeouts, no responders, a leader
+    being elected) until ``timeout`` seconds have passed.
+
+    Raises:
+        NodeTimeout: every attempt failed.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            return await call()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if loop.time() >= deadline:
+                msg = f"cannot {what}: {exc!r}"
+                raise NodeTimeout(msg) from exc
+            log.warning("%s failed, retrying: %r", what, exc)
+            await asyncio.sleep(0.2)
+
+
 class StreamReader:
     """Reads a stream in order from a sequence on, through every server loss.
 
@@ -211,9 +234,13 @@ class StreamReader:
         self._sub: Subscription | None = None
         self._watch: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        """Subscribe, and watch the subscription."""
-        await self._subscribe()
+    async def start(self, timeout: float = SETUP_TIMEOUT) -> None:
+        """Subscribe (retrying while the cluster is slow to answer), and watch the subscription.
+
+        Raises:
+            NodeTimeout: not subscribed within ``timeout`` seconds.
+        """
+        await retry_until(self._subscribe, f"subscribe to {self.stream}", timeout)
         self._watch = asyncio.ensure_future(self._watchdog())
 
     async def _subscribe(self) -> None:
@@ -334,7 +361,7 @@ class JetStreamLog(LogBuffer):
             subject = f"{stream.lower()}.entries"
             await ensure_stream(nc.jetstream(), stream, subject, replicas, limits=limits)
             self = cls(nc, stream, subject, start)
-            first = await self.first_seq()
+            first = await retry_until(self.first_seq, f"read {stream}'s state", SETUP_TIMEOUT)
             if start.seq < first:
                 raise LogTruncated(start.seq, first)
             self._reader = StreamReader(self.js, stream, subject, start.seq, self._received)
