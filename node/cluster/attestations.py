@@ -8,6 +8,12 @@ re-derives). ``AttestationBus`` keeps the valid ones by height, answers
 hash, and reports every validator whose attestation names another hash
 at a height this node has stored: its block differs (another order of
 transactions, a forged block, another state machine).
+
+This validator's own attestation counts at once (it signed it just now),
+and when the stream delivers it back, the bytes are recognised and not
+checked again. ``forget_below(height)`` drops what no block waits for any
+more, and ``purge_seq(height)`` says below which stream sequence every
+record is of a lower height (the records a purge may drop).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -26,7 +33,14 @@ from ledger.attestation import (
     validate_attestation,
 )
 from ledger.errors import DecodeError
-from node.pipeline.jetstream import ACK_TIMEOUT, StreamReader, connect, ensure_stream
+from node.pipeline.jetstream import (
+    ACK_TIMEOUT,
+    SETUP_TIMEOUT,
+    StreamReader,
+    connect,
+    ensure_stream,
+    retry_until,
+)
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NatsClient
@@ -55,6 +69,7 @@ class AttestationBus:
         self.nc = nc
         self.js = nc.jetstream()
         self.subject = subject
+        self.stream = ATTEST_STREAM
         self.chain_id = chain_id
         self.validators = frozenset(validators)
         self.seen: dict[int, dict[bytes, Attestation]] = {}  # height -> validator -> attestation
@@ -62,6 +77,8 @@ class AttestationBus:
         self.divergent: list[Divergence] = []
         self._reported: set[tuple[int, bytes]] = set()
         self._changed = asyncio.Event()
+        self._own: dict[bytes, int] = {}  # our records not read back yet -> height
+        self._arrivals: deque[tuple[int, int]] = deque()  # (stream sequence, height) read
         self._reader: StreamReader | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -82,7 +99,13 @@ class AttestationBus:
             subject = f"{stream.lower()}.records"
             await ensure_stream(nc.jetstream(), stream, subject, replicas)
             self = cls(nc, subject, chain_id, validators)
-            self._reader = StreamReader(self.js, stream, subject, 1, self._received)
+            self.stream = stream
+            # all of history the stream still holds
+            info = await retry_until(
+                lambda: self.js.stream_info(stream), f"read {stream}'s state", SETUP_TIMEOUT
+            )
+            first = max(1, int(info.state.first_seq))
+            self._reader = StreamReader(self.js, stream, subject, first, self._received)
             await self._reader.start()
         except BaseException:
             await nc.close()
@@ -90,12 +113,17 @@ class AttestationBus:
         return self
 
     def _received(self, seq: int, data: bytes) -> None:
+        own = self._own.pop(data, None)
+        if own is not None:  # our own record, counted when published
+            self._arrivals.append((seq, own))
+            return
         try:
             attestation = decode_attestation(data)
             validate_attestation(attestation, self.chain_id, self.validators)
         except (DecodeError, BadAttestation) as exc:
             log.warning("ignored an attestation: %s", exc)
             return
+        self._arrivals.append((seq, attestation.height))
         self.add(attestation)
 
     def add(self, attestation: Attestation) -> None:
@@ -130,7 +158,10 @@ class AttestationBus:
         self.ours[attestation.height] = attestation.block_hash
         for other in list(self.seen.get(attestation.height, {}).values()):
             self._check(other)
-        task = asyncio.ensure_future(self._publish(attestation.to_bytes()))
+        data = attestation.to_bytes()
+        self._own[data] = attestation.height
+        self.add(attestation)
+        task = asyncio.ensure_future(self._publish(data))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -156,6 +187,27 @@ class AttestationBus:
             self._changed.clear()
             await self._changed.wait()
         return self.signers(height, block_hash)
+
+    def forget_below(self, height: int) -> None:
+        """Drop the attestations and hashes of heights below ``height`` (final everywhere)."""
+        for table in (self.seen, self.ours):
+            for old in [h for h in table if h < height]:
+                del table[old]
+        for data in [d for d, h in self._own.items() if h < height]:
+            del self._own[data]
+
+    def purge_seq(self, height: int) -> int:
+        """The first stream sequence read whose record is of ``height`` or above.
+
+        The records read before it are all of lower heights (forgotten here);
+        if every record read is, the sequence after the last one read.
+        """
+        arrivals = self._arrivals
+        while arrivals and arrivals[0][1] < height:
+            arrivals.popleft()
+        if arrivals:
+            return arrivals[0][0]
+        return self._reader.next_seq if self._reader is not None else 1
 
     async def close(self) -> None:
         """Stop publishing and reading; close the connection."""

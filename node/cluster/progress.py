@@ -1,10 +1,11 @@
-"""Where a validator is in the shared log: the log position and log time after each block.
+"""Where a validator is in the shared log: the log point and log time after each block.
 
 Written when a block is cut, before it is stored, so that after a crash
 the entry for the stored head is always there. On restart the validator
-replays its stored chain and reads the log again from the position after
-its head block, with the log time it had there: the blocks it derives
-next are the ones it would have derived without the crash.
+replays its stored chain and reads the log again from the point after
+its head block (position, and the stream message and index it is at),
+with the log time it had there: the blocks it derives next are the ones
+it would have derived without the crash.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from node.pipeline.jetstream import LogPoint
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS progress (
     height INTEGER PRIMARY KEY,
     position INTEGER NOT NULL,
-    log_time INTEGER NOT NULL
+    log_time INTEGER NOT NULL,
+    seq INTEGER,
+    offset INTEGER
 )
 """
 
@@ -30,24 +35,36 @@ class Progress:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")  # a process crash loses nothing
         self._conn.execute(SCHEMA)
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(progress)")}
+        for column in ("seq", "offset"):  # a table of a version with one entry per message
+            if column not in columns:
+                self._conn.execute(f"ALTER TABLE progress ADD COLUMN {column} INTEGER")
 
-    def record(self, height: int, position: int, log_time: int) -> None:
-        """The block at ``height`` ends before log ``position``, at ``log_time``."""
+    def record(self, height: int, point: LogPoint, log_time: int) -> None:
+        """The block at ``height`` ends before log ``point``, at ``log_time``."""
         self._conn.execute(
-            "INSERT OR REPLACE INTO progress VALUES (?, ?, ?)", (height, position, log_time)
+            "INSERT OR REPLACE INTO progress VALUES (?, ?, ?, ?, ?)",
+            (height, point.position, log_time, point.seq, point.offset),
         )
 
-    def resume(self, stored_height: int) -> tuple[int, int]:
-        """(position, log time) to resume at with ``stored_height`` blocks stored."""
+    def resume(self, stored_height: int) -> tuple[LogPoint, int]:
+        """(log point, log time) to resume at with ``stored_height`` blocks stored."""
         if stored_height == 0:
-            return 0, 0
+            return LogPoint(), 0
         row = self._conn.execute(
-            "SELECT position, log_time FROM progress WHERE height = ?", (stored_height - 1,)
+            "SELECT position, log_time, seq, offset FROM progress WHERE height = ?",
+            (stored_height - 1,),
         ).fetchone()
         if row is None:
             msg = f"no log position recorded for block {stored_height - 1}"
             raise LookupError(msg)
-        return int(row[0]), int(row[1])
+        position = int(row[0])
+        seq = position + 1 if row[2] is None else int(row[2])  # one entry per message before
+        return LogPoint(position, seq, int(row[3] or 0)), int(row[1])
+
+    def prune(self, below_height: int) -> None:
+        """Forget the points of blocks below ``below_height`` (only the head's is ever read)."""
+        self._conn.execute("DELETE FROM progress WHERE height < ?", (below_height,))
 
     def close(self) -> None:
         """Close the connection."""

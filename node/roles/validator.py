@@ -16,7 +16,14 @@ Clients may submit to any validator; each validator checks and appends
 what it is sent, applies what the log holds (other validators' entries are
 checked when read), and answers ``wait_committed`` for any transaction it
 applied. A restarted validator replays its store and reads the log again
-from the position after its head block (``node.cluster.progress``).
+from the point after its head block (``node.cluster.progress``).
+
+The validator's own operator-only transactions (gate closures, clearing
+results) are requested with its own key and signed with the chain key
+where the log orders the request (``node.cluster.requests``), so
+validators never pick the same chain-key nonce. Both streams are purged
+below every validator's final block (``node.cluster.retention``); a
+validator behind what the log retains stops with ``LogTruncated``.
 """
 
 from __future__ import annotations
@@ -28,12 +35,12 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
-from ledger.attestation import default_quorum, sign_attestation
+from ledger.attestation import sign_attestation
 from ledger.attestation_store import AttestationStore
 from ledger.block import Block
 from ledger.keys import SigningKey
@@ -42,17 +49,23 @@ from market.state import Outcome
 from node.clock import Clock, SystemClock
 from node.cluster.attestations import AttestationBus
 from node.cluster.clearing import ClusterClearingRunner
+from node.cluster.finality import FinalityTracker
 from node.cluster.progress import Progress
+from node.cluster.requests import AlreadyDone, RequestingProducer, RequestPolicy, encode_request
+from node.cluster.retention import Retention
+from node.cluster.settings import ValidatorSettings, add_validator_arguments, settings_from_args
 from node.config import NodeConfig, load_config, parse_address
 from node.errors import ConfigError, NodeError, RequestFailed, SequencerUnavailable
-from node.keys import load_key, parse_public_key
+from node.keys import load_key
 from node.pipeline import chain
 from node.pipeline.blocks import OpenBlock
-from node.pipeline.commits import CommitTracker
-from node.pipeline.intake import Intake
-from node.pipeline.jetstream import DEFAULT_STREAM, JetStreamLog
-from node.pipeline.log_time import LogTimePolicy, Ticker, encode_tick
-from node.pipeline.store_writer import ProcessBlockStore
+from node.pipeline.jetstream import (
+    JetStreamLog,
+    LogPoint,
+    LogTruncated,
+    StreamLimits,
+)
+from node.pipeline.log_time import Ticker, encode_tick
 from node.roles.gc_policy import keep_pauses_short
 from node.roles.operator import Operator
 from node.roles.runner import add_run_arguments, write_port_file
@@ -62,76 +75,12 @@ from node.wire.server import Session
 
 log = logging.getLogger("p2pex.validator")
 
+BEHIND_HINT = (
+    "it is behind what the log retains (purged below every validator's final block, or "
+    "dropped by the stream's limits): stop it, copy a stopped or idle peer validator's data "
+    "directory (chain.sqlite3 and cluster.sqlite3) over its own, and start it again"
+)
 FIRST_TICK_ATTEMPTS = 50  # ~ 50 x (publish timeout or 0.2 s): a cluster electing its leaders
-
-
-@dataclass(frozen=True, slots=True)
-class ValidatorSettings:
-    """What a validator adds to a node's configuration."""
-
-    nats_urls: tuple[str, ...]
-    validator_key: Path  # this validator's attestation key (PEM)
-    validators: tuple[bytes, ...]  # every validator's public key
-    quorum: int = 0  # 0: more than two thirds of the validators
-    log_stream: str = DEFAULT_STREAM
-    replicas: int = 3  # stream replicas
-    tick_ms: int = 0  # 0: half the block interval
-
-    def effective_quorum(self) -> int:
-        """The configured quorum, or the default for the number of validators."""
-        return self.quorum or default_quorum(len(self.validators))
-
-
-class FinalityTracker(CommitTracker):
-    """Stores blocks in order, attests each, reports it committed at quorum."""
-
-    def __init__(
-        self,
-        writer: ProcessBlockStore,
-        intake: Intake,
-        on_stored: Callable[[Block, OpenBlock], Awaitable[None]],
-        *,
-        key: SigningKey,
-        chain_id: str,
-        bus: AttestationBus,
-        quorum: int,
-        attestations: AttestationStore,
-    ) -> None:
-        super().__init__(writer, intake, on_stored)
-        self.key = key
-        self.chain_id = chain_id
-        self.bus = bus
-        self.quorum = quorum
-        self.attestations = attestations
-        self.final_height = -1
-
-    def store(self, block: Block, built: OpenBlock) -> None:
-        """Attest ``block`` at once, and start storing it.
-
-        The attestation says "this validator derived this block from the
-        log"; it does not wait for the store: the log holds the entries
-        durably, and the block is a function of them, so any validator can
-        derive it again. This node still reports its transactions committed
-        only once it stored the block itself.
-        """
-        height = block.header.height
-        self.bus.publish(sign_attestation(self.key, self.chain_id, height, block.hash))
-        super().store(block, built)
-
-    async def run(self) -> None:
-        """Wait until stored and attested by a quorum, report committed; in order."""
-        while True:
-            stored, block, built = await self.storing.get()
-            await stored
-            height = block.header.height
-            signers = await self.bus.wait_quorum(height, block.hash, self.quorum)
-            self.attestations.add(signers)
-            self.final_height = height
-            forget = self.intake.forget
-            for submission in built.submissions:
-                forget(submission)
-                submission.commit(height)
-            await self.on_stored(block, built)
 
 
 class Validator(Operator):
@@ -151,17 +100,38 @@ class Validator(Operator):
         quorum: int,
         validators: Sequence[bytes],
         progress: Progress,
-        resume: tuple[int, int],
+        resume: tuple[LogPoint, int],
+        retention: Retention,
         tick_interval: float,
     ) -> None:
         super().__init__(config, chain_key, clock, log)
+        self.stream_log = log
+        # seconds from a submission's arrival to its being applied, recent ones
+        self.accept_times: deque[float] = deque(maxlen=4096)
+        self.loop_lags: deque[float] = deque(maxlen=4096)  # how late a 50 ms timer fires
+        self.retention = retention
+        self._points: dict[int, LogPoint] = {}  # height -> where the log resumes after it
         self.bus = bus
         self.validator_key = validator_key
         self.progress = progress
-        self.policy = LogTimePolicy(config.block_interval_ms * 1_000_000, resume[1])
-        self.producer.policy = self.policy
-        self.producer.cursor = resume[0]
-        self.producer.emit = self._emit
+        self.policy = RequestPolicy(config.block_interval_ms * 1_000_000, resume[1])
+        old = self.producer  # the operator's: this one also turns requests into transactions
+        self.producer = RequestingProducer(
+            validators=validators,
+            chain_id=config.chain_id,
+            signer=chain_key,
+            state=self.state,
+            log=log,
+            intake=self.intake,
+            clock=clock,
+            limits=old.limits,
+            parent=old.parent,
+            emit=self._emit,
+            policy=self.policy,
+        )
+        self.producer.cursor = resume[0].position
+        self._request_nonce = 0
+        self.gate.submit = self._request_quietly
         self.attestation_store = AttestationStore(chain.store_file(Path(config.data_dir)))
         self.commits = FinalityTracker(
             self.writer,
@@ -173,6 +143,7 @@ class Validator(Operator):
             quorum=quorum,
             attestations=self.attestation_store,
         )
+        self.commits.on_final = self._final
         # attestations are stored only once a block has its quorum
         self.commits.final_height = self.attestation_store.last_height()  # see _attest_stored
         self.clearings = ClusterClearingRunner(
@@ -222,8 +193,10 @@ class Validator(Operator):
         """
         accepted = super()._run_submit(session, checked)
         answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        arrived = checked[1]
 
         def done(future: asyncio.Future[Outcome]) -> None:
+            self.accept_times.append(self.clock.monotonic() - arrived)
             if answer.done():
                 return
             if future.cancelled():
@@ -240,9 +213,71 @@ class Validator(Operator):
         accepted.add_done_callback(done)
         return answer
 
+    async def submit_own(self, payload: txn.Payload) -> Outcome:
+        """Request ``payload`` (see ``node.cluster.requests``); the derived transaction's outcome.
+
+        Raises:
+            AlreadyDone: another validator's request for it came first.
+            InvalidTransaction: the derived transaction was refused.
+            SequencerUnavailable: the log did not take the request.
+        """
+        self._request_nonce = max(self._request_nonce + 1, self.clock.time_ns())
+        entry = encode_request(
+            self.validator_key, self.config.chain_id, self._request_nonce, payload
+        )
+        producer = self.producer
+        assert isinstance(producer, RequestingProducer)
+        waiter: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        producer.requests[entry] = waiter
+        try:
+            await self.stream_log.append(entry)
+        except BaseException:
+            producer.requests.pop(entry, None)
+            raise
+        return await waiter
+
+    async def _request_quietly(self, payload: txn.Payload) -> Outcome:
+        """``submit_own`` for gate closure, where every validator requests every closure."""
+        try:
+            return await self.submit_own(payload)
+        except AlreadyDone:
+            return Outcome(b"", rejected="already_done")
+        except SequencerUnavailable as exc:  # the next round asks again
+            log.warning("requesting %s failed: %s", type(payload).__name__, exc)
+            return Outcome(b"", rejected="unavailable")
+
     def _emit(self, block: Block, built: OpenBlock) -> None:
-        self.progress.record(block.header.height, built.end_position, self.policy.log_time)
+        height = block.header.height
+        point = self.stream_log.locate(built.end_position)
+        self.progress.record(height, point, self.policy.log_time)
+        self._points[height] = point
+        if height % 1024 == 1023:  # only the stored head's point is ever read back
+            self.progress.prune(height - 64)
         self.commits.store(block, built)
+
+    def _final(self, height: int) -> None:
+        point = self._points.pop(height, None)
+        if point is not None:
+            self.retention.final(height, point)
+
+    async def _measure_lag(self) -> None:
+        """How late the event loop wakes a timer: a busy loop, or a process waiting for a core.
+
+        A timer every 50 ms: cheap enough to leave on, often enough for a p99.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(0.05)
+            self.loop_lags.append(loop.time() - start - 0.05)
+
+    async def _watch_truncation(self) -> None:
+        """Stop (fatal) if the stream dropped messages this validator has not read yet."""
+        while True:
+            await asyncio.sleep(1.0)
+            truncated = self.stream_log.truncated
+            if truncated is not None:
+                raise LogTruncated(truncated.want_seq, truncated.first_seq, BEHIND_HINT)
 
     async def start(self, host: str, port: int) -> int:
         """Append a first tick, start the pipeline and the ticker, then listen.
@@ -260,6 +295,9 @@ class Validator(Operator):
                 await asyncio.sleep(0.2)
         self._tasks.append(self.watch(asyncio.create_task(self.ticker.run())))
         self._tasks.append(self.watch(asyncio.create_task(self._attest_stored())))
+        self._tasks.append(self.watch(asyncio.create_task(self.retention.run())))
+        self._tasks.append(self.watch(asyncio.create_task(self._watch_truncation())))
+        self._tasks.append(self.watch(asyncio.create_task(self._measure_lag())))
         return await super().start(host, port)
 
     async def close(self) -> None:
@@ -274,10 +312,24 @@ class Validator(Operator):
         result = dict(await super().h_status(session, args))
         result["validator"] = self.validator_key.public_key_bytes()
         result["final_height"] = self.commits.final_height  # type: ignore[attr-defined]
+        result["log_purged_below"] = self.retention.purged_below
+        result["log_round_trip_us"] = _quantiles_us(self.stream_log.round_trips)
+        result["accept_us"] = _quantiles_us(self.accept_times)
+        result["loop_lag_us"] = _quantiles_us(self.loop_lags)
+        result["log_messages"] = self.stream_log.messages  # read since this process started
+        result["log_entries"] = self.stream_log.committed
+        lowest = self.retention.lowest
+        result["lowest_final"] = -1 if lowest is None else lowest.final_height
         result["divergent"] = [
             [d.height, d.validator, d.theirs, d.ours] for d in self.bus.divergent[-20:]
         ]
         return dict(sorted(result.items()))
+
+
+def _quantiles_us(seconds: Collection[float]) -> list[int]:
+    """p50 and p99 of ``seconds``, in whole microseconds (0 if empty)."""
+    ordered = sorted(seconds)
+    return [int(ordered[int(q * (len(ordered) - 1))] * 1e6) if ordered else 0 for q in (0.5, 0.99)]
 
 
 async def open_validator(
@@ -304,15 +356,30 @@ async def open_validator(
         progress.close()
         raise ConfigError(str(exc)) from exc
     name = f"p2pex-validator-{validator_key.public_key_bytes().hex()[:8]}"
-    log_ = await JetStreamLog.open(
-        settings.nats_urls,
-        start=resume[0],
-        stream=settings.log_stream,
-        replicas=settings.replicas,
-        name=name,
-    )
+    limits = StreamLimits(max_msgs=settings.log_max_msgs, max_age_s=settings.log_max_age_s)
+    try:
+        log_ = await JetStreamLog.open(
+            settings.nats_urls,
+            start=resume[0],
+            stream=settings.log_stream,
+            replicas=settings.replicas,
+            name=name,
+            limits=limits,
+        )
+    except LogTruncated as exc:
+        progress.close()
+        hint = f"this validator's store ends at height {height}; {BEHIND_HINT}"
+        raise LogTruncated(exc.want_seq, exc.first_seq, hint) from exc
     bus = await AttestationBus.open(
         settings.nats_urls, config.chain_id, settings.validators, replicas=settings.replicas
+    )
+    retention = await Retention.open(
+        log_,
+        bus,
+        validator_key.public_key_bytes(),
+        settings.validators,
+        step=settings.purge_step,
+        replicas=settings.replicas,
     )
     tick_ms = settings.tick_ms or max(1, config.block_interval_ms // 2)
     return Validator(
@@ -326,6 +393,7 @@ async def open_validator(
         validators=settings.validators,
         progress=progress,
         resume=resume,
+        retention=retention,
         tick_interval=tick_ms / 1000,
     )
 
@@ -362,35 +430,11 @@ async def serve_validator(config: NodeConfig, settings: ValidatorSettings) -> in
         await node.close()
 
 
-def settings_from_args(args: argparse.Namespace) -> ValidatorSettings:
-    """The validator settings of the command line."""
-    if not args.nats or args.validator_key is None or not args.validators:
-        msg = "a validator needs --nats, --validator-key and --validators"
-        raise ConfigError(msg)
-    return ValidatorSettings(
-        nats_urls=tuple(url for url in args.nats.split(",") if url),
-        validator_key=args.validator_key,
-        validators=tuple(parse_public_key(text) for text in args.validators.split(",") if text),
-        quorum=args.quorum,
-        log_stream=args.log_stream,
-        replicas=args.replicas,
-        tick_ms=args.tick_ms,
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m node.roles.validator [node flags] --nats URLS --validator-key K ...``."""
     parser = argparse.ArgumentParser(prog="python -m node.roles.validator", description=__doc__)
     add_run_arguments(parser)
-    parser.add_argument("--nats", help="NATS server URLs, comma-separated")
-    parser.add_argument("--validator-key", type=Path, help="this validator's attestation key")
-    parser.add_argument("--validators", help="every validator's public key (hex), comma-separated")
-    parser.add_argument("--quorum", type=int, default=0, help="attestations for finality")
-    parser.add_argument("--log-stream", default=DEFAULT_STREAM, help="the JetStream stream")
-    parser.add_argument("--replicas", type=int, default=3, help="stream replicas")
-    parser.add_argument(
-        "--tick-ms", type=int, default=0, help="tick period (0: half the block interval)"
-    )
+    add_validator_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=os.environ.get("P2PEX_LOG", "INFO"),

@@ -48,7 +48,9 @@ def test_two_writers_one_order_and_a_resumed_reader(tmp_path: Path):
             seen_b = await _read_all(b, 0, 200)
             assert seen_a == seen_b
             assert [seen_a[p] for p in positions] == [b"e%d" % i for i in range(200)]
-            resumed = await JetStreamLog.open(urls, start=150, name="c")
+            point = a.locate(150)
+            assert (b.locate(150), point.position) == (point, 150)
+            resumed = await JetStreamLog.open(urls, start=point, name="c")
             try:
                 assert await _read_all(resumed, 150, 50) == seen_a[150:]
             finally:
