@@ -32,13 +32,14 @@ which is what a marketable order pays for in the benchmark. With
 from __future__ import annotations
 
 from heapq import heappop
-from operator import add, sub
+from operator import add
 from typing import TYPE_CHECKING
 
 from orderbook.book import EMPTY
 from orderbook.events import Cancelled, CancelReason, GridTrade, LineBlocked, TradePending
 from orderbook.grid import GridMode, Preferences
-from orderbook.gridstate import GridState, Path
+from orderbook.gridpaths import Path, line_of
+from orderbook.gridstate import GridState
 from orderbook.types import Side, STPMode
 
 if TYPE_CHECKING:
@@ -57,9 +58,6 @@ _LINE_VALIDATION = GridMode.LINE_VALIDATION
 _CANCEL_NEWEST = STPMode.CANCEL_NEWEST
 _CANCEL_OLDEST = STPMode.CANCEL_OLDEST
 _CANCEL_BOTH = STPMode.CANCEL_BOTH
-
-# Headroom of a path with no line: more than any quantity.
-_NO_LINE = 2**62
 
 
 def allows(prefs: Preferences | None, other: str, tech: str | None, distance: int) -> bool:
@@ -309,9 +307,7 @@ def take_grid(
                 if room < qty:
                     qty = room
                     line = binding
-                flow = state.flow
-                for x, d in path:
-                    flow[x] += d * qty
+                state.move(seller_bus, buyer_bus, qty)
         _reduce(index, opp, maker, qty)
         remaining -= qty
         trade_no = -1
@@ -419,6 +415,8 @@ def take_lines(
     Same events and state as ``take_grid(..., lazy(...), ...)`` (the property
     tests hold both to the reference); this is the hot path of a marketable
     order in mode 4, so it reads levels directly, like ``matching.take``.
+    A match's headroom is the least of the ``rooms`` on its lane
+    (``orderbook.gridpaths``), kept up to date trade by trade.
 
     Runtime complexity: O(t * depth) for t resting orders walked.
     """
@@ -427,8 +425,8 @@ def take_lines(
     levels = opp.levels
     taker_bid = side is _BID
     flow = state.flow
-    get_flow = flow.__getitem__
-    splits = state.splits
+    rooms = state.rooms
+    lanes = state.lanes
     approval = state.grid.approval
     remaining = quantity
     # Like matching.take, the walk follows opp.best while every level it
@@ -466,41 +464,61 @@ def take_lines(
                 maker = nxt
                 continue
             qty = maker_qty if maker_qty < remaining else remaining
-            pair = (maker.bus, bus) if taker_bid else (bus, maker.bus)
-            split = splits.get(pair)
-            if split is None:
-                split = state.split(pair)
-            ups, downs, up_cap, down_cap = split
-            if approval:
-                room = min((state.room(x, d) for x, d in state.path(*pair)), default=_NO_LINE)
-            else:
-                # Headroom in C: capacity - flow up the path, capacity + flow down it.
-                room = min(
-                    min(map(sub, up_cap, map(get_flow, ups)), default=_NO_LINE),
-                    min(map(add, down_cap, map(get_flow, downs)), default=_NO_LINE),
-                )
+            maker_bus = maker.bus
             line = None
-            if room < qty:
-                path = state.path(*pair)
-                binding = headroom(state, path)[1]  # the first line with the least room
-                if room <= 0:
-                    append(_new(LineBlocked, (instrument, maker.order_id, order_id, binding)))
-                    maker = nxt
-                    continue
-                qty = room
-                line = binding
-            for x in ups:
-                flow[x] += qty
-            for x in downs:
-                flow[x] -= qty
+            if maker_bus != bus:
+                pair = (maker_bus, bus) if taker_bid else (bus, maker_bus)
+                lane = lanes.get(pair)
+                if lane is None:
+                    lane = state.lane(pair)
+                fwd = lane[0]
+                room = qty
+                for i in fwd:
+                    if rooms[i] < room:
+                        room = rooms[i]
+                if room < qty:
+                    # The first line along the path with the least room binds.
+                    binding = line_of(next(i for i in fwd if rooms[i] == room), len(flow))
+                    if room <= 0:
+                        append(_new(LineBlocked, (instrument, maker.order_id, order_id, binding)))
+                        maker = nxt
+                        continue
+                    qty = room
+                    line = binding
+                for i in fwd:
+                    rooms[i] -= qty
+                for i in lane[1]:
+                    rooms[i] += qty
+                for x in lane[2]:
+                    flow[x] += qty
+                for x in lane[3]:
+                    flow[x] -= qty
+                if approval:
+                    no = state.hold(pair[0], pair[1], qty)
+            elif approval:
+                no = state.hold(bus, bus, qty)
             left = maker_qty - qty
             if left:
                 maker.quantity = left
                 maker.encoded = None  # its snapshot text changed
                 level.volume -= qty  # type: ignore[union-attr]  # maker is on it
             else:
+                # _Side.unlink inlined.
                 del index[maker.order_id]
-                opp.unlink(maker)
+                prev = maker.prev
+                if prev is None:
+                    level.head = nxt  # type: ignore[union-attr]
+                else:
+                    prev.next = nxt
+                if nxt is None:
+                    level.tail = prev  # type: ignore[union-attr]
+                else:
+                    nxt.prev = prev
+                level.volume -= maker_qty  # type: ignore[union-attr]
+                level.count -= 1  # type: ignore[union-attr]
+                maker.level = None
+                if level.head is None:  # type: ignore[union-attr]
+                    opp.drop_level(level)  # type: ignore[arg-type]
             remaining -= qty
             append(
                 _new(
@@ -523,7 +541,6 @@ def take_lines(
                 )
             )
             if approval:
-                no = state.hold(pair[0], pair[1], qty)
                 append(_new(TradePending, (instrument, no, maker.order_id, order_id, qty)))
             if not remaining:
                 return 0, False
@@ -550,13 +567,18 @@ def take_net(
     stp: STPMode,
     events: list[Event],
 ) -> tuple[int, bool]:
-    """Mode 3: ``take_grid`` over ``_best_net``, with the search and the fills inlined.
+    """Mode 3: ``take_grid`` over the best net prices, with the search and the fills inlined.
 
     Same events and state as ``take_grid(..., lazy(...), ...)`` (the property
     tests hold both to the reference); this is the hot path of a marketable
-    order in mode 3.
+    order in mode 3. Each match looks for the best (net key, seq) among the
+    per-bus heap tops, visiting the buses in ``GridState.scan`` order (by
+    charge) and stopping at the first whose charge added to the side's best
+    key is already above the best net found: every resting order there nets
+    at least that much. A stale top met on the way is popped there.
 
-    Runtime complexity: O(B) per match (B buses, in C), plus stale heap entries.
+    Runtime complexity: O(b) per match for the b buses within reach of the
+    best net price (all B at worst), plus stale heap entries.
     """
     instrument = opp.instrument
     append = events.append
@@ -564,28 +586,42 @@ def take_net(
     k = 1 if taker_bid else 0
     heaps = state.heaps[k]
     tops = state.tops[k]
-    row = state.bid_rows[bus] if taker_bid else state.total[bus]
+    scan = state.scans[k][bus]
+    if scan is None:
+        scan = state.scan(k, bus)
     seller_charge = state.seller_charge
     buyer_charge = state.buyer_charge
     remaining = quantity
     while remaining:
-        nets = list(map(add, tops, row))
-        best = min(nets)
-        if best > limit_key:
+        floor = opp.best  # every resting order's key is at least this
+        best = limit_key  # a match must net at most the limit
+        best_seq = -1
+        maker = None
+        maker_bus = 0
+        for charge, s in scan:
+            if floor + charge > best:
+                break  # this bus and the rest net more than the best found
+            if tops[s] + charge > best:
+                continue
+            heap = heaps[s]
+            _key, seq, top = heap[0]
+            while top.level is None or top.seq != seq:  # gone or re-queued: stale
+                heappop(heap)
+                if not heap:
+                    break
+                _key, seq, top = heap[0]
+            if not heap:
+                tops[s] = EMPTY
+                continue
+            tops[s] = _key
+            net = _key + charge
+            if net < best or (net == best and (maker is None or seq < best_seq)):
+                best = net
+                best_seq = seq
+                maker = top
+                maker_bus = s
+        if maker is None:
             break
-        maker_bus = nets.index(best)
-        heap = heaps[maker_bus]
-        _key, seq, maker = heap[0]
-        if maker.level is None or maker.seq != seq:  # gone or re-queued: stale
-            heappop(heap)
-            tops[maker_bus] = heap[0][0] if heap else EMPTY
-            continue
-        if nets.count(best) > 1:
-            found = next(_best_net(state, heaps, tops, row, limit_key), None)
-            if found is None:  # cannot happen: a live top reaches the limit
-                break
-            maker = found
-            maker_bus = maker.bus
         maker_qty = maker.quantity
         if maker.owner == owner:
             if stp is _CANCEL_NEWEST:
@@ -645,3 +681,28 @@ def take_net(
             )
         )
     return remaining, False
+
+
+def crosses_net(state: GridState, opp: _Side, k: int, bus: int, limit_key: int) -> bool:
+    """Mode 3: True if some per-bus heap top may net within ``limit_key`` (a stale top may).
+
+    False means no resting order of ``opp`` nets within the limit for an
+    incoming order at ``bus`` against side ``k`` (1: it buys): it rests, or
+    an IOC is refused. True sends it to ``take_net``, which pops stale tops.
+
+    Runtime complexity: O(b) for the b buses whose charge is within
+    ``limit_key - opp.best``.
+    """
+    floor = opp.best
+    if floor > limit_key:
+        return False
+    scan = state.scans[k][bus]
+    if scan is None:
+        scan = state.scan(k, bus)
+    tops = state.tops[k]
+    for charge, s in scan:
+        if floor + charge > limit_key:
+            return False
+        if tops[s] + charge <= limit_key:
+            return True
+    return False

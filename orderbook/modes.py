@@ -10,7 +10,6 @@ and routes to it; plain (mode 2) books never come here.
 from __future__ import annotations
 
 import heapq
-from operator import add
 from typing import TYPE_CHECKING
 
 from orderbook.book import _Order
@@ -28,6 +27,7 @@ from orderbook.events import (
 from orderbook.grid import Grid, GridMode, Preferences
 from orderbook.gridmatch import (
     candidates,
+    crosses_net,
     fok_fillable_grid,
     lazy,
     take_grid,
@@ -96,13 +96,11 @@ class GridMarket(MarketState):
             cands = ranked
         else:
             # A lower bound on the best net key first: most orders rest untouched.
-            bound = opp.best
-            if state.mode is GridMode.PRICE_SIGNALS and bound <= limit_key:
-                # The best net key over the buses' (possibly stale, so lower) top keys.
-                k = 1 if taker_bid else 0
-                row = state.bid_rows[bus] if taker_bid else state.total[bus]
-                bound = min(map(add, state.tops[k], row))
-            if bound > limit_key:
+            if state.mode is GridMode.PRICE_SIGNALS:
+                crosses = crosses_net(state, opp, 1 if taker_bid else 0, bus, limit_key)
+            else:
+                crosses = opp.best <= limit_key
+            if not crosses:
                 cands = ()
             else:
                 cands = lazy(state, opp, taker_bid, bus, limit_key)
@@ -301,6 +299,7 @@ class GridMarket(MarketState):
                 ):
                     return [Rejected(None, _R.INVALID_GRID)]
                 new_state.flow = flow
+                new_state.reset_rooms()
             owner_bus = new_state.owner_bus
             if any(order.owner not in owner_bus for order in orders):
                 return [Rejected(None, _R.UNKNOWN_BUS)]
