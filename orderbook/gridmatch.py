@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 from orderbook.book import EMPTY
 from orderbook.events import Cancelled, CancelReason, GridTrade, LineBlocked, TradePending
 from orderbook.grid import GridMode, Preferences
-from orderbook.gridpaths import Path, line_of
+from orderbook.gridpaths import Path
 from orderbook.gridstate import GridState
 from orderbook.types import Side, STPMode
 
@@ -415,8 +415,9 @@ def take_lines(
     Same events and state as ``take_grid(..., lazy(...), ...)`` (the property
     tests hold both to the reference); this is the hot path of a marketable
     order in mode 4, so it reads levels directly, like ``matching.take``.
-    A match's headroom is the least of the ``rooms`` on its lane
-    (``orderbook.gridpaths``), kept up to date trade by trade.
+    A match's headroom is read along its lane (``orderbook.gridpaths``):
+    ``up_limit - flow`` on the lines it runs up, ``down_limit + flow`` on
+    those it runs down.
 
     Runtime complexity: O(t * depth) for t resting orders walked.
     """
@@ -425,7 +426,8 @@ def take_lines(
     levels = opp.levels
     taker_bid = side is _BID
     flow = state.flow
-    rooms = state.rooms
+    up_limit = state.up_limit
+    down_limit = state.down_limit
     lanes = state.lanes
     approval = state.grid.approval
     remaining = quantity
@@ -471,27 +473,32 @@ def take_lines(
                 lane = lanes.get(pair)
                 if lane is None:
                     lane = state.lane(pair)
-                fwd = lane[0]
+                ups, downs = lane
                 room = qty
-                for i in fwd:
-                    if rooms[i] < room:
-                        room = rooms[i]
+                for x in ups:
+                    r = up_limit[x] - flow[x]
+                    if r < room:
+                        room = r
+                for x in downs:
+                    r = down_limit[x] + flow[x]
+                    if r < room:
+                        room = r
                 if room < qty:
                     # The first line along the path with the least room binds.
-                    binding = line_of(next(i for i in fwd if rooms[i] == room), len(flow))
+                    binding = next(
+                        x
+                        for x, d in state.path(*pair)
+                        if (up_limit[x] - flow[x] if d > 0 else down_limit[x] + flow[x]) == room
+                    )
                     if room <= 0:
                         append(_new(LineBlocked, (instrument, maker.order_id, order_id, binding)))
                         maker = nxt
                         continue
                     qty = room
                     line = binding
-                for i in fwd:
-                    rooms[i] -= qty
-                for i in lane[1]:
-                    rooms[i] += qty
-                for x in lane[2]:
+                for x in ups:
                     flow[x] += qty
-                for x in lane[3]:
+                for x in downs:
                     flow[x] -= qty
                 if approval:
                     no = state.hold(pair[0], pair[1], qty)

@@ -1,15 +1,13 @@
-"""Paths between the buses of one radial feeder, as index arrays for mode 4's headroom.
+"""Paths between the buses of one radial feeder, as line lists for mode 4's headroom.
 
 Mode 4 (``orderbook.gridmatch``) checks each match against the lines on the
-radial path from the seller's bus to the buyer's. The book keeps the
-headroom of every line in both directions in one list (``GridState.rooms``,
-``2 * n`` entries for ``n`` buses): ``rooms[x]`` is what line ``x`` (the line
-from bus ``x`` to its parent) may still carry towards the root, ``rooms[n +
-x]`` what it may still carry away from it. A trade's path is then one tuple
-of indices into that list (``Lane.fwd``), so its headroom is the minimum of a
-few list reads and moving ``q`` Wh along it is ``rooms[i] -= q`` on ``fwd``
-and ``rooms[i] += q`` on the mirrored indices (``Lane.rev``): no per-match
-tuples of (line, direction), no capacities looked up.
+radial path from the seller's bus to the buyer's: on the lines from the
+seller up to the common ancestor the energy runs towards the root, on those
+from there down to the buyer away from it. A ``Lane`` holds the two lists,
+so a match's headroom is ``up_limit[x] - flow[x]`` over the first and
+``down_limit[x] + flow[x]`` over the second (``GridState``), and moving ``q``
+Wh along it is ``flow[x] += q`` / ``flow[x] -= q``: no per-match tuples of
+(line, direction), no capacities looked up.
 
 Lanes depend on the tree only (``parent``), so they are built once per
 ordered bus pair, on first use, and shared by every book on the same feeder
@@ -29,18 +27,13 @@ Path = tuple[tuple[int, int], ...]
 
 
 class Lane(NamedTuple):
-    """One ordered bus pair's path as index arrays (see the module docstring).
+    """One ordered bus pair's path split by direction, each list in path order.
 
     Attributes:
-        fwd: indices into ``rooms`` of the path's lines in the trade's
-            direction, from the seller's bus to the buyer's (``x`` up, ``n + x`` down).
-        rev: the same lines in the opposite direction (``n + x`` up, ``x`` down).
-        ups: the lines the energy runs up (towards the root), seller side.
-        downs: the lines the energy runs down, buyer side.
+        ups: the lines (child buses) the energy runs up, from the seller's bus.
+        downs: the lines it runs down, to the buyer's bus.
     """
 
-    fwd: tuple[int, ...]
-    rev: tuple[int, ...]
     ups: tuple[int, ...]
     downs: tuple[int, ...]
 
@@ -52,11 +45,10 @@ class FeederPaths:
     for a pair never changes.
     """
 
-    __slots__ = ("lanes", "n", "parent", "paths")
+    __slots__ = ("lanes", "parent", "paths")
 
     def __init__(self, parent: tuple[int, ...]) -> None:
         self.parent = parent
-        self.n = len(parent)
         self.paths: dict[tuple[int, int], Path] = {}
         self.lanes: dict[tuple[int, int], Lane] = {}
 
@@ -85,16 +77,12 @@ class FeederPaths:
         return path
 
     def lane(self, pair: tuple[int, int]) -> Lane:
-        """``path(*pair)`` as index arrays into ``rooms`` (cached). O(depth)."""
+        """``path(*pair)`` split by direction (cached). O(depth)."""
         lane = self.lanes.get(pair)
         if lane is None:
-            n = self.n
             path = self.path(*pair)
             lane = self.lanes[pair] = Lane(
-                tuple(x if d > 0 else n + x for x, d in path),
-                tuple(n + x if d > 0 else x for x, d in path),
-                tuple(x for x, d in path if d > 0),
-                tuple(x for x, d in path if d < 0),
+                tuple(x for x, d in path if d > 0), tuple(x for x, d in path if d < 0)
             )
         return lane
 
@@ -103,8 +91,3 @@ class FeederPaths:
 def feeder_paths(parent: tuple[int, ...]) -> FeederPaths:
     """The shared ``FeederPaths`` of the feeder with this ``parent`` tuple (memoised)."""
     return FeederPaths(parent)
-
-
-def line_of(index: int, n: int) -> int:
-    """The line (its child bus) that index ``index`` of a ``rooms`` list of ``2 * n`` names."""
-    return index if index < n else index - n

@@ -42,6 +42,7 @@ class GridState:
         "buyer_charge",
         "capacity",
         "distance",
+        "down_limit",
         "down_pending",
         "feeder",
         "flow",
@@ -56,7 +57,6 @@ class GridState:
         "parent",
         "pending",
         "pushes",
-        "rooms",
         "scans",
         "seller_charge",
         "seq",
@@ -65,6 +65,7 @@ class GridState:
         "tops",
         "total",
         "trade_no",
+        "up_limit",
         "up_pending",
     )
 
@@ -106,8 +107,8 @@ class GridState:
         self.flow: list[int] = []
         if grid.parent:
             self.flow = list(flow) if flow is not None else list(grid.base_flow or [0] * n)
-        # Paths as index arrays into rooms (orderbook.gridpaths), shared by
-        # every book on this feeder.
+        # Paths split by direction (orderbook.gridpaths), shared by every
+        # book on this feeder.
         self.feeder: FeederPaths | None = feeder_paths(grid.parent) if grid.parent else None
         self.lanes: dict[tuple[int, int], Lane] = {} if self.feeder is None else self.feeder.lanes
         # Mode 4 with approval: trades awaiting the DSO, by number:
@@ -120,15 +121,17 @@ class GridState:
         # without the pending trades that relieve it (derived, not state).
         self.up_pending: list[int] = [0] * len(self.flow)
         self.down_pending: list[int] = [0] * len(self.flow)
-        # Mode 4: the headroom of every line, both ways (orderbook.gridpaths):
-        # rooms[x] = capacity - flow - down_pending (towards the root),
-        # rooms[n + x] = capacity + flow - up_pending (away from it). Kept in
-        # step with every flow and pending change along the paths that change
-        # them; derived, not state (reset_rooms rebuilds it).
-        self.rooms: list[int] = [0] * (2 * len(self.flow))
+        # Mode 4: how far each line's flow may go either way, whatever
+        # pending trades are refused: up_limit[x] = capacity - down_pending
+        # (towards the root: flow <= up_limit), down_limit[x] = capacity -
+        # up_pending (away from it: -flow <= down_limit). A match's headroom
+        # is then up_limit - flow over the lines it runs up and down_limit +
+        # flow over those it runs down. Kept in step with the pending sums;
+        # derived, not state (reset_limits rebuilds them).
+        self.up_limit: list[int] = list(self.capacity) if self.flow else []
+        self.down_limit: list[int] = list(self.up_limit)
         for seller_bus, buyer_bus, qty in self.pending.values():
             self._count_pending(seller_bus, buyer_bus, qty)
-        self.reset_rooms()
         # Mode 3: per side (0 bids, 1 asks) and bus, a heap of (key, seq, order)
         # of the resting orders at that bus, with lazy deletion (an entry is
         # live while its order rests with that seq), and each heap's top key
@@ -185,7 +188,7 @@ class GridState:
         return self.feeder.path(seller_bus, buyer_bus)
 
     def lane(self, pair: tuple[int, int]) -> Lane:
-        """``path(*pair)`` as index arrays into ``rooms`` (cached). O(depth)."""
+        """``path(*pair)`` split by direction (cached). O(depth)."""
         assert self.feeder is not None
         return self.feeder.lane(pair)
 
@@ -201,25 +204,18 @@ class GridState:
             scan = self.scans[k][bus] = tuple(sorted(zip(row, range(len(row)), strict=True)))
         return scan
 
-    def reset_rooms(self) -> None:
-        """Recompute ``rooms`` from the flows, capacities and pending sums. O(n)."""
-        n = len(self.flow)
-        cap, flow = self.capacity, self.flow
-        up, down = self.up_pending, self.down_pending
-        self.rooms = [cap[x] - flow[x] - down[x] for x in range(n)] + [
-            cap[x] + flow[x] - up[x] for x in range(n)
-        ]
+    def reset_limits(self) -> None:
+        """Recompute ``up_limit`` and ``down_limit`` from the capacities and pending sums. O(n)."""
+        cap, up, down = self.capacity, self.up_pending, self.down_pending
+        self.up_limit = [c - d for c, d in zip(cap, down, strict=True)]
+        self.down_limit = [c - u for c, u in zip(cap, up, strict=True)]
 
     def move(self, seller_bus: int, buyer_bus: int, qty: int) -> None:
-        """Move ``qty`` Wh (or take it back, if negative) along the path, flows and rooms."""
+        """Move ``qty`` Wh (or take it back, if negative) along the path's lines."""
         if seller_bus == buyer_bus:
             return
-        fwd, rev, ups, downs = self.lane((seller_bus, buyer_bus))
-        rooms, flow = self.rooms, self.flow
-        for i in fwd:
-            rooms[i] -= qty
-        for i in rev:
-            rooms[i] += qty
+        ups, downs = self.lane((seller_bus, buyer_bus))
+        flow = self.flow
         for x in ups:
             flow[x] += qty
         for x in downs:
@@ -252,22 +248,24 @@ class GridState:
         """Add ``qty`` Wh (or take it off, if negative) to the pending sums on the path.
 
         A pending trade's flow may still be taken off, so it never adds
-        headroom against its direction: the rooms of ``rev`` lose ``qty``.
+        headroom against its direction: the limit on its lines the other way
+        tightens by ``qty``.
         """
         if seller_bus == buyer_bus:
             return
-        up, down, rooms = self.up_pending, self.down_pending, self.rooms
-        lane = self.lane((seller_bus, buyer_bus))
-        for x in lane.ups:
+        up, down = self.up_pending, self.down_pending
+        up_limit, down_limit = self.up_limit, self.down_limit
+        ups, downs = self.lane((seller_bus, buyer_bus))
+        for x in ups:
             up[x] += qty
-        for x in lane.downs:
+            down_limit[x] -= qty
+        for x in downs:
             down[x] += qty
-        for i in lane.rev:
-            rooms[i] -= qty
+            up_limit[x] -= qty
 
     def room(self, x: int, d: int) -> int:
         """Wh line ``x`` may still carry in direction ``d``, whatever pending trades are refused."""
-        return self.rooms[x] if d > 0 else self.rooms[len(self.flow) + x]
+        return self.up_limit[x] - self.flow[x] if d > 0 else self.down_limit[x] + self.flow[x]
 
     def hold(self, seller_bus: int, buyer_bus: int, qty: int) -> int:
         """Number a trade that waits for the DSO (its flow is already on the lines)."""

@@ -299,7 +299,6 @@ class GridMarket(MarketState):
                 ):
                     return [Rejected(None, _R.INVALID_GRID)]
                 new_state.flow = flow
-                new_state.reset_rooms()
             owner_bus = new_state.owner_bus
             if any(order.owner not in owner_bus for order in orders):
                 return [Rejected(None, _R.UNKNOWN_BUS)]

@@ -560,8 +560,8 @@ def check_grid(book: Book) -> None:
     Raises:
         InvariantError: a plain book's order with grid fields; a grid book's
             order without them, on the wrong bus, or out of seq order in its
-            queue; a mode-4 line above its capacity, or its kept headroom
-            (``GridState.rooms``) unlike a recomputation.
+            queue; a mode-4 line above its capacity, or its kept limits
+            (``GridState.up_limit``, ``down_limit``) unlike a recomputation.
     """
     state = book.grid
     for side in (book.bids, book.asks):
@@ -618,8 +618,8 @@ def check_grid(book: Book) -> None:
         if (fresh.up_pending, fresh.down_pending) != (state.up_pending, state.down_pending):
             msg = f"{book.instrument}: pending sums out of step with the pending trades"
             raise InvariantError(msg)
-        if fresh.rooms != state.rooms:
-            msg = f"{book.instrument}: line headroom {state.rooms} != recomputed {fresh.rooms}"
+        if (fresh.up_limit, fresh.down_limit) != (state.up_limit, state.down_limit):
+            msg = f"{book.instrument}: line limits out of step with the pending trades"
             raise InvariantError(msg)
         for line, (flow, cap) in enumerate(zip(state.flow, state.capacity, strict=True)):
             # Within capacity whatever pending trades are refused.
