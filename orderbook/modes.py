@@ -174,7 +174,7 @@ class GridMarket(MarketState):
             cands = candidates(state, opp, bids, order.owner, order.bus, order.prefs, limit_key)
             crosses = bool(cands)
         else:
-            cands = lazy(state, opp, bids, order.bus, limit_key)
+            cands = ()  # take_net / take_lines find them as they match
             crosses = opp.best <= limit_key  # a quick bound: exact below if post-only
             if order.post_only and crosses:
                 crosses = next(lazy(state, opp, bids, order.bus, limit_key), None) is not None
@@ -199,19 +199,19 @@ class GridMarket(MarketState):
         order.quantity = new_quantity
         order.encoded = None  # its snapshot text changed
         if crosses:
-            remaining, stopped = take_grid(
-                self._index,
-                state,
-                opp,
-                cands,
-                order_id,
-                order.owner,
-                side.side,
-                order.bus,
-                new_quantity,
-                order.stp,
-                events,
-            )
+            args = (order_id, order.owner, side.side, order.bus, new_quantity)
+            if state.mode is GridMode.PRICE_SIGNALS:
+                remaining, stopped = take_net(
+                    self._index, state, opp, *args, limit_key, order.stp, events
+                )
+            elif state.mode is GridMode.LINE_VALIDATION:
+                remaining, stopped = take_lines(
+                    self._index, state, opp, *args, limit_key, order.stp, events
+                )
+            else:
+                remaining, stopped = take_grid(
+                    self._index, state, opp, cands, *args, order.stp, events
+                )
             if stopped or not remaining:
                 del self._index[order_id]
                 if stopped:
