@@ -431,6 +431,9 @@ def take_lines(
     lanes = state.lanes
     approval = state.grid.approval
     remaining = quantity
+    # Maker bus -> the line that blocked its lane, while no flow has moved
+    # since: the makers behind it at that bus are skipped without a check.
+    blocked: dict[int, int] = {}
     # Like matching.take, the walk follows opp.best while every level it
     # reaches empties; once a line leaves a maker behind, the levels after it
     # come from a sorted walk of the keys (keys_from_best copies the heap: only then).
@@ -469,28 +472,33 @@ def take_lines(
             maker_bus = maker.bus
             line = None
             if maker_bus != bus:
+                binding = blocked.get(maker_bus)
+                if binding is not None:  # no flow moved since this lane was blocked
+                    append(_new(LineBlocked, (instrument, maker.order_id, order_id, binding)))
+                    maker = nxt
+                    continue
                 pair = (maker_bus, bus) if taker_bid else (bus, maker_bus)
                 lane = lanes.get(pair)
                 if lane is None:
                     lane = state.lane(pair)
                 ups, downs = lane
+                # The least room along the path and the first line that has it
+                # (lanes list their lines in path order, ups first).
                 room = qty
+                binding = -1
                 for x in ups:
                     r = up_limit[x] - flow[x]
                     if r < room:
                         room = r
+                        binding = x
                 for x in downs:
                     r = down_limit[x] + flow[x]
                     if r < room:
                         room = r
+                        binding = x
                 if room < qty:
-                    # The first line along the path with the least room binds.
-                    binding = next(
-                        x
-                        for x, d in state.path(*pair)
-                        if (up_limit[x] - flow[x] if d > 0 else down_limit[x] + flow[x]) == room
-                    )
                     if room <= 0:
+                        blocked[maker_bus] = binding
                         append(_new(LineBlocked, (instrument, maker.order_id, order_id, binding)))
                         maker = nxt
                         continue
@@ -500,6 +508,8 @@ def take_lines(
                     flow[x] += qty
                 for x in downs:
                     flow[x] -= qty
+                if blocked:
+                    blocked.clear()  # flows moved: blocked lanes are checked afresh
                 if approval:
                     no = state.hold(pair[0], pair[1], qty)
             elif approval:
