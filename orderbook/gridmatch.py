@@ -32,7 +32,6 @@ which is what a marketable order pays for in the benchmark. With
 from __future__ import annotations
 
 from heapq import heappop
-from operator import add
 from typing import TYPE_CHECKING
 
 from orderbook.book import EMPTY
@@ -136,7 +135,12 @@ def candidates(
 
 
 def lazy(
-    state: GridState, opp: _Side, taker_bid: bool, bus: int, limit_key: int
+    index: dict[int, _Order],
+    state: GridState,
+    opp: _Side,
+    taker_bid: bool,
+    bus: int,
+    limit_key: int,
 ) -> Iterator[_Order]:
     """Modes 3 and 4: the candidates of ``candidates``, found one at a time as matching goes.
 
@@ -145,55 +149,67 @@ def lazy(
     blocked it): mode 3 yields its best again, mode 4 walks on.
     """
     if state.mode is _PRICE_SIGNALS:
-        if taker_bid:
-            return _best_net(state, state.heaps[1], state.tops[1], state.bid_rows[bus], limit_key)
-        return _best_net(state, state.heaps[0], state.tops[0], state.total[bus], limit_key)
+        return _best_net(index, state, opp, 1 if taker_bid else 0, bus, limit_key)
     return _walk(opp, limit_key)
 
 
 def _best_net(
-    state: GridState,
-    heaps: list[list[tuple[int, int, _Order]]],
-    tops: list[int],
-    row: list[int],
-    limit_key: int,
+    index: dict[int, _Order], state: GridState, opp: _Side, k: int, bus: int, limit_key: int
 ) -> Iterator[_Order]:
-    """Mode 3: the resting order with the best net key (then the lowest seq), repeatedly.
-
-    Runtime complexity: O(B) per order found (B buses, in C), plus the
-    lazy deletion of stale heap entries.
-    """
+    """Mode 3: the resting order with the best net key (then the lowest seq), repeatedly."""
     while True:
-        nets = list(map(add, tops, row))
-        best = min(nets)
-        if best > limit_key:
+        found = best_net(index, state, opp, k, bus, limit_key)
+        if found is None:
             return
-        bus = nets.index(best)
-        heap = heaps[bus]
-        _key, seq, order = heap[0]
-        if order.level is None or order.seq != seq:  # gone or re-queued: stale
-            heappop(heap)
-            tops[bus] = heap[0][0] if heap else EMPTY
+        yield found[0]
+
+
+def best_net(
+    index: dict[int, _Order], state: GridState, opp: _Side, k: int, bus: int, limit_key: int
+) -> tuple[_Order, int] | None:
+    """Mode 3: (the resting order with the best (net key, seq) within ``limit_key``, its bus).
+
+    For an incoming order at ``bus`` against side ``k`` of ``opp`` (1: it
+    buys). Visits the per-bus heap tops in ``GridState.scan`` order (by
+    charge) and stops at the first bus whose charge added to the side's best
+    key is already above the best net found: every resting order there nets
+    at least that much. A stale top met on the way is popped. ``take_net``
+    inlines the same search.
+
+    Runtime complexity: O(b) for the b buses within reach of the best net
+    price (all B at worst), plus stale heap entries.
+    """
+    heaps = state.heaps[k]
+    tops = state.tops[k]
+    scan = state.scan(k, bus)
+    floor = opp.best  # every resting order's key is at least this
+    best = limit_key  # a match must net at most the limit
+    best_seq = -1
+    maker = None
+    maker_bus = 0
+    for charge, s in scan:
+        if floor + charge > best:
+            break  # this bus and the rest net more than the best found
+        if tops[s] + charge > best:
             continue
-        if nets.count(best) > 1:
-            # Equal net prices at several buses: time priority decides, once
-            # every tied bus shows a live top.
-            tied = [b for b, net in enumerate(nets) if net == best]
-            stale = False
-            for b in tied:
-                top = heaps[b][0]
-                if top[2].level is None or top[2].seq != top[1]:
-                    heappop(heaps[b])
-                    tops[b] = heaps[b][0][0] if heaps[b] else EMPTY
-                    stale = True
-            if stale:
-                continue
-            order = min((heaps[b][0] for b in tied), key=_seq)[2]
-        yield order
-
-
-def _seq(entry: tuple[int, int, _Order]) -> int:
-    return entry[1]
+        heap = heaps[s]
+        while heap:
+            key, seq, order_id = heap[0]
+            top = index.get(order_id)
+            if top is not None and top.side is opp and top.seq == seq:
+                break
+            heappop(heap)  # gone or re-queued: stale
+        else:
+            tops[s] = EMPTY
+            continue
+        tops[s] = key
+        net = key + charge
+        if net < best or (net == best and (maker is None or seq < best_seq)):
+            best = net
+            best_seq = seq
+            maker = top
+            maker_bus = s
+    return None if maker is None else (maker, maker_bus)
 
 
 def _walk(opp: _Side, limit_key: int) -> Iterator[_Order]:
@@ -621,17 +637,17 @@ def take_net(
             if tops[s] + charge > best:
                 continue
             heap = heaps[s]
-            _key, seq, top = heap[0]
-            while top.level is None or top.seq != seq:  # gone or re-queued: stale
-                heappop(heap)
-                if not heap:
+            while heap:
+                key, seq, maker_id = heap[0]
+                top = index.get(maker_id)
+                if top is not None and top.side is opp and top.seq == seq:
                     break
-                _key, seq, top = heap[0]
-            if not heap:
+                heappop(heap)  # gone or re-queued: stale
+            else:
                 tops[s] = EMPTY
                 continue
-            tops[s] = _key
-            net = _key + charge
+            tops[s] = key
+            net = key + charge
             if net < best or (net == best and (maker is None or seq < best_seq)):
                 best = net
                 best_seq = seq

@@ -138,7 +138,7 @@ class GridState:
         # (EMPTY when empty): the best net price over the buses is then one
         # C-level pass, min(map(add, tops, charges)). Not part of the state:
         # rebuilt from the book (index_orders).
-        self.heaps: list[list[list[tuple[int, int, _Order]]]] = []
+        self.heaps: list[list[list[tuple[int, int, int]]]] = []
         self.tops: list[list[int]] = []
         self.pushes = 0  # entries pushed since the last rebuild
         self.live_hint = 0  # resting orders at the last rebuild
@@ -156,7 +156,7 @@ class GridState:
             for key, level in side.levels.items():
                 order = level.head
                 while order is not None:
-                    heaps[order.bus].append((key, order.seq, order))
+                    heaps[order.bus].append((key, order.seq, order.order_id))
                     count += 1
                     order = order.next
             tops = self.tops[k]
@@ -177,7 +177,7 @@ class GridState:
         side = order.side
         k = 0 if side is book.bids else 1
         key = side.sign * order.price
-        heappush(self.heaps[k][order.bus], (key, order.seq, order))
+        heappush(self.heaps[k][order.bus], (key, order.seq, order.order_id))
         tops = self.tops[k]
         if key < tops[order.bus]:
             tops[order.bus] = key

@@ -372,7 +372,7 @@ class Market(GridMarket):
                             state.index_orders(book)
                         else:
                             k = 0 if taker_bid else 1
-                            heappush(state.heaps[k][bus], (key, seq, order))
+                            heappush(state.heaps[k][bus], (key, seq, order_id))
                             tops = state.tops[k]
                             if key < tops[bus]:
                                 tops[bus] = key

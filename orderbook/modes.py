@@ -103,8 +103,10 @@ class GridMarket(MarketState):
             if not crosses:
                 cands = ()
             else:
-                cands = lazy(state, opp, taker_bid, bus, limit_key)
-                if post_only and next(lazy(state, opp, taker_bid, bus, limit_key), None):
+                cands = lazy(self._index, state, opp, taker_bid, bus, limit_key)
+                if post_only and next(
+                    lazy(self._index, state, opp, taker_bid, bus, limit_key), None
+                ):
                     return [Rejected(order_id, _R.WOULD_TAKE)]
         instrument = book.instrument
         events: list[Event] = [_new(Accepted, (instrument, order_id, owner, side, price, quantity))]
@@ -148,7 +150,7 @@ class GridMarket(MarketState):
                     else:
                         key = own.sign * price
                         k = 1 if own is book.asks else 0
-                        heapq.heappush(heaps[k][bus], (key, seq, order))
+                        heapq.heappush(heaps[k][bus], (key, seq, order_id))
                         tops = state.tops[k]
                         if key < tops[bus]:
                             tops[bus] = key
@@ -177,7 +179,8 @@ class GridMarket(MarketState):
             cands = ()  # take_net / take_lines find them as they match
             crosses = opp.best <= limit_key  # a quick bound: exact below if post-only
             if order.post_only and crosses:
-                crosses = next(lazy(state, opp, bids, order.bus, limit_key), None) is not None
+                found = lazy(self._index, state, opp, bids, order.bus, limit_key)
+                crosses = next(found, None) is not None
         order_id = order.order_id
         if order.post_only and crosses:
             return [Rejected(order_id, _R.WOULD_TAKE)]
