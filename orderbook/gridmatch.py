@@ -431,9 +431,10 @@ def take_lines(
     Same events and state as ``take_grid(..., lazy(...), ...)`` (the property
     tests hold both to the reference); this is the hot path of a marketable
     order in mode 4, so it reads levels directly, like ``matching.take``.
-    A match's headroom is read along its lane (``orderbook.gridpaths``):
-    ``up_limit - flow`` on the lines it runs up, ``down_limit + flow`` on
-    those it runs down.
+    A match moves its flow along its lane (``orderbook.gridpaths``) while
+    reading the room left, ``up_limit - flow`` on the lines it runs up and
+    ``down_limit + flow`` on those it runs down, and takes it back to cut it
+    (or skip it) when some line would go over.
 
     Runtime complexity: O(t * depth) for t resting orders walked.
     """
@@ -444,7 +445,7 @@ def take_lines(
     flow = state.flow
     up_limit = state.up_limit
     down_limit = state.down_limit
-    lanes = state.lanes
+    row = state.lane_row(taker_bid, bus)
     approval = state.grid.approval
     remaining = quantity
     # Maker bus -> the line that blocked its lane, while no flow has moved
@@ -488,31 +489,41 @@ def take_lines(
             maker_bus = maker.bus
             line = None
             if maker_bus != bus:
-                binding = blocked.get(maker_bus)
-                if binding is not None:  # no flow moved since this lane was blocked
+                if blocked and maker_bus in blocked:  # no flow moved since it was blocked
+                    binding = blocked[maker_bus]
                     append(_new(LineBlocked, (instrument, maker.order_id, order_id, binding)))
                     maker = nxt
                     continue
-                pair = (maker_bus, bus) if taker_bid else (bus, maker_bus)
-                lane = lanes.get(pair)
+                lane = row[maker_bus]
                 if lane is None:
-                    lane = state.lane(pair)
+                    pair = (maker_bus, bus) if taker_bid else (bus, maker_bus)
+                    lane = row[maker_bus] = state.lane(pair)
                 ups, downs = lane
-                # The least room along the path and the first line that has it
-                # (lanes list their lines in path order, ups first).
-                room = qty
+                # Move the trade along the path, noting the least room left and
+                # the first line that has it (lanes list their lines in path
+                # order, ups first); if some line would go over, take it back.
+                least = 0
                 binding = -1
                 for x in ups:
-                    r = up_limit[x] - flow[x]
-                    if r < room:
-                        room = r
+                    f = flow[x] + qty
+                    flow[x] = f
+                    r = up_limit[x] - f
+                    if r < least:
+                        least = r
                         binding = x
                 for x in downs:
-                    r = down_limit[x] + flow[x]
-                    if r < room:
-                        room = r
+                    f = flow[x] - qty
+                    flow[x] = f
+                    r = down_limit[x] + f
+                    if r < least:
+                        least = r
                         binding = x
-                if room < qty:
+                if least < 0:
+                    for x in ups:
+                        flow[x] -= qty
+                    for x in downs:
+                        flow[x] += qty
+                    room = qty + least  # the path's headroom before this match
                     if room <= 0:
                         blocked[maker_bus] = binding
                         append(_new(LineBlocked, (instrument, maker.order_id, order_id, binding)))
@@ -520,14 +531,17 @@ def take_lines(
                         continue
                     qty = room
                     line = binding
-                for x in ups:
-                    flow[x] += qty
-                for x in downs:
-                    flow[x] -= qty
+                    for x in ups:
+                        flow[x] += qty
+                    for x in downs:
+                        flow[x] -= qty
                 if blocked:
                     blocked.clear()  # flows moved: blocked lanes are checked afresh
                 if approval:
-                    no = state.hold(pair[0], pair[1], qty)
+                    if taker_bid:
+                        no = state.hold(maker_bus, bus, qty)
+                    else:
+                        no = state.hold(bus, maker_bus, qty)
             elif approval:
                 no = state.hold(bus, bus, qty)
             left = maker_qty - qty

@@ -45,12 +45,19 @@ class FeederPaths:
     for a pair never changes.
     """
 
-    __slots__ = ("lanes", "parent", "paths")
+    __slots__ = ("from_bus", "lanes", "parent", "paths", "to_bus")
 
     def __init__(self, parent: tuple[int, ...]) -> None:
         self.parent = parent
         self.paths: dict[tuple[int, int], Path] = {}
         self.lanes: dict[tuple[int, int], Lane] = {}
+        # Per bus, its lanes as lists indexed by the other bus, filled on
+        # first use: to_bus[b][s] = lane((s, b)) for a buyer at b (its makers
+        # sell), from_bus[b][s] = lane((b, s)) for a seller at b. A match
+        # then reads its lane with one list index instead of hashing a pair.
+        n = len(parent)
+        self.to_bus: list[list[Lane | None] | None] = [None] * n
+        self.from_bus: list[list[Lane | None] | None] = [None] * n
 
     def path(self, seller_bus: int, buyer_bus: int) -> Path:
         """The lines from ``seller_bus`` to ``buyer_bus`` with directions (cached). O(depth)."""
@@ -85,6 +92,17 @@ class FeederPaths:
                 tuple(x for x, d in path if d > 0), tuple(x for x, d in path if d < 0)
             )
         return lane
+
+    def row(self, buys: bool, bus: int) -> list[Lane | None]:
+        """The lanes of an incoming order at ``bus`` by its makers' bus (``to_bus`` / ``from_bus``).
+
+        Entries are None until ``lane`` fills them. O(n) on first use.
+        """
+        rows = self.to_bus if buys else self.from_bus
+        row = rows[bus]
+        if row is None:
+            row = rows[bus] = [None] * len(self.parent)
+        return row
 
 
 @lru_cache(maxsize=16)

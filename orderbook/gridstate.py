@@ -48,7 +48,6 @@ class GridState:
         "flow",
         "grid",
         "heaps",
-        "lanes",
         "live_hint",
         "min_for_ask",
         "min_for_bid",
@@ -110,7 +109,6 @@ class GridState:
         # Paths split by direction (orderbook.gridpaths), shared by every
         # book on this feeder.
         self.feeder: FeederPaths | None = feeder_paths(grid.parent) if grid.parent else None
-        self.lanes: dict[tuple[int, int], Lane] = {} if self.feeder is None else self.feeder.lanes
         # Mode 4 with approval: trades awaiting the DSO, by number:
         # (seller bus, buyer bus, Wh); their flow is already on the lines.
         self.trade_no = trade_no  # the next trade's number
@@ -191,6 +189,12 @@ class GridState:
         """``path(*pair)`` split by direction (cached). O(depth)."""
         assert self.feeder is not None
         return self.feeder.lane(pair)
+
+    def lane_row(self, buys: bool, bus: int) -> list[Lane | None]:
+        """The lanes of an incoming order at ``bus`` by maker bus (``FeederPaths.row``)."""
+        if self.feeder is None:
+            return []
+        return self.feeder.row(buys, bus)
 
     def scan(self, k: int, bus: int) -> Scan:
         """Mode 3: the (charge, maker bus) search order of a taker at ``bus`` against side ``k``.

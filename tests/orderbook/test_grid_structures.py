@@ -76,6 +76,7 @@ def test_lanes_are_the_reference_paths_split_by_direction(parent):
             assert lane.ups == tuple(x for x, d in want if d > 0)
             assert lane.downs == tuple(x for x, d in want if d < 0)
             assert paths.lane((s, b)) is lane  # cached
+            assert len(paths.row(True, b)) == len(paths.row(False, s)) == N
 
 
 def test_feeder_paths_is_shared_per_feeder():
@@ -83,7 +84,9 @@ def test_feeder_paths_is_shared_per_feeder():
     assert feeder_paths(tuple(range(-1, 2))) is a  # an equal tuple: the same cache
     assert feeder_paths((-1, 0, 0)) is not a
     state = GridState(GridMode.LINE_VALIDATION, grid_on((-1, 0, 1), (0, 5, 5)))
-    assert state.lanes is a.lanes
+    assert state.feeder is a
+    row = state.lane_row(True, 2)  # a buyer at bus 2: lanes by seller bus
+    assert row == [None] * 3 and a.row(True, 2) is row and a.row(False, 2) is not row
 
 
 # ------------------------------------------------------ mode 4: line limits
