@@ -23,10 +23,11 @@ trade with, best first (``candidates``), then walks them (``take_grid``):
 ``candidates`` builds the whole ranked list before anything changes
 (matching only removes or reduces the candidates themselves, so the ranking
 stays valid during the walk): mode 1, and FOK in every mode. Modes 3 and 4
-find candidates as matching goes instead (``lazy``: mode 3's per-bus heaps,
-mode 4's level walk; ``take_lines`` is mode 4's loop with the walk inlined),
-which is what a marketable order pays for in the benchmark. With
-``Grid.approval`` every mode-4 trade is held for the DSO (``TradePending``).
+find candidates as matching goes instead (``lazy``: mode 3's per-bus heaps
+searched by charge, ``best_net``; mode 4's level walk), and their hot loops
+``take_net`` and ``take_lines`` inline that search and the fills, which is
+what a marketable order pays for in the benchmark. With ``Grid.approval``
+every mode-4 trade is held for the DSO (``TradePending``).
 """
 
 from __future__ import annotations

@@ -130,11 +130,13 @@ class GridState:
         self.down_limit: list[int] = list(self.up_limit)
         for seller_bus, buyer_bus, qty in self.pending.values():
             self._count_pending(seller_bus, buyer_bus, qty)
-        # Mode 3: per side (0 bids, 1 asks) and bus, a heap of (key, seq, order)
-        # of the resting orders at that bus, with lazy deletion (an entry is
-        # live while its order rests with that seq), and each heap's top key
-        # (EMPTY when empty): the best net price over the buses is then one
-        # C-level pass, min(map(add, tops, charges)). Not part of the state:
+        # Mode 3: per side (0 bids, 1 asks) and bus, a heap of (key, seq,
+        # order_id) of the resting orders at that bus, with lazy deletion (an
+        # entry is live while the id index holds an order on that side with
+        # that seq; ids, not orders, so a cancelled order is freed at once),
+        # and each heap's top key (EMPTY when empty, else at most the live
+        # top's key): the best net price is then searched over the tops in
+        # scan order (orderbook.gridmatch.best_net). Not part of the state:
         # rebuilt from the book (index_orders).
         self.heaps: list[list[list[tuple[int, int, int]]]] = []
         self.tops: list[list[int]] = []
