@@ -23,22 +23,23 @@ trade with, best first (``candidates``), then walks them (``take_grid``):
 ``candidates`` builds the whole ranked list before anything changes
 (matching only removes or reduces the candidates themselves, so the ranking
 stays valid during the walk): mode 1, and FOK in every mode. Modes 3 and 4
-find candidates as matching goes instead (``lazy``: mode 3's per-bus heaps,
-mode 4's level walk; ``take_lines`` is mode 4's loop with the walk inlined),
-which is what a marketable order pays for in the benchmark. With
-``Grid.approval`` every mode-4 trade is held for the DSO (``TradePending``).
+find candidates as matching goes instead (``lazy``: mode 3's per-bus heaps
+searched by charge, ``best_net``; mode 4's level walk), and their hot loops
+``take_net`` and ``take_lines`` inline that search and the fills, which is
+what a marketable order pays for in the benchmark. With ``Grid.approval``
+every mode-4 trade is held for the DSO (``TradePending``).
 """
 
 from __future__ import annotations
 
 from heapq import heappop
-from operator import add, sub
 from typing import TYPE_CHECKING
 
 from orderbook.book import EMPTY
 from orderbook.events import Cancelled, CancelReason, GridTrade, LineBlocked, TradePending
 from orderbook.grid import GridMode, Preferences
-from orderbook.gridstate import GridState, Path
+from orderbook.gridpaths import Path
+from orderbook.gridstate import GridState
 from orderbook.types import Side, STPMode
 
 if TYPE_CHECKING:
@@ -57,9 +58,6 @@ _LINE_VALIDATION = GridMode.LINE_VALIDATION
 _CANCEL_NEWEST = STPMode.CANCEL_NEWEST
 _CANCEL_OLDEST = STPMode.CANCEL_OLDEST
 _CANCEL_BOTH = STPMode.CANCEL_BOTH
-
-# Headroom of a path with no line: more than any quantity.
-_NO_LINE = 2**62
 
 
 def allows(prefs: Preferences | None, other: str, tech: str | None, distance: int) -> bool:
@@ -138,7 +136,12 @@ def candidates(
 
 
 def lazy(
-    state: GridState, opp: _Side, taker_bid: bool, bus: int, limit_key: int
+    index: dict[int, _Order],
+    state: GridState,
+    opp: _Side,
+    taker_bid: bool,
+    bus: int,
+    limit_key: int,
 ) -> Iterator[_Order]:
     """Modes 3 and 4: the candidates of ``candidates``, found one at a time as matching goes.
 
@@ -147,55 +150,67 @@ def lazy(
     blocked it): mode 3 yields its best again, mode 4 walks on.
     """
     if state.mode is _PRICE_SIGNALS:
-        if taker_bid:
-            return _best_net(state, state.heaps[1], state.tops[1], state.bid_rows[bus], limit_key)
-        return _best_net(state, state.heaps[0], state.tops[0], state.total[bus], limit_key)
+        return _best_net(index, state, opp, 1 if taker_bid else 0, bus, limit_key)
     return _walk(opp, limit_key)
 
 
 def _best_net(
-    state: GridState,
-    heaps: list[list[tuple[int, int, _Order]]],
-    tops: list[int],
-    row: list[int],
-    limit_key: int,
+    index: dict[int, _Order], state: GridState, opp: _Side, k: int, bus: int, limit_key: int
 ) -> Iterator[_Order]:
-    """Mode 3: the resting order with the best net key (then the lowest seq), repeatedly.
-
-    Runtime complexity: O(B) per order found (B buses, in C), plus the
-    lazy deletion of stale heap entries.
-    """
+    """Mode 3: the resting order with the best net key (then the lowest seq), repeatedly."""
     while True:
-        nets = list(map(add, tops, row))
-        best = min(nets)
-        if best > limit_key:
+        found = best_net(index, state, opp, k, bus, limit_key)
+        if found is None:
             return
-        bus = nets.index(best)
-        heap = heaps[bus]
-        _key, seq, order = heap[0]
-        if order.level is None or order.seq != seq:  # gone or re-queued: stale
-            heappop(heap)
-            tops[bus] = heap[0][0] if heap else EMPTY
+        yield found[0]
+
+
+def best_net(
+    index: dict[int, _Order], state: GridState, opp: _Side, k: int, bus: int, limit_key: int
+) -> tuple[_Order, int] | None:
+    """Mode 3: (the resting order with the best (net key, seq) within ``limit_key``, its bus).
+
+    For an incoming order at ``bus`` against side ``k`` of ``opp`` (1: it
+    buys). Visits the per-bus heap tops in ``GridState.scan`` order (by
+    charge) and stops at the first bus whose charge added to the side's best
+    key is already above the best net found: every resting order there nets
+    at least that much. A stale top met on the way is popped. ``take_net``
+    inlines the same search.
+
+    Runtime complexity: O(b) for the b buses within reach of the best net
+    price (all B at worst), plus stale heap entries.
+    """
+    heaps = state.heaps[k]
+    tops = state.tops[k]
+    scan = state.scan(k, bus)
+    floor = opp.best  # every resting order's key is at least this
+    best = limit_key  # a match must net at most the limit
+    best_seq = -1
+    maker = None
+    maker_bus = 0
+    for charge, s in scan:
+        if floor + charge > best:
+            break  # this bus and the rest net more than the best found
+        if tops[s] + charge > best:
             continue
-        if nets.count(best) > 1:
-            # Equal net prices at several buses: time priority decides, once
-            # every tied bus shows a live top.
-            tied = [b for b, net in enumerate(nets) if net == best]
-            stale = False
-            for b in tied:
-                top = heaps[b][0]
-                if top[2].level is None or top[2].seq != top[1]:
-                    heappop(heaps[b])
-                    tops[b] = heaps[b][0][0] if heaps[b] else EMPTY
-                    stale = True
-            if stale:
-                continue
-            order = min((heaps[b][0] for b in tied), key=_seq)[2]
-        yield order
-
-
-def _seq(entry: tuple[int, int, _Order]) -> int:
-    return entry[1]
+        heap = heaps[s]
+        while heap:
+            key, seq, order_id = heap[0]
+            top = index.get(order_id)
+            if top is not None and top.side is opp and top.seq == seq:
+                break
+            heappop(heap)  # gone or re-queued: stale
+        else:
+            tops[s] = EMPTY
+            continue
+        tops[s] = key
+        net = key + charge
+        if net < best or (net == best and (maker is None or seq < best_seq)):
+            best = net
+            best_seq = seq
+            maker = top
+            maker_bus = s
+    return None if maker is None else (maker, maker_bus)
 
 
 def _walk(opp: _Side, limit_key: int) -> Iterator[_Order]:
@@ -309,9 +324,7 @@ def take_grid(
                 if room < qty:
                     qty = room
                     line = binding
-                flow = state.flow
-                for x, d in path:
-                    flow[x] += d * qty
+                state.move(seller_bus, buyer_bus, qty)
         _reduce(index, opp, maker, qty)
         remaining -= qty
         trade_no = -1
@@ -419,6 +432,10 @@ def take_lines(
     Same events and state as ``take_grid(..., lazy(...), ...)`` (the property
     tests hold both to the reference); this is the hot path of a marketable
     order in mode 4, so it reads levels directly, like ``matching.take``.
+    A match moves its flow along its lane (``orderbook.gridpaths``) while
+    reading the room left, ``up_limit - flow`` on the lines it runs up and
+    ``down_limit + flow`` on those it runs down, and takes it back to cut it
+    (or skip it) when some line would go over.
 
     Runtime complexity: O(t * depth) for t resting orders walked.
     """
@@ -427,10 +444,14 @@ def take_lines(
     levels = opp.levels
     taker_bid = side is _BID
     flow = state.flow
-    get_flow = flow.__getitem__
-    splits = state.splits
+    up_limit = state.up_limit
+    down_limit = state.down_limit
+    row = state.lane_row(taker_bid, bus)
     approval = state.grid.approval
     remaining = quantity
+    # Maker bus -> the line that blocked its lane, while no flow has moved
+    # since: the makers behind it at that bus are skipped without a check.
+    blocked: dict[int, int] = {}
     # Like matching.take, the walk follows opp.best while every level it
     # reaches empties; once a line leaves a maker behind, the levels after it
     # come from a sorted walk of the keys (keys_from_best copies the heap: only then).
@@ -466,41 +487,86 @@ def take_lines(
                 maker = nxt
                 continue
             qty = maker_qty if maker_qty < remaining else remaining
-            pair = (maker.bus, bus) if taker_bid else (bus, maker.bus)
-            split = splits.get(pair)
-            if split is None:
-                split = state.split(pair)
-            ups, downs, up_cap, down_cap = split
-            if approval:
-                room = min((state.room(x, d) for x, d in state.path(*pair)), default=_NO_LINE)
-            else:
-                # Headroom in C: capacity - flow up the path, capacity + flow down it.
-                room = min(
-                    min(map(sub, up_cap, map(get_flow, ups)), default=_NO_LINE),
-                    min(map(add, down_cap, map(get_flow, downs)), default=_NO_LINE),
-                )
+            maker_bus = maker.bus
             line = None
-            if room < qty:
-                path = state.path(*pair)
-                binding = headroom(state, path)[1]  # the first line with the least room
-                if room <= 0:
+            if maker_bus != bus:
+                if blocked and maker_bus in blocked:  # no flow moved since it was blocked
+                    binding = blocked[maker_bus]
                     append(_new(LineBlocked, (instrument, maker.order_id, order_id, binding)))
                     maker = nxt
                     continue
-                qty = room
-                line = binding
-            for x in ups:
-                flow[x] += qty
-            for x in downs:
-                flow[x] -= qty
+                lane = row[maker_bus]
+                if lane is None:
+                    pair = (maker_bus, bus) if taker_bid else (bus, maker_bus)
+                    lane = row[maker_bus] = state.lane(pair)
+                ups, downs = lane
+                # Move the trade along the path, noting the least room left and
+                # the first line that has it (lanes list their lines in path
+                # order, ups first); if some line would go over, take it back.
+                least = 0
+                binding = -1
+                for x in ups:
+                    f = flow[x] + qty
+                    flow[x] = f
+                    r = up_limit[x] - f
+                    if r < least:
+                        least = r
+                        binding = x
+                for x in downs:
+                    f = flow[x] - qty
+                    flow[x] = f
+                    r = down_limit[x] + f
+                    if r < least:
+                        least = r
+                        binding = x
+                if least < 0:
+                    for x in ups:
+                        flow[x] -= qty
+                    for x in downs:
+                        flow[x] += qty
+                    room = qty + least  # the path's headroom before this match
+                    if room <= 0:
+                        blocked[maker_bus] = binding
+                        append(_new(LineBlocked, (instrument, maker.order_id, order_id, binding)))
+                        maker = nxt
+                        continue
+                    qty = room
+                    line = binding
+                    for x in ups:
+                        flow[x] += qty
+                    for x in downs:
+                        flow[x] -= qty
+                if blocked:
+                    blocked.clear()  # flows moved: blocked lanes are checked afresh
+                if approval:
+                    if taker_bid:
+                        no = state.hold(maker_bus, bus, qty)
+                    else:
+                        no = state.hold(bus, maker_bus, qty)
+            elif approval:
+                no = state.hold(bus, bus, qty)
             left = maker_qty - qty
             if left:
                 maker.quantity = left
                 maker.encoded = None  # its snapshot text changed
                 level.volume -= qty  # type: ignore[union-attr]  # maker is on it
             else:
+                # _Side.unlink inlined.
                 del index[maker.order_id]
-                opp.unlink(maker)
+                prev = maker.prev
+                if prev is None:
+                    level.head = nxt  # type: ignore[union-attr]
+                else:
+                    prev.next = nxt
+                if nxt is None:
+                    level.tail = prev  # type: ignore[union-attr]
+                else:
+                    nxt.prev = prev
+                level.volume -= maker_qty  # type: ignore[union-attr]
+                level.count -= 1  # type: ignore[union-attr]
+                maker.level = None
+                if level.head is None:  # type: ignore[union-attr]
+                    opp.drop_level(level)  # type: ignore[arg-type]
             remaining -= qty
             append(
                 _new(
@@ -523,7 +589,6 @@ def take_lines(
                 )
             )
             if approval:
-                no = state.hold(pair[0], pair[1], qty)
                 append(_new(TradePending, (instrument, no, maker.order_id, order_id, qty)))
             if not remaining:
                 return 0, False
@@ -550,13 +615,18 @@ def take_net(
     stp: STPMode,
     events: list[Event],
 ) -> tuple[int, bool]:
-    """Mode 3: ``take_grid`` over ``_best_net``, with the search and the fills inlined.
+    """Mode 3: ``take_grid`` over the best net prices, with the search and the fills inlined.
 
     Same events and state as ``take_grid(..., lazy(...), ...)`` (the property
     tests hold both to the reference); this is the hot path of a marketable
-    order in mode 3.
+    order in mode 3. Each match looks for the best (net key, seq) among the
+    per-bus heap tops, visiting the buses in ``GridState.scan`` order (by
+    charge) and stopping at the first whose charge added to the side's best
+    key is already above the best net found: every resting order there nets
+    at least that much. A stale top met on the way is popped there.
 
-    Runtime complexity: O(B) per match (B buses, in C), plus stale heap entries.
+    Runtime complexity: O(b) per match for the b buses within reach of the
+    best net price (all B at worst), plus stale heap entries.
     """
     instrument = opp.instrument
     append = events.append
@@ -564,28 +634,42 @@ def take_net(
     k = 1 if taker_bid else 0
     heaps = state.heaps[k]
     tops = state.tops[k]
-    row = state.bid_rows[bus] if taker_bid else state.total[bus]
+    scan = state.scans[k][bus]
+    if scan is None:
+        scan = state.scan(k, bus)
     seller_charge = state.seller_charge
     buyer_charge = state.buyer_charge
     remaining = quantity
     while remaining:
-        nets = list(map(add, tops, row))
-        best = min(nets)
-        if best > limit_key:
+        floor = opp.best  # every resting order's key is at least this
+        best = limit_key  # a match must net at most the limit
+        best_seq = -1
+        maker = None
+        maker_bus = 0
+        for charge, s in scan:
+            if floor + charge > best:
+                break  # this bus and the rest net more than the best found
+            if tops[s] + charge > best:
+                continue
+            heap = heaps[s]
+            while heap:
+                key, seq, maker_id = heap[0]
+                top = index.get(maker_id)
+                if top is not None and top.side is opp and top.seq == seq:
+                    break
+                heappop(heap)  # gone or re-queued: stale
+            else:
+                tops[s] = EMPTY
+                continue
+            tops[s] = key
+            net = key + charge
+            if net < best or (net == best and (maker is None or seq < best_seq)):
+                best = net
+                best_seq = seq
+                maker = top
+                maker_bus = s
+        if maker is None:
             break
-        maker_bus = nets.index(best)
-        heap = heaps[maker_bus]
-        _key, seq, maker = heap[0]
-        if maker.level is None or maker.seq != seq:  # gone or re-queued: stale
-            heappop(heap)
-            tops[maker_bus] = heap[0][0] if heap else EMPTY
-            continue
-        if nets.count(best) > 1:
-            found = next(_best_net(state, heaps, tops, row, limit_key), None)
-            if found is None:  # cannot happen: a live top reaches the limit
-                break
-            maker = found
-            maker_bus = maker.bus
         maker_qty = maker.quantity
         if maker.owner == owner:
             if stp is _CANCEL_NEWEST:
@@ -645,3 +729,28 @@ def take_net(
             )
         )
     return remaining, False
+
+
+def crosses_net(state: GridState, opp: _Side, k: int, bus: int, limit_key: int) -> bool:
+    """Mode 3: True if some per-bus heap top may net within ``limit_key`` (a stale top may).
+
+    False means no resting order of ``opp`` nets within the limit for an
+    incoming order at ``bus`` against side ``k`` (1: it buys): it rests, or
+    an IOC is refused. True sends it to ``take_net``, which pops stale tops.
+
+    Runtime complexity: O(b) for the b buses whose charge is within
+    ``limit_key - opp.best``.
+    """
+    floor = opp.best
+    if floor > limit_key:
+        return False
+    scan = state.scans[k][bus]
+    if scan is None:
+        scan = state.scan(k, bus)
+    tops = state.tops[k]
+    for charge, s in scan:
+        if floor + charge > limit_key:
+            return False
+        if tops[s] + charge <= limit_key:
+            return True
+    return False

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from orderbook.book import EMPTY
 from orderbook.grid import Grid, GridMode
+from orderbook.gridpaths import FeederPaths, Lane, Path, feeder_paths
 from orderbook.snapshot import _dumps
 
 if TYPE_CHECKING:
@@ -22,11 +23,11 @@ if TYPE_CHECKING:
 
 _PRICE_SIGNALS = GridMode.PRICE_SIGNALS
 
-# A path between two buses: (line, direction) pairs from the seller's bus to
-# the buyer's, direction +1 where the energy runs towards the root.
-Path = tuple[tuple[int, int], ...]
-# The same path split by direction: (up lines, down lines, their capacities).
-Split = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+# Mode 3: the buses of the resting orders an incoming order at one bus may
+# meet, as (charge, bus) pairs sorted by the total charge between the two
+# buses (then by bus): a search for the best net price stops at the first
+# bus whose charge alone, added to the side's best key, is already worse.
+Scan = tuple[tuple[int, int], ...]
 
 
 class GridState:
@@ -41,7 +42,9 @@ class GridState:
         "buyer_charge",
         "capacity",
         "distance",
+        "down_limit",
         "down_pending",
+        "feeder",
         "flow",
         "grid",
         "heaps",
@@ -51,17 +54,17 @@ class GridState:
         "mode",
         "owner_bus",
         "parent",
-        "paths",
         "pending",
         "pushes",
+        "scans",
         "seller_charge",
         "seq",
-        "splits",
         "tech",
         "text",
         "tops",
         "total",
         "trade_no",
+        "up_limit",
         "up_pending",
     )
 
@@ -95,12 +98,17 @@ class GridState:
             self.bid_rows = [[self.total[s][b] for s in range(n)] for b in range(n)]
             self.min_for_bid = [min(row) for row in self.bid_rows]
             self.min_for_ask = [min(row) for row in self.total]
+        # scans[k][b]: mode 3's search order for an incoming order at bus b
+        # against side k (0 bids, 1 asks), built on first use (O(B log B)).
+        self.scans: list[list[Scan | None]] = [[None] * n, [None] * n]
         self.parent = grid.parent
         self.capacity = grid.capacity
         self.flow: list[int] = []
         if grid.parent:
             self.flow = list(flow) if flow is not None else list(grid.base_flow or [0] * n)
-        self.paths: dict[tuple[int, int], Path] = {}
+        # Paths split by direction (orderbook.gridpaths), shared by every
+        # book on this feeder.
+        self.feeder: FeederPaths | None = feeder_paths(grid.parent) if grid.parent else None
         # Mode 4 with approval: trades awaiting the DSO, by number:
         # (seller bus, buyer bus, Wh); their flow is already on the lines.
         self.trade_no = trade_no  # the next trade's number
@@ -111,16 +119,26 @@ class GridState:
         # without the pending trades that relieve it (derived, not state).
         self.up_pending: list[int] = [0] * len(self.flow)
         self.down_pending: list[int] = [0] * len(self.flow)
+        # Mode 4: how far each line's flow may go either way, whatever
+        # pending trades are refused: up_limit[x] = capacity - down_pending
+        # (towards the root: flow <= up_limit), down_limit[x] = capacity -
+        # up_pending (away from it: -flow <= down_limit). A match's headroom
+        # is then up_limit - flow over the lines it runs up and down_limit +
+        # flow over those it runs down. Kept in step with the pending sums;
+        # derived, not state (reset_limits rebuilds them).
+        self.up_limit: list[int] = list(self.capacity) if self.flow else []
+        self.down_limit: list[int] = list(self.up_limit)
         for seller_bus, buyer_bus, qty in self.pending.values():
             self._count_pending(seller_bus, buyer_bus, qty)
-        self.splits: dict[tuple[int, int], Split] = {}
-        # Mode 3: per side (0 bids, 1 asks) and bus, a heap of (key, seq, order)
-        # of the resting orders at that bus, with lazy deletion (an entry is
-        # live while its order rests with that seq), and each heap's top key
-        # (EMPTY when empty): the best net price over the buses is then one
-        # C-level pass, min(map(add, tops, charges)). Not part of the state:
+        # Mode 3: per side (0 bids, 1 asks) and bus, a heap of (key, seq,
+        # order_id) of the resting orders at that bus, with lazy deletion (an
+        # entry is live while the id index holds an order on that side with
+        # that seq; ids, not orders, so a cancelled order is freed at once),
+        # and each heap's top key (EMPTY when empty, else at most the live
+        # top's key): the best net price is then searched over the tops in
+        # scan order (orderbook.gridmatch.best_net). Not part of the state:
         # rebuilt from the book (index_orders).
-        self.heaps: list[list[list[tuple[int, int, _Order]]]] = []
+        self.heaps: list[list[list[tuple[int, int, int]]]] = []
         self.tops: list[list[int]] = []
         self.pushes = 0  # entries pushed since the last rebuild
         self.live_hint = 0  # resting orders at the last rebuild
@@ -138,7 +156,7 @@ class GridState:
             for key, level in side.levels.items():
                 order = level.head
                 while order is not None:
-                    heaps[order.bus].append((key, order.seq, order))
+                    heaps[order.bus].append((key, order.seq, order.order_id))
                     count += 1
                     order = order.next
             tops = self.tops[k]
@@ -159,50 +177,55 @@ class GridState:
         side = order.side
         k = 0 if side is book.bids else 1
         key = side.sign * order.price
-        heappush(self.heaps[k][order.bus], (key, order.seq, order))
+        heappush(self.heaps[k][order.bus], (key, order.seq, order.order_id))
         tops = self.tops[k]
         if key < tops[order.bus]:
             tops[order.bus] = key
 
     def path(self, seller_bus: int, buyer_bus: int) -> Path:
         """The lines from ``seller_bus`` to ``buyer_bus`` with directions (cached). O(depth)."""
-        key = (seller_bus, buyer_bus)
-        path = self.paths.get(key)
-        if path is None:
-            parent = self.parent
-            up: list[int] = []
-            ancestors: dict[int, int] = {}
-            x = seller_bus
-            while x >= 0:
-                ancestors[x] = len(up)
-                up.append(x)
-                x = parent[x]
-            down: list[int] = []
-            x = buyer_bus
-            while x not in ancestors:
-                down.append(x)
-                x = parent[x]
-            lca = ancestors[x]
-            path = self.paths[key] = tuple(
-                [(line, 1) for line in up[:lca]] + [(line, -1) for line in reversed(down)]
-            )
-        return path
+        assert self.feeder is not None  # a feeder is given (mode 4's data)
+        return self.feeder.path(seller_bus, buyer_bus)
 
-    def split(self, pair: tuple[int, int]) -> Split:
-        """``path(*pair)`` as (upward lines, downward lines, their capacities) (cached)."""
-        split = self.splits.get(pair)
-        if split is None:
-            path = self.path(*pair)
-            ups = tuple(x for x, d in path if d > 0)
-            downs = tuple(x for x, d in path if d < 0)
-            cap = self.capacity
-            split = self.splits[pair] = (
-                ups,
-                downs,
-                tuple(cap[x] for x in ups),
-                tuple(cap[x] for x in downs),
-            )
-        return split
+    def lane(self, pair: tuple[int, int]) -> Lane:
+        """``path(*pair)`` split by direction (cached). O(depth)."""
+        assert self.feeder is not None
+        return self.feeder.lane(pair)
+
+    def lane_row(self, buys: bool, bus: int) -> list[Lane | None]:
+        """The lanes of an incoming order at ``bus`` by maker bus (``FeederPaths.row``)."""
+        if self.feeder is None:
+            return []
+        return self.feeder.row(buys, bus)
+
+    def scan(self, k: int, bus: int) -> Scan:
+        """Mode 3: the (charge, maker bus) search order of a taker at ``bus`` against side ``k``.
+
+        ``k`` is 1 for a buyer (makers are asks: charges ``total[s][bus]``), 0
+        for a seller (makers are bids: ``total[bus][s]``). Cached. O(B log B).
+        """
+        scan = self.scans[k][bus]
+        if scan is None:
+            row = self.bid_rows[bus] if k else self.total[bus]
+            scan = self.scans[k][bus] = tuple(sorted(zip(row, range(len(row)), strict=True)))
+        return scan
+
+    def reset_limits(self) -> None:
+        """Recompute ``up_limit`` and ``down_limit`` from the capacities and pending sums. O(n)."""
+        cap, up, down = self.capacity, self.up_pending, self.down_pending
+        self.up_limit = [c - d for c, d in zip(cap, down, strict=True)]
+        self.down_limit = [c - u for c, u in zip(cap, up, strict=True)]
+
+    def move(self, seller_bus: int, buyer_bus: int, qty: int) -> None:
+        """Move ``qty`` Wh (or take it back, if negative) along the path's lines."""
+        if seller_bus == buyer_bus:
+            return
+        ups, downs = self.lane((seller_bus, buyer_bus))
+        flow = self.flow
+        for x in ups:
+            flow[x] += qty
+        for x in downs:
+            flow[x] -= qty
 
     def pending_value(self) -> list[list[int]]:
         """The pending trades as ``[[trade_no, seller bus, buyer bus, Wh], ...]``, by number."""
@@ -228,19 +251,27 @@ class GridState:
         ]
 
     def _count_pending(self, seller_bus: int, buyer_bus: int, qty: int) -> None:
-        """Add ``qty`` Wh (or take it off, if negative) to the pending sums on the path."""
+        """Add ``qty`` Wh (or take it off, if negative) to the pending sums on the path.
+
+        A pending trade's flow may still be taken off, so it never adds
+        headroom against its direction: the limit on its lines the other way
+        tightens by ``qty``.
+        """
+        if seller_bus == buyer_bus:
+            return
         up, down = self.up_pending, self.down_pending
-        for x, d in self.path(seller_bus, buyer_bus):
-            if d > 0:
-                up[x] += qty
-            else:
-                down[x] += qty
+        up_limit, down_limit = self.up_limit, self.down_limit
+        ups, downs = self.lane((seller_bus, buyer_bus))
+        for x in ups:
+            up[x] += qty
+            down_limit[x] -= qty
+        for x in downs:
+            down[x] += qty
+            up_limit[x] -= qty
 
     def room(self, x: int, d: int) -> int:
         """Wh line ``x`` may still carry in direction ``d``, whatever pending trades are refused."""
-        if d > 0:
-            return self.capacity[x] - self.flow[x] - self.down_pending[x]
-        return self.capacity[x] + self.flow[x] - self.up_pending[x]
+        return self.up_limit[x] - self.flow[x] if d > 0 else self.down_limit[x] + self.flow[x]
 
     def hold(self, seller_bus: int, buyer_bus: int, qty: int) -> int:
         """Number a trade that waits for the DSO (its flow is already on the lines)."""
@@ -259,6 +290,4 @@ class GridState:
         """Take a refused trade's flow off the lines and forget it."""
         seller_bus, buyer_bus, qty = self.pending.pop(trade_no)
         self._count_pending(seller_bus, buyer_bus, -qty)
-        flow = self.flow
-        for x, d in self.path(seller_bus, buyer_bus):
-            flow[x] -= d * qty
+        self.move(seller_bus, buyer_bus, -qty)

@@ -29,7 +29,7 @@ Semantics in brief (the details are in the docstrings of the methods):
 from __future__ import annotations
 
 import heapq
-from operator import add
+from heapq import heappush
 from typing import TYPE_CHECKING
 
 from orderbook.book import Book, _Order, _Side, iter_queue
@@ -51,11 +51,13 @@ from orderbook.events import (
     Expired,
     InstrumentClosed,
     InstrumentOpened,
+    LineBlocked,
     Rejected,
     RejectReason,
     TradeDecided,
 )
 from orderbook.grid import GridMode, Preferences
+from orderbook.gridmatch import crosses_net, take_lines, take_net
 from orderbook.matching import fok_fillable, take
 from orderbook.modes import GridMarket
 from orderbook.state import valid_instrument
@@ -284,32 +286,99 @@ class Market(GridMarket):
                     return [_new(Rejected, (order_id, _R.UNKNOWN_BUS))]
                 mode = state.mode
                 if mode is not _PREFERENCES:
-                    # Does any net price cross? A lower bound first (charges >= 0):
-                    # most orders rest without a walk.
+                    # Does any net price cross? Mode 4: the best key; mode 3: the
+                    # buses' heap tops within reach, by charge (crosses_net). Most
+                    # orders rest without a walk.
                     taker_bid = side is _BID
                     limit_key = price if taker_bid else -price
-                    bound = opp.best
-                    if mode is _PRICE_SIGNALS and bound <= limit_key:
-                        k = 1 if taker_bid else 0
-                        row = state.bid_rows[bus] if taker_bid else state.total[bus]
-                        bound = min(map(add, state.tops[k], row))
-                    if bound > limit_key:
-                        if tif is _IOC:
+                    if stp is None:
+                        stp = self._default_stp
+                    if mode is _PRICE_SIGNALS:
+                        crosses = opp.best <= limit_key and crosses_net(
+                            state, opp, 1 if taker_bid else 0, bus, limit_key
+                        )
+                    else:
+                        crosses = opp.best <= limit_key
+                    instrument = book.instrument
+                    accepted = (instrument, order_id, owner, side, price, quantity)
+                    remaining = quantity
+                    if crosses:
+                        events = [_new(Accepted, accepted)]
+                        match = take_net if mode is _PRICE_SIGNALS else take_lines
+                        remaining, stopped = match(
+                            index,
+                            state,
+                            opp,
+                            order_id,
+                            owner,
+                            side,
+                            bus,
+                            quantity,
+                            limit_key,
+                            stp,
+                            events,
+                        )
+                        if stopped:
+                            if not any(type(e) is not LineBlocked for e in events[1:]):
+                                return [_new(Rejected, (order_id, _R.SELF_TRADE))]
+                            events.append(
+                                _new(
+                                    Cancelled,
+                                    (instrument, order_id, owner, remaining, 0, _SELF_TRADE),
+                                )
+                            )
+                            return events
+                        if not remaining:
+                            return events
+                    if tif is _IOC:
+                        if not crosses or not any(type(e) is not LineBlocked for e in events[1:]):
                             return [_new(Rejected, (order_id, _R.IOC_UNFILLED))]
-                        if stp is None:
-                            stp = self._default_stp
-                        order = _Order(order_id, owner, own, price, quantity, None, stp, False)
-                        order.bus = bus
-                        order.prefs = None
-                        seq = order.seq = state.seq
-                        state.seq = seq + 1
-                        index[order_id] = order
+                        events.append(
+                            _new(Cancelled, (instrument, order_id, owner, remaining, 0, _UNFILLED))
+                        )
+                        return events
+                    # Rest: _Order.__init__, _Side.append and the heap push inlined.
+                    order = _new_object(_Order)
+                    order.order_id = order_id
+                    order.owner = owner
+                    order.side = own
+                    order.price = price
+                    order.quantity = remaining
+                    order.expires_at = None
+                    order.stp = stp
+                    order.post_only = False
+                    order.bus = bus
+                    order.prefs = None
+                    seq = order.seq = state.seq
+                    state.seq = seq + 1
+                    index[order_id] = order
+                    key = -price if taker_bid else price  # its own level's key
+                    level = own.levels.get(key)
+                    if level is None:
+                        order.level = order.prev = order.next = None
                         own.append(order)
-                        if mode is _PRICE_SIGNALS:
-                            state.track(order, book)
-                        instrument = book.instrument
-                        accepted = (instrument, order_id, owner, side, price, quantity)
-                        return [_new(Accepted, accepted)]
+                    else:
+                        tail = level.tail
+                        order.level = level
+                        order.prev = tail
+                        order.next = None
+                        tail.next = order  # type: ignore[union-attr]  # a level is never empty
+                        level.tail = order
+                        level.volume += remaining
+                        level.count += 1
+                    if mode is _PRICE_SIGNALS:
+                        pushes = state.pushes = state.pushes + 1
+                        if pushes > 2 * state.live_hint + 4096:  # mostly stale: rebuild
+                            state.index_orders(book)
+                        else:
+                            k = 0 if taker_bid else 1
+                            heappush(state.heaps[k][bus], (key, seq, order_id))
+                            tops = state.tops[k]
+                            if key < tops[bus]:
+                                tops[bus] = key
+                    if crosses:
+                        return events
+                    return [_new(Accepted, accepted)]
                 return self._place_grid(
                     book,
                     state,

@@ -10,7 +10,6 @@ and routes to it; plain (mode 2) books never come here.
 from __future__ import annotations
 
 import heapq
-from operator import add
 from typing import TYPE_CHECKING
 
 from orderbook.book import _Order
@@ -28,6 +27,7 @@ from orderbook.events import (
 from orderbook.grid import Grid, GridMode, Preferences
 from orderbook.gridmatch import (
     candidates,
+    crosses_net,
     fok_fillable_grid,
     lazy,
     take_grid,
@@ -96,17 +96,17 @@ class GridMarket(MarketState):
             cands = ranked
         else:
             # A lower bound on the best net key first: most orders rest untouched.
-            bound = opp.best
-            if state.mode is GridMode.PRICE_SIGNALS and bound <= limit_key:
-                # The best net key over the buses' (possibly stale, so lower) top keys.
-                k = 1 if taker_bid else 0
-                row = state.bid_rows[bus] if taker_bid else state.total[bus]
-                bound = min(map(add, state.tops[k], row))
-            if bound > limit_key:
+            if state.mode is GridMode.PRICE_SIGNALS:
+                crosses = crosses_net(state, opp, 1 if taker_bid else 0, bus, limit_key)
+            else:
+                crosses = opp.best <= limit_key
+            if not crosses:
                 cands = ()
             else:
-                cands = lazy(state, opp, taker_bid, bus, limit_key)
-                if post_only and next(lazy(state, opp, taker_bid, bus, limit_key), None):
+                cands = lazy(self._index, state, opp, taker_bid, bus, limit_key)
+                if post_only and next(
+                    lazy(self._index, state, opp, taker_bid, bus, limit_key), None
+                ):
                     return [Rejected(order_id, _R.WOULD_TAKE)]
         instrument = book.instrument
         events: list[Event] = [_new(Accepted, (instrument, order_id, owner, side, price, quantity))]
@@ -150,7 +150,7 @@ class GridMarket(MarketState):
                     else:
                         key = own.sign * price
                         k = 1 if own is book.asks else 0
-                        heapq.heappush(heaps[k][bus], (key, seq, order))
+                        heapq.heappush(heaps[k][bus], (key, seq, order_id))
                         tops = state.tops[k]
                         if key < tops[bus]:
                             tops[bus] = key
@@ -176,10 +176,11 @@ class GridMarket(MarketState):
             cands = candidates(state, opp, bids, order.owner, order.bus, order.prefs, limit_key)
             crosses = bool(cands)
         else:
-            cands = lazy(state, opp, bids, order.bus, limit_key)
+            cands = ()  # take_net / take_lines find them as they match
             crosses = opp.best <= limit_key  # a quick bound: exact below if post-only
             if order.post_only and crosses:
-                crosses = next(lazy(state, opp, bids, order.bus, limit_key), None) is not None
+                found = lazy(self._index, state, opp, bids, order.bus, limit_key)
+                crosses = next(found, None) is not None
         order_id = order.order_id
         if order.post_only and crosses:
             return [Rejected(order_id, _R.WOULD_TAKE)]
@@ -201,19 +202,19 @@ class GridMarket(MarketState):
         order.quantity = new_quantity
         order.encoded = None  # its snapshot text changed
         if crosses:
-            remaining, stopped = take_grid(
-                self._index,
-                state,
-                opp,
-                cands,
-                order_id,
-                order.owner,
-                side.side,
-                order.bus,
-                new_quantity,
-                order.stp,
-                events,
-            )
+            args = (order_id, order.owner, side.side, order.bus, new_quantity)
+            if state.mode is GridMode.PRICE_SIGNALS:
+                remaining, stopped = take_net(
+                    self._index, state, opp, *args, limit_key, order.stp, events
+                )
+            elif state.mode is GridMode.LINE_VALIDATION:
+                remaining, stopped = take_lines(
+                    self._index, state, opp, *args, limit_key, order.stp, events
+                )
+            else:
+                remaining, stopped = take_grid(
+                    self._index, state, opp, cands, *args, order.stp, events
+                )
             if stopped or not remaining:
                 del self._index[order_id]
                 if stopped:

@@ -425,7 +425,7 @@ class MarketState:
         total = sum(book._check(self._index) for book in self._books.values())
         for instrument, book in self._books.items():
             check_encoded(book)
-            check_grid(book)
+            check_grid(book, self._index)
             if (self._fast.get(instrument) is book) != (book.grid is None and not book.closed):
                 msg = f"{instrument}: fast-path table out of step with mode / closed"
                 raise InvariantError(msg)
@@ -554,13 +554,14 @@ def _grid_states(grid: list[object] | None) -> dict[Instrument, GridState]:
     return out
 
 
-def check_grid(book: Book) -> None:
+def check_grid(book: Book, index: dict[int, _Order]) -> None:
     """Verify a book's grid state against its orders. O(n).
 
     Raises:
         InvariantError: a plain book's order with grid fields; a grid book's
             order without them, on the wrong bus, or out of seq order in its
-            queue; a mode-4 line above its capacity.
+            queue; a mode-4 line above its capacity, or its kept limits
+            (``GridState.up_limit``, ``down_limit``) unlike a recomputation.
     """
     state = book.grid
     for side in (book.bids, book.asks):
@@ -584,21 +585,21 @@ def check_grid(book: Book) -> None:
                 order = order.next
     if state is not None and state.mode is GridMode.PRICE_SIGNALS:
         for k, side in enumerate((book.bids, book.asks)):
-            live = {
-                id(entry[2])
-                for heap in state.heaps[k]
-                for entry in heap
-                if entry[2].level is not None and entry[2].seq == entry[1]
-            }
+            live = set()
             for bus, heap in enumerate(state.heaps[k]):
                 if state.tops[k][bus] != (heap[0][0] if heap else EMPTY):
                     msg = f"{book.instrument}: bus {bus} top {state.tops[k][bus]} is stale"
                     raise InvariantError(msg)
-                for key, seq, order in heap:
-                    live_entry = order.level is not None and order.seq == seq
-                    if live_entry and (key != side.sign * order.price or order.bus != bus):
-                        msg = f"order {order.order_id}: heap entry at the wrong key or bus"
+                for key, seq, order_id in heap:
+                    entry_order = index.get(order_id)
+                    if entry_order is None or entry_order.side is not side:
+                        continue
+                    if entry_order.seq != seq:
+                        continue
+                    if key != side.sign * entry_order.price or entry_order.bus != bus:
+                        msg = f"order {order_id}: heap entry at the wrong key or bus"
                         raise InvariantError(msg)
+                    live.add(id(entry_order))
             for level in side.levels.values():
                 order = level.head
                 while order is not None:
@@ -616,6 +617,9 @@ def check_grid(book: Book) -> None:
         fresh = GridState(state.mode, state.grid, state.seq, state.flow, 0, state.pending)
         if (fresh.up_pending, fresh.down_pending) != (state.up_pending, state.down_pending):
             msg = f"{book.instrument}: pending sums out of step with the pending trades"
+            raise InvariantError(msg)
+        if (fresh.up_limit, fresh.down_limit) != (state.up_limit, state.down_limit):
+            msg = f"{book.instrument}: line limits out of step with the pending trades"
             raise InvariantError(msg)
         for line, (flow, cap) in enumerate(zip(state.flow, state.capacity, strict=True)):
             # Within capacity whatever pending trades are refused.
