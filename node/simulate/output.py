@@ -109,14 +109,36 @@ def write_tables(
         srows,
     )  # fmt: skip
     notes = []
-    if importlib.util.find_spec("pyarrow") is None:
+    if not parquet_available():
         notes.append("pyarrow is not installed: Parquet skipped (CSV written)")
     else:
-        import pandas as pd  # type: ignore[import-untyped]
-
         for name in ("slots", "prices", "summary"):
-            pd.read_csv(out / f"{name}.csv").to_parquet(out / f"{name}.parquet")
+            write_parquet(out / f"{name}.csv")
     return notes
+
+
+def parquet_available() -> bool:
+    """Whether ``pyarrow`` (the ``data`` extra) is importable."""
+    return importlib.util.find_spec("pyarrow") is not None
+
+
+def write_parquet(csv_path: Path) -> Path:
+    """Write ``csv_path``'s table as Parquet beside it; return the new path.
+
+    The CSV is read back by Arrow's own reader, so both files hold the same
+    table: columns typed by Arrow's inference (integers stay int64, decimals
+    float64, text string) and an empty cell stored as null.
+
+    Raises:
+        ModuleNotFoundError: Without ``pyarrow`` (check :func:`parquet_available`).
+    """
+    from pyarrow import csv as pa_csv  # type: ignore[import-not-found, import-untyped, unused-ignore]
+    from pyarrow import parquet as pq  # type: ignore[import-not-found, import-untyped, unused-ignore]
+
+    table = pa_csv.read_csv(csv_path)
+    path = csv_path.with_suffix(".parquet")
+    pq.write_table(table, path)
+    return path
 
 
 def plot_day(out: Path, day: Day, run: P2PRun, designs: Sequence[Outcome], pool_price: Any) -> Path:

@@ -180,6 +180,15 @@ def test_short_chapter_day_on_a_node(tmp_path: Path) -> None:
     with (out / "slots.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 8 * 19
+    from node.simulate.output import parquet_available
+
+    if parquet_available():  # the Parquet copies hold the same tables
+        from pyarrow import parquet as pq
+
+        for name, table in (("slots", rows), ("prices", prices), ("summary", summary)):
+            pt = pq.read_table(out / f"{name}.parquet")
+            assert pt.num_rows == len(table)
+            assert pt.column_names == list(table[0])
     for r in rows:
         # the meter read what the agent did; the imbalance is metered - contracted
         assert abs(int(r["metered_wh"]) - float(r["net_kwh"]) * 1000) <= 0.5 + 1e-6
@@ -215,3 +224,40 @@ def test_bad_scenarios_are_clear_errors(tmp_path: Path) -> None:
         simulate("chapter", slots=0, seed=1, root=tmp_path, say=lambda _: None)
     with pytest.raises(NodeError, match="unknown SimBench code"):
         simulate("no-such-grid", slots=2, seed=1, root=tmp_path, say=lambda _: None)
+
+
+def test_parquet_round_trips_to_the_csv_content(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    from pyarrow import parquet as pq
+
+    from node.simulate.output import write_parquet
+
+    header = ["slot", "peer", "soc_kwh", "order_side", "payment_tick_wh", "self_consumption"]
+    rows = [
+        [1, "H1", 2.5, "buy", -120_000_000_000, 0.25],
+        [1, "H2", "", "", 0, 1.0],  # no battery, no order: empty cells
+        [2, "H1", 3.0001, "sell", 7, 0.0],
+    ]
+    path = tmp_path / "t.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    out = write_parquet(path)
+    assert out == tmp_path / "t.parquet"
+    table = pq.read_table(out)
+    assert table.column_names == header
+    with path.open() as f:
+        cells = list(csv.reader(f))[1:]
+    got = table.to_pylist()
+    assert len(got) == len(cells)
+    for record, line in zip(got, cells, strict=True):
+        for name, cell in zip(header, line, strict=True):
+            value = record[name]
+            if cell == "":
+                assert value in (None, "")  # an empty text cell or a missing number
+            elif isinstance(value, str):
+                assert value == cell
+            else:
+                assert value == float(cell)
+                assert isinstance(value, int) == cell.lstrip("-").isdigit()  # ints stay ints
