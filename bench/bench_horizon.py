@@ -147,6 +147,7 @@ def run_once(case: HorizonCase, model: str, time_block: int | None) -> dict[str,
         "nnz": problem.a_eq.nnz + problem.a_in.nnz,
         "pairs": problem.e_src.size,
         "iters": solved.info.iterations,
+        "nnzl": solved.info.factor_nonzeros,
         "objective": solved.info.objective,
     }
 
@@ -156,7 +157,7 @@ def stats(values: list[float]) -> str:
 
 
 TABLE_HEAD = (
-    "T     pairs  variables     rows       nnz  iters | build s (min med max)"
+    "T     pairs  variables     rows       nnz  factor nnz  iters | build s (min med max)"
     "     | solve s (min med max)      | Clarabel s | check s (median)"
 )
 
@@ -173,7 +174,8 @@ def summarise(
         med[t]["total"] = statistics.median(r["build"] + r["solve"] for r in rs)
         lines.append(
             f"{t:<4} {first['pairs']:6.0f} {first['vars']:10.0f} {first['rows']:8.0f} "
-            f"{first['nnz']:9.0f} {first['iters']:6.0f} | {stats([r['build'] for r in rs])} | "
+            f"{first['nnz']:9.0f} {first['nnzl']:11.0f} {first['iters']:6.0f} | "
+            f"{stats([r['build'] for r in rs])} | "
             f"{stats([r['solve'] for r in rs])} | {statistics.median(r['solver'] for r in rs):8.3f}"
             f"   | {med[t]['check']:.3f}"
         )
@@ -185,9 +187,10 @@ def summarise(
             for x in ("build", "solve", "total")
         }
         size = (runs[b][0]["nnz"] / runs[a][0]["nnz"]) ** (1 / k)
+        fill = (runs[b][0]["nnzl"] / runs[a][0]["nnzl"]) ** (1 / k)
         lines.append(
             f"  T {a} -> {b}: build x{per['build']:.2f}, solve x{per['solve']:.2f}, "
-            f"build + solve x{per['total']:.2f}, nonzeros x{size:.2f}"
+            f"build + solve x{per['total']:.2f}, nonzeros x{size:.2f}, factor x{fill:.2f}"
         )
     return med
 

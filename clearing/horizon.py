@@ -60,7 +60,12 @@ _WHY = {
 
 @dataclass(frozen=True, slots=True)
 class HorizonSolveInfo:
-    """Solver status, size and times (reported by Clarabel; clearing reads no clock)."""
+    """Solver status, size and times (reported by Clarabel; clearing reads no clock).
+
+    ``factor_nonzeros`` is the nonzero count of the KKT system's LDLᵀ factor
+    (Clarabel's ``nnzL``): the fill the ordering left, a machine-independent
+    measure of the work per iteration.
+    """
 
     status: str
     iterations: int
@@ -69,6 +74,7 @@ class HorizonSolveInfo:
     variables: int
     equalities: int
     inequalities: int
+    factor_nonzeros: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +209,7 @@ def solve_horizon_problem(
         variables=nx,
         equalities=neq,
         inequalities=nin,
+        factor_nonzeros=int(solver.get_info().linsolver.nnzL),
     )
     return Solved(np.asarray(sol.x, dtype=np.float64), dual[:neq], dual[neq:], info)
 
