@@ -109,6 +109,21 @@ def state_columns(problem: HorizonProblem, t: int) -> IntArray:
     return np.array(sorted(cols), dtype=np.int64)
 
 
+def stores_are_meshed(problem: HorizonProblem) -> bool:
+    """Whether more than half of the peers with stores (and at least two) trade with another one."""
+    index = {name: i for i, name in enumerate(problem.names)}
+    holders = np.zeros(len(problem.names), dtype=np.bool_)
+    for (peer, _asset), ix in problem.assets.items():
+        if any(var in ix for var in ("soc", "temperature", "gas")):
+            holders[index[peer]] = True
+    both = holders[problem.e_src] & holders[problem.e_dst]
+    linked = np.zeros(len(problem.names), dtype=np.bool_)
+    linked[problem.e_src[both]] = True
+    linked[problem.e_dst[both]] = True
+    count = int(linked.sum())
+    return count >= 2 and 2 * count > int(holders.sum())
+
+
 def ordering_hint(problem: HorizonProblem, every: int | None) -> tuple[IntArray, IntArray]:
     """Pairs ``(row, col)``, ``row < col``, to declare as explicit zeros in the Hessian.
 
@@ -123,10 +138,17 @@ def ordering_hint(problem: HorizonProblem, every: int | None) -> tuple[IntArray,
     block of slots first and these time separators last: a nested dissection
     in time, with fronts bounded by the stores of two separators whatever T.
 
-    Returns empty arrays when ``every`` is ``None``, ``0`` or ``>= T - 1``.
+    The mesh needs trades between the peers that hold the stores: when at most
+    half of them (or fewer than two) trade with another store holder, as when
+    every household trades with the grid alone, each peer's slots form a
+    chain that minimum degree eliminates with little fill, and the hint would
+    only add work, so it is left out (:func:`stores_are_meshed`).
+
+    Returns empty arrays when ``every`` is ``None``, ``0`` or ``>= T - 1``, or
+    when the stores are not meshed.
     """
     T = problem.slots
-    if not every or every < 1:
+    if not every or every < 1 or not stores_are_meshed(problem):
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     rows: list[IntArray] = []
     cols: list[IntArray] = []

@@ -37,6 +37,7 @@ from clearing.horizon import (
     horizon_congestion_procedure,
     ordering_hint,
     state_columns,
+    stores_are_meshed,
 )
 from clearing.horizon_case import (
     HorizonCase,
@@ -568,6 +569,18 @@ def test_ordering_hint_declares_the_stores_of_every_kth_slot_a_dense_block() -> 
     assert set(zip(rows.tolist(), cols.tolist(), strict=True)) == want
     for every in (None, 0, 12, 40):
         assert ordering_hint(problem, every)[0].size == 0
+    assert stores_are_meshed(problem)  # H1, H2, H3 hold stores and trade with each other
+    # stores traded only through the grid: chains that need no hint
+    alone = dataclasses.replace(
+        case,
+        peers=tuple(
+            dataclasses.replace(p, partners=None if p.name == "grid" else ("grid",))
+            for p in case.peers
+        ),
+    )
+    lonely = build_horizon_problem(alone, make_horizon_spec(alone, "loss"))
+    assert not stores_are_meshed(lonely)
+    assert ordering_hint(lonely, 4)[0].size == 0
     with pytest.raises(InvalidOption):
         clear_horizon(case, "loss", time_block=-1)
 
