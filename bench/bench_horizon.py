@@ -249,8 +249,14 @@ def main(argv: list[str] | None = None) -> None:
             )
     lines.append(f"load average at end: {load_average()}")
     print("\n".join(lines))
-    default = (args.peers, args.partners, args.model) == (100, 10, "loss")
-    write_results("horizon", lines, "" if default else f"-n{args.peers}-p{args.partners}")
+    suffix = "" if (args.peers, args.partners) == (100, 10) else f"-n{args.peers}-p{args.partners}"
+    if args.model != "loss":
+        suffix += f"-{args.model.replace('+', '-')}"
+    if args.slots != [24, 48, 96]:
+        suffix += "-T" + "-".join(str(t) for t in args.slots)
+    if args.no_compare:
+        suffix += "-hint-only"
+    write_results("horizon", lines, suffix)
 
 
 if __name__ == "__main__":
