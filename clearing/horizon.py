@@ -7,7 +7,9 @@ coupled by the assets' dynamics (state of charge, EV energy, room
 temperature, gas store) and ramp limits, with per-slot α, β, σ and grid
 tariffs. The QP is built by :mod:`clearing.horizon_problem` and solved by
 Clarabel directly (sparse matrices in, no modelling layer: building is
-linear in T and in the pairs). Per-slot prices come from the duals of each
+linear in T and in the pairs), with an ordering hint in the Hessian's
+sparsity pattern (:func:`ordering_hint`) that keeps the factorisation's
+work close to linear in T. Per-slot prices come from the duals of each
 slot's balances; the certificate (:mod:`clearing.horizon_certificate`)
 covers the whole horizon.
 

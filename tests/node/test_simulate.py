@@ -240,7 +240,7 @@ def test_short_chapter_day_on_a_node(tmp_path: Path) -> None:
     from node.simulate.output import parquet_available
 
     if parquet_available():  # the Parquet copies hold the same tables
-        from pyarrow import parquet as pq
+        from pyarrow import parquet as pq  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
         for name, table in (("slots", rows), ("prices", prices), ("summary", summary)):
             pt = pq.read_table(out / f"{name}.parquet")
@@ -285,7 +285,7 @@ def test_bad_scenarios_are_clear_errors(tmp_path: Path) -> None:
 
 def test_parquet_round_trips_to_the_csv_content(tmp_path: Path) -> None:
     pytest.importorskip("pyarrow")
-    from pyarrow import parquet as pq
+    from pyarrow import parquet as pq  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
     from node.simulate.output import write_parquet
 
