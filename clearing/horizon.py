@@ -8,8 +8,8 @@ temperature, gas store) and ramp limits, with per-slot α, β, σ and grid
 tariffs. The QP is built by :mod:`clearing.horizon_problem` and solved by
 Clarabel directly (sparse matrices in, no modelling layer: building is
 linear in T and in the pairs), with an ordering hint in the Hessian's
-sparsity pattern (:func:`ordering_hint`) that keeps the factorisation's
-work close to linear in T. Per-slot prices come from the duals of each
+sparsity pattern (:mod:`clearing.horizon_ordering`) that keeps the
+factorisation's work close to linear in T. Per-slot prices come from the duals of each
 slot's balances; the certificate (:mod:`clearing.horizon_certificate`)
 covers the whole horizon.
 
@@ -31,6 +31,7 @@ import scipy.sparse as sp
 from clearing.errors import Infeasible, InvalidOption, SolverFailed
 from clearing.horizon_case import HorizonCase
 from clearing.horizon_certificate import HorizonCertificate
+from clearing.horizon_ordering import ordering_hint
 from clearing.horizon_problem import (
     FloatArray,
     HorizonProblem,
@@ -46,7 +47,7 @@ clarabel: Any = _clarabel  # untyped extension module: Any inside this module on
 
 DEFAULT_DIRECT_SOLVER = "qdldl"
 # Slots between two declared time separators of the ordering hint (see
-# ordering_hint); None or 0 turns the hint off.
+# clearing.horizon_ordering); None or 0 turns the hint off.
 DEFAULT_TIME_BLOCK = 8
 _INFEASIBLE = {"PrimalInfeasible", "AlmostPrimalInfeasible"}
 _WHY = {
@@ -87,81 +88,6 @@ class Solved:
     y: FloatArray
     z: FloatArray
     info: HorizonSolveInfo
-
-
-def state_columns(problem: HorizonProblem, t: int) -> IntArray:
-    """The stored quantities at the end of slot ``t``: what carries a slot into the next.
-
-    Batteries' and EVs' state of charge (an EV only while plugged in), rooms'
-    temperatures and gas stores. Every coupling between slots runs through
-    them except ramp limits, which tie a peer's own power to its previous slot.
-    """
-    cols: list[int] = []
-    for ix in problem.assets.values():
-        for var in ("soc", "temperature", "gas"):
-            if var not in ix:
-                continue
-            stay = ix.get("slots")
-            if stay is None:
-                cols.append(int(ix[var][t]))
-            else:
-                at = np.flatnonzero(stay == t)
-                if at.size:
-                    cols.append(int(ix[var][at[0]]))
-    return np.array(sorted(cols), dtype=np.int64)
-
-
-def stores_are_meshed(problem: HorizonProblem) -> bool:
-    """Whether more than half of the peers with stores (and at least two) trade with another one."""
-    index = {name: i for i, name in enumerate(problem.names)}
-    holders = np.zeros(len(problem.names), dtype=np.bool_)
-    for (peer, _asset), ix in problem.assets.items():
-        if any(var in ix for var in ("soc", "temperature", "gas")):
-            holders[index[peer]] = True
-    both = holders[problem.e_src] & holders[problem.e_dst]
-    linked = np.zeros(len(problem.names), dtype=np.bool_)
-    linked[problem.e_src[both]] = True
-    linked[problem.e_dst[both]] = True
-    count = int(linked.sum())
-    return count >= 2 and 2 * count > int(holders.sum())
-
-
-def ordering_hint(problem: HorizonProblem, every: int | None) -> tuple[IntArray, IntArray]:
-    """Pairs ``(row, col)``, ``row < col``, to declare as explicit zeros in the Hessian.
-
-    Why: Clarabel orders the KKT system with approximate minimum degree before
-    factoring it, and the horizon's graph is a mesh (peers trading within a
-    slot, each peer's stores linking its slots). Minimum degree, a local rule,
-    leaves a separator along the peers that spans every slot, so the fill and
-    the work per iteration grow faster than T. Declaring the stored quantities
-    at the end of every ``every``-th slot as one dense block (explicit zeros:
-    the QP and its optimum are unchanged, only the sparsity pattern the
-    ordering sees) makes their degree high, so the ordering eliminates each
-    block of slots first and these time separators last: a nested dissection
-    in time, with fronts bounded by the stores of two separators whatever T.
-
-    The mesh needs trades between the peers that hold the stores: when at most
-    half of them (or fewer than two) trade with another store holder, as when
-    every household trades with the grid alone, each peer's slots form a
-    chain that minimum degree eliminates with little fill, and the hint would
-    only add work, so it is left out (:func:`stores_are_meshed`).
-
-    Returns empty arrays when ``every`` is ``None``, ``0`` or ``>= T - 1``, or
-    when the stores are not meshed.
-    """
-    T = problem.slots
-    if not every or every < 1 or not stores_are_meshed(problem):
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    rows: list[IntArray] = []
-    cols: list[IntArray] = []
-    for t in range(every - 1, T - 1, every):
-        block = state_columns(problem, t)
-        r, c = np.triu_indices(block.size, 1)
-        rows.append(block[r])
-        cols.append(block[c])
-    if not rows:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(rows), np.concatenate(cols)
 
 
 def solve_horizon_problem(

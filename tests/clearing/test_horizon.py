@@ -32,13 +32,7 @@ from clearing.assets import (
     PowerToGas,
     RampLimit,
 )
-from clearing.horizon import (
-    clear_horizon,
-    horizon_congestion_procedure,
-    ordering_hint,
-    state_columns,
-    stores_are_meshed,
-)
+from clearing.horizon import clear_horizon, horizon_congestion_procedure
 from clearing.horizon_case import (
     HorizonCase,
     HorizonPeer,
@@ -55,6 +49,7 @@ from clearing.horizon_certificate import (
     horizon_certificate_to_plain,
 )
 from clearing.horizon_errors import InvalidAsset, InvalidHorizon
+from clearing.horizon_ordering import ordering_hint, state_columns, stores_are_meshed
 from clearing.horizon_problem import build_horizon_problem, make_horizon_spec
 from clearing.horizon_rounding import round_horizon_settlement
 from tests.clearing.helpers import feeder, peer
