@@ -3,7 +3,8 @@
 Run from the repository root::
 
     python -m bench.bench_horizon [--seed 1] [--peers 100] [--slots 24 48 96] [--reps 3]
-                                  [--partners 10] [--model loss]
+                                  [--partners 10] [--model loss] [--time-block 8]
+                                  [--no-compare]
 
 Workload (seeded, one day split into T slots, so T = 96 is quarter-hours):
 ``--peers`` households, each a prosumer with PV, an inflexible load, a
@@ -14,10 +15,14 @@ household may trade with the grid and with its ``--partners`` nearest
 households (``0`` = all pairs); the model's α is a per-slot DSO signal.
 
 For each repeat the slot counts are run interleaved (24, 48, 96, 24, ...),
-so a busy spell hits every size alike. Timed: building the sparse QP
+so a busy spell hits every size alike, and at each size the solver runs
+with the ordering hint (``--time-block``, see
+``clearing.horizon.ordering_hint``) and without it, one after the other
+(``--no-compare`` runs the hint alone). Timed: building the sparse QP
 (``build_horizon_problem``), Clarabel's solve (wall, and the solver's own
 time), and the replica's certificate check. Growth in T is the ratio of
-medians per doubling of T (1.0 x 2 = linear).
+medians per doubling of T (2.0 = linear); both runs must reach the same
+objective to 1e-6 relative.
 
 Writes ``bench/results/horizon-<short commit>.txt``.
 """
@@ -25,6 +30,7 @@ Writes ``bench/results/horizon-<short commit>.txt``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import statistics
 import time
@@ -34,7 +40,7 @@ import numpy as np
 from bench.machine import describe, load_average, write_results
 from clearing import network_from_dict
 from clearing.assets import Battery, ElectricVehicle, InflexibleLoad, Photovoltaic
-from clearing.horizon import assemble_horizon_result, solve_horizon_problem
+from clearing.horizon import DEFAULT_TIME_BLOCK, assemble_horizon_result, solve_horizon_problem
 from clearing.horizon_case import HorizonCase, HorizonPeer, PeerKind, SlotCurve, SlotSignals
 from clearing.horizon_certificate import check_horizon_certificate
 from clearing.horizon_problem import build_horizon_problem, make_horizon_spec
@@ -114,13 +120,13 @@ def community(peers: int, slots: int, partners: int, seed: int) -> HorizonCase:
     )
 
 
-def run_once(case: HorizonCase, model: str) -> dict[str, float]:
+def run_once(case: HorizonCase, model: str, time_block: int | None) -> dict[str, float]:
     """Build, solve and check one horizon; return times (s) and sizes."""
     spec = make_horizon_spec(case, model)
     t0 = time.perf_counter()
     problem = build_horizon_problem(case, spec)
     t1 = time.perf_counter()
-    solved = solve_horizon_problem(problem)
+    solved = solve_horizon_problem(problem, time_block=time_block)
     t2 = time.perf_counter()
     result = assemble_horizon_result(case, problem, spec, solved)
     t3 = time.perf_counter()
@@ -141,12 +147,52 @@ def run_once(case: HorizonCase, model: str) -> dict[str, float]:
         "nnz": problem.a_eq.nnz + problem.a_in.nnz,
         "pairs": problem.e_src.size,
         "iters": solved.info.iterations,
+        "nnzl": solved.info.factor_nonzeros,
         "objective": solved.info.objective,
     }
 
 
 def stats(values: list[float]) -> str:
     return f"{min(values):8.3f} {statistics.median(values):8.3f} {max(values):8.3f}"
+
+
+TABLE_HEAD = (
+    "T     pairs  variables     rows       nnz  factor nnz  iters | build s (min med max)"
+    "     | solve s (min med max)      | Clarabel s | check s (median)"
+)
+
+
+def summarise(
+    runs: dict[int, list[dict[str, float]]], slots: list[int], lines: list[str]
+) -> dict[int, dict[str, float]]:
+    """Append one variant's table and growth per doubling; return its medians."""
+    med: dict[int, dict[str, float]] = {}
+    for t in slots:
+        rs = runs[t]
+        first = rs[0]
+        med[t] = {k: statistics.median(r[k] for r in rs) for k in ("build", "solve", "check")}
+        med[t]["total"] = statistics.median(r["build"] + r["solve"] for r in rs)
+        lines.append(
+            f"{t:<4} {first['pairs']:6.0f} {first['vars']:10.0f} {first['rows']:8.0f} "
+            f"{first['nnz']:9.0f} {first['nnzl']:11.0f} {first['iters']:6.0f} | "
+            f"{stats([r['build'] for r in rs])} | "
+            f"{stats([r['solve'] for r in rs])} | {statistics.median(r['solver'] for r in rs):8.3f}"
+            f"   | {med[t]['check']:.3f}"
+        )
+    lines.append("growth per doubling of T (ratio of medians; 2.0 = linear):")
+    for a, b in itertools.pairwise(slots):
+        k = math.log2(b / a)
+        per = {
+            x: (med[b][x] / med[a][x]) ** (1 / k) if med[a][x] > 0 else math.nan
+            for x in ("build", "solve", "total")
+        }
+        size = (runs[b][0]["nnz"] / runs[a][0]["nnz"]) ** (1 / k)
+        fill = (runs[b][0]["nnzl"] / runs[a][0]["nnzl"]) ** (1 / k)
+        lines.append(
+            f"  T {a} -> {b}: build x{per['build']:.2f}, solve x{per['solve']:.2f}, "
+            f"build + solve x{per['total']:.2f}, nonzeros x{size:.2f}, factor x{fill:.2f}"
+        )
+    return med
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -157,59 +203,60 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--partners", type=int, default=10)
     parser.add_argument("--model", default="loss")
+    parser.add_argument("--time-block", type=int, default=DEFAULT_TIME_BLOCK)
+    parser.add_argument("--no-compare", action="store_true")
     args = parser.parse_args(argv)
     lines = describe(["clearing", "bench/bench_horizon.py"])
+    variants: dict[str, int | None] = {f"hint every {args.time_block} slots": args.time_block}
+    if not args.no_compare:
+        variants["no hint"] = None
     lines.append(
         f"workload: {args.peers} households (PV, load, battery, EV) + grid, one day in T slots, "
         f"partners {args.partners or 'all'}, model {args.model}, seed {args.seed}, "
-        f"{args.reps} repeats interleaved over T"
+        f"{args.reps} repeats interleaved over T and over: {', '.join(variants)}"
     )
     cases = {t: community(args.peers, t, args.partners, args.seed) for t in args.slots}
-    run_once(cases[args.slots[0]], args.model)  # warm up imports and caches
-    runs: dict[int, list[dict[str, float]]] = {t: [] for t in args.slots}
+    run_once(cases[args.slots[0]], args.model, args.time_block)  # warm up imports and caches
+    runs: dict[str, dict[int, list[dict[str, float]]]] = {
+        v: {t: [] for t in args.slots} for v in variants
+    }
     for rep in range(args.reps):
         for t in args.slots:
-            r = run_once(cases[t], args.model)
-            runs[t].append(r)
-            print(
-                f"rep {rep} T={t}: build {r['build']:.3f} s, solve {r['solve']:.3f} s, "
-                f"check {r['check']:.3f} s, {r['iters']:.0f} iterations",
-                flush=True,
+            for name, block in variants.items():
+                r = run_once(cases[t], args.model, block)
+                runs[name][t].append(r)
+                print(
+                    f"rep {rep} T={t} {name}: build {r['build']:.3f} s, solve {r['solve']:.3f} s, "
+                    f"check {r['check']:.3f} s, {r['iters']:.0f} iterations",
+                    flush=True,
+                )
+    med: dict[str, dict[int, dict[str, float]]] = {}
+    for name in variants:
+        lines += ["", f"{name}:", TABLE_HEAD]
+        med[name] = summarise(runs[name], args.slots, lines)
+    if len(variants) == 2:
+        a, b = variants
+        lines += ["", f"{b} / {a}, median solve time (same run):"]
+        for t in args.slots:
+            oa, ob = runs[a][t][0]["objective"], runs[b][t][0]["objective"]
+            rel = abs(oa - ob) / max(abs(ob), 1e-12)
+            if rel > 1e-6:
+                msg = f"T={t}: objectives differ by {rel:.2e} relative"
+                raise SystemExit(msg)
+            lines.append(
+                f"  T {t}: x{med[b][t]['solve'] / med[a][t]['solve']:.2f} "
+                f"(objectives {oa:.9g} and {ob:.9g}, relative difference {rel:.1e})"
             )
-    lines.append("")
-    lines.append(
-        "T     pairs  variables     rows       nnz  iters | build s (min med max)"
-        "     | solve s (min med max)      | Clarabel s | check s (median)"
-    )
-    med: dict[int, dict[str, float]] = {}
-    for t in args.slots:
-        rs = runs[t]
-        first = rs[0]
-        med[t] = {k: statistics.median(r[k] for r in rs) for k in ("build", "solve", "check")}
-        med[t]["total"] = statistics.median(r["build"] + r["solve"] for r in rs)
-        lines.append(
-            f"{t:<4} {first['pairs']:6.0f} {first['vars']:10.0f} {first['rows']:8.0f} "
-            f"{first['nnz']:9.0f} {first['iters']:6.0f} | {stats([r['build'] for r in rs])} | "
-            f"{stats([r['solve'] for r in rs])} | {statistics.median(r['solver'] for r in rs):8.3f}"
-            f"   | {med[t]['check']:.3f}"
-        )
-    lines.append("")
-    lines.append("growth per doubling of T (ratio of medians; 2.0 = linear):")
-    for a, b in zip(args.slots, args.slots[1:], strict=False):
-        k = math.log2(b / a)
-        per = {
-            x: (med[b][x] / med[a][x]) ** (1 / k) if med[a][x] > 0 else math.nan
-            for x in ("build", "solve", "total")
-        }
-        size = (runs[b][0]["nnz"] / runs[a][0]["nnz"]) ** (1 / k)
-        lines.append(
-            f"  T {a} -> {b}: build x{per['build']:.2f}, solve x{per['solve']:.2f}, "
-            f"build + solve x{per['total']:.2f}, nonzeros x{size:.2f}"
-        )
     lines.append(f"load average at end: {load_average()}")
     print("\n".join(lines))
-    default = (args.peers, args.partners, args.model) == (100, 10, "loss")
-    write_results("horizon", lines, "" if default else f"-n{args.peers}-p{args.partners}")
+    suffix = "" if (args.peers, args.partners) == (100, 10) else f"-n{args.peers}-p{args.partners}"
+    if args.model != "loss":
+        suffix += f"-{args.model.replace('+', '-')}"
+    if args.slots != [24, 48, 96]:
+        suffix += "-T" + "-".join(str(t) for t in args.slots)
+    if args.no_compare:
+        suffix += "-hint-only"
+    write_results("horizon", lines, suffix)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,22 @@ Two scenarios build a :class:`Day`:
   SimBench's 2016 profiles (a sunny June day), quarter-hours averaged to
   hours. Batteries as the rule gives them; an EV is plugged in from
   midnight until its departure step and needs its ``energy_kwh`` by then.
-  Heat pumps are not simulated (SimBench has no outdoor temperature); PV
-  plants at buses without a household are PV-only buildings.
+  PV plants at buses without a household are PV-only buildings.
+
+Heat pumps (both scenarios; :func:`heat_pump_for`, :func:`outdoor_profile`):
+in ``chapter`` every third consumer (C3, C6, C9) has one; in a SimBench
+community each household draws one with probability
+:data:`HEAT_PUMP_SHARE` from its own seeded stream (so the batteries and
+EVs of a seed stay what they were). SimBench has no temperature profile,
+so the outdoor temperature is a documented synthetic day: a cosine around
+:data:`OUTDOOR_MEAN_C` with a swing of ±:data:`OUTDOOR_SWING_C` K,
+coldest at 03:00 and warmest at 15:00, plus a seeded ±0.5 K per hour. It is
+a cool (heating-season) day on purpose, so the pumps have heat to deliver;
+the PV and load stay those of the scenario's own day. The pumps heat a
+first-order room (``clearing.assets.HeatPump``, 12.3.2.1) that must stay in
+the comfort band :data:`COMFORT_DAY_C` from 06:00 to 22:00 and
+:data:`COMFORT_NIGHT_C` at night (a night set-back), starting at
+:data:`INDOOR_START_C`.
 
 Tariffs (both scenarios, ticks per kWh at the chapter's tick of 0.0001 USD):
 import :data:`IMPORT_NIGHT` 00-06 h, :data:`IMPORT_DAY` 06-17 h and 21-24 h,
@@ -31,6 +45,7 @@ float boundary: orders and readings are rounded to Wh with ``Units``).
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -54,6 +69,15 @@ EXPORT_PRICE = 500  # ticks/kWh (0.05 USD)
 TICK = 0.0001  # USD per tick, as the chapter's case
 SIMBENCH_DAY = 172  # day of the year (0-based) of the SimBench profiles: 21 June 2016
 ALPHA_MILLI = 5  # loss penalty of the pool, 10^-3 USD/(kWh·Ω): the chapter's α
+HEAT_PUMP_SHARE = 0.4  # share of SimBench households drawn to have a heat pump
+OUTDOOR_MEAN_C = 8.0  # °C, the synthetic day's mean
+OUTDOOR_SWING_C = 5.0  # K, half the day's range
+COMFORT_DAY_C = (20.0, 23.0)  # °C, 06:00-22:00
+COMFORT_NIGHT_C = (18.0, 23.0)  # °C, the night set-back
+INDOOR_START_C = 21.0  # °C at 00:00
+HEAT_PUMP_COP = 3.0
+DESIGN_LIFT_K = 30.0  # the pump holds the band's minimum down to 30 K below it
+TIME_CONSTANT_H = 40.0  # C / UA of the room: a heavy, well-insulated house
 
 # Residential demand over the day (hour 0..23), mean 1: night low, morning and evening peaks.
 LOAD_SHAPE = np.array(
@@ -89,6 +113,79 @@ class EvSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class HeatPumpSpec:
+    """A heat pump heating a first-order room (the model of ``clearing.assets.HeatPump``).
+
+    ``θ_t = a θ_{t-1} + (1 - a) (θ_out,t + cop e_t / ua)`` with
+    ``a = exp(-h ua / capacitance)``; ``comfort_min_c[t] <= θ_t <= comfort_max_c[t]``.
+
+    Attributes:
+        power_kw: Electric power limit.
+        cop: Coefficient of performance.
+        ua_kw_per_k: The building's heat loss, kW/K.
+        capacitance_kwh_per_k: The room's thermal capacitance, kWh/K.
+        start_c: Indoor temperature at the start of the day, °C.
+        comfort_min_c, comfort_max_c: The comfort band per slot, °C.
+        outdoor_c: Outdoor temperature per slot, °C.
+    """
+
+    power_kw: float
+    cop: float
+    ua_kw_per_k: float
+    capacitance_kwh_per_k: float
+    start_c: float
+    comfort_min_c: tuple[float, ...]
+    comfort_max_c: tuple[float, ...]
+    outdoor_c: tuple[float, ...]
+
+    def decay(self, hours: float = SLOT_HOURS) -> float:
+        """``a``: the share of the indoor temperature kept over one slot."""
+        return math.exp(-hours * self.ua_kw_per_k / self.capacitance_kwh_per_k)
+
+    def next_temperature(self, before_c: float, t: int, power_kw: float) -> float:
+        """The indoor temperature at the end of slot ``t`` running at ``power_kw``."""
+        a = self.decay()
+        gain = self.outdoor_c[t] + self.cop * power_kw / self.ua_kw_per_k
+        return a * before_c + (1.0 - a) * gain
+
+
+def outdoor_profile(slots: int, seed: int) -> tuple[float, ...]:
+    """The synthetic outdoor temperature per hourly slot, °C (see the module docstring).
+
+    Rounded to m°C, the unit of ``clearing.assets.HeatPump``.
+    """
+    rng = random.Random(f"outdoor/{seed}")
+    out = []
+    for t in range(slots):
+        hour = t % 24 + 0.5
+        mean = OUTDOOR_MEAN_C + OUTDOOR_SWING_C * math.cos(2.0 * math.pi * (hour - 15.0) / 24.0)
+        out.append(round(mean + rng.uniform(-0.5, 0.5), 3))
+    return tuple(out)
+
+
+def heat_pump_for(mean_load_kw: float, outdoor_c: tuple[float, ...]) -> HeatPumpSpec:
+    """The heat pump the rule gives a building of ``mean_load_kw``.
+
+    Electric power ``max(3 kW, half the mean demand)``, COP
+    :data:`HEAT_PUMP_COP`, a heat loss ``UA`` such that full power holds the
+    comfort minimum :data:`DESIGN_LIFT_K` below it, and a capacitance of
+    :data:`TIME_CONSTANT_H` hours of ``UA``. Values are rounded to the
+    clearing's units (W, W/K, Wh/K) so the agent and the pool see the same room.
+    """
+    power = round(max(3.0, 0.5 * mean_load_kw), 3)
+    ua = round(power * HEAT_PUMP_COP / DESIGN_LIFT_K, 3)
+    cap = round(ua * TIME_CONSTANT_H, 3)
+    lo, hi = [], []
+    for t in range(len(outdoor_c)):
+        band = COMFORT_DAY_C if 6 <= t % 24 < 22 else COMFORT_NIGHT_C
+        lo.append(band[0])
+        hi.append(band[1])
+    return HeatPumpSpec(
+        power, HEAT_PUMP_COP, ua, cap, INDOOR_START_C, tuple(lo), tuple(hi), outdoor_c
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Building:
     """One building (one agent): its peer name, bus, profiles (kW per slot) and assets."""
 
@@ -98,11 +195,14 @@ class Building:
     pv_kw: tuple[float, ...]
     battery: BatterySpec | None
     ev: EvSpec | None
+    heat_pump: HeatPumpSpec | None = None
 
     @property
     def role(self) -> str:
         """The ledger role: a PV-only building only sells, a load-only one only buys."""
-        has_load = any(x > 0 for x in self.load_kw) or self.ev is not None
+        has_load = (
+            any(x > 0 for x in self.load_kw) or self.ev is not None or self.heat_pump is not None
+        )
         may_sell = any(x > 0 for x in self.pv_kw) or self.battery is not None
         if may_sell and has_load:
             return "prosumer"
@@ -120,6 +220,7 @@ class Day:
         buildings: One per agent.
         import_price, export_price: Grid tariffs per slot, ticks per kWh.
         tick: Currency per tick; ``currency`` its code.
+        outdoor_c: Outdoor temperature per slot, °C (empty: no heat pumps).
     """
 
     name: str
@@ -130,6 +231,7 @@ class Day:
     export_price: tuple[int, ...]
     tick: float = TICK
     currency: str = "USD"
+    outdoor_c: tuple[float, ...] = ()
 
     @property
     def slots(self) -> int:
@@ -166,6 +268,7 @@ def chapter_day(slots: int = 24, seed: int = 7) -> Day:
     _check_slots(slots)
     case = load_reference_case()
     rng = random.Random(seed)
+    outdoor = outdoor_profile(slots, seed)
     buildings = []
     k = 0
     for peer in case.peers:
@@ -186,10 +289,11 @@ def chapter_day(slots: int = 24, seed: int = 7) -> Day:
         ev = None
         if k % 4 == 2:
             ev = _ev(7 + rng.randrange(3), 20.0 + 20.0 * rng.random(), 22.0, 60.0, slots)
-        buildings.append(Building(peer.name, bus, load, (0.0,) * slots, battery, ev))
+        hp = heat_pump_for(mean, outdoor) if k % 3 == 0 else None
+        buildings.append(Building(peer.name, bus, load, (0.0,) * slots, battery, ev, hp))
     imp, exp = tariffs(slots)
     grid = next(p.name for p in case.peers if p.role.value == "grid")
-    return Day("chapter", case.network, grid, tuple(buildings), imp, exp)
+    return Day("chapter", case.network, grid, tuple(buildings), imp, exp, outdoor_c=outdoor)
 
 
 def simbench_day(code: str, slots: int = 24, seed: int = 7) -> Day:
@@ -211,6 +315,8 @@ def simbench_day(code: str, slots: int = 24, seed: int = 7) -> Day:
 
     buildings = []
     used = set()
+    outdoor = outdoor_profile(slots, seed)
+    draw = random.Random(f"heat-pump/{seed}")
     for i, h in enumerate(com.households):
         load = hourly(com.load_kw[:, i])
         pv = (0.0,) * slots
@@ -229,7 +335,10 @@ def simbench_day(code: str, slots: int = 24, seed: int = 7) -> Day:
         if h.ev is not None:
             dep = max(1, h.ev.departure_step // per_hour)
             ev = _ev(dep, h.ev.energy_kwh, h.ev.charge_kw, h.ev.capacity_kwh, slots)
-        buildings.append(Building(h.name, h.bus, load, pv, battery, ev))
+        hp = None
+        if draw.random() < HEAT_PUMP_SHARE:
+            hp = heat_pump_for(float(np.mean(load)), outdoor)
+        buildings.append(Building(h.name, h.bus, load, pv, battery, ev, hp))
     for j, name in enumerate(com.pvs):
         if name not in used:
             pv = hourly(com.pv_kw[:, j])
@@ -237,7 +346,7 @@ def simbench_day(code: str, slots: int = 24, seed: int = 7) -> Day:
                 Building(name, com.network.bus_of(name), (0.0,) * slots, pv, None, None)
             )
     imp, exp = tariffs(slots)
-    return Day(code, com.network, "grid", tuple(buildings), imp, exp)
+    return Day(code, com.network, "grid", tuple(buildings), imp, exp, outdoor_c=outdoor)
 
 
 def load_day(scenario: str, slots: int = 24, seed: int = 7) -> Day:

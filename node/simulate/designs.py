@@ -12,7 +12,8 @@
   export tariff.
 - **Pool**: the operator's multi-period reference clearing
   (``clearing.clear_horizon``, loss model with the chapter's α): economic
-  dispatch of every building's battery and EV over the day, with one grid
+  dispatch of every building's battery, EV and heat pump (the same room
+  and comfort band as its agent's) over the day, with one grid
   peer selling at the import and buying at the export tariff.
 
 Figures (energies in kWh, power in kW, money in currency):
@@ -34,9 +35,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from node.simulate.day import ALPHA_MILLI, SLOT_HOURS, Day, FloatArray
+from node.simulate.day import ALPHA_MILLI, SLOT_HOURS, Day, FloatArray, HeatPumpSpec
 
 if TYPE_CHECKING:
+    from clearing.assets import HeatPump
     from clearing.horizon import HorizonResult
 
 BIG_WH = 100_000_000  # Wh per slot the grid peer may sell or buy in the pool
@@ -108,7 +110,13 @@ def grid_only_outcome(day: Day, net_kw: FloatArray, soc_kwh: FloatArray, design:
 def pool_outcome(day: Day) -> tuple[Outcome, HorizonResult]:
     """Clear the day with ``clear_horizon`` (loss model); the outcome and the raw result."""
     from clearing import clear_horizon
-    from clearing.assets import Asset, Battery, ElectricVehicle, InflexibleLoad, Photovoltaic
+    from clearing.assets import (
+        Asset,
+        Battery,
+        ElectricVehicle,
+        InflexibleLoad,
+        Photovoltaic,
+    )
     from clearing.horizon_case import HorizonCase, HorizonPeer, PeerKind, SlotCurve, SlotSignals
 
     T = day.slots
@@ -139,6 +147,8 @@ def pool_outcome(day: Day) -> tuple[Outcome, HorizonResult]:
                     round(e.efficiency * 1e6),
                 )
             )  # fmt: skip
+        if b.heat_pump is not None:
+            assets.append(heat_pump_asset(b.heat_pump))
         kind = PeerKind(b.role)
         peers.append(HorizonPeer(b.name, kind, (SlotCurve(0, 0, 0, 0, 0),), assets=tuple(assets)))
     grid_curve = SlotCurve(0, day.import_price[0], 0, -BIG_WH, BIG_WH)
@@ -171,6 +181,24 @@ def pool_outcome(day: Day) -> tuple[Outcome, HorizonResult]:
             soc[:, k] = result.assets[(b.name, "bat")]["soc"]
     outcome = Outcome("pool", net_kw, buy, sell, cost, np.asarray(result.losses_kw), soc)
     return outcome, result
+
+
+def heat_pump_asset(hp: HeatPumpSpec) -> HeatPump:
+    """The clearing's :class:`~clearing.assets.HeatPump` for an agent's heat pump.
+
+    ``heat_pump_for`` gives W-, W/K- and Wh/K-round values and temperatures
+    in whole m°C, so the pool's room is the agent's room exactly.
+    """
+    from clearing.assets import HeatPump
+
+    def mc(values: Sequence[float]) -> tuple[int, ...]:
+        return tuple(round(v * 1000) for v in values)
+
+    return HeatPump(
+        "hp", round(hp.power_kw * 1000), round(hp.cop * 1e6), round(hp.ua_kw_per_k * 1000),
+        round(hp.capacitance_kwh_per_k * 1000), round(hp.start_c * 1000),
+        mc(hp.comfort_min_c), mc(hp.comfort_max_c), mc(hp.outdoor_c),
+    )  # fmt: skip
 
 
 def summarise(day: Day, outcome: Outcome) -> Summary:

@@ -4,19 +4,23 @@ Why an LP and not a greedy rule: a battery facing a time-of-use tariff must
 decide *when* to charge (cheap night, PV surplus at noon) and when to
 discharge (the evening peak); a greedy "charge on surplus, discharge on
 deficit" rule cannot see that the evening peak is worth more than the
-afternoon. The LP is small (6 variables per remaining slot, a few dozen
-rows), so HiGHS (``scipy.optimize.linprog``) solves one in a millisecond or
-two, and it is exact, which lets the tests check the constraints.
+afternoon; a heat pump must decide when to pre-heat the room (cheap
+hours, PV) and when to let it cool inside its comfort band. The LP is small
+(8 variables per remaining slot, a few dozen rows), so HiGHS
+(``scipy.optimize.linprog``) solves one in a millisecond or two, and it is
+exact, which lets the tests check the constraints.
 
 The agent's rule (rolling horizon): at slot ``t`` it solves, for slots
 ``t .. T-1``,
 
     min  Σ_k h (buy_k m_k - sell_k x_k) + wear (c_k + d_k)
-    s.t. m_k - x_k = load_k - pv_k + c_k - d_k + g_k             (its meter)
+    s.t. m_k - x_k = load_k - pv_k + c_k - d_k + g_k + q_k       (its meter)
          e_k = e_{k-1} + h (η c_k - d_k / η),  soc_min <= e_k <= soc_max
          e_{T-1} >= the SoC it started the day with (no free draining)
          0 <= c_k, d_k <= battery power;  0 <= g_k <= EV charge power
          Σ_{k < departure} h η g_k >= EV energy still needed
+         r_k = a r_{k-1} + (1 - a) (θout_k + COP q_k / UA)         (its room)
+         comfort_min_k <= r_k <= comfort_max_k;  0 <= q_k <= heat pump power
          m_k, x_k >= 0
 
 and carries out slot ``t`` only; next slot it solves again from the state
@@ -40,15 +44,20 @@ from node.errors import NodeError
 from node.simulate.day import SLOT_HOURS, Building, FloatArray
 
 WEAR = 1.0  # ticks per kWh charged or discharged: breaks ties against needless cycling
-_VARS = ("c", "d", "g", "m", "x", "e")
+_VARS = ("c", "d", "g", "m", "x", "e", "q", "r")
 
 
 @dataclass(frozen=True, slots=True)
 class AgentState:
-    """What a building's assets hold at the start of a slot: battery kWh, EV kWh added."""
+    """What a building's assets hold at the start of a slot.
+
+    Battery kWh, EV kWh added, and the room's temperature in °C (``nan``
+    without a heat pump).
+    """
 
     soc_kwh: float
     ev_kwh: float
+    indoor_c: float = float("nan")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +70,22 @@ class SlotDecision:
     net_kw: float
     soc_kwh: float
     ev_kwh: float
+    heat_kw: float = 0.0
+    indoor_c: float = float("nan")
 
 
 def initial_state(b: Building) -> AgentState:
-    """Battery at its start SoC, nothing charged into the EV yet."""
-    return AgentState(b.battery.soc_start_kwh if b.battery else 0.0, 0.0)
+    """Battery at its start SoC, nothing charged into the EV yet, the room at its start."""
+    return AgentState(
+        b.battery.soc_start_kwh if b.battery else 0.0,
+        0.0,
+        b.heat_pump.start_c if b.heat_pump else float("nan"),
+    )
+
+
+def state_after(dec: SlotDecision) -> AgentState:
+    """The state a carried-out slot leaves for the next one."""
+    return AgentState(dec.soc_kwh, dec.ev_kwh, dec.indoor_c)
 
 
 def plan(
@@ -75,7 +95,7 @@ def plan(
     buy: Sequence[float],
     sell: Sequence[float],
 ) -> FloatArray:
-    """Solve the LP for slots ``t..T-1``; return a ``(6, K)`` array c, d, g, m, x, e.
+    """Solve the LP for slots ``t..T-1``; return an ``(8, K)`` array c, d, g, m, x, e, q, r.
 
     Raises:
         NodeError: If the LP has no solution (an EV need beyond its charger).
@@ -83,7 +103,7 @@ def plan(
     T = len(b.load_kw)
     K = T - t
     h = SLOT_HOURS
-    n = 6 * K
+    n = len(_VARS) * K
 
     def ix(var: str, k: int) -> int:
         return _VARS.index(var) * K + k
@@ -104,13 +124,18 @@ def plan(
             bounds[ix("e", k)] = (b.battery.soc_min_kwh, b.battery.soc_max_kwh)
         if b.ev is not None and s < b.ev.departure_slot:
             bounds[ix("g", k)] = (0.0, b.ev.charge_kw)
+        if b.heat_pump is not None:
+            hp = b.heat_pump
+            bounds[ix("q", k)] = (0.0, hp.power_kw)
+            bounds[ix("r", k)] = (hp.comfort_min_c[s], hp.comfort_max_c[s])
     rows: list[int] = []
     cols: list[int] = []
     vals: list[float] = []
     rhs: list[float] = []
     r = 0
-    for k in range(K):  # meter balance: m - x - c + d - g = load - pv
-        for var, coef in (("m", 1.0), ("x", -1.0), ("c", -1.0), ("d", 1.0), ("g", -1.0)):
+    for k in range(K):  # meter balance: m - x - c + d - g - q = load - pv
+        meter = (("m", 1.0), ("x", -1.0), ("c", -1.0), ("d", 1.0), ("g", -1.0), ("q", -1.0))
+        for var, coef in meter:
             rows.append(r)
             cols.append(ix(var, k))
             vals.append(coef)
@@ -127,6 +152,19 @@ def plan(
                     cols.append(ix(var, kk))
                     vals.append(coef)
             rhs.append(state.soc_kwh if k == 0 else 0.0)
+            r += 1
+    if b.heat_pump is not None:
+        hp = b.heat_pump
+        a = hp.decay(h)
+        for k in range(K):  # r_k - a r_{k-1} - (1 - a) COP / UA q_k = (1 - a) θout_k
+            for var, kk, coef in (
+                ("r", k, 1.0), ("q", k, -(1.0 - a) * hp.cop / hp.ua_kw_per_k), ("r", k - 1, -a),
+            ):  # fmt: skip
+                if kk >= 0:
+                    rows.append(r)
+                    cols.append(ix(var, kk))
+                    vals.append(coef)
+            rhs.append((1.0 - a) * hp.outdoor_c[t + k] + (a * state.indoor_c if k == 0 else 0.0))
             r += 1
     a_eq = sp.csr_matrix((vals, (rows, cols)), shape=(r, n))
     a_ub = None
@@ -160,7 +198,7 @@ def plan(
     if res.status != 0:
         msg = f"building {b.name}: its schedule for slots {t}..{T - 1} failed: {res.message}"
         raise NodeError(msg)
-    return np.asarray(res.x, dtype=np.float64).reshape(6, K)
+    return np.asarray(res.x, dtype=np.float64).reshape(len(_VARS), K)
 
 
 def decide(
@@ -168,14 +206,17 @@ def decide(
 ) -> SlotDecision:
     """Plan the rest of the day and carry out slot ``t``."""
     x = plan(b, t, state, buy, sell)
-    c, d, g = float(x[0, 0]), float(x[1, 0]), float(x[2, 0])
-    net = b.pv_kw[t] - b.load_kw[t] - c + d - g
+    c, d, g, q = float(x[0, 0]), float(x[1, 0]), float(x[2, 0]), float(x[6, 0])
+    net = b.pv_kw[t] - b.load_kw[t] - c + d - g - q
     soc = state.soc_kwh
     if b.battery is not None:
         eta = b.battery.efficiency
         soc = soc + SLOT_HOURS * (eta * c - d / eta)
     ev = state.ev_kwh + SLOT_HOURS * (b.ev.efficiency * g if b.ev else 0.0)
-    return SlotDecision(c, d, g, net, soc, ev)
+    indoor = float("nan")
+    if b.heat_pump is not None:
+        indoor = b.heat_pump.next_temperature(state.indoor_c, t, q)
+    return SlotDecision(c, d, g, net, soc, ev, q, indoor)
 
 
 def expected_sell(
@@ -207,5 +248,5 @@ def schedule_day(b: Building, imports: Sequence[int], export: Sequence[int]) -> 
     for t in range(len(imports)):
         dec = decide(b, t, state, buy, sell)
         out.append(dec)
-        state = AgentState(dec.soc_kwh, dec.ev_kwh)
+        state = state_after(dec)
     return out

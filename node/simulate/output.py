@@ -3,10 +3,11 @@
 Files written to ``--out``:
 
 - ``slots.csv``: one row per slot and building: load, PV, battery charge and
-  discharge, EV charging, SoC, net energy (kWh), its order (side, price in
+  discharge, EV charging, SoC, heat pump energy and indoor temperature
+  (empty without one), net energy (kWh), its order (side, price in
   ticks/kWh, Wh), its statement (contracted, metered, imbalance Wh; payment
   tick·Wh) and the no-P2P and pool designs' net energy and SoC;
-- ``prices.csv``: one row per slot: tariffs, the CDA's trades and VWAP, the
+- ``prices.csv``: one row per slot: tariffs, outdoor temperature, the CDA's trades and VWAP, the
   pool's grid-peer price (dual), grid import / export, losses and the most
   loaded line's |flow| / capacity per design;
 - ``summary.csv``: the three designs' figures;
@@ -61,7 +62,9 @@ def write_tables(
                 t + 1, b.name, b.bus, b.role, round(b.load_kw[t] * h, 4),
                 round(b.pv_kw[t] * h, 4), round(dec.charge_kw * h, 4),
                 round(dec.discharge_kw * h, 4), round(dec.ev_kw * h, 4),
-                round(dec.soc_kwh, 4) if b.battery else "", round(dec.net_kw * h, 4),
+                round(dec.soc_kwh, 4) if b.battery else "",
+                round(dec.heat_kw * h, 4) if b.heat_pump else "",
+                round(dec.indoor_c, 3) if b.heat_pump else "", round(dec.net_kw * h, 4),
                 side, price, qty, st.get("contracted_wh", 0), st.get("metered_wh", 0),
                 st.get("imbalance_wh", 0), st.get("payment", 0),
                 round(float(nop2p.net_kw[t, k]) * h, 4), round(float(pool.net_kw[t, k]) * h, 4),
@@ -69,7 +72,8 @@ def write_tables(
             ])  # fmt: skip
     header = [
         "slot", "peer", "bus", "role", "load_kwh", "pv_kwh", "charge_kwh", "discharge_kwh",
-        "ev_kwh", "soc_kwh", "net_kwh", "order_side", "order_price_ticks", "order_wh",
+        "ev_kwh", "soc_kwh", "heat_pump_kwh", "indoor_c", "net_kwh", "order_side",
+        "order_price_ticks", "order_wh",
         "contracted_wh", "metered_wh", "imbalance_wh", "payment_tick_wh",
         "no_p2p_net_kwh", "pool_net_kwh", "pool_soc_kwh",
     ]  # fmt: skip
@@ -79,7 +83,8 @@ def write_tables(
     for t in range(day.slots):
         rec = run.slots[t]
         prow.append(
-            [t + 1, day.import_price[t], day.export_price[t], rec.trades, rec.volume_wh,
+            [t + 1, day.import_price[t], day.export_price[t],
+             day.outdoor_c[t] if day.outdoor_c else "", rec.trades, rec.volume_wh,
              "" if rec.vwap is None else round(rec.vwap, 2), round(float(pool_price[t]), 2)]
             + [round(float(d.grid_import_kw[t] * h), 4) for d in designs]
             + [round(float(d.grid_export_kw[t] * h), 4) for d in designs]
@@ -88,8 +93,8 @@ def write_tables(
             + [rec.payments_sum]
         )  # fmt: skip
     pheader = (
-        ["slot", "import_ticks", "export_ticks", "cda_trades", "cda_volume_wh", "cda_vwap_ticks",
-         "pool_grid_price_ticks"]
+        ["slot", "import_ticks", "export_ticks", "outdoor_c", "cda_trades", "cda_volume_wh",
+         "cda_vwap_ticks", "pool_grid_price_ticks"]
         + [f"import_kwh_{d.design.replace(' ', '_')}" for d in designs]
         + [f"export_kwh_{d.design.replace(' ', '_')}" for d in designs]
         + [f"losses_kwh_{d.design.replace(' ', '_')}" for d in designs]
@@ -109,14 +114,36 @@ def write_tables(
         srows,
     )  # fmt: skip
     notes = []
-    if importlib.util.find_spec("pyarrow") is None:
+    if not parquet_available():
         notes.append("pyarrow is not installed: Parquet skipped (CSV written)")
     else:
-        import pandas as pd  # type: ignore[import-untyped]
-
         for name in ("slots", "prices", "summary"):
-            pd.read_csv(out / f"{name}.csv").to_parquet(out / f"{name}.parquet")
+            write_parquet(out / f"{name}.csv")
     return notes
+
+
+def parquet_available() -> bool:
+    """Whether ``pyarrow`` (the ``data`` extra) is importable."""
+    return importlib.util.find_spec("pyarrow") is not None
+
+
+def write_parquet(csv_path: Path) -> Path:
+    """Write ``csv_path``'s table as Parquet beside it; return the new path.
+
+    The CSV is read back by Arrow's own reader, so both files hold the same
+    table: columns typed by Arrow's inference (integers stay int64, decimals
+    float64, text string) and an empty cell stored as null.
+
+    Raises:
+        ModuleNotFoundError: Without ``pyarrow`` (check :func:`parquet_available`).
+    """
+    from pyarrow import csv as pa_csv  # type: ignore[import-not-found, import-untyped, unused-ignore]
+    from pyarrow import parquet as pq  # type: ignore[import-not-found, import-untyped, unused-ignore]
+
+    table = pa_csv.read_csv(csv_path)
+    path = csv_path.with_suffix(".parquet")
+    pq.write_table(table, path)
+    return path
 
 
 def plot_day(out: Path, day: Day, run: P2PRun, designs: Sequence[Outcome], pool_price: Any) -> Path:

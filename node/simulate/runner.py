@@ -31,12 +31,12 @@ import numpy as np
 from node.simulate.day import SLOT_HOURS, Day, FloatArray
 from node.simulate.designs import Outcome, feeder_losses
 from node.simulate.hems import (
-    AgentState,
     SlotDecision,
     decide,
     expected_sell,
     initial_state,
     price_share,
+    state_after,
 )
 
 PRODUCT = "electricity"
@@ -148,7 +148,7 @@ class NodeDay:
             for b in day.buildings:
                 dec = decide(b, t, states[b.name], buy, sell)
                 decisions[b.name].append(dec)
-                states[b.name] = AgentState(dec.soc_kwh, dec.ev_kwh)
+                states[b.name] = state_after(dec)
                 wh = round(dec.net_kw * SLOT_HOURS * 1000)
                 if wh > 0:
                     price = exp + round(rng.uniform(0.2, 0.5) * (imp - exp))

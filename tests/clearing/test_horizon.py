@@ -49,6 +49,7 @@ from clearing.horizon_certificate import (
     horizon_certificate_to_plain,
 )
 from clearing.horizon_errors import InvalidAsset, InvalidHorizon
+from clearing.horizon_ordering import ordering_hint, state_columns, stores_are_meshed
 from clearing.horizon_problem import build_horizon_problem, make_horizon_spec
 from clearing.horizon_rounding import round_horizon_settlement
 from tests.clearing.helpers import feeder, peer
@@ -546,6 +547,49 @@ def test_fuel_cell_heat_needs_a_heat_curve_in_the_heat_model() -> None:
 
 
 # ------------------------------------------------------------ properties
+def test_ordering_hint_declares_the_stores_of_every_kth_slot_a_dense_block() -> None:
+    case = community(12)
+    problem = build_horizon_problem(case, make_horizon_spec(case, "loss"))
+    rows, cols = ordering_hint(problem, 4)
+    assert np.all(rows < cols)  # upper triangle, no diagonal
+    ev_in = 12 * 18 // 24
+    for t in (3, 7):  # slot 11 is the last: nothing after it to separate
+        block = state_columns(problem, t)
+        # battery, gas store and room in every slot; the two EVs only while plugged in
+        assert block.size == 3 + 2 * (t >= ev_in)
+        assert problem.assets[("H1", "bat")]["soc"][t] in block
+        assert problem.assets[("H4", "hp")]["temperature"][t] in block
+    blocks = [state_columns(problem, t) for t in (3, 7)]
+    want = {(int(a), int(b)) for blk in blocks for a in blk for b in blk if a < b}
+    assert set(zip(rows.tolist(), cols.tolist(), strict=True)) == want
+    for every in (None, 0, 12, 40):
+        assert ordering_hint(problem, every)[0].size == 0
+    assert stores_are_meshed(problem)  # H1, H2, H3 hold stores and trade with each other
+    # stores traded only through the grid: chains that need no hint
+    alone = dataclasses.replace(
+        case,
+        peers=tuple(
+            dataclasses.replace(p, partners=None if p.name == "grid" else ("grid",))
+            for p in case.peers
+        ),
+    )
+    lonely = build_horizon_problem(alone, make_horizon_spec(alone, "loss"))
+    assert not stores_are_meshed(lonely)
+    assert ordering_hint(lonely, 4)[0].size == 0
+    with pytest.raises(InvalidOption):
+        clear_horizon(case, "loss", time_block=-1)
+
+
+@pytest.mark.parametrize("every", [1, 3, 8])
+def test_ordering_hint_leaves_the_optimum_and_certificate_unchanged(every: int) -> None:
+    case = community(16)
+    plain = clear_horizon(case, "loss", time_block=None)
+    hinted = clear_horizon(case, "loss", time_block=every)
+    assert hinted.objective == pytest.approx(plain.objective, rel=1e-6)
+    np.testing.assert_allclose(hinted.peer_price, plain.peer_price, atol=1e-4)
+    assert check_horizon_certificate(case, hinted.certificate).ok
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     slots=st.integers(1, 8),

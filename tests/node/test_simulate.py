@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,10 @@ from node.simulate.day import (
     Building,
     Day,
     EvSpec,
+    HeatPumpSpec,
     chapter_day,
+    heat_pump_for,
+    outdoor_profile,
     tariffs,
 )
 from node.simulate.designs import grid_only_outcome, pool_outcome, summarise
@@ -32,11 +36,22 @@ def check_schedule(b: Building, decisions: list[SlotDecision]) -> None:
     h = SLOT_HOURS
     soc = b.battery.soc_start_kwh if b.battery else 0.0
     ev = 0.0
+    room = b.heat_pump.start_c if b.heat_pump else 0.0
     for t, d in enumerate(decisions):
-        # the meter balance: net = pv - load - charge + discharge - ev
+        # the meter balance: net = pv - load - charge + discharge - ev - heat pump
         assert d.net_kw == pytest.approx(
-            b.pv_kw[t] - b.load_kw[t] - d.charge_kw + d.discharge_kw - d.ev_kw, abs=1e-9
+            b.pv_kw[t] - b.load_kw[t] - d.charge_kw + d.discharge_kw - d.ev_kw - d.heat_kw,
+            abs=1e-9,
         )
+        if b.heat_pump is None:
+            assert d.heat_kw == 0.0
+        else:  # the room model, stepped here by hand, stays in the comfort band
+            hp = b.heat_pump
+            assert -TOL <= d.heat_kw <= hp.power_kw + TOL
+            a = math.exp(-h * hp.ua_kw_per_k / hp.capacitance_kwh_per_k)
+            room = a * room + (1 - a) * (hp.outdoor_c[t] + hp.cop * d.heat_kw / hp.ua_kw_per_k)
+            assert d.indoor_c == pytest.approx(room, abs=1e-9)
+            assert hp.comfort_min_c[t] - TOL <= room <= hp.comfort_max_c[t] + TOL
         if b.battery is None:
             assert d.charge_kw == d.discharge_kw == 0.0
         else:
@@ -61,6 +76,7 @@ def test_chapter_agents_schedules_respect_their_assets() -> None:
     day = chapter_day(24, seed=3)
     assert any(b.battery for b in day.buildings)
     assert any(b.ev for b in day.buildings)
+    assert [b.name for b in day.buildings if b.heat_pump] == ["C3", "C6", "C9"]
     for b in day.buildings:
         check_schedule(b, schedule_day(b, day.import_price, day.export_price))
 
@@ -83,7 +99,11 @@ def buildings(draw: st.DrawFn) -> Building:
         charge = draw(st.floats(1.0, 22.0))
         need = draw(st.floats(0.0, 0.8 * charge * 0.95 * dep))
         ev = EvSpec(dep, need, charge, 60.0, 0.95)
-    return Building("H", "1", load, pv, battery, ev)
+    heat_pump = None
+    if draw(st.booleans()):
+        outdoor = tuple(draw(st.lists(st.floats(-10.0, 18.0), min_size=T, max_size=T)))
+        heat_pump = heat_pump_for(draw(st.floats(0.0, 20.0)), outdoor)
+    return Building("H", "1", load, pv, battery, ev, heat_pump)
 
 
 @given(buildings())
@@ -136,6 +156,43 @@ def test_pool_is_no_dearer_than_trading_alone_with_the_grid() -> None:
             assert np.all(pool.soc_kwh[:, k] <= b.battery.soc_max_kwh + 1e-4)
 
 
+def test_pool_keeps_every_room_in_its_comfort_band() -> None:
+    day = chapter_day(24, seed=5)
+    _, result = pool_outcome(day)
+    pumps = [b for b in day.buildings if b.heat_pump is not None]
+    assert pumps
+    for b in pumps:
+        hp = b.heat_pump
+        assert hp is not None
+        got = result.assets[(b.name, "hp")]
+        room, power = got["temperature"], got["power"]
+        assert np.all(room >= np.array(hp.comfort_min_c) - 1e-6)
+        assert np.all(room <= np.array(hp.comfort_max_c) + 1e-6)
+        # the pool's room is the agent's: step the same model by hand
+        expect, before = [], hp.start_c
+        for t in range(day.slots):
+            before = hp.next_temperature(before, t, float(power[t]))
+            expect.append(before)
+        assert room == pytest.approx(expect, abs=1e-6)
+        assert np.any(power > 1e-3)  # the cool day makes it work
+
+
+def test_outdoor_profile_is_seeded_and_a_cool_day() -> None:
+    a = outdoor_profile(24, seed=1)
+    assert a == outdoor_profile(24, seed=1)
+    assert a != outdoor_profile(24, seed=2)
+    assert max(range(24), key=lambda t: a[t]) in range(13, 18)  # warmest mid-afternoon
+    assert min(range(24), key=lambda t: a[t]) in (range(6))  # coldest before dawn
+    assert min(a) >= 2.0 and max(a) <= 14.0
+
+
+def test_heat_pump_rule_can_hold_the_band_at_the_design_point() -> None:
+    hp: HeatPumpSpec = heat_pump_for(1.0, (0.0,))
+    # full power holds the comfort minimum 30 K below it
+    assert hp.cop * hp.power_kw / hp.ua_kw_per_k == pytest.approx(30.0, rel=1e-3)
+    assert hp.power_kw == 3.0 and heat_pump_for(40.0, (0.0,)).power_kw == 20.0
+
+
 def test_tariffs_keep_export_below_import() -> None:
     imp, exp = tariffs(24)
     assert all(e == EXPORT_PRICE <= i for i, e in zip(imp, exp, strict=True))
@@ -180,6 +237,15 @@ def test_short_chapter_day_on_a_node(tmp_path: Path) -> None:
     with (out / "slots.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 8 * 19
+    from node.simulate.output import parquet_available
+
+    if parquet_available():  # the Parquet copies hold the same tables
+        from pyarrow import parquet as pq  # type: ignore[import-not-found, import-untyped, unused-ignore]
+
+        for name, table in (("slots", rows), ("prices", prices), ("summary", summary)):
+            pt = pq.read_table(out / f"{name}.parquet")
+            assert pt.num_rows == len(table)
+            assert pt.column_names == list(table[0])
     for r in rows:
         # the meter read what the agent did; the imbalance is metered - contracted
         assert abs(int(r["metered_wh"]) - float(r["net_kwh"]) * 1000) <= 0.5 + 1e-6
@@ -215,3 +281,40 @@ def test_bad_scenarios_are_clear_errors(tmp_path: Path) -> None:
         simulate("chapter", slots=0, seed=1, root=tmp_path, say=lambda _: None)
     with pytest.raises(NodeError, match="unknown SimBench code"):
         simulate("no-such-grid", slots=2, seed=1, root=tmp_path, say=lambda _: None)
+
+
+def test_parquet_round_trips_to_the_csv_content(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    from pyarrow import parquet as pq  # type: ignore[import-not-found, import-untyped, unused-ignore]
+
+    from node.simulate.output import write_parquet
+
+    header = ["slot", "peer", "soc_kwh", "order_side", "payment_tick_wh", "self_consumption"]
+    rows = [
+        [1, "H1", 2.5, "buy", -120_000_000_000, 0.25],
+        [1, "H2", "", "", 0, 1.0],  # no battery, no order: empty cells
+        [2, "H1", 3.0001, "sell", 7, 0.0],
+    ]
+    path = tmp_path / "t.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    out = write_parquet(path)
+    assert out == tmp_path / "t.parquet"
+    table = pq.read_table(out)
+    assert table.column_names == header
+    with path.open() as f:
+        cells = list(csv.reader(f))[1:]
+    got = table.to_pylist()
+    assert len(got) == len(cells)
+    for record, line in zip(got, cells, strict=True):
+        for name, cell in zip(header, line, strict=True):
+            value = record[name]
+            if cell == "":
+                assert value in (None, "")  # an empty text cell or a missing number
+            elif isinstance(value, str):
+                assert value == cell
+            else:
+                assert value == float(cell)
+                assert isinstance(value, int) == cell.lstrip("-").isdigit()  # ints stay ints
