@@ -284,7 +284,9 @@ def assemble_horizon_result(
     p = x[blk["p"]]
     P = x[blk["P"]]
     pi = -y[_rows(problem, "link")].reshape(T, n)
-    tau = _split(p, pi, s, d, problem.wp, problem.wc, problem.eps)
+    # τ sees the pair penalties (kp = wp + dp, kc = wc + dc, as the single-slot
+    # clearing); the penalties paid are the grid's wp and wc alone
+    tau = _split(p, pi, s, d, problem.wp + problem.dp, problem.wc + problem.dc, problem.eps)
     payment = -(_scatter(n, s, tau * p) - _scatter(n, d, tau * p)) * hours
     penalty = (_scatter(n, s, problem.wp * p) + _scatter(n, d, problem.wc * p)) * hours
     net = case.network

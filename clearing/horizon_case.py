@@ -36,6 +36,7 @@ from enum import StrEnum
 from clearing.assets import Asset, ChpUnit, FuelCellChp, validate_asset
 from clearing.case import Case, Peer, Role
 from clearing.case import HeatCurve as CaseHeatCurve
+from clearing.case import _check_pair_penalties as check_pair_penalties
 from clearing.errors import EmptyMarket, InvalidCase, InvalidPeer, UnknownPeer
 from clearing.horizon_errors import InvalidAsset, InvalidHorizon
 from clearing.network import Network
@@ -103,6 +104,13 @@ class HorizonPeer:
         partners: μ_i, the peers it may trade with; ``None`` = all.
         heat: Heat curves (kWh_th), one per slot or one for all; ``None`` = no heat.
         assets: Its assets (:mod:`clearing.assets`), names unique within the peer.
+        pair_penalties: c_ij, product differentiation, as the single-slot
+            :attr:`clearing.case.Peer.pair_penalties`: ``(partner, cost)``
+            pairs sorted by partner, the cost in currency/kWh this peer puts
+            on its side of every electricity trade with that partner, the
+            same in every slot (>= 0). A term of the objective and the trade
+            prices only, never money paid (heat trades carry none, as in the
+            single-slot heat model).
     """
 
     name: str
@@ -111,6 +119,7 @@ class HorizonPeer:
     partners: tuple[str, ...] | None = None
     heat: tuple[SlotCurve, ...] | None = None
     assets: tuple[Asset, ...] = ()
+    pair_penalties: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -145,6 +154,9 @@ class HorizonPeer:
                 got=self.kind.value,
                 want="one CHP unit, on a producer or prosumer",
             )
+        object.__setattr__(
+            self, "pair_penalties", check_pair_penalties(self.pair_penalties, self.name)
+        )
 
     @property
     def sells(self) -> bool:
@@ -363,6 +375,10 @@ def validate_horizon(case: HorizonCase) -> None:
             if other not in names:
                 msg = f"peer {p.name!r} lists unknown trading partner {other!r}"
                 raise UnknownPeer(msg, peer=other)
+        for other, _ in p.pair_penalties:
+            if other not in names:
+                msg = f"peer {p.name!r} has a pair penalty towards unknown peer {other!r}"
+                raise UnknownPeer(msg, peer=other)
     grids = [p for p in case.peers if p.kind is PeerKind.GRID]
     if len(grids) > 1:
         msg = f"at most one main-grid peer, got {[g.name for g in grids]}"
@@ -422,7 +438,9 @@ def horizon_from_case(case: Case, slots: int = 1) -> HorizonCase:
             Role.CONSUMER: PeerKind.CONSUMER,
             Role.GRID: PeerKind.GRID,
         }[p.role]
-        peers.append(HorizonPeer(p.name, kind, (curve,), p.partners, heat, assets))
+        peers.append(
+            HorizonPeer(p.name, kind, (curve,), p.partners, heat, assets, p.pair_penalties)
+        )
     return HorizonCase(
         name=case.name,
         network=case.network,
@@ -483,7 +501,21 @@ def case_for_slot(horizon: HorizonCase, t: int) -> Case:
             PeerKind.CONSUMER: Role.CONSUMER,
             PeerKind.GRID: Role.GRID,
         }[p.kind]
-        peers.append(Peer(p.name, role, a, b, c, lo, hi, p.partners, heat, chp))
+        peers.append(
+            Peer(
+                p.name,
+                role,
+                a,
+                b,
+                c,
+                lo,
+                hi,
+                p.partners,
+                heat,
+                chp,
+                pair_penalties=p.pair_penalties,
+            )
+        )
     return Case(
         name=f"{horizon.name} slot {t}",
         network=horizon.network,

@@ -12,6 +12,7 @@ variable), its net market injection ``P`` and seller-side trades
 
     Σ_i ½ a_it X_it² + b_it X_it                                 (12.6, 12.22)
     + Σ_k (wp_kt + wc_kt) p_kt + ε p_kt²                         (12.12, 12.16; tie-break)
+    + Σ_k (dp_k + dc_k) p_kt                                     (pair penalties)
     + Σ grid spread_t u_t  + asset costs (fuel, wear)
     balance  X_it + Σ_assets inj_it - P_it = -fixed_it            : y (ρ_it)
     link     P_it - Σ_{k: s_k=i} p_kt + Σ_{k: d_k=i} p_kt = 0     : y (π_it = -y, 12.1, 12.10)
@@ -25,6 +26,14 @@ variable), its net market injection ``P`` and seller-side trades
 Every block is built vectorised over slots with scipy.sparse triplets, so
 the size is linear in T and in the number of pairs: no T x pairs dense
 array is ever made (the only dense matrix is the network's lines x peers F).
+
+``dp_k = c_{s_k d_k}`` and ``dc_k = c_{d_k s_k}`` are the seller's and the
+buyer's pair penalties (``HorizonPeer.pair_penalties``, product
+differentiation), the same in every slot. As in the single-slot problem
+(:mod:`clearing.problem`) they are a preference, not a charge: kept apart
+from ``wp, wc`` (the grid's loss and congestion terms, which settlement pays
+to the operator), they enter the objective, its KKT check and the trade
+prices τ only (``wp + dp`` on the seller's side, ``wc + dc`` on the buyer's).
 """
 
 from __future__ import annotations
@@ -139,6 +148,8 @@ class HorizonProblem:
     r_pair: FloatArray
     wp: FloatArray  # (T, m) seller-side penalty per kW
     wc: FloatArray  # (T, m) buyer-side penalty per kW
+    dp: FloatArray  # (m,) seller-side pair penalty per kW, every slot (not paid)
+    dc: FloatArray  # (m,) buyer-side pair penalty per kW, every slot (not paid)
     heat: bool
     flow: FloatArray  # F, lines x peers
     limited: IntArray
@@ -264,6 +275,31 @@ def _pairs(case: HorizonCase, sells: BoolArray, buys: BoolArray) -> tuple[IntArr
     return src.astype(np.int64), dst.astype(np.int64)
 
 
+def horizon_pair_penalties(
+    case: HorizonCase, src: IntArray, dst: IntArray
+) -> tuple[FloatArray, FloatArray]:
+    """Each pair's penalties ``(dp, dc)``: c_{src,dst} for the seller, c_{dst,src} for the buyer.
+
+    Pairs must be sorted by (src, dst), as :func:`_pairs` returns them. A
+    prosumer's penalty towards j weighs both its sales to j (seller side)
+    and its purchases from j (buyer side); a penalty towards a peer it has
+    no pair with is skipped. One binary search per penalty and side.
+    """
+    m = src.size
+    dp = np.zeros(m, dtype=np.float64)
+    dc = np.zeros(m, dtype=np.float64)
+    n = len(case.peers)
+    keys = src * n + dst
+    for i, peer in enumerate(case.peers):
+        for other, cost in peer.pair_penalties:
+            j = case.index(other)
+            for key, side in ((i * n + j, dp), (j * n + i, dc)):
+                k = int(np.searchsorted(keys, key))
+                if k < m and keys[k] == key:
+                    side[k] += cost
+    return dp, dc
+
+
 def _kw(w: float) -> float:
     return w / 1000.0
 
@@ -379,7 +415,8 @@ def build_horizon_problem(case: HorizonCase, spec: HorizonSpec) -> HorizonProble
     X = bld.var("X", (T, n), lb=lo_x, ub=hi_x, quad=a_x, lin=b_x, group="own")
     P = bld.var("P", (T, n))
     eps = float(case.regularisation)
-    p = bld.var("p", (T, m), lb=0.0, quad=2.0 * eps, lin=wp + wc, group="trade")
+    dp, dc = horizon_pair_penalties(case, e_src, e_dst)
+    p = bld.var("p", (T, m), lb=0.0, quad=2.0 * eps, lin=wp + wc + dp + dc, group="trade")
     const = float(c_x.sum())
     if gi is not None and peers[gi].buys and spread.any():
         # the grid buys at the export tariff: cost b X + (b - export) max(0, -X)
@@ -724,6 +761,8 @@ def build_horizon_problem(case: HorizonCase, spec: HorizonSpec) -> HorizonProble
         r_pair=np.asarray(r_pair, np.float64),
         wp=wp,
         wc=wc,
+        dp=dp,
+        dc=dc,
         heat=heat,
         flow=flow,
         limited=np.asarray(limited, np.int64),

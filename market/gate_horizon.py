@@ -34,6 +34,15 @@ units, so the curves go in unchanged):
   until no new line is overloaded; beta itself is never scaled, so the
   certificate's options are exactly the chain's.
 
+A slot the DSO runs with preferences (mode 1) carries the orders' partner
+sets and pair penalties (``market.preference_reference.slot_terms``, the
+same terms the single-slot reference gets) on its horizon peers, so a
+spanning prosumer does not switch the preferences off. A joint heat and
+power slot does not: the horizon's partner sets restrict every trade of a
+peer, heat included, while mode 1's orders speak for electricity only (a
+green-only power buyer has not refused its CHP neighbour's heat), so that
+slot is cleared without the preferences (docs/modes.md).
+
 The certificate on the ledger is the horizon's plain form
 (``clearing.horizon_certificate_to_plain``); settlements are rounded from
 it by ``clearing.horizon_settle`` (one rounding rule per trade, as for a
@@ -44,12 +53,13 @@ for that product (a CHP unit counts for both).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ledger.codec import decode, encode
 from market import gate_plan
 from market import transactions as txn
+from market.preference_reference import slot_terms
 from market.units import Units
 
 if TYPE_CHECKING:
@@ -153,6 +163,12 @@ def horizon_job_from_state(
                     assets=assets,
                 )
             )
+        if not joint:  # mode 1's preferences: electricity-only slots (module docstring)
+            terms = slot_terms(state, product, slot, names, Units().tick)
+            for k, hp in enumerate(peers):
+                if hp.name in terms:
+                    partners, penalties = terms[hp.name]
+                    peers[k] = replace(hp, partners=partners, pair_penalties=penalties)
         network = network_from_dict({**json.loads(network_json), "peer_bus": peer_bus})
         case = HorizonCase(
             name=f"slot {slot}",

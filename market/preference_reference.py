@@ -26,8 +26,9 @@ beyond every maximum distance).
 
 Everything here is integers, bytes and strings in sorted order, so the
 operator and every replica derive the same case; the premium becomes
-currency only when it is written into a case (:func:`add_preferences`,
-:func:`case_with_preferences`), at the clearing boundary.
+currency only when it is written into a case (:func:`named_terms`, used by
+:func:`add_preferences`, :func:`case_with_preferences` and the horizon form's
+``market.gate_horizon``), at the clearing boundary.
 """
 
 from __future__ import annotations
@@ -155,14 +156,60 @@ def slot_preferences(state: ExchangeState, product: str, slot: int) -> dict[str,
     )
 
 
-def _write(
-    item: dict[str, Any], terms: PeerPreferences, names: Mapping[str, str], tick: float
-) -> None:
+Named = tuple[tuple[str, ...] | None, tuple[tuple[str, float], ...]]
+
+
+def named_terms(terms: PeerPreferences, names: Mapping[str, str], tick: float) -> Named:
+    """One peer's partner set and pair penalties by case name, premiums in currency/kWh.
+
+    Args:
+        terms: the peer's preferences (owners by account hex or case name).
+        names: owner -> its name in the case; owners not in it (left out of
+            the case) are dropped from the set and the penalties.
+        tick: currency per tick: ``PREFERENCE_PREMIUM`` ticks -> currency/kWh.
+
+    Returns:
+        ``(partners, penalties)``: the partner names sorted (None = all) and
+        ``(name, currency per kWh)`` pairs sorted by name, the form both
+        ``clearing.Peer`` and ``clearing.HorizonPeer`` take.
+    """
+    partners = None
     if terms.partners is not None:
-        item["partners"] = sorted(names[x] for x in terms.partners if x in names)
-    pens = {names[x]: ticks * tick for x, ticks in terms.penalties if x in names}
-    if pens:
-        item["pair_penalties"] = dict(sorted(pens.items()))
+        partners = tuple(sorted(names[x] for x in terms.partners if x in names))
+    penalties = tuple(
+        sorted((names[x], ticks * tick) for x, ticks in terms.penalties if x in names)
+    )
+    return partners, penalties
+
+
+def slot_terms(
+    state: ExchangeState, product: str, slot: int, names: Mapping[bytes, str], tick: float
+) -> dict[str, Named]:
+    """Each restricting peer's :func:`named_terms` in a mode-1 slot, by its name in the case.
+
+    Args:
+        state: the chain's state after the slot's gate closure.
+        product, slot: the slot.
+        names: account -> the peer's name in the case; accounts not in it
+            are left out (and dropped from every set).
+        tick: currency per tick.
+
+    Returns:
+        Empty for a slot not in mode 1 or without a recorded order.
+    """
+    terms = slot_preferences(state, product, slot)
+    if not terms:
+        return {}
+    by_hex = {a.hex(): n for a, n in names.items()}
+    return {by_hex[o]: named_terms(t, by_hex, tick) for o, t in terms.items() if o in by_hex}
+
+
+def _write(item: dict[str, Any], terms: Named) -> None:
+    partners, penalties = terms
+    if partners is not None:
+        item["partners"] = list(partners)
+    if penalties:
+        item["pair_penalties"] = dict(penalties)
 
 
 def add_preferences(
@@ -183,15 +230,12 @@ def add_preferences(
             (left out of the case) are dropped from every set.
         tick: currency per tick: ``PREFERENCE_PREMIUM`` ticks -> currency/kWh.
     """
-    terms = slot_preferences(state, product, slot)
+    terms = slot_terms(state, product, slot, names, tick)
     if not terms:
         return
-    by_hex = {a.hex(): n for a, n in names.items()}
     by_name = {p["name"]: p for p in peers}
-    for owner, t in terms.items():
-        name = by_hex.get(owner)
-        if name is not None:
-            _write(by_name[name], t, by_hex, tick)
+    for name, t in terms.items():
+        _write(by_name[name], t)
 
 
 def case_with_preferences(
@@ -217,14 +261,6 @@ def case_with_preferences(
         if t is None:
             peers.append(peer)
             continue
-        item: dict[str, Any] = {}
-        _write(item, t, {n: n for n in case.names}, case.tick)
-        partners = item.get("partners")
-        peers.append(
-            replace(
-                peer,
-                partners=None if partners is None else tuple(partners),
-                pair_penalties=tuple(item.get("pair_penalties", {}).items()),
-            )
-        )
+        partners, penalties = named_terms(t, {n: n for n in case.names}, case.tick)
+        peers.append(replace(peer, partners=partners, pair_penalties=penalties))
     return replace(case, peers=tuple(peers))
