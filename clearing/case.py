@@ -157,7 +157,7 @@ class Peer:
             if value is not None and _num(value, what, name) < 0:
                 msg = f"peer {name!r}: {what} must be >= 0, got {value}"
                 raise InvalidPeer(msg, peer=name)
-        object.__setattr__(self, "pair_penalties", _check_pair_penalties(self.pair_penalties, name))
+        object.__setattr__(self, "pair_penalties", check_pair_penalties(self.pair_penalties, name))
 
     @property
     def is_producer(self) -> bool:
@@ -165,7 +165,7 @@ class Peer:
         return self.role is not Role.CONSUMER
 
 
-def _check_pair_penalties(value: Any, peer: str) -> tuple[tuple[str, float], ...]:
+def check_pair_penalties(value: Any, peer: str) -> tuple[tuple[str, float], ...]:
     """Return ``value`` as sorted ``(partner, cost)`` pairs, or raise :class:`InvalidPeer`."""
     items = value.items() if isinstance(value, Mapping) else value
     if isinstance(items, str) or not isinstance(items, Iterable):

@@ -34,9 +34,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from clearing.assets import Asset, ChpUnit, FuelCellChp, validate_asset
-from clearing.case import Case, Peer, Role
+from clearing.case import Case, Peer, Role, check_pair_penalties
 from clearing.case import HeatCurve as CaseHeatCurve
-from clearing.case import _check_pair_penalties as check_pair_penalties
 from clearing.errors import EmptyMarket, InvalidCase, InvalidPeer, UnknownPeer
 from clearing.horizon_errors import InvalidAsset, InvalidHorizon
 from clearing.network import Network
