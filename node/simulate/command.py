@@ -9,6 +9,7 @@ writes tables, plots and the three designs' summary.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shutil
 import tempfile
 import time
@@ -105,6 +106,10 @@ def run_simulate(args: argparse.Namespace) -> int:
     def say(line: str) -> None:
         print(line, flush=True)
 
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        # said before the day runs, not after it
+        msg = "--plot needs matplotlib: pip install 'p2pex[plot]' (or leave out --plot)"
+        raise NodeError(msg)
     root = Path(tempfile.mkdtemp(prefix="p2pex-simulate-"))
     try:
         sim = simulate(args.scenario, slots=args.slots, seed=args.seed, root=root, say=say)

@@ -209,6 +209,23 @@ def test_the_cli_registers_simulate_with_its_options() -> None:
     )  # fmt: skip
 
 
+def test_plot_without_matplotlib_is_refused_before_the_day_runs(monkeypatch, capsys) -> None:
+    import importlib.util
+
+    from node.cli.main import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "matplotlib" else real(name, *a),
+    )
+    assert main(["simulate", "chapter", "--slots", "2", "--plot"]) != 0
+    out, err = capsys.readouterr()
+    assert "--plot needs matplotlib: pip install 'p2pex[plot]'" in err
+    assert "building the chapter scenario" not in out  # nothing ran
+
+
 @pytest.mark.slow
 def test_short_chapter_day_on_a_node(tmp_path: Path) -> None:
     from node.simulate import simulate
