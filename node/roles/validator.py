@@ -48,6 +48,7 @@ from market import transactions as txn
 from market.state import Outcome
 from node.clock import Clock, SystemClock
 from node.cluster.attestations import AttestationBus
+from node.cluster.catchup import MAX_ATTESTATION_HEIGHTS, CatchUpFailed, catch_up
 from node.cluster.clearing import ClusterClearingRunner
 from node.cluster.finality import FinalityTracker
 from node.cluster.progress import Progress
@@ -70,8 +71,9 @@ from node.roles.gc_policy import keep_pauses_short
 from node.roles.operator import Operator
 from node.roles.runner import add_run_arguments, write_port_file
 from node.roles.sched_hint import request_slice
-from node.wire.protocol import E_UNAVAILABLE
-from node.wire.server import Session
+from node.roles.service import arg_int
+from node.wire.protocol import E_NOT_FOUND, E_UNAVAILABLE
+from node.wire.server import Handler, Session
 
 log = logging.getLogger("p2pex.validator")
 
@@ -307,6 +309,50 @@ class Validator(Operator):
         self.attestation_store.close()
         self.progress.close()
 
+    def handlers(self) -> dict[str, Handler]:
+        """The operator's, plus the reads a catching-up validator asks of its peers."""
+        handlers = super().handlers()
+        handlers["attestations"] = self.h_attestations
+        handlers["log_point"] = self.h_log_point
+        return handlers
+
+    async def h_attestations(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        """``attestations``: the stored quorums of ``limit`` heights from ``from``.
+
+        Only heights this validator made final have stored attestations;
+        ``final_height`` says up to where.
+        """
+        start = max(0, arg_int(args, "from", 0))
+        limit = min(max(1, arg_int(args, "limit", 64)), MAX_ATTESTATION_HEIGHTS)
+        final = self.commits.final_height  # type: ignore[attr-defined]
+        records = [
+            attestation.to_bytes()
+            for height in range(start, min(start + limit, final + 1))
+            for attestation in self.attestation_store.at(height)
+        ]
+        return {"attestations": records, "final_height": final}
+
+    async def h_log_point(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        """``log_point``: where the log resumes after the block at ``height`` (a final one).
+
+        Every validator derives the same points; a validator catching up
+        asks for the point after the last block it fetched.
+        """
+        height = arg_int(args, "height")
+        final = self.commits.final_height  # type: ignore[attr-defined]
+        found = self.progress.point(height) if 0 <= height <= final else None
+        if found is None:
+            msg = f"no log point for block {height} here (final height {final})"
+            raise RequestFailed(E_NOT_FOUND, msg)
+        point, log_time = found
+        return {
+            "height": height,
+            "position": point.position,
+            "seq": point.seq,
+            "offset": point.offset,
+            "log_time": log_time,
+        }
+
     async def h_status(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         """``status`` plus the validator's key, finality and the divergent validators seen."""
         result = dict(await super().h_status(session, args))
@@ -346,30 +392,12 @@ async def open_validator(
         msg = "the validator key is not one of the configured validators"
         raise ConfigError(msg)
     data_dir = Path(config.data_dir)
-    store = chain.open_store(data_dir)
-    height = store.height
-    store.close()
     progress = Progress(data_dir)
     try:
-        resume = progress.resume(height)
-    except LookupError as exc:
+        log_, resume = await _open_log(config, settings, chain_key, validator_key, progress)
+    except BaseException:
         progress.close()
-        raise ConfigError(str(exc)) from exc
-    name = f"p2pex-validator-{validator_key.public_key_bytes().hex()[:8]}"
-    limits = StreamLimits(max_msgs=settings.log_max_msgs, max_age_s=settings.log_max_age_s)
-    try:
-        log_ = await JetStreamLog.open(
-            settings.nats_urls,
-            start=resume[0],
-            stream=settings.log_stream,
-            replicas=settings.replicas,
-            name=name,
-            limits=limits,
-        )
-    except LogTruncated as exc:
-        progress.close()
-        hint = f"this validator's store ends at height {height}; {BEHIND_HINT}"
-        raise LogTruncated(exc.want_seq, exc.first_seq, hint) from exc
+        raise
     bus = await AttestationBus.open(
         settings.nats_urls, config.chain_id, settings.validators, replicas=settings.replicas
     )
@@ -396,6 +424,86 @@ async def open_validator(
         retention=retention,
         tick_interval=tick_ms / 1000,
     )
+
+
+async def _open_log(
+    config: NodeConfig,
+    settings: ValidatorSettings,
+    chain_key: SigningKey,
+    validator_key: SigningKey,
+    progress: Progress,
+) -> tuple[JetStreamLog, tuple[LogPoint, int]]:
+    """Open the log at the point after the stored head; catch up from a peer if it is gone.
+
+    Catches up (``node.cluster.catchup``) when the log no longer holds the
+    resume point, or the stored head has no recorded point (a catch-up
+    that stopped part-way), and peers are configured.
+
+    Raises:
+        LogTruncated: behind the retained tail and no peer could serve a catch-up.
+        ConfigError: no recorded point for the head and no peers.
+    """
+    data_dir = Path(config.data_dir)
+    store = chain.open_store(data_dir)
+    height = store.height
+    store.close()
+    name = f"p2pex-validator-{validator_key.public_key_bytes().hex()[:8]}"
+    limits = StreamLimits(max_msgs=settings.log_max_msgs, max_age_s=settings.log_max_age_s)
+    behind: LogTruncated | None = None
+    try:
+        resume = progress.resume(height)
+    except LookupError as exc:
+        if not settings.peers:
+            raise ConfigError(str(exc)) from exc
+        log.warning("%s: catching up from a peer", exc)
+    else:
+        try:
+            log_ = await JetStreamLog.open(
+                settings.nats_urls,
+                start=resume[0],
+                stream=settings.log_stream,
+                replicas=settings.replicas,
+                name=name,
+                limits=limits,
+            )
+        except LogTruncated as exc:
+            if not settings.peers:
+                hint = f"this validator's store ends at height {height}; {BEHIND_HINT}"
+                raise LogTruncated(exc.want_seq, exc.first_seq, hint) from exc
+            log.warning("%s: catching up from a peer", exc)
+            behind = exc
+        else:
+            return log_, resume
+    peers = [p for p in settings.peers if p != config.listen]
+    try:
+        caught = await catch_up(
+            data_dir,
+            chain_id=config.chain_id,
+            operator=chain_key.public_key_bytes(),
+            peers=peers,
+            validators=settings.validators,
+            quorum=settings.effective_quorum(),
+            progress=progress,
+        )
+    except CatchUpFailed as exc:
+        hint = f"{exc}; this validator's store ends at height {height}; {BEHIND_HINT}"
+        if behind is None:
+            raise ConfigError(hint) from exc
+        raise LogTruncated(behind.want_seq, behind.first_seq, hint) from exc
+    resume = (caught.point, caught.log_time)
+    try:
+        log_ = await JetStreamLog.open(
+            settings.nats_urls,
+            start=caught.point,
+            stream=settings.log_stream,
+            replicas=settings.replicas,
+            name=name,
+            limits=limits,
+        )
+    except LogTruncated as exc:  # the peers' point was dropped meanwhile (the stream's limits)
+        hint = f"caught up to height {caught.height} from a peer, still behind; {BEHIND_HINT}"
+        raise LogTruncated(exc.want_seq, exc.first_seq, hint) from exc
+    return log_, resume
 
 
 async def serve_validator(config: NodeConfig, settings: ValidatorSettings) -> int:
