@@ -86,6 +86,8 @@ class CaughtUp:
     height: int  # blocks stored
     point: LogPoint
     log_time: int
+    peer: str = ""  # the peer the blocks and the point came from
+    start: int = 0  # blocks stored before the catch-up
 
 
 class CatchUpVerifier:
@@ -325,7 +327,7 @@ async def catch_up(
                 height,
                 point.seq,
             )
-            return CaughtUp(height + 1, point, log_time)
+            return CaughtUp(height + 1, point, log_time, address, before)
     finally:
         attestation_store.close()
         store.close()

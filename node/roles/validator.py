@@ -48,7 +48,7 @@ from market import transactions as txn
 from market.state import Outcome
 from node.clock import Clock, SystemClock
 from node.cluster.attestations import AttestationBus
-from node.cluster.catchup import MAX_ATTESTATION_HEIGHTS, CatchUpFailed, catch_up
+from node.cluster.catchup import MAX_ATTESTATION_HEIGHTS, CatchUpFailed, CaughtUp, catch_up
 from node.cluster.clearing import ClusterClearingRunner
 from node.cluster.finality import FinalityTracker
 from node.cluster.progress import Progress
@@ -79,8 +79,10 @@ log = logging.getLogger("p2pex.validator")
 
 BEHIND_HINT = (
     "it is behind what the log retains (purged below every validator's final block, or "
-    "dropped by the stream's limits): stop it, copy a stopped or idle peer validator's data "
-    "directory (chain.sqlite3 and cluster.sqlite3) over its own, and start it again"
+    "dropped by the stream's limits): start it again with --peers (the other validators' "
+    "client addresses) to catch up from a peer over the network, or stop it, copy a stopped "
+    "or idle peer validator's data directory (chain.sqlite3 and cluster.sqlite3) over its "
+    "own, and start it again"
 )
 FIRST_TICK_ATTEMPTS = 50  # ~ 50 x (publish timeout or 0.2 s): a cluster electing its leaders
 
@@ -112,6 +114,7 @@ class Validator(Operator):
         self.accept_times: deque[float] = deque(maxlen=4096)
         self.loop_lags: deque[float] = deque(maxlen=4096)  # how late a 50 ms timer fires
         self.retention = retention
+        self.caught_up: CaughtUp | None = None  # the catch-up from a peer at start, if any
         self._points: dict[int, LogPoint] = {}  # height -> where the log resumes after it
         self.bus = bus
         self.validator_key = validator_key
@@ -359,6 +362,12 @@ class Validator(Operator):
         result["validator"] = self.validator_key.public_key_bytes()
         result["final_height"] = self.commits.final_height  # type: ignore[attr-defined]
         result["log_purged_below"] = self.retention.purged_below
+        caught = self.caught_up
+        result["caught_up"] = (
+            {}
+            if caught is None
+            else {"peer": caught.peer, "from": caught.start, "to": caught.height}
+        )
         result["log_round_trip_us"] = _quantiles_us(self.stream_log.round_trips)
         result["accept_us"] = _quantiles_us(self.accept_times)
         result["loop_lag_us"] = _quantiles_us(self.loop_lags)
@@ -394,7 +403,7 @@ async def open_validator(
     data_dir = Path(config.data_dir)
     progress = Progress(data_dir)
     try:
-        log_, resume = await _open_log(config, settings, chain_key, validator_key, progress)
+        log_, resume, caught = await _open_log(config, settings, chain_key, validator_key, progress)
     except BaseException:
         progress.close()
         raise
@@ -410,7 +419,7 @@ async def open_validator(
         replicas=settings.replicas,
     )
     tick_ms = settings.tick_ms or max(1, config.block_interval_ms // 2)
-    return Validator(
+    validator = Validator(
         config,
         chain_key,
         clock,
@@ -424,6 +433,8 @@ async def open_validator(
         retention=retention,
         tick_interval=tick_ms / 1000,
     )
+    validator.caught_up = caught
+    return validator
 
 
 async def _open_log(
@@ -432,7 +443,7 @@ async def _open_log(
     chain_key: SigningKey,
     validator_key: SigningKey,
     progress: Progress,
-) -> tuple[JetStreamLog, tuple[LogPoint, int]]:
+) -> tuple[JetStreamLog, tuple[LogPoint, int], CaughtUp | None]:
     """Open the log at the point after the stored head; catch up from a peer if it is gone.
 
     Catches up (``node.cluster.catchup``) when the log no longer holds the
@@ -473,7 +484,7 @@ async def _open_log(
             log.warning("%s: catching up from a peer", exc)
             behind = exc
         else:
-            return log_, resume
+            return log_, resume, None
     peers = [p for p in settings.peers if p != config.listen]
     try:
         caught = await catch_up(
@@ -503,7 +514,7 @@ async def _open_log(
     except LogTruncated as exc:  # the peers' point was dropped meanwhile (the stream's limits)
         hint = f"caught up to height {caught.height} from a peer, still behind; {BEHIND_HINT}"
         raise LogTruncated(exc.want_seq, exc.first_seq, hint) from exc
-    return log_, resume
+    return log_, resume, caught
 
 
 async def serve_validator(config: NodeConfig, settings: ValidatorSettings) -> int:
