@@ -201,9 +201,12 @@ async def _fetch_from(
         start = store.height
         reply = await rpc.call("attestations", {"from": start, "limit": 1}, timeout=PEER_TIMEOUT)
         final = reply.get("final_height")
-        if type(final) is not int or final < start - 1:
-            msg = f"its final height {final!r} is below our head {start - 1}"
+        if type(final) is not int:
+            msg = f"a final height of the wrong shape: {final!r}"
             raise PeerRefused(msg)
+        if final < start - 1:  # behind us: nothing to fetch there
+            msg = f"its final height {final} is below our head {start - 1}"
+            raise NodeError(msg)
         while store.height <= final:
             height = store.height
             reply = await rpc.call(

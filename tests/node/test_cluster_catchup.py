@@ -217,6 +217,22 @@ def test_only_final_blocks_are_fetched(tmp_path: Path):
     assert stored(tmp_path)[0] == peer.blocks[:1]
 
 
+def test_a_lagging_store_fetches_only_what_it_lacks(tmp_path: Path):
+    asyncio.run(run_catch_up(tmp_path, [honest_peer(final=0, points={0: POINT})]))
+    later = (LogPoint(9, 7, 0), 9_500)
+    peer = honest_peer(points={1: later})
+    caught, resume = asyncio.run(run_catch_up(tmp_path, [peer]))
+    assert (caught.start, caught.height, resume) == (1, 2, later)
+    assert stored(tmp_path) == (peer.blocks, {0: 2, 1: 2})
+    assert peer.asked.count("blocks") == 1
+
+
+def test_a_peer_behind_us_is_passed_over(tmp_path: Path):
+    asyncio.run(run_catch_up(tmp_path, [honest_peer()]))
+    with pytest.raises(CatchUpFailed, match="below our head 1"):
+        asyncio.run(run_catch_up(tmp_path, [honest_peer(final=0, points={0: POINT})]))
+
+
 @pytest.mark.parametrize("fault", ["forged", "no_quorum", "outsider_quorum"])
 def test_a_lying_peer_is_refused_and_the_next_one_used(tmp_path: Path, fault: str):
     blocks, _ = honest_chain()
