@@ -8,7 +8,9 @@ process per key, each with its own data directory and client port on
 then NATS servers; SIGTERM, then SIGKILL), also when the body raises.
 ``cluster.validators[i].kill()`` / ``.start()`` and
 ``cluster.nats.servers[j].kill()`` / ``.start()`` crash and restart one
-part.
+part. A validator (re)started once the others have ports is given their
+addresses (``--peers``): behind the log's retained tail, it catches up
+from them (``node.cluster.catchup``).
 """
 
 from __future__ import annotations

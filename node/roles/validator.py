@@ -23,7 +23,12 @@ results) are requested with its own key and signed with the chain key
 where the log orders the request (``node.cluster.requests``), so
 validators never pick the same chain-key nonce. Both streams are purged
 below every validator's final block (``node.cluster.retention``); a
-validator behind what the log retains stops with ``LogTruncated``.
+validator that starts behind what the log retains catches up from its
+``--peers`` (``node.cluster.catchup``: verified blocks with their quorum,
+then the log point after them), and stops with ``LogTruncated`` if none
+can serve it; it serves those peers the reads ``attestations`` and
+``log_point``. A running validator overtaken by the stream's limits stops
+with ``LogTruncated``; restarted, it catches up.
 """
 
 from __future__ import annotations
