@@ -8,7 +8,9 @@ process per key, each with its own data directory and client port on
 then NATS servers; SIGTERM, then SIGKILL), also when the body raises.
 ``cluster.validators[i].kill()`` / ``.start()`` and
 ``cluster.nats.servers[j].kill()`` / ``.start()`` crash and restart one
-part.
+part. A validator (re)started once the others have ports is given their
+addresses (``--peers``): behind the log's retained tail, it catches up
+from them (``node.cluster.catchup``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -36,11 +39,14 @@ class ValidatorProcess(NodeProcess):
         validators: list[str],
         nats_urls: list[str],
         extra_args: tuple[str, ...] = (),
+        peers: Callable[[], list[str]] | None = None,
     ) -> None:
         super().__init__(name, "validator", data_dir, operator_key=chain_key, extra_args=extra_args)
         self.validator_key = validator_key
         self.validators = validators
         self.nats_urls = nats_urls
+        # the other validators' addresses at each start (known once they ran): to catch up from
+        self.peers = peers or list
 
     def command(self) -> list[str]:
         """The command line that starts this validator."""
@@ -62,6 +68,7 @@ class ValidatorProcess(NodeProcess):
             str(self.validator_key),
             "--validators",
             ",".join(self.validators),
+            *(["--peers", ",".join(peers)] if (peers := self.peers()) else []),
             *self.extra_args,
         ]
 
@@ -94,6 +101,14 @@ class LocalCluster:
         """Every validator's client address (a client may use any)."""
         return [v.address for v in self.validators]
 
+    def _peers_of(self, index: int) -> Callable[[], list[str]]:
+        """The addresses of the validators other than ``index`` that have a port yet."""
+
+        def peers() -> list[str]:
+            return [v.address for i, v in enumerate(self.validators) if i != index and v.port]
+
+        return peers
+
     def start(self, timeout: float = DEFAULT_READY_TIMEOUT) -> LocalCluster:
         """Create the keys if needed, start the NATS servers, then the validators."""
         from node.keys import ensure_key_file  # late: keeps this module light to import
@@ -116,6 +131,7 @@ class LocalCluster:
                     validators=self.public_keys,
                     nats_urls=self.nats.urls,
                     extra_args=self.validator_args + self.own_args.get(i, ()),
+                    peers=self._peers_of(i),
                 )
                 self.validators.append(validator)
                 validator.launch()

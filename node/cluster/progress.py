@@ -51,13 +51,24 @@ class Progress:
         """(log point, log time) to resume at with ``stored_height`` blocks stored."""
         if stored_height == 0:
             return LogPoint(), 0
-        row = self._conn.execute(
-            "SELECT position, log_time, seq, offset FROM progress WHERE height = ?",
-            (stored_height - 1,),
-        ).fetchone()
-        if row is None:
+        found = self.point(stored_height - 1)
+        if found is None:
             msg = f"no log position recorded for block {stored_height - 1}"
             raise LookupError(msg)
+        return found
+
+    def point(self, height: int) -> tuple[LogPoint, int] | None:
+        """(log point, log time) after the block at ``height``, if recorded (and not pruned).
+
+        Every validator derives the same points, so a peer serves this to a
+        validator that catches up (``node.cluster.catchup``).
+        """
+        row = self._conn.execute(
+            "SELECT position, log_time, seq, offset FROM progress WHERE height = ?",
+            (height,),
+        ).fetchone()
+        if row is None:
+            return None
         position = int(row[0])
         seq = position + 1 if row[2] is None else int(row[2])  # one entry per message before
         return LogPoint(position, seq, int(row[3] or 0)), int(row[1])

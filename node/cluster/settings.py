@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ledger.attestation import default_quorum
+from node.config import parse_address
 from node.errors import ConfigError
 from node.keys import parse_public_key
 from node.pipeline.jetstream import DEFAULT_STREAM
@@ -26,6 +27,7 @@ class ValidatorSettings:
     purge_step: int = 256  # purge the streams once everyone moved this many messages (0: never)
     log_max_msgs: int = 0  # JetStream's own bound on the log stream (0: none)
     log_max_age_s: float = 0.0  # ... and on its messages' age (0: none)
+    peers: tuple[str, ...] = ()  # other validators' client addresses, to catch up from
 
     def effective_quorum(self) -> int:
         """The configured quorum, or the default for the number of validators."""
@@ -56,6 +58,12 @@ def add_validator_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-max-age-s", type=float, default=0.0, help="... on its messages' age (0: none)"
     )
+    parser.add_argument(
+        "--peers",
+        default="",
+        help="other validators' client addresses (host:port, comma-separated): a validator "
+        "behind the log's retained tail catches up from them",
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> ValidatorSettings:
@@ -63,6 +71,9 @@ def settings_from_args(args: argparse.Namespace) -> ValidatorSettings:
     if not args.nats or args.validator_key is None or not args.validators:
         msg = "a validator needs --nats, --validator-key and --validators"
         raise ConfigError(msg)
+    peers = tuple(address for address in (args.peers or "").split(",") if address)
+    for address in peers:
+        parse_address(address)  # a ConfigError for a malformed one
     return ValidatorSettings(
         nats_urls=tuple(url for url in args.nats.split(",") if url),
         validator_key=args.validator_key,
@@ -74,4 +85,5 @@ def settings_from_args(args: argparse.Namespace) -> ValidatorSettings:
         purge_step=args.purge_step,
         log_max_msgs=args.log_max_msgs,
         log_max_age_s=args.log_max_age_s,
+        peers=peers,
     )

@@ -23,7 +23,12 @@ results) are requested with its own key and signed with the chain key
 where the log orders the request (``node.cluster.requests``), so
 validators never pick the same chain-key nonce. Both streams are purged
 below every validator's final block (``node.cluster.retention``); a
-validator behind what the log retains stops with ``LogTruncated``.
+validator that starts behind what the log retains catches up from its
+``--peers`` (``node.cluster.catchup``: verified blocks with their quorum,
+then the log point after them), and stops with ``LogTruncated`` if none
+can serve it; it serves those peers the reads ``attestations`` and
+``log_point``. A running validator overtaken by the stream's limits stops
+with ``LogTruncated``; restarted, it catches up.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from market import transactions as txn
 from market.state import Outcome
 from node.clock import Clock, SystemClock
 from node.cluster.attestations import AttestationBus
+from node.cluster.catchup import MAX_ATTESTATION_HEIGHTS, CatchUpFailed, CaughtUp, catch_up
 from node.cluster.clearing import ClusterClearingRunner
 from node.cluster.finality import FinalityTracker
 from node.cluster.progress import Progress
@@ -70,15 +76,18 @@ from node.roles.gc_policy import keep_pauses_short
 from node.roles.operator import Operator
 from node.roles.runner import add_run_arguments, write_port_file
 from node.roles.sched_hint import request_slice
-from node.wire.protocol import E_UNAVAILABLE
-from node.wire.server import Session
+from node.roles.service import arg_int
+from node.wire.protocol import E_NOT_FOUND, E_UNAVAILABLE
+from node.wire.server import Handler, Session
 
 log = logging.getLogger("p2pex.validator")
 
 BEHIND_HINT = (
     "it is behind what the log retains (purged below every validator's final block, or "
-    "dropped by the stream's limits): stop it, copy a stopped or idle peer validator's data "
-    "directory (chain.sqlite3 and cluster.sqlite3) over its own, and start it again"
+    "dropped by the stream's limits): start it again with --peers (the other validators' "
+    "client addresses) to catch up from a peer over the network, or stop it, copy a stopped "
+    "or idle peer validator's data directory (chain.sqlite3 and cluster.sqlite3) over its "
+    "own, and start it again"
 )
 FIRST_TICK_ATTEMPTS = 50  # ~ 50 x (publish timeout or 0.2 s): a cluster electing its leaders
 
@@ -110,6 +119,7 @@ class Validator(Operator):
         self.accept_times: deque[float] = deque(maxlen=4096)
         self.loop_lags: deque[float] = deque(maxlen=4096)  # how late a 50 ms timer fires
         self.retention = retention
+        self.caught_up: CaughtUp | None = None  # the catch-up from a peer at start, if any
         self._points: dict[int, LogPoint] = {}  # height -> where the log resumes after it
         self.bus = bus
         self.validator_key = validator_key
@@ -307,12 +317,62 @@ class Validator(Operator):
         self.attestation_store.close()
         self.progress.close()
 
+    def handlers(self) -> dict[str, Handler]:
+        """The operator's, plus the reads a catching-up validator asks of its peers."""
+        handlers = super().handlers()
+        handlers["attestations"] = self.h_attestations
+        handlers["log_point"] = self.h_log_point
+        return handlers
+
+    async def h_attestations(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        """``attestations``: the stored quorums of ``limit`` heights from ``from``.
+
+        Only heights this validator made final have stored attestations;
+        ``final_height`` says up to where.
+        """
+        start = max(0, arg_int(args, "from", 0))
+        limit = min(max(1, arg_int(args, "limit", 64)), MAX_ATTESTATION_HEIGHTS)
+        final = self.commits.final_height  # type: ignore[attr-defined]
+        records = [
+            attestation.to_bytes()
+            for height in range(start, min(start + limit, final + 1))
+            for attestation in self.attestation_store.at(height)
+        ]
+        return {"attestations": records, "final_height": final}
+
+    async def h_log_point(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        """``log_point``: where the log resumes after the block at ``height`` (a final one).
+
+        Every validator derives the same points; a validator catching up
+        asks for the point after the last block it fetched.
+        """
+        height = arg_int(args, "height")
+        final = self.commits.final_height  # type: ignore[attr-defined]
+        found = self.progress.point(height) if 0 <= height <= final else None
+        if found is None:
+            msg = f"no log point for block {height} here (final height {final})"
+            raise RequestFailed(E_NOT_FOUND, msg)
+        point, log_time = found
+        return {
+            "height": height,
+            "position": point.position,
+            "seq": point.seq,
+            "offset": point.offset,
+            "log_time": log_time,
+        }
+
     async def h_status(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         """``status`` plus the validator's key, finality and the divergent validators seen."""
         result = dict(await super().h_status(session, args))
         result["validator"] = self.validator_key.public_key_bytes()
         result["final_height"] = self.commits.final_height  # type: ignore[attr-defined]
         result["log_purged_below"] = self.retention.purged_below
+        caught = self.caught_up
+        result["caught_up"] = (
+            {}
+            if caught is None
+            else {"peer": caught.peer, "from": caught.start, "to": caught.height}
+        )
         result["log_round_trip_us"] = _quantiles_us(self.stream_log.round_trips)
         result["accept_us"] = _quantiles_us(self.accept_times)
         result["loop_lag_us"] = _quantiles_us(self.loop_lags)
@@ -346,30 +406,12 @@ async def open_validator(
         msg = "the validator key is not one of the configured validators"
         raise ConfigError(msg)
     data_dir = Path(config.data_dir)
-    store = chain.open_store(data_dir)
-    height = store.height
-    store.close()
     progress = Progress(data_dir)
     try:
-        resume = progress.resume(height)
-    except LookupError as exc:
+        log_, resume, caught = await _open_log(config, settings, chain_key, validator_key, progress)
+    except BaseException:
         progress.close()
-        raise ConfigError(str(exc)) from exc
-    name = f"p2pex-validator-{validator_key.public_key_bytes().hex()[:8]}"
-    limits = StreamLimits(max_msgs=settings.log_max_msgs, max_age_s=settings.log_max_age_s)
-    try:
-        log_ = await JetStreamLog.open(
-            settings.nats_urls,
-            start=resume[0],
-            stream=settings.log_stream,
-            replicas=settings.replicas,
-            name=name,
-            limits=limits,
-        )
-    except LogTruncated as exc:
-        progress.close()
-        hint = f"this validator's store ends at height {height}; {BEHIND_HINT}"
-        raise LogTruncated(exc.want_seq, exc.first_seq, hint) from exc
+        raise
     bus = await AttestationBus.open(
         settings.nats_urls, config.chain_id, settings.validators, replicas=settings.replicas
     )
@@ -382,7 +424,7 @@ async def open_validator(
         replicas=settings.replicas,
     )
     tick_ms = settings.tick_ms or max(1, config.block_interval_ms // 2)
-    return Validator(
+    validator = Validator(
         config,
         chain_key,
         clock,
@@ -396,6 +438,88 @@ async def open_validator(
         retention=retention,
         tick_interval=tick_ms / 1000,
     )
+    validator.caught_up = caught
+    return validator
+
+
+async def _open_log(
+    config: NodeConfig,
+    settings: ValidatorSettings,
+    chain_key: SigningKey,
+    validator_key: SigningKey,
+    progress: Progress,
+) -> tuple[JetStreamLog, tuple[LogPoint, int], CaughtUp | None]:
+    """Open the log at the point after the stored head; catch up from a peer if it is gone.
+
+    Catches up (``node.cluster.catchup``) when the log no longer holds the
+    resume point, or the stored head has no recorded point (a catch-up
+    that stopped part-way), and peers are configured.
+
+    Raises:
+        LogTruncated: behind the retained tail and no peer could serve a catch-up.
+        ConfigError: no recorded point for the head and no peers.
+    """
+    data_dir = Path(config.data_dir)
+    store = chain.open_store(data_dir)
+    height = store.height
+    store.close()
+    name = f"p2pex-validator-{validator_key.public_key_bytes().hex()[:8]}"
+    limits = StreamLimits(max_msgs=settings.log_max_msgs, max_age_s=settings.log_max_age_s)
+    behind: LogTruncated | None = None
+    try:
+        resume = progress.resume(height)
+    except LookupError as exc:
+        if not settings.peers:
+            raise ConfigError(str(exc)) from exc
+        log.warning("%s: catching up from a peer", exc)
+    else:
+        try:
+            log_ = await JetStreamLog.open(
+                settings.nats_urls,
+                start=resume[0],
+                stream=settings.log_stream,
+                replicas=settings.replicas,
+                name=name,
+                limits=limits,
+            )
+        except LogTruncated as exc:
+            if not settings.peers:
+                hint = f"this validator's store ends at height {height}; {BEHIND_HINT}"
+                raise LogTruncated(exc.want_seq, exc.first_seq, hint) from exc
+            log.warning("%s: catching up from a peer", exc)
+            behind = exc
+        else:
+            return log_, resume, None
+    peers = [p for p in settings.peers if p != config.listen]
+    try:
+        caught = await catch_up(
+            data_dir,
+            chain_id=config.chain_id,
+            operator=chain_key.public_key_bytes(),
+            peers=peers,
+            validators=settings.validators,
+            quorum=settings.effective_quorum(),
+            progress=progress,
+        )
+    except CatchUpFailed as exc:
+        hint = f"{exc}; this validator's store ends at height {height}; {BEHIND_HINT}"
+        if behind is None:
+            raise ConfigError(hint) from exc
+        raise LogTruncated(behind.want_seq, behind.first_seq, hint) from exc
+    resume = (caught.point, caught.log_time)
+    try:
+        log_ = await JetStreamLog.open(
+            settings.nats_urls,
+            start=caught.point,
+            stream=settings.log_stream,
+            replicas=settings.replicas,
+            name=name,
+            limits=limits,
+        )
+    except LogTruncated as exc:  # the peers' point was dropped meanwhile (the stream's limits)
+        hint = f"caught up to height {caught.height} from a peer, still behind; {BEHIND_HINT}"
+        raise LogTruncated(exc.want_seq, exc.first_seq, hint) from exc
+    return log_, resume, caught
 
 
 async def serve_validator(config: NodeConfig, settings: ValidatorSettings) -> int:

@@ -2,8 +2,9 @@
 
 Real NATS servers and validator processes on 127.0.0.1. A restarted
 validator resumes from its own store plus the stream's retained tail; a
-validator whose store was lost is behind that tail and stops with a clear
-error, and a snapshot of a peer's store brings it back.
+validator whose store was lost is behind that tail and catches up from a
+peer validator over the network (``node.cluster.catchup``); without peers
+it stops with a clear error, and a snapshot of a peer's store brings it back.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ def test_streams_are_purged_and_validators_catch_up_after_a_purge(tmp_path: Path
         cluster.validators[2].start()
         _trade(cluster.addresses, key, 19, 6)
         head = _wait(lambda: _same_head(cluster.addresses))
+        head_height = _status(cluster.addresses[0])["height"]
 
         def moved_on() -> int | None:
             """the purge passed the point it had reached before the restart"""
@@ -123,10 +125,24 @@ def test_streams_are_purged_and_validators_catch_up_after_a_purge(tmp_path: Path
         _wait(moved_on)
         assert all(_status(a)["divergent"] == [] for a in cluster.addresses)
 
-        # a lost store: behind the retained tail, the validator stops with a clear error
+        # a lost store: behind the retained tail, it catches up from a peer by itself
         lagging = cluster.validators[2]
         lagging.kill()
         _wait(lambda: _removed(lagging.data_dir))  # its worker processes may still be closing
+        assert "--peers" in lagging.command()
+        lagging.start()
+        status = _status(lagging.address)
+        assert status["height"] >= head_height  # before any new block
+        assert status["caught_up"]["from"] == 0
+        assert status["caught_up"]["peer"] in cluster.addresses[:2]
+        _trade(cluster.addresses, key, 25, 3)
+        head = _wait(lambda: _same_head(cluster.addresses))
+        assert all(_status(a)["divergent"] == [] for a in cluster.addresses)
+
+        # without peers to catch up from, it stops with a clear error ...
+        lagging.kill()
+        _wait(lambda: _removed(lagging.data_dir))
+        peers, lagging.peers = lagging.peers, list
         with pytest.raises(NodeTimeout, match="no longer holds message 1") as failed:
             lagging.start()
         assert "copy a stopped or idle peer validator's data directory" in str(failed.value)
@@ -134,5 +150,6 @@ def test_streams_are_purged_and_validators_catch_up_after_a_purge(tmp_path: Path
         # ... and a snapshot of a peer's store brings it back
         restore_from_peer(cluster.validators[1].data_dir, lagging.data_dir)
         lagging.start()
-        _trade(cluster.addresses, key, 25, 3)
+        lagging.peers = peers
+        _trade(cluster.addresses, key, 28, 3)
         assert _wait(lambda: _same_head(cluster.addresses)) != head
