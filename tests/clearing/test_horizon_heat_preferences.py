@@ -217,10 +217,7 @@ def test_heat_terms_restrict_heat_only_and_act_on_it_as_a_partner_set_did(case) 
     _assert_same(result, _clear(inherit), "electricity")
     # heat terms without premiums act on heat as the one partner set per peer of
     # today's cases did (which bound heat and power alike)
-    assume(all(p.heat_terms is not None for p in case.peers if p.heat is not None))
-    sets_only = _with(
-        case, heat_terms=_every(case, lambda p: p.heat_terms and TradeTerms(p.heat_partners))
-    )
+    sets_only = _with(case, heat_terms=_every(case, lambda p: TradeTerms(p.heat_partners)))
     as_before = _with(
         case,
         partners=_every(case, lambda p: p.heat_partners),
