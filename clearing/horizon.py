@@ -307,8 +307,11 @@ def assemble_horizon_result(
         heat_trades = x[blk["hp"]]
         heat = _scatter(n, hs, heat_trades) - _scatter(n, hd, heat_trades)
         heat_pp = -y[_rows(problem, "heat_link")].reshape(T, n)
-        zero = np.zeros_like(heat_trades)
-        heat_tp = _split(heat_trades, heat_pp, hs, hd, zero, zero, problem.eps)
+        # as τ: the heat pair penalties on each side (kp = hdp, kc = hdc; heat
+        # trades have no grid term, so nobody pays them)
+        hdp = np.broadcast_to(problem.hdp, heat_trades.shape)
+        hdc = np.broadcast_to(problem.hdc, heat_trades.shape)
+        heat_tp = _split(heat_trades, heat_pp, hs, hd, hdp, hdc, problem.eps)
         payment = (
             payment
             - (_scatter(n, hs, heat_tp * heat_trades) - _scatter(n, hd, heat_tp * heat_trades))

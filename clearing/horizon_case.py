@@ -25,6 +25,15 @@ allowed) and the **grid** sells at the import tariff and, when its
 direction: a trade ``i -> j`` is ``P_ij >= 0`` with ``P_ji = -P_ij``; sellers
 are producers, prosumers and the grid, buyers consumers, prosumers and a grid
 that buys.
+
+Partner sets and pair penalties (μ_i of 12.1, product differentiation) are
+per product. ``HorizonPeer.partners`` and ``pair_penalties`` are the
+electricity ones. For heat, ``HorizonPeer.heat_terms`` is a
+:class:`TradeTerms` of its own; when it is ``None`` the heat trades follow
+``partners`` and carry no pair penalty, as every horizon case did before
+heat had terms of its own (and as the single-slot heat model does), so
+existing cases clear unchanged. ``heat_terms=TradeTerms()`` frees a peer's
+heat trades while its electricity stays restricted.
 """
 
 from __future__ import annotations
@@ -92,6 +101,22 @@ class SlotSignals:
 
 
 @dataclass(frozen=True, slots=True)
+class TradeTerms:
+    """A peer's partner set and pair penalties for one product (heat; see the module docstring).
+
+    Attributes:
+        partners: μ_i for this product, the peers it may trade it with; ``None`` = all.
+        pair_penalties: ``(partner, cost)`` pairs, the cost in currency/kWh
+            this peer puts on its side of every trade of this product with
+            that partner (>= 0), as :attr:`HorizonPeer.pair_penalties`.
+            Checked and sorted by the owning :class:`HorizonPeer`.
+    """
+
+    partners: tuple[str, ...] | None = None
+    pair_penalties: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class HorizonPeer:
     """A market participant over the horizon.
 
@@ -100,7 +125,8 @@ class HorizonPeer:
         kind: Producer, consumer, prosumer or the grid.
         curves: The curve of the peer's own dispatchable part, one per slot
             (or one for every slot).
-        partners: μ_i, the peers it may trade with; ``None`` = all.
+        partners: μ_i, the peers it may trade electricity with; ``None`` = all.
+            Heat follows it too unless ``heat_terms`` is given.
         heat: Heat curves (kWh_th), one per slot or one for all; ``None`` = no heat.
         assets: Its assets (:mod:`clearing.assets`), names unique within the peer.
         pair_penalties: c_ij, product differentiation, as the single-slot
@@ -108,8 +134,12 @@ class HorizonPeer:
             pairs sorted by partner, the cost in currency/kWh this peer puts
             on its side of every electricity trade with that partner, the
             same in every slot (>= 0). A term of the objective and the trade
-            prices only, never money paid (heat trades carry none, as in the
+            prices only, never money paid. Electricity only: heat trades
+            carry ``heat_terms``' penalties (none by default, as in the
             single-slot heat model).
+        heat_terms: The heat trades' own partner set and pair penalties;
+            ``None`` = heat follows ``partners`` with no penalty (see the
+            module docstring).
     """
 
     name: str
@@ -119,6 +149,7 @@ class HorizonPeer:
     heat: tuple[SlotCurve, ...] | None = None
     assets: tuple[Asset, ...] = ()
     pair_penalties: tuple[tuple[str, float], ...] = ()
+    heat_terms: TradeTerms | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -156,6 +187,24 @@ class HorizonPeer:
         object.__setattr__(
             self, "pair_penalties", check_pair_penalties(self.pair_penalties, self.name)
         )
+        if self.heat_terms is not None:
+            terms = self.heat_terms
+            if not isinstance(terms, TradeTerms):  # type: ignore[redundant-expr,unused-ignore]
+                msg = f"peer {self.name!r}: heat_terms = {terms!r}, want a TradeTerms or None"  # type: ignore[unreachable,unused-ignore]
+                raise InvalidPeer(msg, peer=self.name)
+            _check_partners(self.name, "heat_terms.partners", terms.partners)
+            pens = check_pair_penalties(terms.pair_penalties, self.name)
+            object.__setattr__(self, "heat_terms", TradeTerms(terms.partners, pens))
+
+    @property
+    def heat_partners(self) -> tuple[str, ...] | None:
+        """μ_i for heat: ``heat_terms.partners``, or ``partners`` without heat terms."""
+        return self.partners if self.heat_terms is None else self.heat_terms.partners
+
+    @property
+    def heat_pair_penalties(self) -> tuple[tuple[str, float], ...]:
+        """The heat trades' pair penalties (none without heat terms)."""
+        return () if self.heat_terms is None else self.heat_terms.pair_penalties
 
     @property
     def sells(self) -> bool:
@@ -203,6 +252,14 @@ def _check_int(peer: str, what: str, value: object) -> int:
         msg = f"peer {peer!r}: {what} = {value!r}, want an int"
         raise InvalidPeer(msg, peer=peer)
     return value
+
+
+def _check_partners(peer: str, what: str, partners: object) -> None:
+    if partners is None:
+        return
+    if not isinstance(partners, tuple) or not all(isinstance(x, str) and x for x in partners):
+        msg = f"peer {peer!r}: {what} = {partners!r}, want None or a tuple of peer names"
+        raise InvalidPeer(msg, peer=peer)
 
 
 def _check_curves(peer: str, kind: PeerKind, curves: object, what: str) -> None:
@@ -370,14 +427,18 @@ def validate_horizon(case: HorizonCase) -> None:
         for asset in p.assets:
             validate_asset(asset, p.name, T, case.slot_seconds)
     for p in case.peers:
-        for other in p.partners or ():
-            if other not in names:
-                msg = f"peer {p.name!r} lists unknown trading partner {other!r}"
-                raise UnknownPeer(msg, peer=other)
-        for other, _ in p.pair_penalties:
-            if other not in names:
-                msg = f"peer {p.name!r} has a pair penalty towards unknown peer {other!r}"
-                raise UnknownPeer(msg, peer=other)
+        for what, partners, penalties in (
+            ("", p.partners, p.pair_penalties),
+            ("heat ", p.heat_partners, p.heat_pair_penalties),
+        ):
+            for other in partners or ():
+                if other not in names:
+                    msg = f"peer {p.name!r} lists unknown {what}trading partner {other!r}"
+                    raise UnknownPeer(msg, peer=other)
+            for other, _ in penalties:
+                if other not in names:
+                    msg = f"peer {p.name!r} has a {what}pair penalty towards unknown peer {other!r}"
+                    raise UnknownPeer(msg, peer=other)
     grids = [p for p in case.peers if p.kind is PeerKind.GRID]
     if len(grids) > 1:
         msg = f"at most one main-grid peer, got {[g.name for g in grids]}"
@@ -463,9 +524,10 @@ def case_for_slot(horizon: HorizonCase, t: int) -> Case:
     region. Used to compare the horizon with today's single-slot clearing.
 
     Raises:
-        InvalidHorizon: If a peer is a prosumer, a grid that buys, or has an
-            asset other than a CHP unit (the single-slot case cannot say it),
-            or the slot sets import/export tariffs.
+        InvalidHorizon: If a peer is a prosumer, a grid that buys, has an
+            asset other than a CHP unit, or heat terms other than its
+            electricity partner set without penalties (the single-slot case
+            cannot say it), or the slot sets import/export tariffs.
     """
     hours = horizon.slot_hours
     sig = horizon.signal(t)
@@ -482,6 +544,12 @@ def case_for_slot(horizon: HorizonCase, t: int) -> Case:
                 field=f"peer {p.name!r} kind",
                 got=p.kind.value,
                 want="a producer, consumer or a grid that only sells",
+            )
+        if p.heat_partners != p.partners or p.heat_pair_penalties:
+            raise InvalidHorizon(
+                field=f"peer {p.name!r} heat_terms",
+                got=p.heat_terms,
+                want="None (a single-slot peer has one partner set and no heat penalties)",
             )
         others = [a for a in p.assets if not isinstance(a, ChpUnit)]
         if others:

@@ -12,7 +12,7 @@ variable), its net market injection ``P`` and seller-side trades
 
     Σ_i ½ a_it X_it² + b_it X_it                                 (12.6, 12.22)
     + Σ_k (wp_kt + wc_kt) p_kt + ε p_kt²                         (12.12, 12.16; tie-break)
-    + Σ_k (dp_k + dc_k) p_kt                                     (pair penalties)
+    + Σ_k (dp_k + dc_k) p_kt + Σ_k (hdp_k + hdc_k) hp_kt         (pair penalties)
     + Σ grid spread_t u_t  + asset costs (fuel, wear)
     balance  X_it + Σ_assets inj_it - P_it = -fixed_it            : y (ρ_it)
     link     P_it - Σ_{k: s_k=i} p_kt + Σ_{k: d_k=i} p_kt = 0     : y (π_it = -y, 12.1, 12.10)
@@ -34,6 +34,13 @@ differentiation), the same in every slot. As in the single-slot problem
 from ``wp, wc`` (the grid's loss and congestion terms, which settlement pays
 to the operator), they enter the objective, its KKT check and the trade
 prices τ only (``wp + dp`` on the seller's side, ``wc + dc`` on the buyer's).
+
+Heat trades have their own partner sets and pair penalties
+(``HorizonPeer.heat_partners``, ``heat_pair_penalties``: the electricity
+sets and no penalty unless a peer has ``heat_terms``). ``hdp_k`` and
+``hdc_k`` join the heat trade's linear cost ``(hdp + hdc) hp_kt`` and the
+heat trade prices the same way; heat trades carry no grid term, so no heat
+penalty is ever money paid.
 """
 
 from __future__ import annotations
@@ -150,6 +157,8 @@ class HorizonProblem:
     wc: FloatArray  # (T, m) buyer-side penalty per kW
     dp: FloatArray  # (m,) seller-side pair penalty per kW, every slot (not paid)
     dc: FloatArray  # (m,) buyer-side pair penalty per kW, every slot (not paid)
+    hdp: FloatArray  # (mh,) seller-side heat pair penalty per kW_th, every slot (not paid)
+    hdc: FloatArray  # (mh,) buyer-side heat pair penalty per kW_th, every slot (not paid)
     heat: bool
     flow: FloatArray  # F, lines x peers
     limited: IntArray
@@ -260,15 +269,26 @@ class _Builder:
         return a, np.asarray(cat(self.rhs[kind], np.float64), dtype=np.float64)
 
 
-def _pairs(case: HorizonCase, sells: BoolArray, buys: BoolArray) -> tuple[IntArray, IntArray]:
-    """Directed (seller, buyer) pairs allowed by both trading sets, row-major order."""
+def _pairs(
+    case: HorizonCase,
+    sells: BoolArray,
+    buys: BoolArray,
+    partners: Sequence[tuple[str, ...] | None] | None = None,
+) -> tuple[IntArray, IntArray]:
+    """Directed (seller, buyer) pairs allowed by both trading sets, row-major order.
+
+    ``partners`` are the sets of the product traded, one per peer (``None``:
+    the electricity sets, ``HorizonPeer.partners``).
+    """
     n = len(case.peers)
+    if partners is None:
+        partners = [peer.partners for peer in case.peers]
     allowed = np.outer(sells, buys)
     np.fill_diagonal(allowed, False)
-    for i, peer in enumerate(case.peers):
-        if peer.partners is not None:
+    for i, mu in enumerate(partners):
+        if mu is not None:
             mask = np.zeros(n, dtype=np.bool_)
-            mask[[case.index(x) for x in peer.partners]] = True
+            mask[[case.index(x) for x in mu]] = True
             allowed[i, :] &= mask
             allowed[:, i] &= mask
     src, dst = np.nonzero(allowed)
@@ -276,7 +296,7 @@ def _pairs(case: HorizonCase, sells: BoolArray, buys: BoolArray) -> tuple[IntArr
 
 
 def horizon_pair_penalties(
-    case: HorizonCase, src: IntArray, dst: IntArray
+    case: HorizonCase, src: IntArray, dst: IntArray, *, heat: bool = False
 ) -> tuple[FloatArray, FloatArray]:
     """Each pair's penalties ``(dp, dc)``: c_{src,dst} for the seller, c_{dst,src} for the buyer.
 
@@ -284,6 +304,8 @@ def horizon_pair_penalties(
     prosumer's penalty towards j weighs both its sales to j (seller side)
     and its purchases from j (buyer side); a penalty towards a peer it has
     no pair with is skipped. One binary search per penalty and side.
+    ``heat`` takes the heat trades' penalties (``HorizonPeer.heat_pair_penalties``)
+    instead of the electricity ones.
     """
     m = src.size
     dp = np.zeros(m, dtype=np.float64)
@@ -291,7 +313,7 @@ def horizon_pair_penalties(
     n = len(case.peers)
     keys = src * n + dst
     for i, peer in enumerate(case.peers):
-        for other, cost in peer.pair_penalties:
+        for other, cost in peer.heat_pair_penalties if heat else peer.pair_penalties:
             j = case.index(other)
             for key, side in ((i * n + j, dp), (j * n + i, dc)):
                 k = int(np.searchsorted(keys, key))
@@ -689,12 +711,14 @@ def build_horizon_problem(case: HorizonCase, spec: HorizonSpec) -> HorizonProble
     )
 
     h_src = h_dst = np.zeros(0, dtype=np.int64)
+    hdp = hdc = np.zeros(0, dtype=np.float64)
     if heat and XH is not None:
         h_sells = np.array([pr.sells_heat for pr in peers], dtype=np.bool_)
         h_buys = np.array([pr.buys_heat for pr in peers], dtype=np.bool_)
-        h_src, h_dst = _pairs(case, h_sells, h_buys)
+        h_src, h_dst = _pairs(case, h_sells, h_buys, [pr.heat_partners for pr in peers])
         mh = h_src.size
-        hp = bld.var("hp", (T, mh), lb=0.0, quad=2.0 * eps, group="heat_trade")
+        hdp, hdc = horizon_pair_penalties(case, h_src, h_dst, heat=True)
+        hp = bld.var("hp", (T, mh), lb=0.0, quad=2.0 * eps, lin=hdp + hdc, group="heat_trade")
         th = np.repeat(slots, mh)
         kh = np.tile(np.arange(mh), T)
         hpf = hp.ravel()
@@ -763,6 +787,8 @@ def build_horizon_problem(case: HorizonCase, spec: HorizonSpec) -> HorizonProble
         wc=wc,
         dp=dp,
         dc=dc,
+        hdp=hdp,
+        hdc=hdc,
         heat=heat,
         flow=flow,
         limited=np.asarray(limited, np.int64),

@@ -37,11 +37,15 @@ units, so the curves go in unchanged):
 A slot the DSO runs with preferences (mode 1) carries the orders' partner
 sets and pair penalties (``market.preference_reference.slot_terms``, the
 same terms the single-slot reference gets) on its horizon peers, so a
-spanning prosumer does not switch the preferences off. A joint heat and
-power slot does not: the horizon's partner sets restrict every trade of a
-peer, heat included, while mode 1's orders speak for electricity only (a
-green-only power buyer has not refused its CHP neighbour's heat), so that
-slot is cleared without the preferences (docs/modes.md).
+spanning prosumer does not switch the preferences off. Preferences are per
+product: in a joint heat and power slot the electricity slot's terms go on
+the electricity trades only (``HorizonPeer.partners``, ``pair_penalties``)
+and the heat slot's terms, when the heat slot is itself in mode 1, on the
+heat trades (``HorizonPeer.heat_terms``); a peer with power terms and no
+heat terms trades heat with anyone (a green-only power buyer has not
+refused its CHP neighbour's heat). In either product the participants are
+the accounts with a curve for it and the slot's CHP owners
+(``preference_reference.slot_participants``; docs/modes.md).
 
 The certificate on the ledger is the horizon's plain form
 (``clearing.horizon_certificate_to_plain``); settlements are rounded from
@@ -163,12 +167,7 @@ def horizon_job_from_state(
                     assets=assets,
                 )
             )
-        if not joint:  # mode 1's preferences: electricity-only slots (module docstring)
-            terms = slot_terms(state, product, slot, names, Units().tick)
-            for k, hp in enumerate(peers):
-                if hp.name in terms:
-                    partners, penalties = terms[hp.name]
-                    peers[k] = replace(hp, partners=partners, pair_penalties=penalties)
+        peers = _with_preferences(state, products, slot, peers, names)
         network = network_from_dict({**json.loads(network_json), "peer_bus": peer_bus})
         case = HorizonCase(
             name=f"slot {slot}",
@@ -191,6 +190,37 @@ def horizon_job_from_state(
         {n: a for a, n in names.items()},
         {p: tuple(m) for p, m in members.items()},
     )
+
+
+def _with_preferences(
+    state: ExchangeState,
+    products: tuple[str, ...],
+    slot: int,
+    peers: list[Any],
+    names: dict[bytes, str],
+) -> list[Any]:
+    """The horizon peers with mode 1's partner sets and premiums, each product its own.
+
+    ``products[0]``'s terms (its slot's orders) go to ``partners`` and
+    ``pair_penalties``; in a joint slot the heat slot's terms go to
+    ``heat_terms``, and a peer with terms for either product gets heat terms
+    (``TradeTerms()``, anyone at no premium, when the heat slot has none for
+    it), so its power preferences never bar its heat trades.
+    """
+    from clearing.horizon_case import TradeTerms
+
+    tick = Units().tick
+    power = slot_terms(state, products[0], slot, names, tick)
+    heat = slot_terms(state, gate_plan.HEAT, slot, names, tick) if len(products) > 1 else {}
+    out = []
+    for hp in peers:
+        if hp.name in power:
+            partners, penalties = power[hp.name]
+            hp = replace(hp, partners=partners, pair_penalties=penalties)
+        if hp.name in power or hp.name in heat:
+            hp = replace(hp, heat_terms=TradeTerms(*heat.get(hp.name, (None, ()))))
+        out.append(hp)
+    return out
 
 
 def horizon_settlement_rows(job: HorizonJob, certificate: Any) -> dict[str, Rows]:

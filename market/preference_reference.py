@@ -29,6 +29,12 @@ operator and every replica derive the same case; the premium becomes
 currency only when it is written into a case (:func:`named_terms`, used by
 :func:`add_preferences`, :func:`case_with_preferences` and the horizon form's
 ``market.gate_horizon``), at the clearing boundary.
+
+Preferences are per product. A slot cleared jointly with heat
+(``market.gate_plan``) takes the electricity slot's terms for its
+electricity trades and the heat slot's terms (when the heat slot itself is
+in mode 1) for its heat trades; ``market.gate_horizon`` writes them into
+``HorizonPeer.partners``/``pair_penalties`` and ``HorizonPeer.heat_terms``.
 """
 
 from __future__ import annotations
@@ -114,17 +120,28 @@ def derive_preferences(
     return out
 
 
+def slot_participants(state: ExchangeState, product: str, slot: int) -> list[bytes]:
+    """The accounts of (product, slot)'s reference case that may trade the product, sorted.
+
+    Those with a curve for it, and the owners of the slot's CHP regions: a
+    CHP unit sells power and heat in a joint slot even without a curve
+    (``market.gate_horizon``). A slot without heat data has no CHP region,
+    so there it is the accounts with a curve.
+    """
+    return sorted(set(state.curves.get((product, slot), {})) | set(state.chp.get(slot, {})))
+
+
 class _Distance:
     """The slot grid's electrical distance between two accounts' buses (no grid data: 0)."""
 
     __slots__ = ("bus", "flat", "n")
 
-    def __init__(self, state: ExchangeState, key: tuple[str, int]) -> None:
+    def __init__(self, state: ExchangeState, key: tuple[str, int], accounts: list[bytes]) -> None:
         payload = state.slot_modes[key]
         index = {name: i for i, name in enumerate(bus_names(payload))}
         self.n = len(index)
         self.flat = payload.distance
-        self.bus = {a.hex(): index.get(state.peers[a].bus) for a in state.curves.get(key, {})}
+        self.bus = {a.hex(): index.get(state.peers[a].bus) for a in accounts}
 
     def __call__(self, a: str, b: str) -> int:
         if not self.flat:
@@ -139,20 +156,24 @@ def slot_preferences(state: ExchangeState, product: str, slot: int) -> dict[str,
     """Each restricting peer's partner set and pair penalties in a mode-1 slot, by account hex.
 
     A slot not in mode 1 at the gate, or without a recorded order, gives an
-    empty map. Only accounts with a curve for the slot take part.
+    empty map. Only the slot's participants take part
+    (:func:`slot_participants`: a curve for the product, or a CHP region).
+    The terms are the product's own: a heat slot's orders give heat terms,
+    an electricity slot's electricity terms.
     """
     key = (product, slot)
     mode = state.slot_modes.get(key)
     recorded = state.preferences.of(key)
     if mode is None or mode.mode != GridMode.PREFERENCES or not recorded:
         return {}
-    accounts = state.curves.get(key, {})
+    accounts = slot_participants(state, product, slot)
+    taking_part = set(accounts)
     labels = state.preferences.labels.get(key, state.technologies)
     return derive_preferences(
         [a.hex() for a in accounts],
-        {a.hex(): p for a, p in recorded.items() if a in accounts},
+        {a.hex(): p for a, p in recorded.items() if a in taking_part},
         {a.hex(): label for a, label in labels.items()},
-        _Distance(state, key),
+        _Distance(state, key, accounts),
     )
 
 

@@ -568,7 +568,10 @@ class ExchangeState:
             self.closed.add(key)
             self.grid_orders.pop(key, None)
             self.gate_terms[key] = (self.tariff, self.network_json)
-            self.preferences.close(key, self.technologies, self.curves.get(key, {}))
+            # the slot's participants: a curve for the product, or a CHP region (heat
+            # data are final once a gate of the slot closes; market.preference_reference)
+            taking_part = [*self.curves.get(key, {}), *self.chp.get(payload.slot, {})]
+            self.preferences.close(key, self.technologies, taking_part)
             return None
         if isinstance(payload, txn.PublishClearing):
             key = (payload.product, payload.slot)
