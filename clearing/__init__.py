@@ -75,6 +75,7 @@ from clearing.horizon_case import HorizonPeer as HorizonPeer
 from clearing.horizon_case import PeerKind as PeerKind
 from clearing.horizon_case import SlotCurve as SlotCurve
 from clearing.horizon_case import SlotSignals as SlotSignals
+from clearing.horizon_case import TradeTerms as TradeTerms
 from clearing.horizon_case import case_for_slot as case_for_slot
 from clearing.horizon_case import horizon_from_case as horizon_from_case
 from clearing.horizon_certificate import HorizonCertificate as HorizonCertificate
@@ -175,6 +176,7 @@ __all__ = [
     "Solution",
     "SolverFailed",
     "TradeSettlement",
+    "TradeTerms",
     "UnknownBus",
     "UnknownPeer",
     "aggregate_certificate_from_plain",
