@@ -70,14 +70,14 @@ from clearing.horizon import HorizonCongestion as HorizonCongestion
 from clearing.horizon import HorizonResult as HorizonResult
 from clearing.horizon import clear_horizon as clear_horizon
 from clearing.horizon import horizon_congestion_procedure as horizon_congestion_procedure
+from clearing.horizon_bridge import case_for_slot as case_for_slot
+from clearing.horizon_bridge import horizon_from_case as horizon_from_case
 from clearing.horizon_case import HorizonCase as HorizonCase
 from clearing.horizon_case import HorizonPeer as HorizonPeer
 from clearing.horizon_case import PeerKind as PeerKind
 from clearing.horizon_case import SlotCurve as SlotCurve
 from clearing.horizon_case import SlotSignals as SlotSignals
 from clearing.horizon_case import TradeTerms as TradeTerms
-from clearing.horizon_case import case_for_slot as case_for_slot
-from clearing.horizon_case import horizon_from_case as horizon_from_case
 from clearing.horizon_certificate import HorizonCertificate as HorizonCertificate
 from clearing.horizon_certificate import check_horizon_certificate as check_horizon_certificate
 from clearing.horizon_certificate import (

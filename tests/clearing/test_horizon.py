@@ -33,14 +33,13 @@ from clearing.assets import (
     RampLimit,
 )
 from clearing.horizon import clear_horizon, horizon_congestion_procedure
+from clearing.horizon_bridge import case_for_slot, horizon_from_case
 from clearing.horizon_case import (
     HorizonCase,
     HorizonPeer,
     PeerKind,
     SlotCurve,
     SlotSignals,
-    case_for_slot,
-    horizon_from_case,
 )
 from clearing.horizon_certificate import (
     HorizonCertificate,

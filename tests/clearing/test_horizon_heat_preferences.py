@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from clearing import CertificateError, EmptyMarket, InvalidPeer, UnknownPeer
 from clearing.assets import ChpUnit
 from clearing.horizon import HorizonResult, clear_horizon
+from clearing.horizon_bridge import case_for_slot
 from clearing.horizon_case import (
     HorizonCase,
     HorizonPeer,
@@ -30,7 +31,6 @@ from clearing.horizon_case import (
     SlotCurve,
     SlotSignals,
     TradeTerms,
-    case_for_slot,
 )
 from clearing.horizon_certificate import check_horizon_certificate
 from clearing.horizon_errors import InvalidHorizon

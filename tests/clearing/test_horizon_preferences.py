@@ -18,13 +18,12 @@ from hypothesis import strategies as st
 
 from clearing import Case, EmptyMarket, InvalidPeer, UnknownPeer, clear
 from clearing.horizon import clear_horizon
+from clearing.horizon_bridge import case_for_slot, horizon_from_case
 from clearing.horizon_case import (
     HorizonCase,
     HorizonPeer,
     PeerKind,
     SlotCurve,
-    case_for_slot,
-    horizon_from_case,
 )
 from clearing.horizon_certificate import check_horizon_certificate
 from clearing.horizon_problem import build_horizon_problem, make_horizon_spec
