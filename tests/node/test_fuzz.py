@@ -114,7 +114,8 @@ def attack_waits(rng: random.Random) -> bytes:
 def attack_odd_requests(rng: random.Random) -> bytes:
     """Canonical requests with wrong, missing or extreme arguments."""
     commands = ["ping", "status", "nonce", "submit", "blocks", "tx", "prove", "book", "trades"]
-    commands += ["settlements", "peers", "subscribe", "wait_height", "nope", ""]
+    commands += ["settlements", "peers", "subscribe", "wait_height", "balance", "statements"]
+    commands += ["clearing", "nope", ""]
     values = [None, True, -1, 0, 2**63 - 1, -(2**63), "", "x" * 300, b"", rng.randbytes(32), [], {}]
     frames = []
     for _ in range(60):
