@@ -1,9 +1,11 @@
 """How much memory a clearing needs, estimated before anything of its size is built.
 
 A clearing's peak memory is that of cvxpy's compilation and Clarabel's KKT
-system, both linear in the number of pair variables, plus the reported
-result's dense ``peers x peers`` matrices (trades and trade prices, twice
-with heat) and the ``lines x peers`` flow matrix. :func:`estimate_bytes`
+system, both linear in the number of pair variables, plus per-peer arrays
+and the ``lines x peers`` flow matrix. The reported result stores its
+trades per pair (:class:`clearing.result.ClearingResult`: its dense
+``peers x peers`` matrices are built only when asked for), so with sparse
+partner sets nothing grows with ``peers²``. :func:`estimate_bytes`
 adds these up with per-item costs calibrated by ``python -m
 bench.bench_clearing --memory`` (which prints the estimate beside the
 measured peak at several sizes); :class:`clearing.Clearer` refuses a case
@@ -23,21 +25,24 @@ DEFAULT_MEMORY_LIMIT = 8 * GIB  # bytes; a Clearer's default ceiling on the esti
 BASE_BYTES = 64 << 20  # fixed cost of one compile and solve on top of the imports
 PAIR_BYTES = 2048  # per pair variable: arrays, cvxpy's tensors, Clarabel's KKT, result
 PEER_BYTES = 16 << 10  # per peer: the same for P, H, bounds and balance rows
-DENSE_BYTES = 8  # per float64 entry of a dense matrix
+DENSE_BYTES = 8  # per float64 entry of the dense lines x peers flow matrix
 
 
 def estimate_bytes(*, peers: int, pairs: int, heat_pairs: int = 0, lines: int = 0) -> int:
     """Return the estimated peak memory of one clearing, in bytes (an upper estimate).
 
+    Linear in peers plus pairs (and lines x peers for the flow matrix): no
+    term grows with ``peers²``, which only an all-pairs market's pair count
+    does.
+
     >>> estimate_bytes(peers=0, pairs=0) == BASE_BYTES
     True
     """
-    matrices = 4 if heat_pairs else 2  # trades, trade prices (and their heat twins)
     return (
         BASE_BYTES
         + PAIR_BYTES * (pairs + heat_pairs)
         + PEER_BYTES * peers
-        + DENSE_BYTES * (matrices * peers * peers + lines * peers)
+        + DENSE_BYTES * lines * peers
     )
 
 
