@@ -30,7 +30,7 @@ from clearing import (
 )
 from clearing.errors import ClearingError
 from clearing.ieee33 import community_case
-from clearing.memory import GIB, check_size
+from clearing.memory import FILL_BYTES, GIB, PAIR_BYTES, check_size
 from clearing.problem import ProblemData, build_problem
 from clearing.result import ClearingResult, assemble_result
 from clearing.rounding import PeerSettlement, Settlement, TradeSettlement
@@ -275,16 +275,19 @@ def _sparse(case: Case, partners: int) -> Case:
     return replace(case, peers=peers)
 
 
-def test_memory_estimate_is_linear_in_peers_plus_pairs():
-    assert estimate_bytes(peers=10_000, pairs=100_000, lines=32) < GIB // 2
-    doubled = estimate_bytes(peers=20_000, pairs=200_000, lines=32)
-    base = estimate_bytes(peers=0, pairs=0)
-    assert doubled - base == 2 * (estimate_bytes(peers=10_000, pairs=100_000, lines=32) - base)
+def test_memory_estimate_counts_no_result_matrices():
+    n = 10_000
+    estimate = estimate_bytes(peers=n, pairs=50_000, lines=32)
+    # below what two dense n x n float matrices of a result alone would take;
+    # the factor's fill bound (4 bytes per peers²) is the only square term
+    assert estimate < 2 * 8 * n * n
+    assert FILL_BYTES * n * n < estimate < FILL_BYTES * n * n + GIB // 2
+    more_pairs = estimate_bytes(peers=n, pairs=100_000, lines=32)
+    assert more_pairs - estimate == PAIR_BYTES * 50_000
     case = community_case(5000, 5000, seed=1)
     spec = make_spec(case, "basic")
-    sparse = _sparse(case, 10)
     limit = GIB
-    assert check_size(sparse, spec, limit) < limit  # 50,000 pairs: accepted
+    assert check_size(_sparse(case, 10), spec, limit) < limit  # 50,000 pairs: accepted
     with pytest.raises(ProblemTooLarge) as info:  # 25 million pairs: refused
         check_size(case, spec, limit)
     assert info.value.pairs == 25_000_000 and info.value.peers == 10_000
