@@ -53,17 +53,27 @@ from clearing.ieee33 import community_case
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def sparse_case(n: int, partners: int, seed: int) -> Case:
-    """``n`` peers on the 33-bus feeder, every consumer restricted to ``partners`` partners."""
+def sparse_case(n: int, partners: int, seed: int, local: bool = False) -> Case:
+    """``n`` peers on the 33-bus feeder, every consumer restricted to ``partners`` partners.
+
+    The grid and ``partners - 1`` producers: drawn at random, or with
+    ``local`` a window of consecutive producers (consumer k of C takes
+    those from ``k x producers / C`` on), a partner graph of small bandwidth.
+    """
     consumers = n // 2
     producers = n - consumers - 1
     case = community_case(consumers, producers, seed=seed, grid=True)
     rng = np.random.default_rng(seed + 1)
     names = [p.name for p in case.peers if p.name.startswith("G")]
+    want = min(partners - 1, len(names))
     peers = []
-    for p in case.peers:
+    for k, p in enumerate(case.peers):
         if not p.is_producer:
-            drawn = rng.choice(len(names), size=min(partners - 1, len(names)), replace=False)
+            if local:
+                start = k * len(names) // consumers
+                drawn = np.array([(start + j) % len(names) for j in range(want)])
+            else:
+                drawn = rng.choice(len(names), size=want, replace=False)
             p = replace(p, partners=("grid", *(names[int(i)] for i in sorted(drawn))))
         peers.append(p)
     return replace(case, peers=tuple(peers))
@@ -83,9 +93,9 @@ def _result_bytes(result: object) -> int:
     return total
 
 
-def child(n: int, partners: int, seed: int) -> None:
+def child(n: int, partners: int, seed: int, local: bool) -> None:
     """In a fresh process: print one JSON line, one clearing's peak memory and time."""
-    case = sparse_case(n, partners, seed)
+    case = sparse_case(n, partners, seed, local)
     base = _rss_mib()
     t0 = time.perf_counter()
     result = clear(case, "basic", clearer=Clearer(memory_limit=None))
@@ -104,12 +114,12 @@ def child(n: int, partners: int, seed: int) -> None:
     print(json.dumps(record), flush=True)
 
 
-def run_child(n: int, partners: int, seed: int, tree: Path | None) -> dict[str, float]:
+def run_child(n: int, partners: int, seed: int, tree: Path | None, local: bool) -> dict[str, float]:
     env = dict(os.environ)
     paths = [str(tree)] if tree is not None else []
     env["PYTHONPATH"] = os.pathsep.join([*paths, str(ROOT)])
     cmd = [sys.executable, "-m", "bench.bench_sparse", "--child", str(n), str(partners)]
-    cmd += ["--seed", str(seed)]
+    cmd += ["--seed", str(seed)] + (["--local"] if local else [])
     # ``-m`` puts the working directory first on sys.path: run REV's in its tree
     cwd = ROOT if tree is None else tree
     done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env, cwd=cwd)
@@ -127,12 +137,12 @@ def extract(rev: str, into: Path) -> Path:
 
 
 def sparse_growth(
-    sizes: list[int], partners: int, seed: int, reps: int, old: Path | None
+    sizes: list[int], partners: int, seed: int, reps: int, old: Path | None, local: bool
 ) -> list[str]:
     """Peak memory and time of sparse per-pair clearings, this tree (and REV's) interleaved."""
     out = [
         f"one basic clearing, per-pair form, IEEE 33-bus feeder, every consumer with {partners} "
-        "partners; each figure from a fresh process. peak = peak RSS above the RSS after "
+        f"partners ({'a window of consecutive' if local else 'random'} producers and the grid); each figure from a fresh process. peak = peak RSS above the RSS after "
         "imports and building the case (getrusage), min/median over reps; time = wall time of "
         "clear(); result = bytes of the result's own arrays; estimate = "
         "clearing.estimate_bytes of the tree run. 'before' runs the clearing package of the "
@@ -149,7 +159,7 @@ def sparse_growth(
         runs: dict[str, list[dict[str, float]]] = {label: [] for label, _ in trees}
         for _ in range(reps):
             for label, tree in trees:
-                runs[label].append(run_child(n, partners, seed, tree))
+                runs[label].append(run_child(n, partners, seed, tree, local))
         for label, _ in trees:
             rows = runs[label]
             used = sorted(r["peak_mib"] - r["base_mib"] for r in rows)
@@ -234,24 +244,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--round-reps", type=int, default=3)
     parser.add_argument("--against", metavar="REV", default=None, help="git revision: before")
     parser.add_argument("--skip-rounding", action="store_true")
+    parser.add_argument("--local", action="store_true", help="partners: consecutive producers")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument(
         "--child", nargs=2, type=int, metavar=("N", "PARTNERS"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
     if args.child:
-        child(args.child[0], args.child[1], args.seed)
+        child(args.child[0], args.child[1], args.seed, args.local)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         old = extract(args.against, Path(tmp)) if args.against else None
         out = [*describe(["clearing"]), ""]
         if old is not None:
             out.append(f"before = clearing package of revision {args.against}")
-        out += sparse_growth(args.sizes, args.partners, args.seed, args.reps, old)
+        out += sparse_growth(args.sizes, args.partners, args.seed, args.reps, old, args.local)
         if not args.skip_rounding:
             out += ["", *rounding_ab(args.round_size, args.seed, args.round_reps, old)]
     out.append(f"load average at end: {load_average()}")
-    write_results("sparse", out, path=args.out)
+    write_results("sparse", out, suffix="-local" if args.local else "", path=args.out)
     return 0
 
 
