@@ -142,7 +142,8 @@ def sparse_growth(
     """Peak memory and time of sparse per-pair clearings, this tree (and REV's) interleaved."""
     out = [
         f"one basic clearing, per-pair form, IEEE 33-bus feeder, every consumer with {partners} "
-        f"partners ({'a window of consecutive' if local else 'random'} producers and the grid); each figure from a fresh process. peak = peak RSS above the RSS after "
+        f"partners ({'a window of consecutive' if local else 'random'} producers and the "
+        "grid); each figure from a fresh process. peak = peak RSS above the RSS after "
         "imports and building the case (getrusage), min/median over reps; time = wall time of "
         "clear(); result = bytes of the result's own arrays; estimate = "
         "clearing.estimate_bytes of the tree run. 'before' runs the clearing package of the "
