@@ -3,6 +3,7 @@
 Run from the repository root::
 
     python -m bench.bench_sparse [--sizes 1000 3000 10000] [--partners 10] [--against REV]
+    python -m bench.bench_sparse --local --skip-rounding --reps 1
 
 Two measurements:
 
@@ -17,7 +18,10 @@ Two measurements:
   :func:`clearing.estimate_bytes`. With ``--against REV`` the same child
   also runs with the ``clearing`` package of git revision ``REV`` (extracted
   by ``git archive`` into a temporary directory), alternating with this
-  tree's, so before and after are measured in the same run.
+  tree's, so before and after are measured in the same run. ``--local``
+  gives every consumer a window of consecutive producers instead of random
+  ones (a partner graph the solver factors without much fill), written to
+  ``sparse-<commit>-local.txt``.
 - ``rounding``: :func:`clearing.round_settlement` on a large all-pairs result
   (``--round-size`` consumers x producers, cleared in the aggregated form),
   timed interleaved against REV's ``round_settlement`` (loaded from the
