@@ -399,7 +399,8 @@ def reference_figures() -> list[str]:
     bus_c9 = net.bus_of("C9")
     for rnd in outcome.rounds:
         r = rnd.result
-        buys = {case.names[j]: -r.trades[c9, j] for j in np.flatnonzero(r.trades[c9] < -0.05)}
+        row = r.trades[c9]
+        buys = {case.names[j]: -row[j] for j in np.flatnonzero(row < -0.05)}
         across = sum(kw for g, kw in buys.items() if "L6" in net.path(net.bus_of(g), bus_c9))
         l6 = net.lines.index(next(ln for ln in net.lines if ln.name == "L6"))
         out.append(

@@ -1,14 +1,22 @@
 """How much memory a clearing needs, estimated before anything of its size is built.
 
 A clearing's peak memory is that of cvxpy's compilation and Clarabel's KKT
-system, both linear in the number of pair variables, plus the reported
-result's dense ``peers x peers`` matrices (trades and trade prices, twice
-with heat) and the ``lines x peers`` flow matrix. :func:`estimate_bytes`
+system, both linear in the number of pair variables, plus per-peer arrays,
+the ``lines x peers`` flow matrix, and the fill-in of the KKT
+factorisation. The reported result stores its trades per pair
+(:class:`clearing.result.ClearingResult` builds its dense ``peers x
+peers`` matrices only when asked for), so the result adds nothing that
+grows with ``peers²``. The fill-in can: eliminating the trades couples
+the peers they connect, and when partner sets form a well-mixed graph
+(random partners, or all pairs) the factor holds up to a dense lower
+triangle over the peers (over P and H with heat). :func:`estimate_bytes`
 adds these up with per-item costs calibrated by ``python -m
-bench.bench_clearing --memory`` (which prints the estimate beside the
-measured peak at several sizes); :class:`clearing.Clearer` refuses a case
-whose estimate exceeds its limit with :class:`~clearing.errors.ProblemTooLarge`
-instead of failing inside numpy.
+bench.bench_clearing --memory`` (all pairs) and ``python -m
+bench.bench_sparse`` (sparse random partner sets), which print the
+estimate beside the measured peak at several sizes; :class:`clearing.Clearer`
+refuses a case whose estimate exceeds its limit with
+:class:`~clearing.errors.ProblemTooLarge` instead of failing inside numpy
+or the solver.
 """
 
 from __future__ import annotations
@@ -23,21 +31,26 @@ DEFAULT_MEMORY_LIMIT = 8 * GIB  # bytes; a Clearer's default ceiling on the esti
 BASE_BYTES = 64 << 20  # fixed cost of one compile and solve on top of the imports
 PAIR_BYTES = 2048  # per pair variable: arrays, cvxpy's tensors, Clarabel's KKT, result
 PEER_BYTES = 16 << 10  # per peer: the same for P, H, bounds and balance rows
-DENSE_BYTES = 8  # per float64 entry of a dense matrix
+DENSE_BYTES = 8  # per float64 entry of the dense lines x peers flow matrix
+FILL_BYTES = 4  # per peers² (8-byte entries, lower triangle): the factor's worst fill
 
 
 def estimate_bytes(*, peers: int, pairs: int, heat_pairs: int = 0, lines: int = 0) -> int:
     """Return the estimated peak memory of one clearing, in bytes (an upper estimate).
 
+    Linear in pairs, plus the flow matrix (lines x peers) and the bound
+    on the factorisation's fill (``peers²``, four times that with heat);
+    no term counts dense result matrices.
+
     >>> estimate_bytes(peers=0, pairs=0) == BASE_BYTES
     True
     """
-    matrices = 4 if heat_pairs else 2  # trades, trade prices (and their heat twins)
     return (
         BASE_BYTES
         + PAIR_BYTES * (pairs + heat_pairs)
         + PEER_BYTES * peers
-        + DENSE_BYTES * (matrices * peers * peers + lines * peers)
+        + DENSE_BYTES * lines * peers
+        + FILL_BYTES * (4 if heat_pairs else 1) * peers * peers
     )
 
 

@@ -130,23 +130,26 @@ class QpModel:
         P = cp.Variable(n, name="P")
         p = cp.Variable(m, nonneg=True, name="p")
         t = cp.Variable(name="t")
+        y = cp.Variable(n, name="y")  # sqrt(a/2) P, see below
         self._vars: dict[str, Any] = {"P": P, "p": p}
         # ½ a P² as a sum of squares of sqrt(a/2) P: with the Parameter inside
         # the square, cvxpy's DPP compile stays sparse (as multiply(a, square(P))
-        # the compile grew with the square of the peers).
+        # the compile grew with the square of the peers). The scaled P is a
+        # variable y = diag(ra) P: cvxpy compiles multiply(ra, P) through a
+        # dense peers x peers array, and evaluates diag(ra) densely when it
+        # sits in the objective; as a constraint row it is neither.
         ra, b = par("ra", n, nonneg=True), par("b", n)
         eps = par("eps", None, nonneg=True)
         wp, wc = par("wp", m), par("wc", m)
         # no linear term on a vector in the objective: see the module docstring
         objective = (
-            cp.sum_squares(cp.multiply(ra, P))
-            + t
-            + eps * cp.sum_squares(p)  # = ε/2 Σ (p² + q²) with q = -p
+            cp.sum_squares(y) + t + eps * cp.sum_squares(p)  # = ε/2 Σ (p² + q²) with q = -p
         )
         linear = b @ P + (wp + wc) @ p
         net = _incidence(data.e_src, n) - _incidence(data.e_dst, n)
         con: dict[str, Any] = {
             "link": P - net @ p == 0,
+            "scale": y == cp.diag(ra) @ P,
             "up": par("p_max", n) >= P,
             "lo": par("p_min", n) <= P,
         }
@@ -176,11 +179,13 @@ class QpModel:
             H = cp.Variable(n, name="H")
             hp = cp.Variable(mh, nonneg=True, name="hp")
             self._vars.update(H=H, hp=hp)
-            objective = objective + cp.sum_squares(cp.multiply(par("rah", n, nonneg=True), H))
+            yh = cp.Variable(n, name="yh")
+            objective = objective + cp.sum_squares(yh)
             linear = linear + par("bh", n) @ H
             objective = objective + eps * cp.sum_squares(hp)
             net_h = _incidence(data.h_src, n) - _incidence(data.h_dst, n)
             con["linkh"] = H - net_h @ hp == 0
+            con["scaleh"] = yh == cp.diag(par("rah", n, nonneg=True)) @ H
             con["uph"] = par("h_max", n) >= H
             con["loh"] = par("h_min", n) <= H
             rows = data.chp_peer

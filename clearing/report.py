@@ -126,8 +126,9 @@ def format_case_report(
         m = parse_model(model)
         result = clear(case, m.value, alpha=alpha, beta=beta, clearer=clearer)
         out.append(format_trade_matrix(case, result.trades, f"Electricity trades P_ij ({m.value})"))
-        if result.heat_trades is not None:
-            out.append(format_trade_matrix(case, result.heat_trades, "Heat trades H_ij (heat)"))
+        heat_trades = result.heat_trades
+        if heat_trades is not None:
+            out.append(format_trade_matrix(case, heat_trades, "Heat trades H_ij (heat)"))
         out += [format_peer_summary(case, result), format_flows(case, [result], [m.value])]
         return "\n\n".join(out) + "\n"
     basic = clear(case, "basic", clearer=clearer)
@@ -169,7 +170,8 @@ def format_case_report(
         out.append(
             format_trade_matrix(case, heat.trades, "Table 12.3: electricity trades with CHP")
         )
-        if heat.heat_trades is not None:
-            out.append(format_trade_matrix(case, heat.heat_trades, "Table 12.4: heat trades"))
+        heat_trades = heat.heat_trades
+        if heat_trades is not None:
+            out.append(format_trade_matrix(case, heat_trades, "Table 12.4: heat trades"))
         out.append(format_peer_summary(case, heat))
     return "\n\n".join(out) + "\n"

@@ -34,14 +34,10 @@ class ClearingResult:
         model: The model name (``basic``, ``loss``, ...; ``pool`` for the pool baseline).
         names: Peer names.
         line_names: Line names (network order).
-        trades: P_ij in kW, ``n x n``: row i is what i injects towards j
-            (producer rows >= 0, consumer rows <= 0, ``P + P.T == 0``).
         injection: P_i = Σ_j P_ij in kW.
-        heat_trades, heat: H_ij and H_i in kW_th (``None`` without heat).
+        heat: H_i in kW_th (``None`` without heat).
         peer_price: π_i, the dual of peer i's balance 12.1, currency/kWh.
-        trade_price: τ_ij, the dual of P_ij + P_ji = 0, currency/kWh
-            (``nan`` where the pair may not trade).
-        heat_peer_price, heat_trade_price: The same for heat (``None`` without heat).
+        heat_peer_price: The same for heat (``None`` without heat).
         payment: Money paid by each peer for its trades over the slot.
         penalty: Loss and congestion penalties paid by each peer over the slot
             (with hard line limits: the congestion charge ``(F^T μ)_i P_i``).
@@ -62,19 +58,28 @@ class ClearingResult:
             True, trades are resolved to about the settlement unit
             (docs/clearing.md states the measured accuracy).
         spec, solution: Model options and raw primal/dual values (the certificate).
+        e_src, e_dst: The electricity pairs (seller, buyer) in peer indices,
+            the storage of the trades: pair ``k`` carries ``pair_kw[k]`` at
+            ``pair_price[k]`` (``solution.p``, ``solution.tau``).
+        h_src, h_dst: The heat pairs likewise (empty without heat).
+        wp, wc: Per-pair penalties of the seller and of the buyer, currency/kWh.
+
+    Storage is linear in peers plus pairs: with partner sets a market of
+    many peers has far fewer pairs than ``n²``. The dense ``n x n``
+    matrices of the chapter's tables (:attr:`trades`, :attr:`trade_price`,
+    :attr:`heat_trades`, :attr:`heat_trade_price`) are views built from the
+    pairs on each access, O(n²) in time and memory: bind one to a name
+    rather than indexing the property in a loop, and read the pair arrays
+    for anything large.
     """
 
     model: str
     names: tuple[str, ...]
     line_names: tuple[str, ...]
-    trades: FloatArray
     injection: FloatArray
-    heat_trades: FloatArray | None
     heat: FloatArray | None
     peer_price: FloatArray
-    trade_price: FloatArray
     heat_peer_price: FloatArray | None
-    heat_trade_price: FloatArray | None
     payment: FloatArray
     penalty: FloatArray
     welfare: float
@@ -105,6 +110,61 @@ class ClearingResult:
             model=self.model, names=self.names, spec=self.spec, solution=self.solution
         )
 
+    @property
+    def pair_kw(self) -> FloatArray:
+        """P_ij of each electricity pair ``(e_src[k], e_dst[k])``, seller to buyer, kW (>= 0)."""
+        return self.solution.p
+
+    @property
+    def pair_price(self) -> FloatArray:
+        """τ_ij of each electricity pair, currency/kWh."""
+        return self.solution.tau
+
+    @property
+    def heat_pair_kw(self) -> FloatArray:
+        """H_ij of each heat pair ``(h_src[k], h_dst[k])``, kW_th (empty without heat)."""
+        return self.solution.hp
+
+    @property
+    def heat_pair_price(self) -> FloatArray:
+        """The heat trade price of each heat pair, currency/kWh (empty without heat)."""
+        return self.solution.tauh
+
+    @property
+    def trades(self) -> FloatArray:
+        """P_ij in kW as a dense ``n x n`` matrix, built on each access: O(n²).
+
+        Row i is what i injects towards j (producer rows >= 0, consumer rows
+        <= 0, ``P + P.T == 0``); zero where the pair may not trade. For a
+        large market read :attr:`pair_kw` with ``e_src`` and ``e_dst``.
+        """
+        sol = self.solution
+        return _matrix(len(self.names), self.e_src, self.e_dst, sol.p, sol.q)
+
+    @property
+    def trade_price(self) -> FloatArray:
+        """τ_ij in currency/kWh as a dense ``n x n`` matrix, built on each access: O(n²).
+
+        Symmetric, ``nan`` where the pair may not trade; :attr:`pair_price`
+        holds the same per pair.
+        """
+        return _price_matrix(len(self.names), self.e_src, self.e_dst, self.solution.tau)
+
+    @property
+    def heat_trades(self) -> FloatArray | None:
+        """H_ij in kW_th as a dense ``n x n`` matrix (``None`` without heat): O(n²) per access."""
+        if self.heat is None:
+            return None
+        sol = self.solution
+        return _matrix(len(self.names), self.h_src, self.h_dst, sol.hp, sol.hq)
+
+    @property
+    def heat_trade_price(self) -> FloatArray | None:
+        """Heat trade prices as a dense ``n x n`` matrix (``None`` without heat): O(n²)."""
+        if self.heat is None:
+            return None
+        return _price_matrix(len(self.names), self.h_src, self.h_dst, self.solution.tauh)
+
     def to_dict(self, min_kw: float = 1e-6) -> dict[str, Any]:
         """The clearing as plain data (JSON-ready): model, losses, lines, peers and trades.
 
@@ -114,15 +174,23 @@ class ClearingResult:
         every pair with more than ``min_kw`` traded.
         """
         names = list(self.names)
+        sol = self.solution
+        # Both sides of every pair, in the dense matrix's row-major order.
+        rows = np.concatenate([self.e_src, self.e_dst])
+        cols = np.concatenate([self.e_dst, self.e_src])
+        kw = np.concatenate([sol.p, sol.q])
+        price = np.concatenate([sol.tau, sol.tau])
+        keep = np.flatnonzero(kw > min_kw)
+        keep = keep[np.lexsort((cols[keep], rows[keep]))]
         trades = [
-            {
-                "seller": seller,
-                "buyer": names[j],
-                "kw": float(self.trades[i, j]),
-                "price": float(self.trade_price[i, j]),
-            }
-            for i, seller in enumerate(names)
-            for j in np.flatnonzero(self.trades[i] > min_kw)
+            {"seller": names[i], "buyer": names[j], "kw": k, "price": t}
+            for i, j, k, t in zip(
+                rows[keep].tolist(),
+                cols[keep].tolist(),
+                kw[keep].tolist(),
+                price[keep].tolist(),
+                strict=True,
+            )
         ]
         peers = [
             {
@@ -167,8 +235,20 @@ class ClearingResult:
         }
 
     def trade(self, seller: str, buyer: str) -> float:
-        """Return P_{seller, buyer} in kW."""
-        return float(self.trades[self.names.index(seller), self.names.index(buyer)])
+        """Return P_{seller, buyer} in kW (``trades[seller, buyer]``, without the dense matrix).
+
+        Raises:
+            ValueError: If a name is not a peer of the clearing.
+        """
+        i, j = self.names.index(seller), self.names.index(buyer)
+        sol = self.solution
+        forward = np.flatnonzero((self.e_src == i) & (self.e_dst == j))
+        if forward.size:
+            return float(sol.p[forward[-1]])
+        backward = np.flatnonzero((self.e_src == j) & (self.e_dst == i))
+        if backward.size:
+            return float(sol.q[backward[-1]])
+        return 0.0
 
 
 def _matrix(
@@ -177,6 +257,13 @@ def _matrix(
     out = np.zeros((n, n), dtype=np.float64)
     out[src, dst] = fwd
     out[dst, src] = back
+    return out
+
+
+def _price_matrix(n: int, src: np.ndarray, dst: np.ndarray, tau: FloatArray) -> FloatArray:
+    out = np.full((n, n), np.nan)
+    out[src, dst] = tau
+    out[dst, src] = tau
     return out
 
 
@@ -193,23 +280,15 @@ def assemble_result(
     """Derive the reported quantities from a solution."""
     n, s, d = data.n, data.e_src, data.e_dst
     hours = case.slot_hours
-    trades = _matrix(n, s, d, sol.p, sol.q)
-    trade_price = np.full((n, n), np.nan)
-    trade_price[s, d] = sol.tau
-    trade_price[d, s] = sol.tau
     # a producer receives tau * p, a consumer pays tau * |q|
     payment = -_peer_sum(n, s, d, sol.tau * sol.p, sol.tau * sol.q) * hours
     penalty = _peer_sum(n, s, d, data.wp * sol.p, -data.wc * sol.q) * hours
     cost = 0.5 * data.a * sol.P**2 + data.b * sol.P + data.c
-    heat_trades = heat = heat_pp = heat_tp = None
+    heat = heat_pp = None
     if data.heat:
         hs, hd = data.h_src, data.h_dst
-        heat_trades = _matrix(n, hs, hd, sol.hp, sol.hq)
         heat = sol.H
         heat_pp = sol.pih
-        heat_tp = np.full((n, n), np.nan)
-        heat_tp[hs, hd] = sol.tauh
-        heat_tp[hd, hs] = sol.tauh
         payment = payment - _peer_sum(n, hs, hd, sol.tauh * sol.hp, sol.tauh * sol.hq) * hours
         cost = cost + 0.5 * data.ah * sol.H**2 + data.bh * sol.H + data.ch
     net = case.network
@@ -228,14 +307,10 @@ def assemble_result(
         model=model,
         names=case.names,
         line_names=tuple(ln.name for ln in net.lines),
-        trades=trades,
         injection=sol.P,
-        heat_trades=heat_trades,
         heat=heat,
         peer_price=sol.pi,
-        trade_price=trade_price,
         heat_peer_price=heat_pp,
-        heat_trade_price=heat_tp,
         payment=payment,
         penalty=penalty,
         welfare=-float(np.sum(cost)) * hours,

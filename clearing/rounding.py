@@ -25,6 +25,7 @@ import numpy as np
 
 from clearing.case import Case
 from clearing.errors import ClearingError
+from clearing.problem import FloatArray
 from clearing.result import ClearingResult
 
 
@@ -95,47 +96,151 @@ class Settlement:
 def round_settlement(case: Case, result: ClearingResult) -> Settlement:
     """Round ``result`` to integer Wh, ticks per kWh and tick·Wh (see the module docstring).
 
-    Trades that round to 0 Wh are dropped.
+    Trades that round to 0 Wh are dropped. The rule is applied to whole
+    arrays of pairs at once: numpy's ``rint`` rounds half to even like
+    Python's ``round``, and the integer products and sums run in int64 only
+    when a bound computed beforehand shows they cannot overflow, in Python
+    integers otherwise, so every figure is exact either way.
+
+    Raises:
+        ClearingError: If a traded pair's price or penalty is not finite, or
+            the rounded settlement does not balance.
     """
-    names = result.names
-    wh_per_kw = case.slot_hours * 1000.0
-    trades: list[TradeSettlement] = []
-    totals: dict[tuple[str, str], list[int]] = {}
-
-    def add(product: str, s: int, d: int, kw: float, tau: float, ws: float, wd: float) -> None:
-        energy = round(kw * wh_per_kw)
-        if energy <= 0:
-            return
-        price = round(tau / case.tick)
-        amount = price * energy
-        pen_s, pen_d = round(ws / case.tick) * energy, round(wd / case.tick) * energy
-        trades.append(
-            TradeSettlement(product, names[s], names[d], energy, price, amount, pen_s, pen_d)
-        )
-        for peer, sign, pen in ((names[s], 1, pen_s), (names[d], -1, pen_d)):
-            row = totals.setdefault((product, peer), [0, 0, 0])
-            row[0] += sign * energy
-            row[1] -= sign * amount
-            row[2] += pen
-
     sol = result.solution
-    for k in range(result.e_src.size):
-        s, d = int(result.e_src[k]), int(result.e_dst[k])
-        add("electricity", s, d, float(sol.p[k]), float(sol.tau[k]), result.wp[k], result.wc[k])
-    for k in range(result.h_src.size):
-        s, d = int(result.h_src[k]), int(result.h_dst[k])
-        add("heat", s, d, float(sol.hp[k]), float(sol.tauh[k]), 0.0, 0.0)
-    products = ["electricity"] + (["heat"] if result.h_src.size else [])
+    parts = [
+        _round_pairs(
+            case, "electricity", result.e_src, result.e_dst, sol.p, sol.tau, result.wp, result.wc
+        )
+    ]
+    if result.h_src.size:
+        zero = np.zeros(result.h_src.size)
+        parts.append(
+            _round_pairs(case, "heat", result.h_src, result.h_dst, sol.hp, sol.tauh, zero, zero)
+        )
+    names = result.names
+    trades = [
+        TradeSettlement(part.product, names[s], names[d], e, t, a, ps, pd)
+        for part in parts
+        for s, d, e, t, a, ps, pd in zip(
+            part.src.tolist(),
+            part.dst.tolist(),
+            part.energy.tolist(),
+            part.price.tolist(),
+            part.amount.tolist(),
+            part.pen_s.tolist(),
+            part.pen_d.tolist(),
+            strict=True,
+        )
+    ]
     peers = tuple(
-        PeerSettlement(product, name, *totals.get((product, name), [0, 0, 0]))
-        for product in products
-        for name in names
+        PeerSettlement(part.product, name, e, pay, pen)
+        for part in parts
+        for name, e, pay, pen in zip(names, *part.totals(len(names)), strict=True)
     )
     settlement = Settlement(
         tick=case.tick,
         trades=tuple(trades),
         peers=peers,
-        operator_revenue=int(np.sum([t.seller_penalty + t.buyer_penalty for t in trades])),
+        operator_revenue=sum(part.revenue() for part in parts),
     )
     settlement.check()
     return settlement
+
+
+# Largest magnitude the int64 path accepts for any product or sum (2^62: a
+# margin below 2^63 for the float estimate of the bound).
+_INT64_SAFE = float(2**62)
+
+
+@dataclass(frozen=True, slots=True)
+class _RoundedPairs:
+    """One product's kept trades as integer arrays (int64, or object of Python ints)."""
+
+    product: str
+    src: np.ndarray
+    dst: np.ndarray
+    energy: np.ndarray  # Wh
+    price: np.ndarray  # ticks per kWh
+    amount: np.ndarray  # tick·Wh
+    pen_s: np.ndarray  # tick·Wh
+    pen_d: np.ndarray  # tick·Wh
+
+    def totals(self, n: int) -> tuple[list[int], list[int], list[int]]:
+        """Each peer's exact energy, payment and penalty sums (Python ints, peer order)."""
+        dtype = self.energy.dtype
+        energy, payment, penalty = (np.zeros(n, dtype=dtype) for _ in range(3))
+        np.add.at(energy, self.src, self.energy)
+        np.add.at(energy, self.dst, -self.energy)
+        np.add.at(payment, self.src, -self.amount)
+        np.add.at(payment, self.dst, self.amount)
+        np.add.at(penalty, self.src, self.pen_s)
+        np.add.at(penalty, self.dst, self.pen_d)
+        return (
+            [int(x) for x in energy.tolist()],
+            [int(x) for x in payment.tolist()],
+            [int(x) for x in penalty.tolist()],
+        )
+
+    def revenue(self) -> int:
+        """Σ penalties of both sides, tick·Wh (exact)."""
+        return int(sum(self.pen_s.tolist())) + int(sum(self.pen_d.tolist()))
+
+
+def _round_pairs(
+    case: Case,
+    product: str,
+    src: np.ndarray,
+    dst: np.ndarray,
+    kw: FloatArray,
+    tau: FloatArray,
+    ws: FloatArray,
+    wd: FloatArray,
+) -> _RoundedPairs:
+    """Apply rules 1-3 of the module docstring to every pair of one product."""
+    wh_per_kw = case.slot_hours * 1000.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        energy_f = np.rint(np.asarray(kw, dtype=np.float64) * wh_per_kw)
+    if not np.all(np.isfinite(energy_f)):
+        msg = f"cannot round {product} trades: a pair's energy is not finite"
+        raise ClearingError(msg)
+    keep = np.flatnonzero(energy_f > 0)
+    energy_f = energy_f[keep]
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        price_f = np.rint(np.asarray(tau, dtype=np.float64)[keep] / case.tick)
+        pen_s_f = np.rint(np.asarray(ws, dtype=np.float64)[keep] / case.tick)
+        pen_d_f = np.rint(np.asarray(wd, dtype=np.float64)[keep] / case.tick)
+    for what, values in (("price", price_f), ("penalty", pen_s_f), ("penalty", pen_d_f)):
+        if not np.all(np.isfinite(values)):
+            msg = f"cannot round {product} trades: a traded pair's {what} is not finite"
+            raise ClearingError(msg)
+    if _fits_int64(energy_f, price_f, pen_s_f, pen_d_f):
+        energy = energy_f.astype(np.int64)
+        price = price_f.astype(np.int64)
+        pen_s = pen_s_f.astype(np.int64) * energy
+        pen_d = pen_d_f.astype(np.int64) * energy
+    else:  # exact Python integers (int() of an integral float is exact)
+        energy = _python_ints(energy_f)
+        price = _python_ints(price_f)
+        pen_s = _python_ints(pen_s_f) * energy
+        pen_d = _python_ints(pen_d_f) * energy
+    return _RoundedPairs(product, src[keep], dst[keep], energy, price, price * energy, pen_s, pen_d)
+
+
+def _fits_int64(energy: FloatArray, *rates: FloatArray) -> bool:
+    """True when every product rate x energy and every peer's sum of them stays below 2^62.
+
+    The bound is the sum over all trades of ``|energy| x max |rate|``: no
+    product, and no peer's or the market's sum of products or of energies,
+    can exceed it.
+    """
+    if energy.size == 0:
+        return True
+    rate = np.max(np.abs(np.stack(rates)), axis=0)
+    bound = float(np.sum(energy * np.maximum(rate, 1.0)))
+    return bound < _INT64_SAFE
+
+
+def _python_ints(values: FloatArray) -> np.ndarray:
+    out = np.empty(values.size, dtype=object)
+    out[:] = [int(x) for x in values.tolist()]
+    return out

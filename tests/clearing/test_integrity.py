@@ -233,10 +233,11 @@ def test_after_one_round_c9_still_buys_most_of_its_power_across_l6():
     after = outcome.rounds[1].result
     net = case.network
     c9 = case.names.index("C9")
+    trades = after.trades  # the dense view, built once
     across = sum(
-        -after.trades[c9, j]
+        -trades[c9, j]
         for j, name in enumerate(case.names)
-        if after.trades[c9, j] < 0 and "L6" in net.path(net.bus_of(name), net.bus_of("C9"))
+        if trades[c9, j] < 0 and "L6" in net.path(net.bus_of(name), net.bus_of("C9"))
     )
-    local = -after.trades[c9, [case.names.index("G16"), case.names.index("G17")]].sum()
+    local = -trades[c9, [case.names.index("G16"), case.names.index("G17")]].sum()
     assert 1.0 < local < across  # G16/G17 gain some of C9's demand, not most of it

@@ -61,11 +61,12 @@ def test_grid_penalty_agrees_with_the_clearings_own_and_the_reference_is_100_per
     case = load_reference_case()
     result = clear(case, "loss+congestion")
     n = len(case.names)
+    trades = result.trades  # the dense view, built once
     legs = [
-        (case.names[i], case.names[j], round(float(result.trades[i, j]) * 1000))
+        (case.names[i], case.names[j], round(float(trades[i, j]) * 1000))
         for i in range(n)
         for j in range(n)
-        if result.trades[i, j] > 1e-6 and case.peers[i].is_producer
+        if trades[i, j] > 1e-6 and case.peers[i].is_producer
     ]
     got = grid_penalty(case, legs, slot_hours=1.0, penalised=result.spec.penalised)
     assert got == pytest.approx(float(result.penalty.sum()), rel=1e-3)
