@@ -175,14 +175,16 @@ def best_net(
     charge) and stops at the first bus whose charge added to the side's best
     key is already above the best net found: every resting order there nets
     at least that much. A stale top met on the way is popped. ``take_net``
-    inlines the same search.
+    calls it once per match.
 
     Runtime complexity: O(b) for the b buses within reach of the best net
     price (all B at worst), plus stale heap entries.
     """
     heaps = state.heaps[k]
     tops = state.tops[k]
-    scan = state.scan(k, bus)
+    scan = state.scans[k][bus]
+    if scan is None:
+        scan = state.scan(k, bus)
     floor = opp.best  # every resting order's key is at least this
     best = limit_key  # a match must net at most the limit
     best_seq = -1
@@ -615,15 +617,13 @@ def take_net(
     stp: STPMode,
     events: list[Event],
 ) -> tuple[int, bool]:
-    """Mode 3: ``take_grid`` over the best net prices, with the search and the fills inlined.
+    """Mode 3: ``take_grid`` over the best net prices (``best_net``), with the fills inlined.
 
     Same events and state as ``take_grid(..., lazy(...), ...)`` (the property
     tests hold both to the reference); this is the hot path of a marketable
-    order in mode 3. Each match looks for the best (net key, seq) among the
-    per-bus heap tops, visiting the buses in ``GridState.scan`` order (by
-    charge) and stopping at the first whose charge added to the side's best
-    key is already above the best net found: every resting order there nets
-    at least that much. A stale top met on the way is popped there.
+    order in mode 3. Each match takes ``best_net``'s maker: an inlined copy
+    of the search measured within the noise of the call
+    (``bench_modes --part modes``), so there is one copy.
 
     Runtime complexity: O(b) per match for the b buses within reach of the
     best net price (all B at worst), plus stale heap entries.
@@ -632,44 +632,14 @@ def take_net(
     append = events.append
     taker_bid = side is _BID
     k = 1 if taker_bid else 0
-    heaps = state.heaps[k]
-    tops = state.tops[k]
-    scan = state.scans[k][bus]
-    if scan is None:
-        scan = state.scan(k, bus)
     seller_charge = state.seller_charge
     buyer_charge = state.buyer_charge
     remaining = quantity
     while remaining:
-        floor = opp.best  # every resting order's key is at least this
-        best = limit_key  # a match must net at most the limit
-        best_seq = -1
-        maker = None
-        maker_bus = 0
-        for charge, s in scan:
-            if floor + charge > best:
-                break  # this bus and the rest net more than the best found
-            if tops[s] + charge > best:
-                continue
-            heap = heaps[s]
-            while heap:
-                key, seq, maker_id = heap[0]
-                top = index.get(maker_id)
-                if top is not None and top.side is opp and top.seq == seq:
-                    break
-                heappop(heap)  # gone or re-queued: stale
-            else:
-                tops[s] = EMPTY
-                continue
-            tops[s] = key
-            net = key + charge
-            if net < best or (net == best and (maker is None or seq < best_seq)):
-                best = net
-                best_seq = seq
-                maker = top
-                maker_bus = s
-        if maker is None:
+        found = best_net(index, state, opp, k, bus, limit_key)
+        if found is None:
             break
+        maker, maker_bus = found
         maker_qty = maker.quantity
         if maker.owner == owner:
             if stp is _CANCEL_NEWEST:
